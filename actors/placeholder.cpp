@@ -1,0 +1,1 @@
+namespace maxsess { int actors_placeholder = 0; }

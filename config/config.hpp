@@ -1,0 +1,111 @@
+#pragma once
+// The daemon's configuration (PRODUCT.md §5): a plain struct with defaults.
+// Loaded from one YAML file, then environment overrides (MAXSESS_*), then an
+// optional MinistraPRO-style playback_session.ini whose
+// playback_session_enabled is honoured. Every problem is reported with its
+// key path and the fix; unknown keys are rejected.
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace maxsess::config {
+
+using duration = std::chrono::milliseconds;
+
+struct node_section {
+  std::string id = "node-1";
+  std::string http_listen = "127.0.0.1:8080";  // host:port
+  int http_threads = 2;                        // Beast I/O threads
+  std::size_t http_body_limit = 64 * 1024;     // bytes per request body
+  duration http_read_timeout = std::chrono::seconds(30);
+  duration request_timeout = std::chrono::seconds(5);  // HTTP -> actor answer
+};
+
+struct storage_section {
+  std::string dsn;                 // libpq connection string (required)
+  int batch_max_rows = 256;        // rows per group commit
+  duration batch_max_delay = std::chrono::milliseconds(2);
+  int read_connections = 2;        // connections for loads (account state, admin)
+};
+
+struct security_section {
+  std::string admin_token;                 // bearer token for /api/v1 admin routes (required)
+  std::vector<std::string> client_tokens;  // empty = device API open
+  std::string token_secret;                // "kid:secret[,kid:secret]" (required)
+};
+
+struct playback_section {
+  bool enabled = true;
+  std::string ini;  // path of a playback_session.ini (optional)
+  int64_t default_max_sessions = 3;
+  duration pending_ttl = std::chrono::seconds(60);
+  duration stale_after = std::chrono::seconds(180);
+  duration link_ttl = std::chrono::minutes(10);
+  duration auth_duration = std::chrono::seconds(30);
+  bool webhooks = false;
+  duration sync_interval = std::chrono::seconds(60);
+  int batch_size = 100;
+  duration kill_interval = std::chrono::seconds(300);
+  duration clear_interval = std::chrono::hours(24);
+  duration clear_timeout = std::chrono::seconds(120);
+  duration idle_passivate = std::chrono::seconds(60);  // account actor with no live session
+};
+
+struct cluster_section {
+  bool enabled = false;
+  std::string listen;               // host:port for CAF remoting
+  std::vector<std::string> seeds;   // host:port of other nodes
+  int shards = 256;
+  duration lease_ttl = std::chrono::seconds(10);
+};
+
+struct log_section {
+  std::string level = "info";   // debug|info|warn|error
+  std::string format = "text";  // text|json
+};
+
+struct daemon_config {
+  node_section node;
+  storage_section storage;
+  security_section security;
+  playback_section playback_session;
+  cluster_section cluster;
+  log_section log;
+};
+
+// One problem, with the YAML key path ("playback_session.pending_ttl") or the
+// environment variable / ini key it came from, and what to do about it.
+struct problem {
+  std::string path;
+  std::string message;
+};
+
+struct load_result {
+  daemon_config config;
+  std::vector<problem> problems;  // empty = valid
+  bool ok() const { return problems.empty(); }
+};
+
+using environment = std::map<std::string, std::string>;
+
+// Reads the process environment (only MAXSESS_* variables).
+environment process_environment();
+
+// Parses YAML text; `source` names it in messages. Applies env overrides,
+// the ini file (from `ini_override` if non-empty, else playback_session.ini),
+// then validates everything. Never throws.
+load_result load_from_string(const std::string& yaml_text, const environment& env,
+                             const std::string& ini_override = {});
+load_result load_from_file(const std::string& path, const environment& env,
+                           const std::string& ini_override = {});
+
+// "30s", "5m", "24h", "250ms", "1h30m"; a bare integer means seconds.
+bool parse_duration(const std::string& text, duration& out);
+std::string format_duration(duration d);
+
+// Splits "host:port" ("[::1]:8080" too). False on a bad port or empty host.
+bool split_host_port(const std::string& text, std::string& host, uint16_t& port);
+
+}  // namespace maxsess::config

@@ -1,0 +1,42 @@
+#pragma once
+// A small logger: one line per event, "text" or "json" format, level
+// filtering. Passed by reference to whoever logs (no global instance);
+// thread-safe (one write(2)-sized line at a time under a mutex).
+#include <mutex>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "domain/clock.hpp"
+
+namespace maxsess {
+
+enum class log_level { debug, info, warn, error };
+std::optional<log_level> parse_log_level(std::string_view s);
+
+class logger {
+ public:
+  using fields = std::vector<std::pair<std::string, std::string>>;
+  // json=false: "2026-11-25T10:24:37.123Z info  component: message k=v k=v"
+  // json=true:  {"ts":"...","level":"info","component":"...","msg":"...","k":"v"}
+  logger(std::ostream& out, log_level min, bool json, const clock_source& clock);
+
+  bool enabled(log_level l) const { return l >= min_; }
+  void log(log_level l, std::string_view component, std::string_view msg, const fields& kv = {});
+  void debug(std::string_view c, std::string_view m, const fields& kv = {}) { log(log_level::debug, c, m, kv); }
+  void info(std::string_view c, std::string_view m, const fields& kv = {}) { log(log_level::info, c, m, kv); }
+  void warn(std::string_view c, std::string_view m, const fields& kv = {}) { log(log_level::warn, c, m, kv); }
+  void error(std::string_view c, std::string_view m, const fields& kv = {}) { log(log_level::error, c, m, kv); }
+
+ private:
+  std::ostream& out_;
+  log_level min_;
+  bool json_;
+  const clock_source& clock_;
+  std::mutex mutex_;
+};
+
+}  // namespace maxsess

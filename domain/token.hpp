@@ -1,0 +1,76 @@
+#pragma once
+// Link tokens (PRODUCT.md §4).
+//
+// auth_backend mode: a self-contained, signed token that any node verifies
+// with no database read. HMAC-SHA256 under a cluster-wide secret; the secret
+// spec holds several keys "kid:secret,kid2:secret2" — the first signs, all
+// verify — so keys rotate without cutting anyone off. Bound to account,
+// device, stream; carries its expiry (link_ttl, checked on new_session only).
+// Wire form (URL-safe, no padding):
+//   m1.<kid>.<expires unix s>.<base64url(account \0 device \0 stream)>.<base64url(mac)>
+// The MAC covers everything before the last dot. Verification compares MACs
+// in constant time.
+//
+// securetoken mode: Flussonic checks the link itself (FLUSSONIC.md §4).
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "domain/clock.hpp"
+
+namespace maxsess {
+
+struct token_claims {
+  std::string kid;
+  std::string account_id;
+  std::string device_id;
+  std::string stream;
+  int64_t expires = 0;  // Unix seconds
+};
+
+enum class token_error { malformed, unknown_key, bad_signature, expired };
+const char* to_string(token_error e);
+
+class link_signer {
+ public:
+  // Parses "kid:secret[,kid:secret...]". A spec with no "kid:" prefix is one
+  // key with kid "k1". Returns nullopt and sets *why on an empty/invalid spec
+  // (empty secret, kid not [A-Za-z0-9_-]{1,16}, duplicate kid).
+  static std::optional<link_signer> from_spec(std::string_view spec, std::string* why = nullptr);
+
+  std::string sign(const std::string& account_id, const std::string& device_id,
+                   const std::string& stream, sys_time expires) const;
+
+  // check_expiry=false for update_session (a long film is never cut off
+  // because its link is old).
+  std::variant<token_claims, token_error> verify(std::string_view token, sys_time now,
+                                                 bool check_expiry) const;
+
+  const std::string& signing_kid() const { return keys_.front().first; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> keys_;  // kid, secret; [0] signs
+};
+
+// Flussonic securetoken (FLUSSONIC.md §4):
+//   hash  = sha1_hex(stream + ip + starttime + endtime + secret + salt [+ user_id])
+//   token = hash + "-" + salt + "-" + endtime + "-" + starttime
+// ip empty => the literal "no_check_ip" is used in its place.
+std::string make_securetoken(const std::string& stream, const std::string& ip,
+                             int64_t starttime, int64_t endtime, const std::string& secret,
+                             const std::string& salt, const std::string& user_id = {});
+
+// Random URL-safe string of n chars (OpenSSL RAND_bytes), for salts.
+std::string random_token_string(std::size_t n);
+
+// Low-level helpers, exposed for tests.
+std::string base64url_encode(std::string_view bytes);
+std::optional<std::string> base64url_decode(std::string_view text);
+std::string hmac_sha256(std::string_view key, std::string_view data);
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace maxsess
