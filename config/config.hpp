@@ -96,16 +96,36 @@ environment process_environment();
 // Parses YAML text; `source` names it in messages. Applies env overrides,
 // the ini file (from `ini_override` if non-empty, else playback_session.ini),
 // then validates everything. Never throws.
+// load_from_string names the text "<file>" in messages; load_from_file names
+// it by its path and resolves a relative playback_session.ini written in the
+// file against the file's folder (one from the environment or ini_override
+// against the working directory). Afterwards playback_session.ini holds the
+// path that was read (empty if none), and log.level / log.format are
+// lower-case. Unparseable YAML gives exactly one problem (path = source).
+// Docs: docs/config.md.
 load_result load_from_string(const std::string& yaml_text, const environment& env,
                              const std::string& ini_override = {});
 load_result load_from_file(const std::string& path, const environment& env,
                            const std::string& ini_override = {});
 
+// "path: message", the form `maxsessd check-config` prints.
+std::string to_string(const problem& p);
+
+// The effective configuration as YAML that load_from_string accepts back.
+// With redact_secrets, admin_token, client_tokens, token_secret and the
+// DSN's password are replaced by REDACTED (for logs and check-config).
+std::string to_yaml(const daemon_config& config, bool redact_secrets = true);
+
 // "30s", "5m", "24h", "250ms", "1h30m"; a bare integer means seconds.
+// Units h, m, s, ms, largest first, each at most once; no sign, no fraction.
+// format_duration gives the shortest form that parse_duration reads back
+// ("90m" rather than "1h30m", "0s" for zero).
 bool parse_duration(const std::string& text, duration& out);
 std::string format_duration(duration d);
 
 // Splits "host:port" ("[::1]:8080" too). False on a bad port or empty host.
+// Port 1-65535 (0 is refused); IPv6 hosts need brackets; outputs are left
+// untouched on failure.
 bool split_host_port(const std::string& text, std::string& host, uint16_t& port);
 
 }  // namespace maxsess::config

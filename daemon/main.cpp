@@ -1,1 +1,250 @@
-int main() { return 0; }
+// maxsessd: command line and wiring. Every component is built here, in one
+// block, and handed its dependencies (no singletons); shutdown runs the same
+// wiring backwards.
+#include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <pthread.h>
+#include <string>
+#include <thread>
+#include <unistd.h>
+#include <vector>
+
+#include "actors/runtime.hpp"
+#include "actors/streamer_registry.hpp"
+#include "config/config.hpp"
+#include "domain/log.hpp"
+#include "net/http_api.hpp"
+#include "net/http_server.hpp"
+#include "storage/store.hpp"
+
+using namespace maxsess;
+
+namespace {
+
+const char* usage = R"(maxsessd — max sessions for IPTV operators
+
+usage:
+  maxsessd serve        [--config FILE] [--ini FILE]   run the daemon
+  maxsessd migrate      [--config FILE]                create or upgrade the schema
+  maxsessd check-config [--config FILE] [--ini FILE]   print every configuration problem
+
+FILE defaults to $MAXSESS_CONFIG, then /etc/maxsess/maxsess.yaml.
+Environment variables override the file (see docs/config.md).
+)";
+
+struct options {
+  std::string command;
+  std::string config_path;
+  std::string ini_path;
+};
+
+// Accepts "--key value" and "--key=value".
+bool parse_args(int argc, char** argv, options& out, std::string& error) {
+  if (argc < 2) {
+    error = "missing command";
+    return false;
+  }
+  out.command = argv[1];
+  for (int i = 2; i < argc; ++i) {
+    std::string arg = argv[i];
+    std::string key = arg, value;
+    bool has_value = false;
+    if (auto eq = arg.find('='); eq != std::string::npos) {
+      key = arg.substr(0, eq);
+      value = arg.substr(eq + 1);
+      has_value = true;
+    }
+    auto take = [&](std::string& dest) {
+      if (!has_value) {
+        if (i + 1 >= argc) {
+          error = key + " needs a value";
+          return false;
+        }
+        value = argv[++i];
+      }
+      dest = value;
+      return true;
+    };
+    if (key == "--config" || key == "-c") {
+      if (!take(out.config_path)) return false;
+    } else if (key == "--ini") {
+      if (!take(out.ini_path)) return false;
+    } else {
+      error = "unknown option " + key;
+      return false;
+    }
+  }
+  if (out.config_path.empty()) {
+    const char* env = std::getenv("MAXSESS_CONFIG");
+    out.config_path = env && *env ? env : "/etc/maxsess/maxsess.yaml";
+  }
+  return true;
+}
+
+bool load_config(const options& opts, config::daemon_config& cfg) {
+  auto res = config::load_from_file(opts.config_path, config::process_environment(), opts.ini_path);
+  if (!res.ok()) {
+    std::cerr << "maxsessd: " << opts.config_path << ": " << res.problems.size()
+              << " configuration problem(s):\n";
+    for (auto& p : res.problems) std::cerr << "  " << p.path << ": " << p.message << "\n";
+    return false;
+  }
+  cfg = std::move(res.config);
+  return true;
+}
+
+int run_migrate(const config::daemon_config& cfg) {
+  try {
+    auto report = storage::migrate(cfg.storage.dsn);
+    for (auto& name : report.applied) std::cout << "applied " << name << "\n";
+    std::cout << "schema at version " << report.to_version
+              << (report.applied.empty() ? " (already up to date)" : "") << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "maxsessd migrate: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+int run_serve(const config::daemon_config& cfg) {
+  // Block the stop signals in every thread started from here on; the main
+  // thread waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  system_clock_source clock;
+  logger log(std::cerr, parse_log_level(cfg.log.level).value_or(log_level::info),
+             cfg.log.format == "json", clock);
+
+  std::string why;
+  auto signer = link_signer::from_spec(cfg.security.token_secret, &why);
+  if (!signer) {
+    log.error("main", "security.token_secret is invalid", {{"why", why}});
+    return 2;
+  }
+
+  // The schema must be the one this build knows; `migrate` makes it so.
+  actors::streamer_directory streamers;
+  try {
+    int have = storage::current_schema_version(cfg.storage.dsn);
+    int want = storage::latest_schema_version();
+    if (have != want) {
+      log.error("main", have < want ? "database schema is older than this build: run `maxsessd migrate`"
+                                    : "database schema is newer than this build: upgrade maxsessd",
+                {{"schema_version", std::to_string(have)}, {"expected", std::to_string(want)}});
+      return 1;
+    }
+    storage::session_store db(cfg.storage.dsn);
+    streamers.replace_all(db.list_streamers());
+  } catch (const std::exception& e) {
+    log.error("main", "cannot use the database", {{"error", e.what()}});
+    return 1;
+  }
+
+  storage::reader_pool reader(cfg.storage.dsn, cfg.storage.read_connections);
+  storage::batch_writer writer(cfg.storage.dsn, cfg.storage.batch_max_rows,
+                               cfg.storage.batch_max_delay);
+  actors::pg_account_store store(reader, writer);
+
+  actors::runtime_options rt_opts;
+  const auto& ps = cfg.playback_session;
+  rt_opts.decisions.enabled = ps.enabled;
+  rt_opts.decisions.default_max_sessions = ps.default_max_sessions;
+  rt_opts.decisions.pending_ttl = ps.pending_ttl;
+  rt_opts.decisions.stale_after = ps.stale_after;
+  rt_opts.decisions.link_ttl = ps.link_ttl;
+  rt_opts.idle_passivate = ps.idle_passivate;
+  rt_opts.request_timeout = cfg.node.request_timeout;
+  rt_opts.shards = cfg.cluster.shards;
+  rt_opts.scheduler_threads = std::max(2u, std::thread::hardware_concurrency());
+  actors::actor_runtime runtime(rt_opts, {clock, *signer, streamers, store, log});
+
+  actors::streamer_registry registry(streamers, reader);
+  net::http_api api({cfg.security.admin_token, cfg.security.client_tokens},
+                    {runtime.accounts(), registry, clock, log});
+
+  net::server_options http_opts;
+  uint16_t port = 0;
+  config::split_host_port(cfg.node.http_listen, http_opts.host, port);
+  http_opts.port = port;
+  http_opts.threads = cfg.node.http_threads;
+  http_opts.body_limit = cfg.node.http_body_limit;
+  http_opts.read_timeout = cfg.node.http_read_timeout;
+  // The server's own last-resort timeout sits above the actor one, so the
+  // actors' "unavailable" answer normally wins.
+  http_opts.handler_timeout = cfg.node.request_timeout + std::chrono::seconds(1);
+  net::http_server server(http_opts, [&api](net::request req, std::string remote, net::reply_fn reply) {
+    api.handle(std::move(req), std::move(remote), std::move(reply));
+  });
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    log.error("main", "cannot listen", {{"address", cfg.node.http_listen}, {"error", e.what()}});
+    runtime.shutdown();
+    return 1;
+  }
+
+  api.set_ready(true);
+  log.info("main", "ready",
+           {{"node", cfg.node.id},
+            {"http", http_opts.host + ":" + std::to_string(server.bound_port())},
+            {"streamers", std::to_string(streamers.list().size())},
+            {"playback_session.enabled", ps.enabled ? "true" : "false"}});
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  log.info("main", "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+
+  // A second signal or a stuck step must not keep the process forever.
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(30));
+    std::cerr << "maxsessd: shutdown took over 30 s, exiting\n";
+    _exit(1);
+  }).detach();
+
+  api.set_ready(false);
+  server.stop(std::chrono::seconds(10));  // stop accepting, answer in-flight requests
+  runtime.shutdown();                     // actors done: no new writes after this
+  writer.flush_and_stop();                // every acknowledged row is committed
+  reader.stop();
+  auto st = writer.get_stats();
+  log.info("main", "stopped", {{"commits", std::to_string(st.commits)}, {"rows", std::to_string(st.ops)}});
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  options opts;
+  std::string error;
+  if (argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
+                    std::string(argv[1]) == "help")) {
+    std::cout << usage;
+    return 0;
+  }
+  if (!parse_args(argc, argv, opts, error)) {
+    std::cerr << "maxsessd: " << error << "\n\n" << usage;
+    return 2;
+  }
+  config::daemon_config cfg;
+  if (opts.command == "check-config") {
+    if (!load_config(opts, cfg)) return 1;
+    std::cout << opts.config_path << ": configuration OK\n";
+    return 0;
+  }
+  if (opts.command == "migrate") {
+    if (!load_config(opts, cfg)) return 2;
+    return run_migrate(cfg);
+  }
+  if (opts.command == "serve") {
+    if (!load_config(opts, cfg)) return 2;
+    return run_serve(cfg);
+  }
+  std::cerr << "maxsessd: unknown command " << opts.command << "\n\n" << usage;
+  return 2;
+}

@@ -63,6 +63,7 @@ struct flussonic_session {
   std::string ip;
   bool open = true;
   sys_time updated_at{};
+  std::string stream;  // what this Flussonic session plays (a zapping device has several)
 };
 
 // One per (account, device). Every field of PRODUCT.md §1.

@@ -64,7 +64,8 @@ std::string make_securetoken(const std::string& stream, const std::string& ip,
                              int64_t starttime, int64_t endtime, const std::string& secret,
                              const std::string& salt, const std::string& user_id = {});
 
-// Random URL-safe string of n chars (OpenSSL RAND_bytes), for salts.
+// Random string of n letters and digits (OpenSSL RAND_bytes), for salts:
+// no '-' or '_', since securetokens are split on '-'.
 std::string random_token_string(std::size_t n);
 
 // Low-level helpers, exposed for tests.

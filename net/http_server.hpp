@@ -17,13 +17,20 @@
 #include <memory>
 #include <string>
 
+namespace maxsess {
+class logger;
+}
+
 namespace maxsess::net {
 
 namespace http = boost::beast::http;
 using request = http::request<http::string_body>;
 using response = http::response<http::string_body>;
 
-// Called exactly once per request, from any thread.
+// Called exactly once per request, from any thread. A second call is ignored;
+// a call after handler_timeout (503 already sent) or after the server is gone
+// is dropped. The server sets version and keep-alive from the request and
+// calls prepare_payload(); a handler may force a close with "Connection: close".
 using reply_fn = std::function<void(response)>;
 // The request is handed over by value; the handler answers through reply.
 // `remote` is the peer address ("127.0.0.1").
@@ -37,6 +44,9 @@ struct server_options {
   std::chrono::milliseconds read_timeout{30000};   // idle keep-alive / slow client
   std::chrono::milliseconds write_timeout{30000};
   std::chrono::milliseconds handler_timeout{10000};  // no reply by then -> 503
+  // Optional: unexpected I/O errors (not the expected close/timeout ones) are
+  // logged here at debug/warn; must outlive the server.
+  maxsess::logger* log = nullptr;
 };
 
 class http_server {
@@ -54,6 +64,8 @@ class http_server {
   void stop(std::chrono::milliseconds drain = std::chrono::milliseconds(5000));
 
   uint64_t requests_in_flight() const;
+  // Connections accepted since start() (tests use it to see keep-alive).
+  uint64_t connections_accepted() const;
 
  private:
   struct impl;

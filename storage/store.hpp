@@ -18,6 +18,11 @@ namespace maxsess::storage {
 struct storage_error : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
+// A unique constraint rejected the write (e.g. put_streamer with a host that
+// another streamer already uses): the caller's input conflicts, a 409.
+struct conflict_error : storage_error {
+  using storage_error::storage_error;
+};
 
 // --- schema -----------------------------------------------------------------
 
@@ -114,8 +119,11 @@ class session_store {
 // --- asynchronous parts --------------------------------------------------------
 
 // A small pool of connections for reads and admin writes. Jobs run on the
-// pool's threads; a job that throws storage_error has its error passed to
-// on_error (the job's own callback is the job's business).
+// pool's threads in FIFO order; a job that throws storage_error (or any
+// std::exception) has its error passed to on_error (the job's own callback is
+// the job's business). Each thread connects lazily and reconnects after a
+// failure. stop() runs the queued jobs, then joins (never call it from a
+// job); post() after stop() calls on_error at once on the caller's thread.
 class reader_pool {
  public:
   using job = std::function<void(session_store&)>;
@@ -133,6 +141,23 @@ class reader_pool {
 // Group commit: many callers' ops go into one transaction. A submit's
 // callback runs on the writer thread after the transaction committed (ok /
 // fenced) or failed; callers must not block in it.
+//
+// Timing: the writer thread takes the queued submits in FIFO order, whole
+// (a submit's ops are never split across transactions), up to
+// batch_max_rows ops per transaction (a bigger submit goes alone). When the
+// queue holds fewer than batch_max_rows ops it waits for more until the
+// OLDEST queued submit is batch_max_delay old, then commits what it has:
+// a lone submit on an idle writer is committed at most batch_max_delay after
+// submit(); submits that queued up while a transaction was running go at
+// once if they already waited that long; batch_max_delay = 0 never waits
+// (batches then form only from what queues up during a commit).
+// A submit is fenced if any of its ops was fenced. A failed transaction is
+// retried once (after reconnecting when the connection dropped); if it fails
+// again and the connection is fine (the data was at fault), each submit of
+// the batch is tried in a transaction of its own so one bad submit cannot
+// fail the others; otherwise every submit of the batch gets failed.
+// ok/fenced are reported only after COMMIT succeeded. submit() after
+// flush_and_stop() calls done(failed) at once on the caller's thread.
 class batch_writer {
  public:
   using done_fn = std::function<void(write_status)>;
@@ -143,9 +168,13 @@ class batch_writer {
   void flush_and_stop();
 
   struct stats {
-    uint64_t commits = 0;
-    uint64_t ops = 0;
-    uint64_t failures = 0;
+    uint64_t commits = 0;         // transactions committed
+    uint64_t ops = 0;             // ops in committed transactions
+    uint64_t failures = 0;        // transaction attempts that failed (retries included)
+    uint64_t submits = 0;         // submits answered (any status)
+    uint64_t fenced_submits = 0;  // submits answered fenced
+    uint64_t failed_submits = 0;  // submits answered failed
+    std::string last_error;       // message of the latest failed attempt
   };
   stats get_stats() const;
 

@@ -1,0 +1,49 @@
+# maxsess — the two commands: `make run` and `make test` (see README.md).
+# Debian 12; the first build installs packages (scripts/deps.sh, root or sudo).
+
+BUILD_DIR   ?= build
+BUILD_TYPE  ?= RelWithDebInfo
+JOBS        ?= 2
+CONFIG      ?= config/example.yaml
+RUN_PG_DIR  ?= .local/pg
+RUN_PG_PORT ?= 55432
+
+CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+ifeq ($(CI),true)
+CMAKE_FLAGS += -DMAXSESS_WERROR=ON
+endif
+
+.PHONY: all build test run stop-db deps clean
+
+all: build
+
+deps:
+	scripts/deps.sh
+
+build: deps
+	cmake -S . -B $(BUILD_DIR) $(CMAKE_FLAGS)
+	cmake --build $(BUILD_DIR) -j$(JOBS)
+
+# Unit and integration tests; ctest fixtures start and stop a throwaway
+# PostgreSQL ($(BUILD_DIR)/test-pg) around the integration tests.
+test: build
+	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+
+# A private PostgreSQL in $(RUN_PG_DIR) (kept between runs; `make stop-db`
+# deletes it), the schema, then the daemon in the foreground.
+run: build
+	scripts/pg.sh start $(RUN_PG_DIR) $(RUN_PG_PORT)
+	$(BUILD_DIR)/maxsessd migrate --config $(CONFIG)
+	@echo
+	@echo "maxsess: http://127.0.0.1:8080  (Ctrl-C stops it; make stop-db stops PostgreSQL)"
+	@echo "Get a playback link:"
+	@echo "  curl -s -X POST http://127.0.0.1:8080/api/v1/links -H 'Content-Type: application/json' -d '{\"account_id\":\"acc1\",\"device_id\":\"dev1\",\"content\":{\"type\":\"live\",\"stream\":\"news\"}}'"
+	@echo
+	exec $(BUILD_DIR)/maxsessd serve --config $(CONFIG)
+
+stop-db:
+	scripts/pg.sh stop $(RUN_PG_DIR)
+
+clean:
+	-scripts/pg.sh stop $(BUILD_DIR)/test-pg
+	rm -rf $(BUILD_DIR)

@@ -1,0 +1,584 @@
+#include "actors/account_state.hpp"
+
+#include <algorithm>
+#include <set>
+
+namespace maxsess::actors {
+
+namespace {
+
+void replace_all(std::string& s, const std::string& from, const std::string& to) {
+  for (std::size_t pos = 0; (pos = s.find(from, pos)) != std::string::npos; pos += to.size())
+    s.replace(pos, from.size(), to);
+}
+
+bool time_shifted(const content_ref& c) {
+  return (c.type == content_type::timeshift || c.type == content_type::catchup ||
+          c.type == content_type::npvr) &&
+         c.start && c.duration;
+}
+
+// A streamer whose sessions count towards its load: live sessions only.
+int64_t live_streamer(const playback_session* s) {
+  return s != nullptr && holds_slot(s->status) ? s->streamer_id : 0;
+}
+
+// Securetoken links allow a little clock skew between us and the streamer.
+constexpr auto securetoken_skew = std::chrono::minutes(5);
+
+}  // namespace
+
+std::string build_link_url(const streamer& s, const content_ref& c, const std::string& token) {
+  std::string url = s.link_template;
+  if (url.empty()) {
+    url = time_shifted(c) ? "{url}/{stream}/index-{start}-{duration}.m3u8?token={token}"
+                          : "{url}/{stream}/index.m3u8?token={token}";
+  }
+  std::string base = s.url;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  replace_all(url, "{url}", base);
+  replace_all(url, "{stream}", c.stream);
+  replace_all(url, "{start}", c.start ? std::to_string(*c.start) : std::string{});
+  replace_all(url, "{duration}", c.duration ? std::to_string(*c.duration) : std::string{});
+  replace_all(url, "{token}", token);  // last: a token never holds braces
+  return url;
+}
+
+account_state::account_state(std::string account_id, int shard, int64_t epoch,
+                             decision_settings settings, const link_signer& signer,
+                             streamer_directory& streamers)
+    : account_id_(std::move(account_id)),
+      shard_(shard),
+      epoch_(epoch),
+      cfg_(settings),
+      signer_(signer),
+      streamers_(streamers) {}
+
+account_state::~account_state() {
+  for (auto& [device, s] : sessions_) streamers_.add_load(live_streamer(&s), -1);
+}
+
+void account_state::load(const storage::account_snapshot& snap, sys_time now,
+                         std::vector<storage::write_op>& writes) {
+  for (auto& [device, s] : sessions_) streamers_.add_load(live_streamer(&s), -1);
+  sessions_.clear();
+  settings_ = snap.settings;
+  for (auto& s : snap.sessions) {
+    auto& mine = sessions_[s.device_id] = s;
+    streamers_.add_load(live_streamer(&mine), +1);
+  }
+  expire(now, writes);
+}
+
+int64_t account_state::max_sessions() const {
+  return settings_ ? settings_->max_sessions : cfg_.default_max_sessions;
+}
+
+bool account_state::counts(const playback_session& s) const {
+  bool account_exempt = settings_ && settings_->exempt;
+  return cfg_.enabled && !account_exempt && !s.exempt && holds_slot(s.status) &&
+         is_counted(s.content.type);
+}
+
+std::vector<const playback_session*> account_state::slot_holders(
+    const std::string& except_device) const {
+  std::vector<const playback_session*> out;
+  for (auto& [device, s] : sessions_)
+    if (device != except_device && counts(s)) out.push_back(&s);
+  std::sort(out.begin(), out.end(), [](auto* a, auto* b) {
+    return a->started_at != b->started_at ? a->started_at < b->started_at
+                                          : a->device_id < b->device_id;
+  });
+  return out;
+}
+
+const playback_session* account_state::find(const std::string& device_id) const {
+  auto i = sessions_.find(device_id);
+  return i == sessions_.end() ? nullptr : &i->second;
+}
+
+void account_state::persist(const playback_session& s,
+                            std::vector<storage::write_op>& writes) const {
+  writes.push_back(storage::write_op::of(storage::session_upsert{s, shard_, epoch_}));
+}
+
+void account_state::end(playback_session& s, session_status st, end_reason why, sys_time now) {
+  streamers_.add_load(live_streamer(&s), -1);
+  s.status = st;
+  s.reason = why;
+  s.ended_at = now;
+  s.updated_at = now;
+  // A killed session's Flussonic sessions stay open until the streamer
+  // confirms they are gone: that is how clear knows the kill took effect.
+  if (st == session_status::ended)
+    for (auto& f : s.flussonic) f.open = false;
+}
+
+link_outcome account_state::request_link(const link_request& req, sys_time now,
+                                         std::vector<storage::write_op>& writes) {
+  expire(now, writes);
+  link_outcome out;
+  auto it = sessions_.find(req.device_id);
+  playback_session* existing = it == sessions_.end() ? nullptr : &it->second;
+  bool account_exempt = settings_ && settings_->exempt;
+
+  // The table of PRODUCT.md §2. A device that already holds a counted slot
+  // keeps it (zapping, reconnect). A device whose live session is not counted
+  // (radio) asking for counted content needs a free slot like a new one.
+  bool wants_slot = cfg_.enabled && !account_exempt && is_counted(req.content.type);
+  bool holds = existing != nullptr && counts(*existing);
+  int64_t limit = max_sessions();
+  if (wants_slot && !holds && limit != 0) {
+    auto holders = slot_holders(req.device_id);
+    if (static_cast<int64_t>(holders.size()) >= limit) {
+      out.result = link_result::denied;
+      out.message = "You have reached the maximum number of playback sessions";
+      out.max_sessions = limit;
+      for (auto* h : holders) out.holders.push_back(*h);
+      return out;
+    }
+  }
+
+  auto pick = streamers_.pick(req.streamer_id);
+  if (!pick.chosen) {
+    if (pick.error == streamer_directory::pick_error::unknown) {
+      out.result = link_result::unknown_streamer;
+      out.message = "streamer " + std::to_string(req.streamer_id) + " is not registered";
+    } else {
+      out.result = link_result::no_streamer;
+      out.message = req.streamer_id != 0
+                        ? "streamer " + std::to_string(req.streamer_id) +
+                              " cannot serve links (disabled, no url, or full)"
+                        : "no streamer can serve links (none enabled with a url and room)";
+    }
+    return out;
+  }
+  const streamer& st = *pick.chosen;
+
+  sys_time expires = now + cfg_.link_ttl;
+  std::string token;
+  if (st.mode == link_mode::securetoken) {
+    auto start = to_unix_seconds(now - securetoken_skew);
+    token = make_securetoken(req.content.stream, req.client_ip, start, to_unix_seconds(expires),
+                             st.securetoken_secret, random_token_string(8));
+  } else {
+    token = signer_.sign(account_id_, req.device_id, req.content.stream, expires);
+  }
+
+  int64_t before = live_streamer(existing);
+  playback_session& s = sessions_[req.device_id];
+  if (existing == nullptr || !holds_slot(s.status)) {
+    // A new device session (or a new one after an ended/killed one).
+    s = playback_session{};
+    s.account_id = account_id_;
+    s.device_id = req.device_id;
+    s.status = session_status::pending;
+    s.started_at = now;
+    s.exempt = account_exempt;
+  }
+  s.content = req.content;
+  s.streamer_id = st.id;
+  s.client_ip = req.client_ip;
+  s.token = token;
+  s.updated_at = now;
+  streamers_.add_load(before, -1);
+  streamers_.add_load(live_streamer(&s), +1);
+  persist(s, writes);
+
+  out.result = link_result::approved;
+  out.session = s;
+  out.url = build_link_url(st, req.content, token);
+  out.token = token;
+  out.expires_at = expires;
+  return out;
+}
+
+end_result account_state::end_session(const std::string& device_id, bool kill, sys_time now,
+                                      side_effects& fx) {
+  expire(now, fx.writes);
+  auto it = sessions_.find(device_id);
+  if (it == sessions_.end()) return end_result::not_found;
+  auto& s = it->second;
+  if (!holds_slot(s.status)) return end_result::ended;  // already over: nothing to change
+  if (kill) {
+    kill_session(s, end_reason::killed_by_operator, now, fx);
+  } else {
+    end(s, session_status::ended, end_reason::user, now);
+    persist(s, fx.writes);
+  }
+  return end_result::ended;
+}
+
+// --- what the streamers report -------------------------------------------------
+
+const char* to_string(auth_result r) {
+  switch (r) {
+    case auth_result::allow: return "allow";
+    case auth_result::deny_killed: return "killed";
+    case auth_result::deny_reused: return "reused";
+    case auth_result::deny_limit: return "max_sessions_reached";
+    case auth_result::deny_replaced: return "replaced";
+    case auth_result::deny_stale_token: return "stale_token";
+    case auth_result::unavailable: return "unavailable";
+  }
+  return "?";
+}
+
+namespace {
+
+flussonic_session* find_flussonic(playback_session& s, const std::string& id) {
+  for (auto& f : s.flussonic)
+    if (f.id == id) return &f;
+  return nullptr;
+}
+
+bool any_open(const playback_session& s) {
+  for (auto& f : s.flussonic)
+    if (f.open) return true;
+  return false;
+}
+
+// How many Flussonic sessions a device row remembers: the open ones and the
+// latest closed ones (a zapping box opens a new one per channel).
+constexpr std::size_t max_flussonic_kept = 8;
+
+void bind(playback_session& s, const std::string& id, const std::string& ip,
+          const std::string& stream, sys_time now) {
+  s.flussonic.push_back({id, ip, true, now, stream});
+  while (s.flussonic.size() > max_flussonic_kept) {
+    auto closed = std::find_if(s.flussonic.begin(), s.flussonic.end(), [](auto& f) { return !f.open; });
+    if (closed == s.flussonic.end()) break;
+    s.flussonic.erase(closed);
+  }
+}
+
+}  // namespace
+
+bool account_state::at_limit_without(const std::string& device_id) const {
+  int64_t limit = max_sessions();
+  return limit != 0 && static_cast<int64_t>(slot_holders(device_id).size()) >= limit;
+}
+
+playback_session& account_state::start_session(const std::string& device_id,
+                                               const std::string& stream, content_type type,
+                                               sys_time now) {
+  auto& s = sessions_[device_id];
+  int64_t before = live_streamer(&s);
+  int64_t streamer_id = s.streamer_id;
+  s = playback_session{};
+  s.account_id = account_id_;
+  s.device_id = device_id;
+  s.status = session_status::active;
+  s.content.type = type;
+  s.content.stream = stream;
+  s.streamer_id = streamer_id;
+  s.started_at = now;
+  s.updated_at = now;
+  s.exempt = settings_ && settings_->exempt;
+  streamers_.add_load(before, -1);
+  streamers_.add_load(live_streamer(&s), +1);
+  return s;
+}
+
+void account_state::refresh(playback_session& s, const play_report& r, sys_time now) {
+  sys_time at = r.at ? std::min(*r.at, now) : now;
+  if (at > s.updated_at) s.updated_at = at;  // older never overwrites newer
+  if (r.duration > s.duration_s) s.duration_s = r.duration;
+  if (r.bytes > s.bytes) s.bytes = r.bytes;
+  if (auto* f = find_flussonic(s, r.session_id); f && at > f->updated_at) f->updated_at = at;
+  if (s.status == session_status::pending) s.status = session_status::active;
+}
+
+void account_state::kill_session(playback_session& s, end_reason why, sys_time now,
+                                 side_effects& fx) {
+  bool ordered = false;
+  for (auto& f : s.flussonic) {
+    if (!f.open) continue;
+    fx.kills.push_back({s.streamer_id, account_id_, s.device_id, f.id, s.token});
+    ordered = true;
+  }
+  // Nothing bound yet (securetoken, sync-only): close whatever plays the token.
+  if (!ordered && !s.token.empty())
+    fx.kills.push_back({s.streamer_id, account_id_, s.device_id, {}, s.token});
+  end(s, session_status::killed, why, now);
+  persist(s, fx.writes);
+}
+
+void account_state::kill_over_limit(sys_time now, side_effects& fx) {
+  int64_t limit = max_sessions();
+  if (limit == 0) return;
+  auto holders = slot_holders();  // oldest first
+  while (static_cast<int64_t>(holders.size()) > limit) {
+    auto* newest = holders.back();
+    holders.pop_back();
+    kill_session(sessions_.at(newest->device_id), end_reason::killed_over_limit, now, fx);
+  }
+}
+
+auth_outcome account_state::authorize(const auth_request& req, sys_time now, side_effects& fx) {
+  expire(now, fx.writes);
+  bool limiting = cfg_.enabled && !(settings_ && settings_->exempt);
+  auto it = sessions_.find(req.device_id);
+  playback_session* s = it == sessions_.end() ? nullptr : &it->second;
+  play_report r;
+  r.session_id = req.session_id;
+  r.duration = req.duration;
+  r.bytes = req.bytes;
+
+  if (s != nullptr && s->status == session_status::killed) return {auth_result::deny_killed};
+
+  if (s != nullptr && holds_slot(s->status)) {
+    if (auto* f = find_flussonic(*s, req.session_id)) {
+      if (!f->open) return {auth_result::deny_replaced};
+      refresh(*s, r, now);
+      persist(*s, fx.writes);
+      return {auth_result::allow};
+    }
+    // A link from before this device session began (e.g. before a kill).
+    if (req.new_session && req.token_issued_at + std::chrono::seconds(1) < s->started_at)
+      return {auth_result::deny_stale_token};
+    if (limiting) {
+      for (auto& f : s->flussonic) {
+        if (!f.open || f.stream != req.stream) continue;
+        if (f.ip != req.ip) {
+          // One token, one Flussonic session at a time (PRODUCT.md §2).
+          ++fx.over_limit_attempts;
+          return {auth_result::deny_reused};
+        }
+      }
+    }
+    for (auto& f : s->flussonic)  // the same player reconnecting replaces its session
+      if (f.open && f.stream == req.stream) f.open = false;
+    bind(*s, req.session_id, req.ip, req.stream, now);
+    s->content.stream = req.stream;
+    refresh(*s, r, now);
+    persist(*s, fx.writes);
+    return {auth_result::allow};
+  }
+
+  // No live session (the link's pending_ttl ran out, or the session ended):
+  // decided afresh, like a new link request.
+  if (limiting && is_counted(s ? s->content.type : content_type::live) &&
+      at_limit_without(req.device_id)) {
+    ++fx.over_limit_attempts;
+    return {auth_result::deny_limit};
+  }
+  content_type type = s != nullptr && s->content.stream == req.stream ? s->content.type : content_type::live;
+  std::string token = s != nullptr ? s->token : std::string{};
+  auto& ns = start_session(req.device_id, req.stream, type, now);
+  ns.token = token;
+  ns.client_ip = req.ip;
+  bind(ns, req.session_id, req.ip, req.stream, now);
+  refresh(ns, r, now);
+  persist(ns, fx.writes);
+  return {auth_result::allow};
+}
+
+void account_state::on_play(const std::string& device_id, const play_report& r, sys_time now,
+                            side_effects& fx) {
+  expire(now, fx.writes);
+  bool limiting = cfg_.enabled && !(settings_ && settings_->exempt);
+  bool closed = r.what == play_report::kind::closed;
+  auto it = sessions_.find(device_id);
+
+  if (it == sessions_.end() || it->second.status == session_status::ended) {
+    if (closed) {
+      if (it != sessions_.end())
+        if (auto* f = find_flussonic(it->second, r.session_id); f && f->open) {
+          f->open = false;
+          persist(it->second, fx.writes);
+        }
+      return;
+    }
+    // Playing with a maxsess token we have no live session for: adopted
+    // (sync-only / securetoken deployments, a restart, a late first event),
+    // or closed on the streamer when the account has no room for it.
+    if (limiting && at_limit_without(device_id)) {
+      ++fx.over_limit_attempts;
+      fx.kills.push_back({r.streamer_id, account_id_, device_id, r.session_id, r.token});
+      return;
+    }
+    content_type type = it != sessions_.end() && it->second.content.stream == r.stream
+                            ? it->second.content.type
+                            : content_type::live;
+    auto& s = start_session(device_id, r.stream, type, now);
+    if (r.streamer_id != 0 && r.streamer_id != s.streamer_id) {
+      streamers_.add_load(s.streamer_id, -1);
+      s.streamer_id = r.streamer_id;
+      streamers_.add_load(s.streamer_id, +1);
+    }
+    s.token = r.token;
+    s.client_ip = r.ip;
+    bind(s, r.session_id, r.ip, r.stream, now);
+    refresh(s, r, now);
+    persist(s, fx.writes);
+    return;
+  }
+
+  auto& s = it->second;
+  auto* f = find_flussonic(s, r.session_id);
+  if (s.status == session_status::killed) {
+    if (closed) {
+      if (f && f->open) {
+        f->open = false;  // the kill took effect
+        persist(s, fx.writes);
+      }
+    } else {
+      // Still playing after a kill: close it again.
+      if (!f) {
+        bind(s, r.session_id, r.ip, r.stream, now);
+        persist(s, fx.writes);
+      }
+      fx.kills.push_back({s.streamer_id, account_id_, device_id, r.session_id, s.token});
+    }
+    return;
+  }
+
+  // live (pending / active)
+  if (closed) {
+    if (f) {
+      f->open = false;
+      f->updated_at = now;
+    }
+    if (!any_open(s) && s.status == session_status::active) {
+      if (f && !f->stream.empty() && f->stream != s.content.stream) {
+        // Zapping: the old channel's session closed late while the device
+        // already holds a link for the new one; it keeps its one slot.
+        s.status = session_status::pending;
+        s.updated_at = now;
+      } else {
+        end(s, session_status::ended, end_reason::flussonic_closed, now);
+      }
+    }
+    persist(s, fx.writes);
+    return;
+  }
+  if (!f) {
+    if (limiting) {
+      for (auto& g : s.flussonic) {
+        if (g.open && g.stream == r.stream && g.ip != r.ip) {
+          // The same link plays from a second address (no auth check saw it).
+          ++fx.over_limit_attempts;
+          fx.kills.push_back({r.streamer_id != 0 ? r.streamer_id : s.streamer_id, account_id_,
+                              device_id, r.session_id, {}});
+          return;
+        }
+      }
+    }
+    bind(s, r.session_id, r.ip, r.stream, now);
+  }
+  refresh(s, r, now);
+  persist(s, fx.writes);
+}
+
+void account_state::on_sync(int64_t streamer_id,
+                            const std::vector<std::pair<std::string, play_report>>& seen,
+                            sys_time listed_at, sys_time now, side_effects& fx) {
+  std::set<std::string> listed;
+  for (auto& [device, r] : seen) {
+    listed.insert(r.session_id);
+    on_play(device, r, now, fx);
+  }
+  for (auto& [device, s] : sessions_) {
+    if (s.streamer_id != streamer_id || s.status == session_status::ended) continue;
+    bool changed = false;
+    for (auto& f : s.flussonic) {
+      if (f.open && !listed.count(f.id) && f.updated_at < listed_at) {
+        f.open = false;  // gone from the streamer (for a killed one: the kill took effect)
+        changed = true;
+      }
+    }
+    if (!changed) continue;
+    if (s.status == session_status::active && !any_open(s))
+      end(s, session_status::ended, end_reason::gone, now);
+    persist(s, fx.writes);
+  }
+  if (cfg_.enabled && !(settings_ && settings_->exempt)) kill_over_limit(now, fx);
+}
+
+void account_state::on_closed_by_streamer(const std::string& device_id,
+                                          const std::vector<std::string>& session_ids,
+                                          sys_time now, side_effects& fx) {
+  auto it = sessions_.find(device_id);
+  if (it == sessions_.end()) return;
+  bool changed = false;
+  for (auto& id : session_ids)
+    if (auto* f = find_flussonic(it->second, id); f && f->open) {
+      f->open = false;
+      f->updated_at = now;
+      changed = true;
+    }
+  if (changed) persist(it->second, fx.writes);
+}
+
+std::vector<std::string> account_state::clear(sys_time now, std::chrono::milliseconds timeout) {
+  std::vector<std::string> gone;
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    auto& s = it->second;
+    bool old = s.updated_at + timeout <= now;
+    if (old && (s.status == session_status::ended ||
+                (s.status == session_status::killed && !any_open(s)))) {
+      gone.push_back(it->first);
+      it = sessions_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return gone;
+}
+
+account_view account_state::view() const {
+  account_view v;
+  v.has_settings_row = settings_.has_value();
+  v.found = v.has_settings_row || !sessions_.empty();
+  v.settings = settings_ ? *settings_ : account_settings{account_id_, cfg_.default_max_sessions, false};
+  v.settings.account_id = account_id_;
+  for (auto& [device, s] : sessions_) v.sessions.push_back(s);
+  return v;
+}
+
+void account_state::put_settings(const account_settings& s,
+                                 std::vector<storage::write_op>& writes) {
+  settings_ = s;
+  settings_->account_id = account_id_;
+  writes.push_back(storage::write_op::of(storage::account_upsert{*settings_}));
+}
+
+int account_state::expire(sys_time now, std::vector<storage::write_op>& writes) {
+  int changed = 0;
+  for (auto& [device, s] : sessions_) {
+    if (s.status == session_status::pending && now >= s.updated_at + cfg_.pending_ttl) {
+      end(s, session_status::ended, end_reason::never_started, now);
+    } else if (s.status == session_status::active && now >= s.updated_at + cfg_.stale_after) {
+      end(s, session_status::ended, end_reason::stale, now);
+    } else {
+      continue;
+    }
+    persist(s, writes);
+    ++changed;
+  }
+  return changed;
+}
+
+std::optional<sys_time> account_state::next_deadline() const {
+  std::optional<sys_time> next;
+  for (auto& [device, s] : sessions_) {
+    sys_time d;
+    if (s.status == session_status::pending)
+      d = s.updated_at + cfg_.pending_ttl;
+    else if (s.status == session_status::active)
+      d = s.updated_at + cfg_.stale_after;
+    else
+      continue;
+    if (!next || d < *next) next = d;
+  }
+  return next;
+}
+
+bool account_state::has_live_sessions() const {
+  for (auto& [device, s] : sessions_)
+    if (holds_slot(s.status)) return true;
+  return false;
+}
+
+}  // namespace maxsess::actors

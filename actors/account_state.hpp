@@ -1,0 +1,211 @@
+#pragma once
+// The decisions for one account (PRODUCT.md §2), as plain state + methods so
+// every row of the decision table is unit-tested without messaging and with
+// simulated time. The account actor (account_actor.hpp) only wraps this:
+// it feeds requests in, persists the writes this produces, and answers.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/streamer_directory.hpp"
+#include "domain/clock.hpp"
+#include "domain/model.hpp"
+#include "domain/token.hpp"
+#include "storage/store.hpp"
+
+namespace maxsess::actors {
+
+// The playback_session settings the decisions use (from config).
+struct decision_settings {
+  bool enabled = true;  // feature switch: off = approve everything, count nothing
+  int64_t default_max_sessions = 3;
+  std::chrono::milliseconds pending_ttl{60000};
+  std::chrono::milliseconds stale_after{180000};
+  std::chrono::milliseconds link_ttl{600000};
+};
+
+struct link_request {
+  std::string account_id;
+  std::string device_id;
+  content_ref content;
+  int64_t streamer_id = 0;  // 0 = choose
+  std::string client_ip;
+};
+
+enum class link_result {
+  approved,
+  denied,           // max_sessions_reached
+  unknown_streamer, // requested streamer id not registered (400)
+  no_streamer,      // nothing usable (503)
+  unavailable,      // could not persist / owner not ready (503)
+};
+
+struct link_outcome {
+  link_result result = link_result::unavailable;
+  std::string message;
+  playback_session session;               // approved: the device's session
+  std::string url;                        // approved
+  std::string token;                      // approved
+  sys_time expires_at{};                  // approved: token expiry
+  int64_t max_sessions = 0;               // denied
+  std::vector<playback_session> holders;  // denied: sessions holding the slots
+};
+
+enum class end_result { ended, not_found, unavailable };
+
+// --- what the streamers report (PRODUCT.md §3) ---------------------------------
+
+// GET /flussonic/auth, after the HTTP layer verified the token's signature
+// (and its expiry on new_session): the claims name the account and device.
+struct auth_request {
+  std::string account_id;
+  std::string device_id;
+  std::string stream;      // Flussonic's `name`
+  std::string session_id;  // Flussonic's play session id
+  std::string ip;
+  bool new_session = true;
+  int64_t duration = -1;  // -1: not given
+  int64_t bytes = -1;
+  sys_time token_issued_at{};  // token expiry - link_ttl
+};
+
+enum class auth_result {
+  allow,
+  deny_killed,     // the device session was killed
+  deny_reused,     // the token already plays from another address
+  deny_limit,      // decided afresh and the account is at its limit
+  deny_replaced,   // this Flussonic session was replaced by a newer one
+  deny_stale_token,  // the token predates the device's current session
+  unavailable,
+};
+const char* to_string(auth_result r);
+
+struct auth_outcome {
+  auth_result result = auth_result::unavailable;
+};
+
+// One play session as a webhook event or a sync listing shows it.
+struct play_report {
+  enum class kind { opened, started, updated, closed, listed } what = kind::updated;
+  std::string session_id;
+  std::string stream;
+  std::string ip;
+  std::string token;
+  int64_t duration = -1;
+  int64_t bytes = -1;
+  std::optional<sys_time> at;  // event/updated time as the streamer saw it
+  int64_t streamer_id = 0;
+};
+
+// A Flussonic session to close on its streamer.
+struct kill_order {
+  int64_t streamer_id = 0;
+  std::string account_id;
+  std::string device_id;
+  std::string session_id;  // empty: close whatever plays with `token`
+  std::string token;
+};
+
+// What the account actor hands back besides rows to write.
+struct side_effects {
+  std::vector<storage::write_op> writes;
+  std::vector<kill_order> kills;
+  int over_limit_attempts = 0;
+};
+
+// What GET /api/v1/accounts/{id} shows.
+struct account_view {
+  bool found = false;  // settings row or at least one session
+  account_settings settings;  // effective (defaults when no row)
+  bool has_settings_row = false;
+  std::vector<playback_session> sessions;  // ordered by device id
+};
+
+// Builds the playback URL from the streamer's template. Placeholders:
+// {url} {stream} {token} {start} {duration}. Empty template: the default,
+// which for timeshift/catchup/npvr with start+duration is
+// "{url}/{stream}/index-{start}-{duration}.m3u8?token={token}" and otherwise
+// "{url}/{stream}/index.m3u8?token={token}".
+std::string build_link_url(const streamer& s, const content_ref& c, const std::string& token);
+
+class account_state {
+ public:
+  account_state(std::string account_id, int shard, int64_t epoch, decision_settings settings,
+                const link_signer& signer, streamer_directory& streamers);
+  ~account_state();  // gives back this account's streamer load
+  account_state(const account_state&) = delete;
+  account_state& operator=(const account_state&) = delete;
+
+  // Takes the stored state; expires what expired while nobody watched.
+  void load(const storage::account_snapshot& snap, sys_time now, std::vector<storage::write_op>& writes);
+
+  link_outcome request_link(const link_request& req, sys_time now,
+                            std::vector<storage::write_op>& writes);
+
+  // kill=true also orders the streamer to close what plays (fx.kills).
+  end_result end_session(const std::string& device_id, bool kill, sys_time now, side_effects& fx);
+
+  // The auth backend's question for one Flussonic session.
+  auth_outcome authorize(const auth_request& req, sys_time now, side_effects& fx);
+
+  // A webhook event for one of this account's devices.
+  void on_play(const std::string& device_id, const play_report& r, sys_time now, side_effects& fx);
+
+  // A sync of one streamer: every session it lists for this account (by
+  // device), taken at `listed_at`. Open Flussonic sessions on that streamer
+  // that were bound before the listing and are not in it are gone; then an
+  // account found over its limit has its newest sessions killed.
+  void on_sync(int64_t streamer_id, const std::vector<std::pair<std::string, play_report>>& seen,
+               sys_time listed_at, sys_time now, side_effects& fx);
+
+  // The streamer no longer has these sessions (a kill took effect).
+  void on_closed_by_streamer(const std::string& device_id, const std::vector<std::string>& session_ids,
+                             sys_time now, side_effects& fx);
+
+  // Forgets ended rows untouched for `timeout`, and killed rows whose kill
+  // took effect (no open Flussonic session left); the caller deletes them
+  // from the database. Returns the devices forgotten.
+  std::vector<std::string> clear(sys_time now, std::chrono::milliseconds timeout);
+
+  account_view view() const;
+  void put_settings(const account_settings& s, std::vector<storage::write_op>& writes);
+
+  // pending past pending_ttl -> ended (never_started); active without update
+  // for stale_after -> ended (stale). Returns how many sessions changed.
+  int expire(sys_time now, std::vector<storage::write_op>& writes);
+
+  // When expire() next has something to do (nullopt: nothing live).
+  std::optional<sys_time> next_deadline() const;
+  bool has_live_sessions() const;
+
+  int64_t max_sessions() const;
+  // Sessions that hold a counted slot (pending/active, not radio, not exempt).
+  std::vector<const playback_session*> slot_holders(const std::string& except_device = {}) const;
+
+  const std::string& account_id() const { return account_id_; }
+  const playback_session* find(const std::string& device_id) const;
+
+ private:
+  bool counts(const playback_session& s) const;
+  void end(playback_session& s, session_status st, end_reason why, sys_time now);
+  void persist(const playback_session& s, std::vector<storage::write_op>& writes) const;
+  playback_session& start_session(const std::string& device_id, const std::string& stream,
+                                  content_type type, sys_time now);
+  void kill_over_limit(sys_time now, side_effects& fx);
+  void kill_session(playback_session& s, end_reason why, sys_time now, side_effects& fx);
+  bool at_limit_without(const std::string& device_id) const;
+  void refresh(playback_session& s, const play_report& r, sys_time now);
+
+  std::string account_id_;
+  int shard_;
+  int64_t epoch_;
+  decision_settings cfg_;
+  const link_signer& signer_;
+  streamer_directory& streamers_;
+  std::optional<account_settings> settings_;
+  std::map<std::string, playback_session> sessions_;  // by device id
+};
+
+}  // namespace maxsess::actors

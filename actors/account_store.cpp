@@ -1,0 +1,104 @@
+#include "actors/account_store.hpp"
+
+#include <algorithm>
+
+namespace maxsess::actors {
+
+void pg_account_store::load(const std::string& account_id, load_fn done) {
+  reader_.post(
+      [account_id, done](storage::session_store& db) { done(db.load_account(account_id), {}); },
+      [done](const std::string& error) { done(std::nullopt, error); });
+}
+
+void pg_account_store::write(std::vector<storage::write_op> ops, write_fn done) {
+  writer_.submit(std::move(ops), std::move(done));
+}
+
+void memory_account_store::load(const std::string& account_id, load_fn done) {
+  std::optional<storage::account_snapshot> snap;
+  {
+    std::lock_guard lock(mutex_);
+    ++loads_;
+    if (!fail_loads_) snap = accounts_[account_id];
+  }
+  if (snap)
+    done(std::move(snap), {});
+  else
+    done(std::nullopt, "memory store: loads fail (test)");
+}
+
+void memory_account_store::write(std::vector<storage::write_op> ops, write_fn done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (fail_writes_) {
+      done(storage::write_status::failed);
+      return;
+    }
+    ++writes_;
+    for (auto& op : ops) {
+      switch (op.what) {
+        case storage::write_op::kind::upsert_session: {
+          auto& rows = accounts_[op.upsert.session.account_id].sessions;
+          auto i = std::find_if(rows.begin(), rows.end(), [&](auto& r) {
+            return r.device_id == op.upsert.session.device_id;
+          });
+          if (i == rows.end())
+            rows.push_back(op.upsert.session);
+          else
+            *i = op.upsert.session;
+          break;
+        }
+        case storage::write_op::kind::delete_session: {
+          auto& rows = accounts_[op.del.account_id].sessions;
+          rows.erase(std::remove_if(rows.begin(), rows.end(),
+                                    [&](auto& r) { return r.device_id == op.del.device_id; }),
+                     rows.end());
+          break;
+        }
+        case storage::write_op::kind::upsert_account:
+          accounts_[op.account.settings.account_id].settings = op.account.settings;
+          break;
+      }
+    }
+  }
+  done(storage::write_status::ok);
+}
+
+void memory_account_store::fail_writes(bool on) {
+  std::lock_guard lock(mutex_);
+  fail_writes_ = on;
+}
+
+void memory_account_store::fail_loads(bool on) {
+  std::lock_guard lock(mutex_);
+  fail_loads_ = on;
+}
+
+std::optional<playback_session> memory_account_store::session(const std::string& account,
+                                                              const std::string& device) const {
+  std::lock_guard lock(mutex_);
+  auto a = accounts_.find(account);
+  if (a == accounts_.end()) return std::nullopt;
+  for (auto& s : a->second.sessions)
+    if (s.device_id == device) return s;
+  return std::nullopt;
+}
+
+std::optional<account_settings> memory_account_store::settings(const std::string& account) const {
+  std::lock_guard lock(mutex_);
+  auto a = accounts_.find(account);
+  if (a == accounts_.end()) return std::nullopt;
+  return a->second.settings;
+}
+
+std::size_t memory_account_store::writes() const {
+  std::lock_guard lock(mutex_);
+  return writes_;
+}
+
+std::size_t memory_account_store::loads() const {
+  std::lock_guard lock(mutex_);
+  return loads_;
+}
+
+}  // namespace maxsess::actors

@@ -1,0 +1,63 @@
+#pragma once
+// What the account actors need from persistence, as an interface so actors
+// are tested without PostgreSQL (memory_account_store) and run on it in the
+// daemon (pg_account_store). Callbacks may run on any thread; the actors
+// turn them into messages.
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/store.hpp"
+
+namespace maxsess::actors {
+
+class account_store {
+ public:
+  using load_fn = std::function<void(std::optional<storage::account_snapshot> snap, std::string error)>;
+  using write_fn = std::function<void(storage::write_status)>;
+  virtual ~account_store() = default;
+  virtual void load(const std::string& account_id, load_fn done) = 0;
+  // done runs only after the ops are durable (or failed as a whole).
+  virtual void write(std::vector<storage::write_op> ops, write_fn done) = 0;
+};
+
+// PostgreSQL: loads on the reader pool, writes through the group-commit writer.
+class pg_account_store final : public account_store {
+ public:
+  pg_account_store(storage::reader_pool& reader, storage::batch_writer& writer)
+      : reader_(reader), writer_(writer) {}
+  void load(const std::string& account_id, load_fn done) override;
+  void write(std::vector<storage::write_op> ops, write_fn done) override;
+
+ private:
+  storage::reader_pool& reader_;
+  storage::batch_writer& writer_;
+};
+
+// In memory, answering at once on the caller's thread; for tests. Can be
+// told to fail loads or writes.
+class memory_account_store final : public account_store {
+ public:
+  void load(const std::string& account_id, load_fn done) override;
+  void write(std::vector<storage::write_op> ops, write_fn done) override;
+
+  void fail_writes(bool on);
+  void fail_loads(bool on);
+  std::optional<playback_session> session(const std::string& account, const std::string& device) const;
+  std::optional<account_settings> settings(const std::string& account) const;
+  std::size_t writes() const;  // write() calls that succeeded
+  std::size_t loads() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::map<std::string, storage::account_snapshot> accounts_;
+  bool fail_writes_ = false;
+  bool fail_loads_ = false;
+  std::size_t writes_ = 0;
+  std::size_t loads_ = 0;
+};
+
+}  // namespace maxsess::actors

@@ -1,1 +1,0 @@
-namespace maxsess { int actors_placeholder = 0; }

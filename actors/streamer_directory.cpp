@@ -1,0 +1,85 @@
+#include "actors/streamer_directory.hpp"
+
+#include <mutex>
+
+namespace maxsess::actors {
+
+void streamer_directory::replace_all(std::vector<streamer> all) {
+  std::unique_lock lock(mutex_);
+  streamers_.clear();
+  for (auto& s : all) streamers_[s.id] = std::move(s);
+}
+
+void streamer_directory::put(streamer s) {
+  std::unique_lock lock(mutex_);
+  streamers_[s.id] = std::move(s);
+}
+
+bool streamer_directory::remove(int64_t id) {
+  std::unique_lock lock(mutex_);
+  return streamers_.erase(id) > 0;
+}
+
+std::optional<streamer> streamer_directory::get(int64_t id) const {
+  std::shared_lock lock(mutex_);
+  auto i = streamers_.find(id);
+  if (i == streamers_.end()) return std::nullopt;
+  return i->second;
+}
+
+std::vector<streamer> streamer_directory::list() const {
+  std::shared_lock lock(mutex_);
+  std::vector<streamer> out;
+  out.reserve(streamers_.size());
+  for (auto& kv : streamers_) out.push_back(kv.second);
+  return out;
+}
+
+bool streamer_directory::usable(const streamer& s) const {
+  if (!s.enabled || s.url.empty()) return false;
+  if (s.capacity > 0) {
+    auto i = load_.find(s.id);
+    if (i != load_.end() && i->second >= s.capacity) return false;
+  }
+  return true;
+}
+
+streamer_directory::pick_result streamer_directory::pick(int64_t requested) const {
+  std::shared_lock lock(mutex_);
+  if (requested != 0) {
+    auto i = streamers_.find(requested);
+    if (i == streamers_.end()) return {std::nullopt, pick_error::unknown};
+    if (!usable(i->second)) return {std::nullopt, pick_error::unusable};
+    return {i->second, pick_error::none_left};
+  }
+  const streamer* best = nullptr;
+  double best_load = 0;
+  for (auto& [id, s] : streamers_) {
+    if (!usable(s)) continue;
+    auto li = load_.find(id);
+    double sessions = li == load_.end() ? 0.0 : static_cast<double>(li->second);
+    double l = s.capacity > 0 ? sessions / static_cast<double>(s.capacity) : sessions;
+    if (best == nullptr || l < best_load) {  // map order: ties keep the lowest id
+      best = &s;
+      best_load = l;
+    }
+  }
+  if (best == nullptr) return {std::nullopt, pick_error::none_left};
+  return {*best, pick_error::none_left};
+}
+
+void streamer_directory::add_load(int64_t streamer_id, int64_t delta) {
+  if (streamer_id == 0 || delta == 0) return;
+  std::unique_lock lock(mutex_);
+  auto& n = load_[streamer_id];
+  n += delta;
+  if (n < 0) n = 0;
+}
+
+int64_t streamer_directory::load(int64_t streamer_id) const {
+  std::shared_lock lock(mutex_);
+  auto i = load_.find(streamer_id);
+  return i == load_.end() ? 0 : i->second;
+}
+
+}  // namespace maxsess::actors

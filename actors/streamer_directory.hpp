@@ -1,0 +1,53 @@
+#pragma once
+// What every account actor needs to know about streamers to hand out a link:
+// the registered streamers (from PostgreSQL, changed through the admin API)
+// and how loaded each one is. Shared by all account actors of a node, read
+// far more often than written: a reader/writer lock, copies out.
+//
+// Load is this node's count of live (pending/active) sessions per streamer,
+// kept up to date by the account actors as sessions start, move and end. It
+// is a placement hint, not a limit that must be exact.
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "domain/model.hpp"
+
+namespace maxsess::actors {
+
+class streamer_directory {
+ public:
+  void replace_all(std::vector<streamer> all);
+  void put(streamer s);
+  bool remove(int64_t id);
+  std::optional<streamer> get(int64_t id) const;
+  std::vector<streamer> list() const;  // ordered by id
+
+  enum class pick_error {
+    unknown,     // the requested id is not registered
+    unusable,    // requested streamer disabled, without url, or full
+    none_left,   // automatic choice found nothing usable
+  };
+  struct pick_result {
+    std::optional<streamer> chosen;
+    pick_error error = pick_error::none_left;
+  };
+  // requested == 0: the enabled streamer with a url and the lowest load
+  // (sessions / capacity; capacity 0 ranks by its session count), full ones
+  // skipped, ties broken by the lowest id.
+  pick_result pick(int64_t requested) const;
+
+  void add_load(int64_t streamer_id, int64_t delta);
+  int64_t load(int64_t streamer_id) const;
+
+ private:
+  bool usable(const streamer& s) const;  // caller holds the lock
+  mutable std::shared_mutex mutex_;
+  std::map<int64_t, streamer> streamers_;
+  std::map<int64_t, int64_t> load_;
+};
+
+}  // namespace maxsess::actors

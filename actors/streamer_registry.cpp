@@ -1,0 +1,38 @@
+#include "actors/streamer_registry.hpp"
+
+namespace maxsess::actors {
+
+void streamer_registry::put(streamer s, done_fn done) {
+  db_.post(
+      [this, s, done](storage::session_store& db) {
+        // Another streamer already uses this host: the webhook path names
+        // streamers by host, so hosts are unique.
+        for (auto& other : db.list_streamers()) {
+          if (other.host == s.host && other.id != s.id) {
+            done(admin_status::conflict,
+                 "host " + s.host + " is already used by streamer " + std::to_string(other.id));
+            return;
+          }
+        }
+        db.put_streamer(s);
+        directory_.put(s);
+        done(admin_status::ok, {});
+      },
+      [done](const std::string& error) { done(admin_status::unavailable, error); });
+}
+
+void streamer_registry::remove(int64_t id, done_fn done) {
+  db_.post(
+      [this, id, done](storage::session_store& db) {
+        if (!db.delete_streamer(id)) {
+          directory_.remove(id);
+          done(admin_status::not_found, "streamer " + std::to_string(id) + " is not registered");
+          return;
+        }
+        directory_.remove(id);
+        done(admin_status::ok, {});
+      },
+      [done](const std::string& error) { done(admin_status::unavailable, error); });
+}
+
+}  // namespace maxsess::actors

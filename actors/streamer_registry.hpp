@@ -1,0 +1,41 @@
+#pragma once
+// Streamers as the admin API sees them: reads come from the in-memory
+// directory (loaded from PostgreSQL at start), writes go to PostgreSQL
+// first and reach the directory only once committed.
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "actors/streamer_directory.hpp"
+#include "storage/store.hpp"
+
+namespace maxsess::actors {
+
+enum class admin_status { ok, not_found, conflict, unavailable };
+
+class streamer_admin {
+ public:
+  using done_fn = std::function<void(admin_status, std::string message)>;
+  virtual ~streamer_admin() = default;
+  virtual std::vector<streamer> list() = 0;
+  virtual std::optional<streamer> get(int64_t id) = 0;
+  virtual void put(streamer s, done_fn done) = 0;  // create or replace
+  virtual void remove(int64_t id, done_fn done) = 0;
+};
+
+class streamer_registry final : public streamer_admin {
+ public:
+  streamer_registry(streamer_directory& directory, storage::reader_pool& db)
+      : directory_(directory), db_(db) {}
+  std::vector<streamer> list() override { return directory_.list(); }
+  std::optional<streamer> get(int64_t id) override { return directory_.get(id); }
+  void put(streamer s, done_fn done) override;
+  void remove(int64_t id, done_fn done) override;
+
+ private:
+  streamer_directory& directory_;
+  storage::reader_pool& db_;
+};
+
+}  // namespace maxsess::actors

@@ -1,0 +1,148 @@
+#include "domain/log.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace maxsess {
+
+namespace {
+
+const char* level_name(log_level l) {
+  switch (l) {
+    case log_level::debug:
+      return "debug";
+    case log_level::info:
+      return "info";
+    case log_level::warn:
+      return "warn";
+    case log_level::error:
+      return "error";
+  }
+  return "unknown";
+}
+
+char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size())
+    return false;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    if (lower(a[i]) != lower(b[i]))
+      return false;
+  return true;
+}
+
+// Text format keeps one event on one line: control characters are escaped.
+void append_escaped(std::string& out, std::string_view s) {
+  for (char c : s) {
+    switch (c) {
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static constexpr char hex[] = "0123456789abcdef";
+          out += "\\x";
+          out.push_back(hex[(c >> 4) & 0x0f]);
+          out.push_back(hex[c & 0x0f]);
+        } else {
+          out.push_back(c);
+        }
+    }
+  }
+}
+
+// logfmt style: bare when the value is a plain word, quoted otherwise.
+void append_value(std::string& out, std::string_view v) {
+  bool plain = !v.empty();
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || c == '"' || c == '=' || c == '\\' || u == 0x7f) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    out.append(v);
+    return;
+  }
+  out.push_back('"');
+  append_escaped(out, v);
+  out.push_back('"');
+}
+
+}  // namespace
+
+std::optional<log_level> parse_log_level(std::string_view s) {
+  if (iequals(s, "debug"))
+    return log_level::debug;
+  if (iequals(s, "info"))
+    return log_level::info;
+  if (iequals(s, "warn") || iequals(s, "warning"))
+    return log_level::warn;
+  if (iequals(s, "error"))
+    return log_level::error;
+  return std::nullopt;
+}
+
+logger::logger(std::ostream& out, log_level min, bool json, const clock_source& clock)
+    : out_(out), min_(min), json_(json), clock_(clock) {}
+
+void logger::log(log_level l, std::string_view component, std::string_view msg,
+                 const fields& kv) {
+  if (!enabled(l))
+    return;
+  const std::string ts = to_rfc3339(clock_.now());
+  std::string line;
+  if (json_) {
+    // ordered_json keeps ts/level/component/msg first, as documented.
+    nlohmann::ordered_json j;
+    j["ts"] = ts;
+    j["level"] = level_name(l);
+    j["component"] = std::string(component);
+    j["msg"] = std::string(msg);
+    for (const auto& [k, v] : kv) {
+      // A field may not overwrite the fixed keys (or an earlier field).
+      std::string key = k;
+      while (j.contains(key))
+        key = "field_" + key;
+      j[key] = v;
+    }
+    // Invalid UTF-8 in a value becomes U+FFFD instead of throwing.
+    line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  } else {
+    line.reserve(64 + msg.size());
+    line += ts;
+    line.push_back(' ');
+    std::string level = level_name(l);
+    level.resize(5, ' ');
+    line += level;
+    line.push_back(' ');
+    append_escaped(line, component);
+    line += ": ";
+    append_escaped(line, msg);
+    for (const auto& [k, v] : kv) {
+      line.push_back(' ');
+      append_escaped(line, k);
+      line.push_back('=');
+      append_value(line, v);
+    }
+  }
+  line.push_back('\n');
+  std::lock_guard<std::mutex> lock(mutex_);
+  out_.write(line.data(), static_cast<std::streamsize>(line.size()));
+  out_.flush();
+}
+
+}  // namespace maxsess

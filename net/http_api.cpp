@@ -1,0 +1,542 @@
+#include "net/http_api.hpp"
+
+#include <boost/asio/ip/address.hpp>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <openssl/crypto.h>
+
+namespace maxsess::net {
+
+using nlohmann::json;
+using actors::link_result;
+
+namespace {
+
+// --- helpers -------------------------------------------------------------------
+
+std::string percent_decode(const std::string& s, bool& ok) {
+  std::string out;
+  ok = true;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%') {
+      if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
+          !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+        ok = false;
+        return {};
+      }
+      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::size_t i = 0;
+  while (i < path.size()) {
+    if (path[i] == '/') {
+      ++i;
+      continue;
+    }
+    auto j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    parts.push_back(path.substr(i, j - i));
+    i = j;
+  }
+  return parts;
+}
+
+std::map<std::string, std::string> parse_query(const std::string& q) {
+  std::map<std::string, std::string> out;
+  std::size_t i = 0;
+  while (i <= q.size() && !q.empty()) {
+    auto j = q.find('&', i);
+    if (j == std::string::npos) j = q.size();
+    auto kv = q.substr(i, j - i);
+    auto eq = kv.find('=');
+    bool ok1 = true, ok2 = true;
+    auto k = percent_decode(eq == std::string::npos ? kv : kv.substr(0, eq), ok1);
+    auto v = eq == std::string::npos ? std::string{} : percent_decode(kv.substr(eq + 1), ok2);
+    if (ok1 && ok2 && !k.empty()) out[k] = v;
+    if (j == q.size()) break;
+    i = j + 1;
+  }
+  return out;
+}
+
+bool same_secret(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+json session_json(const playback_session& s) {
+  json content = {{"type", to_string(s.content.type)}, {"stream", s.content.stream}};
+  if (s.content.start) content["start"] = *s.content.start;
+  if (s.content.duration) content["duration"] = *s.content.duration;
+  json j = {{"device_id", s.device_id},
+            {"status", to_string(s.status)},
+            {"content", std::move(content)},
+            {"streamer_id", s.streamer_id},
+            {"started_at", to_rfc3339(s.started_at)},
+            {"updated_at", to_rfc3339(s.updated_at)}};
+  if (s.ended_at) j["ended_at"] = to_rfc3339(*s.ended_at);
+  if (s.reason) j["end_reason"] = to_string(*s.reason);
+  return j;
+}
+
+json streamer_json(const streamer& s) {
+  // Secrets (api_password, securetoken_secret) are never returned.
+  return json{{"id", s.id},
+              {"host", s.host},
+              {"url", s.url},
+              {"api_url", s.api_url},
+              {"api_user", s.api_user},
+              {"api_password_set", !s.api_password.empty()},
+              {"link_mode", to_string(s.mode)},
+              {"securetoken_secret_set", !s.securetoken_secret.empty()},
+              {"link_template", s.link_template},
+              {"capacity", s.capacity},
+              {"enabled", s.enabled}};
+}
+
+json account_json(const actors::account_view& v) {
+  json sessions = json::array();
+  for (auto& s : v.sessions) sessions.push_back(session_json(s));
+  return json{{"account_id", v.settings.account_id},
+              {"max_sessions", v.settings.max_sessions},
+              {"exempt", v.settings.exempt},
+              {"sessions", std::move(sessions)}};
+}
+
+// A validation failure: the field and what is wrong with it.
+struct bad_input {
+  std::string field;
+  std::string message;
+};
+
+bool is_int(const json& j) { return j.is_number_integer() || j.is_number_unsigned(); }
+
+// Reads an optional/required field of a JSON object with its type checked.
+struct reader {
+  const json& obj;
+  std::string prefix;  // "content." for nested objects
+  std::optional<bad_input> error;
+
+  const json* field(const char* name, bool required) {
+    if (error) return nullptr;
+    auto i = obj.find(name);
+    if (i == obj.end() || i->is_null()) {
+      if (required) error = bad_input{prefix + name, std::string("missing required field ") + prefix + name};
+      return nullptr;
+    }
+    return &*i;
+  }
+  std::optional<std::string> str(const char* name, bool required) {
+    auto* j = field(name, required);
+    if (!j) return std::nullopt;
+    if (!j->is_string()) {
+      error = bad_input{prefix + name, prefix + name + " must be a string"};
+      return std::nullopt;
+    }
+    return j->get<std::string>();
+  }
+  std::optional<int64_t> integer(const char* name, bool required, int64_t min) {
+    auto* j = field(name, required);
+    if (!j) return std::nullopt;
+    if (!is_int(*j) || (j->is_number_unsigned() && j->get<uint64_t>() > INT64_MAX) ||
+        j->get<int64_t>() < min) {
+      error = bad_input{prefix + name, prefix + name + " must be an integer >= " + std::to_string(min)};
+      return std::nullopt;
+    }
+    return j->get<int64_t>();
+  }
+  std::optional<bool> boolean(const char* name, bool required) {
+    auto* j = field(name, required);
+    if (!j) return std::nullopt;
+    if (!j->is_boolean()) {
+      error = bad_input{prefix + name, prefix + name + " must be true or false"};
+      return std::nullopt;
+    }
+    return j->get<bool>();
+  }
+};
+
+std::optional<bad_input> check_id(const std::string& field, const std::string& value) {
+  if (valid_id(value)) return std::nullopt;
+  return bad_input{field, field + " must be 1-" + std::to_string(max_id_length) +
+                              " characters of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit"};
+}
+
+bool is_json_content(const request& req) {
+  auto ct = std::string(req[http::field::content_type]);
+  auto semi = ct.find(';');
+  if (semi != std::string::npos) ct = ct.substr(0, semi);
+  while (!ct.empty() && ct.back() == ' ') ct.pop_back();
+  for (auto& ch : ct) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+  return ct == "application/json";
+}
+
+}  // namespace
+
+response error_response(http::status status, const std::string& code, const std::string& message,
+                        const std::string& field) {
+  json e = {{"code", code}, {"message", message}};
+  if (!field.empty()) e["field"] = field;
+  return make_json_response(status, json{{"error", std::move(e)}}.dump());
+}
+
+// One request in flight: what route() needs, and the way to answer.
+struct http_api::call : std::enable_shared_from_this<http_api::call> {
+  request req;
+  std::string remote;
+  std::string path;
+  std::map<std::string, std::string> query;
+  reply_fn reply;
+  unsigned version = 11;
+  bool keep_alive = true;
+
+  void send(response r) {
+    r.version(version);
+    r.keep_alive(keep_alive);
+    reply(std::move(r));
+  }
+  void json_ok(http::status st, const json& body) { send(make_json_response(st, body.dump())); }
+  void fail(http::status st, const std::string& code, const std::string& msg,
+            const std::string& field = {}) {
+    send(error_response(st, code, msg, field));
+  }
+  void bad(const bad_input& b) { fail(http::status::bad_request, "bad_request", b.message, b.field); }
+  void unavailable(const std::string& msg) {
+    auto r = error_response(http::status::service_unavailable, "unavailable", msg);
+    r.set(http::field::retry_after, "1");
+    send(std::move(r));
+  }
+  // The parsed JSON body object, or nullopt after answering 4xx.
+  std::optional<json> body_object() {
+    if (!is_json_content(req)) {
+      fail(http::status::unsupported_media_type, "unsupported_media_type",
+           "send the body as JSON with Content-Type: application/json", "Content-Type");
+      return std::nullopt;
+    }
+    auto j = json::parse(req.body(), nullptr, false);
+    if (j.is_discarded()) {
+      fail(http::status::bad_request, "bad_request", "the body is not valid JSON", "body");
+      return std::nullopt;
+    }
+    if (!j.is_object()) {
+      fail(http::status::bad_request, "bad_request", "the body must be a JSON object", "body");
+      return std::nullopt;
+    }
+    return j;
+  }
+};
+
+http_api::http_api(api_options opts, api_deps deps) : opts_(std::move(opts)), deps_(deps) {}
+
+void http_api::handle(request req, std::string remote, reply_fn reply) {
+  auto c = std::make_shared<call>();
+  c->version = req.version();
+  c->keep_alive = req.keep_alive();
+  c->remote = std::move(remote);
+  c->reply = std::move(reply);
+  auto target = std::string(req.target());
+  auto q = target.find('?');
+  c->path = target.substr(0, q);
+  if (q != std::string::npos) c->query = parse_query(target.substr(q + 1));
+  c->req = std::move(req);
+  try {
+    route(*c);
+  } catch (const std::exception& e) {
+    // A bug, not bad input: answer, log, keep serving.
+    deps_.log.error("http", "handler failed", {{"path", c->path}, {"error", e.what()}});
+    c->fail(http::status::internal_server_error, "internal", "internal error");
+  }
+}
+
+void http_api::route(call& c) {
+  auto method = c.req.method();
+  auto parts = split_path(c.path);
+  for (auto& p : parts) {
+    bool ok = true;
+    p = percent_decode(p, ok);
+    if (!ok) return c.fail(http::status::bad_request, "bad_request", "bad percent-encoding in path", "path");
+  }
+  auto method_not_allowed = [&](const char* allow) {
+    auto r = error_response(http::status::method_not_allowed, "method_not_allowed",
+                            std::string("allowed: ") + allow);
+    r.set(http::field::allow, allow);
+    c.send(std::move(r));
+  };
+  auto bearer = [&]() -> std::string {
+    auto h = std::string(c.req[http::field::authorization]);
+    const std::string prefix = "Bearer ";
+    return h.compare(0, prefix.size(), prefix) == 0 ? h.substr(prefix.size()) : std::string{};
+  };
+  auto admin_ok = [&]() {
+    if (!opts_.admin_token.empty() && same_secret(bearer(), opts_.admin_token)) return true;
+    c.fail(http::status::unauthorized, "unauthorized", "admin bearer token missing or wrong");
+    return false;
+  };
+  auto client_ok = [&]() {
+    if (opts_.client_tokens.empty()) return true;
+    auto t = bearer();
+    for (auto& ok : opts_.client_tokens)
+      if (same_secret(t, ok)) return true;
+    c.fail(http::status::unauthorized, "unauthorized", "client bearer token missing or wrong");
+    return false;
+  };
+
+  if (parts.size() == 1 && (parts[0] == "healthz" || parts[0] == "readyz")) {
+    if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET");
+    if (parts[0] == "healthz") return c.json_ok(http::status::ok, {{"status", "ok"}});
+    if (ready_) return c.json_ok(http::status::ok, {{"status", "ready"}});
+    return c.fail(http::status::service_unavailable, "not_ready", "starting or stopping");
+  }
+  if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "v1") {
+    // /api/v1/links
+    if (parts.size() == 3 && parts[2] == "links") {
+      if (method != http::verb::post) return method_not_allowed("POST");
+      if (!client_ok()) return;
+      return post_link(c);
+    }
+    // /api/v1/accounts/{a}/devices/{d}/session
+    if (parts.size() == 7 && parts[2] == "accounts" && parts[4] == "devices" &&
+        parts[6] == "session") {
+      if (method != http::verb::delete_) return method_not_allowed("DELETE");
+      if (!client_ok()) return;
+      return delete_session(c, parts[3], parts[5]);
+    }
+    if (parts.size() == 4 && parts[2] == "accounts") {
+      if (method != http::verb::get && method != http::verb::put) return method_not_allowed("GET, PUT");
+      if (!admin_ok()) return;
+      return account_admin(c, parts[3]);
+    }
+    if (parts.size() == 3 && parts[2] == "streamers") {
+      if (method != http::verb::get) return method_not_allowed("GET");
+      if (!admin_ok()) return;
+      return streamer_admin_list(c);
+    }
+    if (parts.size() == 4 && parts[2] == "streamers") {
+      if (method != http::verb::get && method != http::verb::put && method != http::verb::delete_)
+        return method_not_allowed("GET, PUT, DELETE");
+      if (!admin_ok()) return;
+      return streamer_admin_one(c, parts[3]);
+    }
+  }
+  c.fail(http::status::not_found, "not_found", "no such endpoint: " + c.path);
+}
+
+void http_api::post_link(call& c) {
+  auto body = c.body_object();
+  if (!body) return;
+  reader r{*body, "", std::nullopt};
+  actors::link_request lr;
+  auto account = r.str("account_id", true);
+  auto device = r.str("device_id", true);
+  const json* content = r.field("content", true);
+  if (r.error) return c.bad(*r.error);
+  if (auto e = check_id("account_id", *account)) return c.bad(*e);
+  if (auto e = check_id("device_id", *device)) return c.bad(*e);
+  if (!content->is_object()) return c.bad({"content", "content must be an object {\"type\", \"stream\"}"});
+  reader rc{*content, "content.", std::nullopt};
+  auto type = rc.str("type", true);
+  auto stream = rc.str("stream", true);
+  auto start = rc.integer("start", false, 0);
+  auto duration = rc.integer("duration", false, 0);
+  if (rc.error) return c.bad(*rc.error);
+  auto streamer_id = r.integer("streamer_id", false, 0);
+  auto client_ip = r.str("client_ip", false);
+  if (r.error) return c.bad(*r.error);
+  auto ct = parse_content_type(*type);
+  if (!ct) {
+    if (*type == "multicast")
+      return c.fail(http::status::bad_request, "unsupported_content",
+                    "multicast content is not handled by maxsess", "content.type");
+    return c.bad({"content.type",
+                  "content.type must be one of live, timeshift, catchup, npvr, vod, radio"});
+  }
+  if (!valid_stream_name(*stream))
+    return c.bad({"content.stream", "content.stream must be 1-" + std::to_string(max_stream_length) +
+                                        " printable characters without spaces, '?', '#', '%'"});
+  if (client_ip) {
+    boost::system::error_code ec;
+    boost::asio::ip::make_address(*client_ip, ec);
+    if (ec) return c.bad({"client_ip", "client_ip must be an IPv4 or IPv6 address"});
+  }
+  lr.account_id = *account;
+  lr.device_id = *device;
+  lr.content.type = *ct;
+  lr.content.stream = *stream;
+  lr.content.start = start;
+  lr.content.duration = duration;
+  lr.streamer_id = streamer_id.value_or(0);
+  lr.client_ip = client_ip.value_or("");
+
+  auto keep = c.shared_from_this();
+  deps_.accounts.request_link(std::move(lr), [keep](actors::link_outcome o) {
+    switch (o.result) {
+      case link_result::approved:
+        return keep->json_ok(http::status::ok, {{"decision", "approved"},
+                                                {"url", o.url},
+                                                {"token", o.token},
+                                                {"expires_at", to_rfc3339(o.expires_at)},
+                                                {"session", session_json(o.session)}});
+      case link_result::denied: {
+        json sessions = json::array();
+        for (auto& s : o.holders) sessions.push_back(session_json(s));
+        json e = {{"code", "max_sessions_reached"},
+                  {"message", o.message},
+                  {"max_sessions", o.max_sessions},
+                  {"sessions", std::move(sessions)}};
+        return keep->send(make_json_response(http::status::forbidden, json{{"error", e}}.dump()));
+      }
+      case link_result::unknown_streamer:
+        return keep->fail(http::status::bad_request, "bad_request", o.message, "streamer_id");
+      case link_result::no_streamer:
+        return keep->fail(http::status::service_unavailable, "no_streamer", o.message);
+      case link_result::unavailable:
+        return keep->unavailable(o.message);
+    }
+  });
+}
+
+void http_api::delete_session(call& c, const std::string& account, const std::string& device) {
+  if (auto e = check_id("account_id", account)) return c.bad(*e);
+  if (auto e = check_id("device_id", device)) return c.bad(*e);
+  bool kill = false;
+  if (auto k = c.query.find("kill"); k != c.query.end()) {
+    if (k->second == "true" || k->second == "1")
+      kill = true;
+    else if (k->second != "false" && k->second != "0")
+      return c.bad({"kill", "kill must be true or false"});
+  }
+  auto keep = c.shared_from_this();
+  deps_.accounts.end_session(account, device, kill, [keep](actors::end_result r) {
+    switch (r) {
+      case actors::end_result::ended: {
+        response res{http::status::no_content, keep->version};
+        return keep->send(std::move(res));
+      }
+      case actors::end_result::not_found:
+        return keep->fail(http::status::not_found, "not_found", "the device has no session");
+      case actors::end_result::unavailable:
+        return keep->unavailable("could not end the session; retry");
+    }
+  });
+}
+
+void http_api::account_admin(call& c, const std::string& account) {
+  if (auto e = check_id("account_id", account)) return c.bad(*e);
+  if (c.req.method() == http::verb::get) {
+    auto keep = c.shared_from_this();
+    return deps_.accounts.get_account(account, [keep](std::optional<actors::account_view> v) {
+      if (!v) return keep->unavailable("account state unavailable; retry");
+      if (!v->found)
+        return keep->fail(http::status::not_found, "not_found",
+                          "account has neither settings nor sessions");
+      keep->json_ok(http::status::ok, account_json(*v));
+    });
+  }
+  auto body = c.body_object();
+  if (!body) return;
+  reader r{*body, "", std::nullopt};
+  auto max = r.integer("max_sessions", true, 0);
+  auto exempt = r.boolean("exempt", false);
+  if (r.error) return c.bad(*r.error);
+  if (auto id = body->find("account_id"); id != body->end() && *id != account)
+    return c.bad({"account_id", "account_id in the body must match the path"});
+  auto keep = c.shared_from_this();
+  deps_.accounts.put_account({account, *max, exempt.value_or(false)},
+                             [keep](std::optional<actors::account_view> v) {
+                               if (!v) return keep->unavailable("could not save the account; retry");
+                               keep->json_ok(http::status::ok, account_json(*v));
+                             });
+}
+
+void http_api::streamer_admin_list(call& c) {
+  json all = json::array();
+  for (auto& s : deps_.streamers.list()) all.push_back(streamer_json(s));
+  c.json_ok(http::status::ok, {{"streamers", std::move(all)}});
+}
+
+void http_api::streamer_admin_one(call& c, const std::string& id_text) {
+  int64_t id = 0;
+  bool numeric = !id_text.empty() && id_text.size() <= 18 &&
+                 id_text.find_first_not_of("0123456789") == std::string::npos;
+  if (numeric) id = std::stoll(id_text);
+  if (id <= 0) return c.bad({"id", "streamer id must be a positive integer"});
+  auto method = c.req.method();
+  if (method == http::verb::get) {
+    auto s = deps_.streamers.get(id);
+    if (!s) return c.fail(http::status::not_found, "not_found", "streamer is not registered");
+    return c.json_ok(http::status::ok, streamer_json(*s));
+  }
+  auto keep = c.shared_from_this();
+  if (method == http::verb::delete_) {
+    return deps_.streamers.remove(id, [keep](actors::admin_status st, std::string msg) {
+      if (st == actors::admin_status::ok) {
+        response res{http::status::no_content, keep->version};
+        return keep->send(std::move(res));
+      }
+      if (st == actors::admin_status::not_found)
+        return keep->fail(http::status::not_found, "not_found", msg);
+      keep->unavailable("could not delete the streamer: " + msg);
+    });
+  }
+  auto body = keep->body_object();
+  if (!body) return;
+  reader r{*body, "", std::nullopt};
+  streamer s;
+  s.id = id;
+  auto body_id = r.integer("id", false, 1);
+  auto host = r.str("host", true);
+  auto url = r.str("url", false);
+  auto api_url = r.str("api_url", false);
+  auto api_user = r.str("api_user", false);
+  auto api_password = r.str("api_password", false);
+  auto mode = r.str("link_mode", false);
+  auto secret = r.str("securetoken_secret", false);
+  auto tmpl = r.str("link_template", false);
+  auto capacity = r.integer("capacity", false, 0);
+  auto enabled = r.boolean("enabled", false);
+  if (r.error) return keep->bad(*r.error);
+  if (body_id && *body_id != id) return keep->bad({"id", "id in the body must match the path"});
+  if (host->empty() || host->size() > 253 ||
+      host->find_first_of("/?#% \t") != std::string::npos)
+    return keep->bad({"host", "host must be a host name or host:port (no scheme, no path)"});
+  auto http_url = [](const std::string& u) {
+    return u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
+  };
+  if (url && !url->empty() && !http_url(*url)) return keep->bad({"url", "url must start with http:// or https://"});
+  if (api_url && !api_url->empty() && !http_url(*api_url))
+    return keep->bad({"api_url", "api_url must start with http:// or https://"});
+  s.host = *host;
+  s.url = url.value_or("");
+  s.api_url = api_url.value_or("");
+  s.api_user = api_user.value_or("");
+  s.api_password = api_password.value_or("");
+  if (mode) {
+    auto m = parse_link_mode(*mode);
+    if (!m) return keep->bad({"link_mode", "link_mode must be auth_backend or securetoken"});
+    s.mode = *m;
+  }
+  s.securetoken_secret = secret.value_or("");
+  if (s.mode == link_mode::securetoken && s.securetoken_secret.empty())
+    return keep->bad({"securetoken_secret", "securetoken mode needs securetoken_secret"});
+  s.link_template = tmpl.value_or("");
+  if (!s.link_template.empty() && s.link_template.find("{token}") == std::string::npos)
+    return keep->bad({"link_template", "link_template must contain {token}"});
+  s.capacity = capacity.value_or(0);
+  s.enabled = enabled.value_or(true);
+  deps_.streamers.put(s, [keep, s](actors::admin_status st, std::string msg) {
+    if (st == actors::admin_status::ok) return keep->json_ok(http::status::ok, streamer_json(s));
+    if (st == actors::admin_status::conflict)
+      return keep->fail(http::status::conflict, "conflict", msg, "host");
+    keep->unavailable("could not save the streamer: " + msg);
+  });
+}
+
+}  // namespace maxsess::net

@@ -1,0 +1,60 @@
+#pragma once
+// The HTTP API of PRODUCT.md §4 as a function of the request: parse and
+// validate, call the account service / streamer admin, render JSON. No
+// sockets here, so every route is tested without a server. Answers may come
+// later from an actor thread; they go through the reply callback.
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "actors/account_service.hpp"
+#include "actors/streamer_registry.hpp"
+#include "domain/clock.hpp"
+#include "domain/log.hpp"
+#include "net/http_server.hpp"
+
+namespace maxsess::net {
+
+struct api_options {
+  std::string admin_token;
+  std::vector<std::string> client_tokens;  // empty: device API open
+};
+
+struct api_deps {
+  actors::account_service& accounts;
+  actors::streamer_admin& streamers;
+  const clock_source& clock;
+  logger& log;
+};
+
+class http_api {
+ public:
+  http_api(api_options opts, api_deps deps);
+
+  // The server's handler. Never throws; every answer is JSON.
+  void handle(request req, std::string remote, reply_fn reply);
+
+  // /readyz answers 200 only after set_ready(true) (end of start-up) and
+  // 503 again once shutdown began.
+  void set_ready(bool ready) { ready_ = ready; }
+
+ private:
+  struct call;
+  void route(call& c);
+  void post_link(call& c);
+  void delete_session(call& c, const std::string& account, const std::string& device);
+  void account_admin(call& c, const std::string& account);
+  void streamer_admin_one(call& c, const std::string& id);
+  void streamer_admin_list(call& c);
+
+  api_options opts_;
+  api_deps deps_;
+  std::atomic<bool> ready_{false};
+};
+
+// JSON error body of PRODUCT.md §4: {"error":{"code","message"[,"field"]}}.
+response error_response(http::status status, const std::string& code, const std::string& message,
+                        const std::string& field = {});
+
+}  // namespace maxsess::net

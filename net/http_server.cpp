@@ -1,0 +1,569 @@
+// Boost.Beast HTTP/1.1 server, in the shape of Boost 1.74's advanced_server /
+// http_server_async examples: one io_context run by N threads, a strand per
+// connection, do_x/on_x pairs, a deadline before every read and write, a
+// body limit on every parser, accept re-armed after an error.
+//
+// Lifetimes. Everything that runs inside the io_context refers to the server
+// core by plain pointer: the io_context is a member of the core, so none of
+// its handlers can outlive it. A session is owned by the handlers waiting on
+// it (shared_from_this); while a request waits for its answer, the
+// handler-timeout timer's wait keeps the session alive. The reply_fn given to
+// the handler holds only weak pointers (core and session): a handler that
+// answers after the server is gone is ignored instead of touching a destroyed
+// io_context, and a stored reply_fn never keeps a socket alive past it.
+#include "net/http_server.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <algorithm>
+#include <array>
+#include <condition_variable>
+#include <mutex>
+#include <optional>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+#include "domain/log.hpp"
+
+namespace maxsess::net {
+
+namespace {
+
+namespace beast = boost::beast;
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using error_code = beast::error_code;
+
+constexpr const char* log_component = "http";
+// After an error response (400/413) the rest of what the client sent is read
+// and thrown away before closing, so that closing with unread input does not
+// send a RST that could destroy the response in the client's buffers.
+constexpr std::size_t linger_max_bytes = 1024 * 1024;
+constexpr std::chrono::milliseconds linger_max_time{2000};
+constexpr std::chrono::milliseconds accept_retry_delay{50};
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  for (char c : s) {
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          static const char* hex = "0123456789abcdef";
+          out += "\\u00";
+          out += hex[(c >> 4) & 0xf];
+          out += hex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+  return out;
+}
+
+response error_response(http::status status, const std::string& code, const std::string& message) {
+  return make_json_response(status,
+                            "{\"error\":{\"code\":\"" + json_escape(code) + "\",\"message\":\"" +
+                                json_escape(message) + "\"}}");
+}
+
+// Errors that are part of normal life: the peer went away, a deadline
+// passed, we closed the socket ourselves.
+bool expected_error(const error_code& ec) {
+  return ec == http::error::end_of_stream || ec == http::error::partial_message ||
+         ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+         ec == asio::error::eof || ec == asio::error::connection_reset ||
+         ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor ||
+         ec == asio::error::not_connected || ec == asio::error::connection_aborted;
+}
+
+class session;
+
+// Shared by every session of one server. Member order matters: the
+// io_context is destroyed before the state its handlers (and the sessions
+// they own) may touch while being destroyed.
+struct server_core {
+  server_core(server_options o, handler_fn h) : opts(std::move(o)), handler(std::move(h)) {}
+
+  void log(log_level level, std::string_view msg, const logger::fields& kv = {}) const {
+    if (opts.log != nullptr && opts.log->enabled(level)) opts.log->log(level, log_component, msg, kv);
+  }
+
+  void request_started() { in_flight.fetch_add(1); }
+  void request_done() {
+    if (in_flight.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> lk(drain_mutex);
+      drain_cv.notify_all();
+    }
+  }
+
+  void do_accept();
+  void on_accept(error_code ec, tcp::socket socket);
+  void register_session(const std::shared_ptr<session>& s);
+  std::vector<std::shared_ptr<session>> live_sessions();
+
+  server_options opts;
+  handler_fn handler;
+  std::weak_ptr<server_core> self;  // handed to reply_fns
+
+  std::atomic<bool> stopping{false};
+  std::atomic<uint64_t> in_flight{0};
+  std::atomic<uint64_t> accepted{0};
+  std::mutex drain_mutex;
+  std::condition_variable drain_cv;
+
+  std::mutex sessions_mutex;
+  std::vector<std::weak_ptr<session>> sessions;
+  std::size_t prune_at = 64;
+
+  std::mutex life_mutex;  // start/stop
+  bool started = false;
+  bool stopped = false;
+  std::atomic<uint16_t> port{0};
+
+  asio::io_context ioc;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  tcp::acceptor acceptor{asio::make_strand(ioc)};
+  asio::steady_timer accept_retry{acceptor.get_executor()};
+  std::vector<std::thread> threads;
+};
+
+// One connection. Every member is touched only on the connection's strand
+// (or, after the I/O threads were joined, by stop()).
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket&& socket, server_core& server)
+      : stream_(std::move(socket)), server_(server), timer_(stream_.get_executor()) {
+    error_code ec;
+    auto ep = stream_.socket().remote_endpoint(ec);
+    if (!ec) {
+      auto addr = ep.address();
+      if (addr.is_v6() && addr.to_v6().is_v4_mapped())
+        addr = asio::ip::make_address_v4(asio::ip::v4_mapped, addr.to_v6());
+      remote_ = addr.to_string();
+    }
+  }
+
+  void run() {
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&session::do_read, shared_from_this()));
+  }
+
+  // From stop(): close the connection now unless a request is being handled
+  // or its answer written.
+  void stop_if_idle() {
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      if (self->state_ == state::reading || self->state_ == state::lingering) self->do_close();
+    });
+  }
+
+  // From stop(), after the I/O threads were joined: nothing else runs.
+  void force_close() { do_close(); }
+
+ private:
+  enum class state { reading, handling, writing, lingering, closed };
+
+  struct reply_slot {
+    std::atomic<bool> done{false};
+  };
+
+  void do_read() {
+    if (state_ == state::closed) return;
+    if (server_.stopping) return do_close();
+    state_ = state::reading;
+    parser_.emplace();
+    parser_->body_limit(server_.opts.body_limit);
+    stream_.expires_after(server_.opts.read_timeout);
+    http::async_read_header(stream_, buffer_, *parser_,
+                            beast::bind_front_handler(&session::on_read_header, shared_from_this()));
+  }
+
+  // The header alone first, to answer "Expect: 100-continue" (curl sends it
+  // for larger bodies and otherwise waits a second before sending them).
+  void on_read_header(error_code ec, std::size_t n) {
+    if (state_ == state::closed) return;
+    if (ec || parser_->is_done()) return on_read(ec, n);
+    if (parser_->get().version() >= 11 &&
+        beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
+      continue_.emplace(http::status::continue_, 11);
+      stream_.expires_after(server_.opts.write_timeout);
+      return http::async_write(stream_, *continue_,
+                               beast::bind_front_handler(&session::on_continue_written,
+                                                         shared_from_this()));
+    }
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_continue_written(error_code ec, std::size_t) {
+    continue_.reset();
+    if (state_ == state::closed) return;
+    if (ec) {
+      if (!expected_error(ec))
+        server_.log(log_level::warn, "write failed", {{"remote", remote_}, {"error", ec.message()}});
+      return do_close();
+    }
+    stream_.expires_after(server_.opts.read_timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&session::on_read, shared_from_this()));
+  }
+
+  void on_read(error_code ec, std::size_t) {
+    if (state_ == state::closed) return;
+    if (ec == http::error::end_of_stream) return do_close();  // the client closed
+    if (ec == http::error::body_limit) {
+      return write_error(error_response(
+          http::status::payload_too_large, "payload_too_large",
+          "request body exceeds " + std::to_string(server_.opts.body_limit) + " bytes"));
+    }
+    if (ec && ec != http::error::partial_message &&
+        ec.category() == http::make_error_code(http::error::bad_target).category()) {
+      server_.log(log_level::debug, "malformed request",
+                  {{"remote", remote_}, {"error", ec.message()}});
+      return write_error(
+          error_response(http::status::bad_request, "bad_request", "malformed HTTP request"));
+    }
+    if (ec) {
+      if (!expected_error(ec))
+        server_.log(log_level::warn, "read failed", {{"remote", remote_}, {"error", ec.message()}});
+      return do_close();
+    }
+    start_request(parser_->release());
+  }
+
+  void start_request(request req) {
+    keep_alive_ = req.keep_alive();
+    version_ = req.version();
+    head_ = req.method() == http::verb::head;
+    state_ = state::handling;
+    counted_ = true;
+    server_.request_started();
+
+    auto slot = std::make_shared<reply_slot>();
+    timer_.expires_after(server_.opts.handler_timeout);
+    timer_.async_wait([self = shared_from_this(), slot](error_code ec) {
+      self->on_handler_timeout(ec, slot);
+    });
+
+    reply_fn reply = [core = server_.self, weak = weak_from_this(), slot](response res) {
+      if (slot->done.exchange(true)) return;  // second call, or the 503 went first
+      auto server = core.lock();               // keeps the io_context alive while posting
+      if (!server) return;
+      auto self = weak.lock();
+      if (!self) return;
+      asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+        self->on_reply(std::move(res));
+      });
+    };
+
+    try {
+      server_.handler(std::move(req), remote_, reply);
+    } catch (const std::exception& e) {
+      server_.log(log_level::error, "handler threw", {{"remote", remote_}, {"error", e.what()}});
+      reply(error_response(http::status::internal_server_error, "internal", "internal error"));
+    } catch (...) {
+      server_.log(log_level::error, "handler threw", {{"remote", remote_}});
+      reply(error_response(http::status::internal_server_error, "internal", "internal error"));
+    }
+  }
+
+  void on_handler_timeout(error_code ec, const std::shared_ptr<reply_slot>& slot) {
+    if (ec == asio::error::operation_aborted) return;  // answered, or closing
+    if (state_ != state::handling) return;
+    if (slot->done.exchange(true)) return;  // the reply is already queued on the strand
+    server_.log(log_level::warn, "handler did not answer in time", {{"remote", remote_}});
+    write_response(
+        error_response(http::status::service_unavailable, "unavailable", "no answer in time"));
+  }
+
+  void on_reply(response res) {
+    if (state_ != state::handling) return;
+    timer_.cancel();
+    write_response(std::move(res));
+  }
+
+  // An answer to a request that was read (normal, 500, 503).
+  void write_response(response res) {
+    const bool handler_close =
+        http::token_list{res[http::field::connection]}.exists("close");
+    res.version(version_);
+    res.keep_alive(keep_alive_ && !handler_close && !server_.stopping);
+    const auto code = res.result_int();
+    if ((code >= 100 && code < 200) || code == 204 || code == 304) res.body().clear();
+    res.prepare_payload();
+    if (head_) res.body().clear();  // keeps the Content-Length of the GET answer
+    const auto next = res.keep_alive() ? after_write::read : after_write::close;
+    start_write(std::move(res), next);
+  }
+
+  // An answer to something that did not parse (400, 413): then close.
+  void write_error(response res) {
+    keep_alive_ = false;
+    res.version(11);
+    res.keep_alive(false);
+    res.prepare_payload();
+    start_write(std::move(res), after_write::linger);
+  }
+
+  enum class after_write { read, close, linger };
+
+  void start_write(response res, after_write next) {
+    state_ = state::writing;
+    res_.emplace(std::move(res));
+    stream_.expires_after(server_.opts.write_timeout);
+    http::async_write(stream_, *res_,
+                      beast::bind_front_handler(&session::on_write, shared_from_this(), next));
+  }
+
+  void on_write(after_write next, error_code ec, std::size_t) {
+    res_.reset();
+    if (counted_) {
+      counted_ = false;
+      server_.request_done();
+    }
+    if (state_ == state::closed) return;
+    if (ec) {
+      if (!expected_error(ec))
+        server_.log(log_level::warn, "write failed", {{"remote", remote_}, {"error", ec.message()}});
+      return do_close();
+    }
+    switch (next) {
+      case after_write::read: return do_read();  // do_read closes when stopping
+      case after_write::close: return do_close();
+      case after_write::linger: return do_linger();
+    }
+  }
+
+  void do_linger() {
+    state_ = state::lingering;
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec || server_.stopping) return do_close();
+    stream_.expires_after(std::min<std::chrono::milliseconds>(server_.opts.read_timeout,
+                                                              linger_max_time));
+    do_discard();
+  }
+
+  void do_discard() {
+    if (!discard_) discard_ = std::make_unique<std::array<char, 4096>>();
+    stream_.async_read_some(asio::buffer(*discard_),
+                            [self = shared_from_this()](error_code ec, std::size_t n) {
+                              if (self->state_ != state::lingering) return;
+                              self->discarded_ += n;
+                              if (ec || self->discarded_ > linger_max_bytes) return self->do_close();
+                              self->do_discard();
+                            });
+  }
+
+  void do_close() {
+    if (state_ == state::closed) return;
+    state_ = state::closed;
+    timer_.cancel();
+    error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+    stream_.close();  // pending operations complete with operation_aborted
+  }
+
+  beast::tcp_stream stream_;
+  server_core& server_;
+  asio::steady_timer timer_;  // handler_timeout of the request in flight
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<response> res_;
+  std::unique_ptr<std::array<char, 4096>> discard_;
+  std::size_t discarded_ = 0;
+  std::string remote_;
+  state state_ = state::reading;
+  bool keep_alive_ = false;
+  unsigned version_ = 11;
+  bool head_ = false;
+  std::optional<http::response<http::empty_body>> continue_;
+  bool counted_ = false;  // a request counted in in_flight awaits its answer being written
+};
+
+void server_core::do_accept() {
+  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+    on_accept(ec, std::move(socket));
+  });
+}
+
+void server_core::on_accept(error_code ec, tcp::socket socket) {
+  if (stopping || !acceptor.is_open()) return;
+  if (ec) {
+    // Re-arm even after an error (EMFILE, ECONNABORTED...), a little later so
+    // that a persistent error does not spin.
+    log(log_level::warn, "accept failed", {{"error", ec.message()}});
+    accept_retry.expires_after(accept_retry_delay);
+    accept_retry.async_wait([this](error_code e) {
+      if (!e && !stopping) do_accept();
+    });
+    return;
+  }
+  accepted.fetch_add(1);
+  auto s = std::make_shared<session>(std::move(socket), *this);
+  register_session(s);
+  s->run();
+  do_accept();
+}
+
+void server_core::register_session(const std::shared_ptr<session>& s) {
+  std::lock_guard<std::mutex> lk(sessions_mutex);
+  if (sessions.size() >= prune_at) {
+    sessions.erase(std::remove_if(sessions.begin(), sessions.end(),
+                                  [](const std::weak_ptr<session>& w) { return w.expired(); }),
+                   sessions.end());
+    prune_at = std::max<std::size_t>(64, sessions.size() * 2);
+  }
+  sessions.push_back(s);
+}
+
+std::vector<std::shared_ptr<session>> server_core::live_sessions() {
+  std::lock_guard<std::mutex> lk(sessions_mutex);
+  std::vector<std::shared_ptr<session>> out;
+  out.reserve(sessions.size());
+  for (auto& w : sessions)
+    if (auto s = w.lock()) out.push_back(std::move(s));
+  return out;
+}
+
+}  // namespace
+
+struct http_server::impl : server_core {
+  using server_core::server_core;
+};
+
+http_server::http_server(server_options opts, handler_fn handler)
+    : impl_(std::make_shared<impl>(std::move(opts), std::move(handler))) {
+  impl_->self = impl_;
+  if (impl_->opts.threads < 1) impl_->opts.threads = 1;
+}
+
+http_server::~http_server() { stop(); }
+
+void http_server::start() {
+  auto& s = *impl_;
+  std::lock_guard<std::mutex> lk(s.life_mutex);
+  if (s.started || s.stopped) throw std::runtime_error("http server: start() called twice");
+
+  const std::string where = s.opts.host + ":" + std::to_string(s.opts.port);
+  error_code ec;
+  tcp::endpoint endpoint;
+  auto addr = asio::ip::make_address(s.opts.host, ec);
+  if (!ec) {
+    endpoint = tcp::endpoint(addr, s.opts.port);
+  } else {
+    tcp::resolver resolver(s.ioc);
+    auto results = resolver.resolve(s.opts.host, std::to_string(s.opts.port), ec);
+    if (ec || results.empty())
+      throw std::runtime_error("http server: bad listen address '" + s.opts.host +
+                               "': " + (ec ? ec.message() : std::string("no address")));
+    endpoint = *results.begin();
+  }
+
+  auto fail = [&](const char* what) {
+    error_code ignored;
+    s.acceptor.close(ignored);
+    throw std::runtime_error("http server: cannot " + std::string(what) + " " + where + ": " +
+                             ec.message());
+  };
+  s.acceptor.open(endpoint.protocol(), ec);
+  if (ec) fail("open a socket for");
+  s.acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (ec) fail("set SO_REUSEADDR on");
+  s.acceptor.bind(endpoint, ec);
+  if (ec) fail("bind");
+  s.acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) fail("listen on");
+  s.port = s.acceptor.local_endpoint(ec).port();
+
+  s.started = true;
+  s.work.emplace(asio::make_work_guard(s.ioc));
+  asio::post(s.acceptor.get_executor(), [core = &s] { core->do_accept(); });
+  s.threads.reserve(static_cast<std::size_t>(s.opts.threads));
+  for (int i = 0; i < s.opts.threads; ++i) {
+    s.threads.emplace_back([core = &s] {
+      for (;;) {
+        try {
+          core->ioc.run();
+          return;
+        } catch (const std::exception& e) {
+          core->log(log_level::error, "exception on an I/O thread", {{"error", e.what()}});
+        }
+      }
+    });
+  }
+}
+
+uint16_t http_server::bound_port() const { return impl_->port; }
+
+void http_server::stop(std::chrono::milliseconds drain) {
+  auto& s = *impl_;
+  std::lock_guard<std::mutex> lk(s.life_mutex);
+  if (s.stopped) return;
+  for (auto& t : s.threads) {
+    if (t.get_id() == std::this_thread::get_id())
+      throw std::logic_error("http_server::stop() called from one of its I/O threads");
+  }
+  s.stopped = true;
+  s.stopping = true;
+  if (!s.started) return;
+
+  // Stop accepting; close idle connections. Sessions that start a read from
+  // now on see `stopping` and close instead.
+  asio::post(s.acceptor.get_executor(), [core = &s] {
+    error_code ec;
+    core->acceptor.close(ec);
+    core->accept_retry.cancel();
+  });
+  for (auto& session : s.live_sessions()) session->stop_if_idle();
+
+  // Let in-flight requests be answered and written.
+  {
+    std::unique_lock<std::mutex> dl(s.drain_mutex);
+    s.drain_cv.wait_for(dl, drain, [&] { return s.in_flight.load() == 0; });
+  }
+  if (s.in_flight.load() != 0) {
+    s.log(log_level::warn, "stopping with requests still unanswered",
+          {{"requests", std::to_string(s.in_flight.load())}});
+  }
+
+  s.work.reset();
+  s.ioc.stop();
+  for (auto& t : s.threads) t.join();
+  s.threads.clear();
+
+  // Nothing runs on the io_context any more: close what is left right here
+  // (the posted acceptor close may not have run before ioc.stop()). Pending
+  // handlers, and the sessions they own, go with the io_context.
+  error_code ec;
+  s.acceptor.close(ec);
+  for (auto& session : s.live_sessions()) session->force_close();
+}
+
+uint64_t http_server::requests_in_flight() const { return impl_->in_flight.load(); }
+
+uint64_t http_server::connections_accepted() const { return impl_->accepted.load(); }
+
+response make_json_response(http::status status, std::string body, unsigned version,
+                            bool keep_alive) {
+  response res{status, version};
+  res.set(http::field::content_type, "application/json");
+  res.keep_alive(keep_alive);
+  res.body() = std::move(body);
+  res.prepare_payload();
+  return res;
+}
+
+}  // namespace maxsess::net

@@ -1,0 +1,107 @@
+// storage::migrate / current_schema_version against a real PostgreSQL.
+#include <atomic>
+#include <thread>
+
+#include "tests/integration/storage/storage_test_util.hpp"
+
+namespace maxsess {
+namespace {
+
+using storage_test::no_pg_message;
+
+class StorageMigrate : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!test::server_dsn())
+      GTEST_SKIP() << no_pg_message;
+    dsn = test::create_database("migrate");
+  }
+  std::string dsn;
+};
+
+TEST_F(StorageMigrate, LatestVersionIsPositive) { EXPECT_GE(storage::latest_schema_version(), 1); }
+
+TEST_F(StorageMigrate, EmptyDatabaseIsVersionZero) {
+  EXPECT_EQ(storage::current_schema_version(dsn), 0);
+}
+
+TEST_F(StorageMigrate, FreshThenAgainIsIdempotent) {
+  auto first = storage::migrate(dsn);
+  EXPECT_EQ(first.from_version, 0);
+  EXPECT_EQ(first.to_version, storage::latest_schema_version());
+  ASSERT_FALSE(first.applied.empty());
+  EXPECT_EQ(first.applied.front(), "001_initial.sql");
+  EXPECT_EQ(storage::current_schema_version(dsn), storage::latest_schema_version());
+
+  auto second = storage::migrate(dsn);
+  EXPECT_EQ(second.from_version, storage::latest_schema_version());
+  EXPECT_EQ(second.to_version, storage::latest_schema_version());
+  EXPECT_TRUE(second.applied.empty());
+  EXPECT_EQ(storage::current_schema_version(dsn), storage::latest_schema_version());
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM schema_version"),
+            std::to_string(first.applied.size()));
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT name FROM schema_version WHERE version = 1"),
+            "001_initial");
+}
+
+TEST_F(StorageMigrate, CreatesEveryTable) {
+  storage::migrate(dsn);
+  for (const char* table : {"schema_version", "accounts", "streamers", "playback_sessions",
+                            "shard_leases"})
+    EXPECT_EQ(test::query_scalar(dsn, std::string("SELECT to_regclass('") + table +
+                                          "') IS NOT NULL"),
+              "t")
+        << table;
+  for (const char* index : {"playback_sessions_status_updated_idx", "playback_sessions_shard_idx"})
+    EXPECT_EQ(test::query_scalar(dsn, std::string("SELECT to_regclass('") + index +
+                                          "') IS NOT NULL"),
+              "t")
+        << index;
+}
+
+TEST_F(StorageMigrate, ConcurrentMigrationsApplyEachFileOnce) {
+  std::atomic<std::size_t> applied{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 4; ++i)
+    threads.emplace_back([&] {
+      try {
+        applied += storage::migrate(dsn).applied.size();
+      } catch (const std::exception&) {
+        ++errors;
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(errors.load(), 0);
+  EXPECT_EQ(applied.load(), static_cast<std::size_t>(std::stoi(
+                                test::query_scalar(dsn, "SELECT count(*) FROM schema_version"))));
+  EXPECT_EQ(storage::current_schema_version(dsn), storage::latest_schema_version());
+}
+
+TEST_F(StorageMigrate, RefusesASchemaNewerThanItKnows) {
+  storage::migrate(dsn);
+  test::query_scalar(dsn, "INSERT INTO schema_version (version, name) VALUES (" +
+                              std::to_string(storage::latest_schema_version() + 1) +
+                              ", '999_future')");
+  EXPECT_THROW(storage::migrate(dsn), storage::storage_error);
+  EXPECT_EQ(storage::current_schema_version(dsn), storage::latest_schema_version() + 1);
+}
+
+TEST_F(StorageMigrate, UnreachableServerThrowsStorageError) {
+  EXPECT_THROW(storage::migrate(storage_test::unreachable_dsn()), storage::storage_error);
+  EXPECT_THROW(storage::current_schema_version(storage_test::unreachable_dsn()),
+               storage::storage_error);
+}
+
+TEST_F(StorageMigrate, AFailedMigrationLeavesNoTrace) {
+  // A table the first migration wants to create already exists: 001 fails
+  // as a whole, and no schema_version row claims it ran.
+  test::query_scalar(dsn, "CREATE TABLE accounts (x int)");
+  EXPECT_THROW(storage::migrate(dsn), storage::storage_error);
+  EXPECT_EQ(storage::current_schema_version(dsn), 0);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT to_regclass('streamers') IS NULL"), "t");
+}
+
+}  // namespace
+}  // namespace maxsess

@@ -1,0 +1,308 @@
+// storage::session_store: accounts, streamers, sessions, fencing, one
+// transaction per apply().
+#include <algorithm>
+
+#include "tests/integration/storage/storage_test_util.hpp"
+
+namespace maxsess {
+namespace {
+
+using namespace storage_test;
+using storage::write_status;
+
+class StorageSessionStore : public migrated_db {};
+
+TEST_F(StorageSessionStore, ConnectingToNothingThrows) {
+  EXPECT_THROW(storage::session_store{unreachable_dsn()}, storage::storage_error);
+}
+
+TEST_F(StorageSessionStore, AccountUpsertAndGet) {
+  storage::session_store store(dsn);
+  EXPECT_FALSE(store.get_account("acc1").has_value());
+
+  auto st = store.apply({account("acc1", 2, false)});
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0], write_status::ok);
+  auto a = store.get_account("acc1");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->account_id, "acc1");
+  EXPECT_EQ(a->max_sessions, 2);
+  EXPECT_FALSE(a->exempt);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT updated_at > now() - interval '1 minute' FROM accounts"),
+            "t");
+
+  test::query_scalar(dsn, "UPDATE accounts SET updated_at = '2000-01-01Z'");
+  store.apply({account("acc1", 0, true)});
+  a = store.get_account("acc1");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->max_sessions, 0);
+  EXPECT_TRUE(a->exempt);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM accounts"), "1");
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT updated_at > '2000-01-01Z' FROM accounts"), "t");
+}
+
+TEST_F(StorageSessionStore, LoadAccountReturnsSettingsAndEverySession) {
+  storage::session_store store(dsn);
+  auto empty = store.load_account("nobody");
+  EXPECT_FALSE(empty.settings.has_value());
+  EXPECT_TRUE(empty.sessions.empty());
+
+  store.apply({account("acc1", 3), upsert(bare_session("acc1", "dev-a"), 1),
+               upsert(full_session("acc1", "dev-b"), 1), upsert(bare_session("acc2", "dev-a"), 1)});
+  auto snap = store.load_account("acc1");
+  ASSERT_TRUE(snap.settings.has_value());
+  EXPECT_EQ(snap.settings->max_sessions, 3);
+  ASSERT_EQ(snap.sessions.size(), 2u);
+  for (const auto& s : snap.sessions)
+    EXPECT_EQ(s.account_id, "acc1");
+
+  // Sessions without settings: an account known only by its sessions.
+  auto other = store.load_account("acc2");
+  EXPECT_FALSE(other.settings.has_value());
+  ASSERT_EQ(other.sessions.size(), 1u);
+  EXPECT_EQ(other.sessions[0].device_id, "dev-a");
+}
+
+TEST_F(StorageSessionStore, SessionRoundTripKeepsEveryField) {
+  storage::session_store store(dsn);
+  auto full = full_session("acc1", "00:1A:79:00:00:01");
+  auto bare = bare_session("acc1", "dev-bare");
+  auto st = store.apply({upsert(full, 4, 17), upsert(bare, 4, 17)});
+  ASSERT_EQ(st, (std::vector<write_status>{write_status::ok, write_status::ok}));
+
+  auto rows = store.sessions_of("acc1");
+  ASSERT_EQ(rows.size(), 2u);
+  // ORDER BY started_at: bare (…000) starts before full (…123).
+  expect_same_session(rows[0], bare);
+  expect_same_session(rows[1], full);
+
+  // The stored values are exact, not just what we read back.
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT started_at = '2023-11-14T22:13:20.123Z'::timestamptz"
+                                    " FROM playback_sessions WHERE device_id = '00:1A:79:00:00:01'"),
+            "t");
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT shard || '/' || shard_epoch FROM playback_sessions"
+                                    " WHERE device_id = '00:1A:79:00:00:01'"),
+            "17/4");
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT flussonic->1->>'updated_at_ms' FROM playback_sessions"
+                                    " WHERE device_id = '00:1A:79:00:00:01'"),
+            "1700000002999");
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT ended_at IS NULL AND end_reason IS NULL AND"
+                                    " content_start IS NULL FROM playback_sessions"
+                                    " WHERE device_id = 'dev-bare'"),
+            "t");
+
+  // A later write replaces every field, including clearing optionals.
+  auto changed = bare_session("acc1", "00:1A:79:00:00:01");
+  changed.started_at = at_ms(1700000000500);
+  st = store.apply({upsert(changed, 4)});
+  EXPECT_EQ(st[0], write_status::ok);
+  rows = store.sessions_of("acc1");
+  ASSERT_EQ(rows.size(), 2u);
+  expect_same_session(rows[1], changed);
+  EXPECT_EQ(store.count_sessions(), 2);
+}
+
+TEST_F(StorageSessionStore, EveryEnumValueRoundTrips) {
+  storage::session_store store(dsn);
+  int n = 0;
+  for (auto status : {session_status::pending, session_status::active, session_status::ended,
+                      session_status::killed})
+    for (auto type : {content_type::live, content_type::timeshift, content_type::catchup,
+                      content_type::npvr, content_type::vod, content_type::radio})
+      for (auto reason : {end_reason::user, end_reason::never_started, end_reason::stale,
+                          end_reason::flussonic_closed, end_reason::gone,
+                          end_reason::killed_over_limit, end_reason::killed_by_operator}) {
+        auto s = full_session("enum", "d" + std::to_string(n++));
+        s.status = status;
+        s.content.type = type;
+        s.reason = reason;
+        store.apply({upsert(s, 1)});
+        auto rows = store.sessions_of("enum");
+        auto it = std::find_if(rows.begin(), rows.end(),
+                               [&](const auto& r) { return r.device_id == s.device_id; });
+        ASSERT_NE(it, rows.end());
+        expect_same_session(*it, s);
+      }
+}
+
+TEST_F(StorageSessionStore, OlderEpochIsFencedAndChangesNothing) {
+  storage::session_store store(dsn);
+  auto s = full_session("acc1", "dev1");
+  ASSERT_EQ(store.apply({upsert(s, 2)})[0], write_status::ok);
+
+  auto stale = bare_session("acc1", "dev1");
+  stale.status = session_status::ended;
+  auto st = store.apply({upsert(stale, 1)});
+  EXPECT_EQ(st[0], write_status::fenced);
+  auto rows = store.sessions_of("acc1");
+  ASSERT_EQ(rows.size(), 1u);
+  expect_same_session(rows[0], s);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT shard_epoch FROM playback_sessions"), "2");
+
+  // The same epoch and newer ones apply.
+  s.bytes += 1;
+  EXPECT_EQ(store.apply({upsert(s, 2)})[0], write_status::ok);
+  s.bytes += 1;
+  EXPECT_EQ(store.apply({upsert(s, 3)})[0], write_status::ok);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT shard_epoch || '/' || bytes FROM playback_sessions"),
+            "3/" + std::to_string(s.bytes));
+}
+
+TEST_F(StorageSessionStore, DeleteIsFencedToo) {
+  storage::session_store store(dsn);
+  store.apply({upsert(bare_session("acc1", "dev1"), 5)});
+
+  EXPECT_EQ(store.apply({erase("acc1", "dev1", 4)})[0], write_status::fenced);
+  EXPECT_EQ(store.count_sessions(), 1);
+  EXPECT_EQ(store.apply({erase("acc1", "dev1", 5)})[0], write_status::ok);
+  EXPECT_EQ(store.count_sessions(), 0);
+  // Nothing to delete is not a fence.
+  EXPECT_EQ(store.apply({erase("acc1", "dev1", 1)})[0], write_status::ok);
+}
+
+TEST_F(StorageSessionStore, ApplyAnswersPerOpInOrder) {
+  storage::session_store store(dsn);
+  store.apply({upsert(bare_session("a", "fenced"), 9)});
+  auto st = store.apply({upsert(bare_session("a", "new"), 1), upsert(bare_session("a", "fenced"), 1),
+                         account("a", 1), erase("a", "fenced", 2), erase("a", "absent", 1)});
+  EXPECT_EQ(st, (std::vector<write_status>{write_status::ok, write_status::fenced, write_status::ok,
+                                           write_status::fenced, write_status::ok}));
+  EXPECT_EQ(store.count_sessions(), 2);
+}
+
+TEST_F(StorageSessionStore, ManyOpsInOneApply) {
+  // More ops than one pipeline chunk, and an empty apply.
+  storage::session_store store(dsn);
+  EXPECT_TRUE(store.apply({}).empty());
+  std::vector<storage::write_op> ops;
+  for (int i = 0; i < 1000; ++i)
+    ops.push_back(upsert(bare_session("acc" + std::to_string(i % 10), "d" + std::to_string(i)), 1));
+  auto st = store.apply(ops);
+  ASSERT_EQ(st.size(), 1000u);
+  for (auto s : st)
+    EXPECT_EQ(s, write_status::ok);
+  EXPECT_EQ(store.count_sessions(), 1000);
+  EXPECT_EQ(store.sessions_of("acc3").size(), 100u);
+}
+
+TEST_F(StorageSessionStore, AFailingOpRollsBackTheWholeApply) {
+  storage::session_store store(dsn);
+  // The bad op sits in a later pipeline chunk than the first good ones.
+  std::vector<storage::write_op> ops;
+  for (int i = 0; i < 100; ++i)
+    ops.push_back(upsert(bare_session("acc1", "d" + std::to_string(i)), 1));
+  ops.push_back(account("acc1", -1));  // violates max_sessions >= 0
+  ops.push_back(upsert(bare_session("acc1", "after"), 1));
+  EXPECT_THROW(store.apply(ops), storage::storage_error);
+  EXPECT_EQ(store.count_sessions(), 0);
+  EXPECT_FALSE(store.get_account("acc1").has_value());
+
+  // The connection is usable afterwards.
+  EXPECT_EQ(store.apply({upsert(bare_session("acc1", "d1"), 1)})[0], write_status::ok);
+  EXPECT_EQ(store.count_sessions(), 1);
+}
+
+TEST_F(StorageSessionStore, StreamersPutGetListDelete) {
+  storage::session_store store(dsn);
+  EXPECT_TRUE(store.list_streamers().empty());
+  EXPECT_FALSE(store.get_streamer(1).has_value());
+
+  streamer a;
+  a.id = 2;
+  a.host = "10.110.51.31:8080";
+  a.url = "http://10.110.51.31:8080";
+  a.api_url = "http://10.110.51.31:8080/streamer/api/v3";
+  a.api_user = "flussonic";
+  a.api_password = "s3cret";
+  a.mode = link_mode::securetoken;
+  a.securetoken_secret = "st-key";
+  a.link_template = "{url}/{stream}/mono.m3u8?token={token}";
+  a.capacity = 500;
+  a.enabled = false;
+  streamer b;
+  b.id = 1;
+  b.host = "streamer.example.com";
+  store.put_streamer(a);
+  store.put_streamer(b);
+
+  auto got = store.get_streamer(2);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->id, 2);
+  EXPECT_EQ(got->host, a.host);
+  EXPECT_EQ(got->url, a.url);
+  EXPECT_EQ(got->api_url, a.api_url);
+  EXPECT_EQ(got->api_user, a.api_user);
+  EXPECT_EQ(got->api_password, "s3cret");
+  EXPECT_EQ(got->mode, link_mode::securetoken);
+  EXPECT_EQ(got->securetoken_secret, "st-key");
+  EXPECT_EQ(got->link_template, a.link_template);
+  EXPECT_EQ(got->capacity, 500);
+  EXPECT_FALSE(got->enabled);
+
+  auto list = store.list_streamers();
+  ASSERT_EQ(list.size(), 2u);
+  EXPECT_EQ(list[0].id, 1);  // ordered by id
+  EXPECT_EQ(list[0].mode, link_mode::auth_backend);
+  EXPECT_TRUE(list[0].enabled);
+  EXPECT_EQ(list[1].id, 2);
+
+  // Replace.
+  a.api_password = "rotated";
+  a.enabled = true;
+  store.put_streamer(a);
+  EXPECT_EQ(store.get_streamer(2)->api_password, "rotated");
+  EXPECT_TRUE(store.get_streamer(2)->enabled);
+  EXPECT_EQ(store.list_streamers().size(), 2u);
+
+  // Another id with a host already taken: conflict, nothing changes.
+  streamer dup = b;
+  dup.id = 3;
+  EXPECT_THROW(store.put_streamer(dup), storage::conflict_error);
+  try {
+    store.put_streamer(dup);
+  } catch (const storage::storage_error& e) {  // conflict_error is a storage_error
+    EXPECT_NE(std::string(e.what()).find("host"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(store.get_streamer(3).has_value());
+
+  // Invalid ids are refused by the schema.
+  streamer bad;
+  bad.id = 0;
+  bad.host = "zero";
+  EXPECT_THROW(store.put_streamer(bad), storage::storage_error);
+
+  EXPECT_TRUE(store.delete_streamer(2));
+  EXPECT_FALSE(store.delete_streamer(2));
+  EXPECT_FALSE(store.get_streamer(2).has_value());
+  EXPECT_EQ(store.list_streamers().size(), 1u);
+}
+
+TEST_F(StorageSessionStore, ReadsSurviveADroppedConnection) {
+  storage::session_store store(dsn);
+  store.apply({account("acc1", 2)});
+  ASSERT_GE(kill_connections(dsn), 1);
+  // The read notices the dead connection, reconnects and retries.
+  auto a = store.get_account("acc1");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->max_sessions, 2);
+  EXPECT_TRUE(store.ensure_connected());
+
+  // A write on a dead connection fails as a whole; the next one reconnects.
+  ASSERT_GE(kill_connections(dsn), 1);
+  try {
+    store.apply({account("acc1", 5)});
+  } catch (const storage::storage_error&) {
+  }
+  EXPECT_TRUE(store.ensure_connected());
+  EXPECT_EQ(store.apply({account("acc1", 6)})[0], write_status::ok);
+  EXPECT_EQ(store.get_account("acc1")->max_sessions, 6);
+}
+
+TEST_F(StorageSessionStore, WriteStatusNames) {
+  EXPECT_STREQ(storage::to_string(write_status::ok), "ok");
+  EXPECT_STREQ(storage::to_string(write_status::fenced), "fenced");
+  EXPECT_STREQ(storage::to_string(write_status::failed), "failed");
+}
+
+}  // namespace
+}  // namespace maxsess

@@ -1,0 +1,257 @@
+// What the streamers report, applied to one account's state: auth backend
+// calls, webhook events, sync listings, kills (PRODUCT.md §2–§3).
+#include <gtest/gtest.h>
+
+#include "actors/account_state.hpp"
+
+using namespace maxsess;
+using namespace maxsess::actors;
+using std::chrono::seconds;
+
+namespace {
+
+class FlussonicState : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    streamer s;
+    s.id = 1;
+    s.host = "s1";
+    s.url = "http://s1";
+    streamers.put(s);
+    cfg.default_max_sessions = 2;
+    st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
+  }
+
+  link_outcome link(const std::string& device, const std::string& stream = "news") {
+    link_request r;
+    r.account_id = "acc";
+    r.device_id = device;
+    r.content.stream = stream;
+    auto out = st->request_link(r, clock.now(), fx.writes);
+    EXPECT_EQ(out.result, link_result::approved);
+    return out;
+  }
+  auth_outcome auth(const std::string& device, const std::string& sid, const std::string& ip = "1.1.1.1",
+                    bool fresh = true, const std::string& stream = "news") {
+    auth_request a;
+    a.account_id = "acc";
+    a.device_id = device;
+    a.stream = stream;
+    a.session_id = sid;
+    a.ip = ip;
+    a.new_session = fresh;
+    a.token_issued_at = clock.now();
+    return st->authorize(a, clock.now(), fx);
+  }
+  play_report event(play_report::kind k, const std::string& sid, const std::string& stream = "news",
+                    const std::string& ip = "1.1.1.1") {
+    play_report r;
+    r.what = k;
+    r.session_id = sid;
+    r.stream = stream;
+    r.ip = ip;
+    r.streamer_id = 1;
+    r.token = "tok";
+    return r;
+  }
+  session_status status(const std::string& device) { return st->find(device)->status; }
+
+  manual_clock clock;
+  link_signer signer = *link_signer::from_spec("k1:x");
+  streamer_directory streamers;
+  decision_settings cfg;
+  std::unique_ptr<account_state> st;
+  side_effects fx;
+};
+
+TEST_F(FlussonicState, AuthBindsAndActivates) {
+  link("d1");
+  EXPECT_EQ(auth("d1", "f1").result, auth_result::allow);
+  EXPECT_EQ(status("d1"), session_status::active);
+  ASSERT_EQ(st->find("d1")->flussonic.size(), 1u);
+  EXPECT_EQ(st->find("d1")->flussonic[0].id, "f1");
+  clock.advance(seconds(30));
+  EXPECT_EQ(auth("d1", "f1", "1.1.1.1", false).result, auth_result::allow);
+  EXPECT_EQ(st->find("d1")->updated_at, clock.now());
+}
+
+TEST_F(FlussonicState, SecondAddressWithTheSameTokenIsRefused) {
+  link("d1");
+  EXPECT_EQ(auth("d1", "f1", "1.1.1.1").result, auth_result::allow);
+  EXPECT_EQ(auth("d1", "f2", "2.2.2.2").result, auth_result::deny_reused);
+  EXPECT_EQ(fx.over_limit_attempts, 1);
+  // The same address reconnecting replaces the old Flussonic session.
+  EXPECT_EQ(auth("d1", "f3", "1.1.1.1").result, auth_result::allow);
+  EXPECT_EQ(auth("d1", "f1", "1.1.1.1", false).result, auth_result::deny_replaced);
+}
+
+TEST_F(FlussonicState, KilledSessionIsRefusedAtItsNextCheck) {
+  link("d1");
+  auth("d1", "f1");
+  EXPECT_EQ(st->end_session("d1", true, clock.now(), fx), end_result::ended);
+  ASSERT_EQ(fx.kills.size(), 1u);
+  EXPECT_EQ(fx.kills[0].session_id, "f1");
+  EXPECT_EQ(auth("d1", "f1", "1.1.1.1", false).result, auth_result::deny_killed);
+  EXPECT_EQ(auth("d1", "f9").result, auth_result::deny_killed);
+}
+
+TEST_F(FlussonicState, OldTokenCannotReopenAfterANewLink) {
+  link("d1");
+  auth("d1", "f1");
+  st->end_session("d1", true, clock.now(), fx);
+  clock.advance(seconds(5));
+  link("d1");  // a new session for the device, started now
+  auth_request a;
+  a.account_id = "acc";
+  a.device_id = "d1";
+  a.stream = "news";
+  a.session_id = "f2";
+  a.ip = "1.1.1.1";
+  a.token_issued_at = clock.now() - seconds(5);  // the link from before the kill
+  EXPECT_EQ(st->authorize(a, clock.now(), fx).result, auth_result::deny_stale_token);
+}
+
+TEST_F(FlussonicState, FirstAuthAfterPendingTtlIsDecidedAfresh) {
+  link("d1");
+  link("d2");
+  clock.advance(cfg.pending_ttl + seconds(1));  // both pending links expire
+  link("d3");
+  EXPECT_EQ(auth("d1", "f1").result, auth_result::allow);  // one slot left: taken
+  EXPECT_EQ(auth("d2", "f2").result, auth_result::deny_limit);
+  EXPECT_EQ(status("d1"), session_status::active);
+}
+
+TEST_F(FlussonicState, PlayClosedEndsTheDeviceSessionWhenNothingIsOpen) {
+  link("d1");
+  auth("d1", "f1");
+  st->on_play("d1", event(play_report::kind::updated, "f1"), clock.now(), fx);
+  st->on_play("d1", event(play_report::kind::closed, "f1"), clock.now(), fx);
+  EXPECT_EQ(status("d1"), session_status::ended);
+  EXPECT_EQ(st->find("d1")->reason, end_reason::flussonic_closed);
+  // Redelivered: changes nothing.
+  auto writes = fx.writes.size();
+  st->on_play("d1", event(play_report::kind::closed, "f1"), clock.now(), fx);
+  EXPECT_EQ(fx.writes.size(), writes);
+}
+
+TEST_F(FlussonicState, ZappingOldSessionClosingLateNeverCostsASlot) {
+  link("d1", "news");
+  auth("d1", "f1", "1.1.1.1", true, "news");
+  link("d1", "sports");  // channel switch: new link, same slot
+  auth("d1", "f2", "1.1.1.1", true, "sports");
+  st->on_play("d1", event(play_report::kind::closed, "f1", "news"), clock.now(), fx);
+  EXPECT_EQ(status("d1"), session_status::active);
+  EXPECT_EQ(st->slot_holders().size(), 1u);
+}
+
+TEST_F(FlussonicState, EventsAdoptUnknownSessionsAndKillWhenFull) {
+  st->on_play("d1", event(play_report::kind::started, "f1"), clock.now(), fx);
+  st->on_play("d2", event(play_report::kind::started, "f2"), clock.now(), fx);
+  EXPECT_EQ(status("d1"), session_status::active);
+  EXPECT_EQ(status("d2"), session_status::active);
+  EXPECT_TRUE(fx.kills.empty());
+  st->on_play("d3", event(play_report::kind::started, "f3"), clock.now(), fx);
+  ASSERT_EQ(fx.kills.size(), 1u);
+  EXPECT_EQ(fx.kills[0].session_id, "f3");
+  EXPECT_EQ(st->find("d3"), nullptr);
+}
+
+TEST_F(FlussonicState, OlderUpdateNeverOverwritesNewer) {
+  link("d1");
+  auth("d1", "f1");
+  auto r = event(play_report::kind::updated, "f1");
+  r.bytes = 5000;
+  r.duration = 50;
+  r.at = clock.now();
+  st->on_play("d1", r, clock.now(), fx);
+  auto old = event(play_report::kind::updated, "f1");
+  old.bytes = 100;
+  old.duration = 1;
+  old.at = clock.now() - seconds(60);
+  st->on_play("d1", old, clock.now(), fx);
+  EXPECT_EQ(st->find("d1")->bytes, 5000);
+  EXPECT_EQ(st->find("d1")->duration_s, 50);
+  EXPECT_EQ(st->find("d1")->updated_at, clock.now());
+}
+
+TEST_F(FlussonicState, SyncEndsGoneSessionsAndKillsNewestOverLimit) {
+  link("d1");
+  auth("d1", "f1");
+  clock.advance(seconds(1));
+  // Two more devices play (no auth check saw them: sync-only deployment).
+  std::vector<std::pair<std::string, play_report>> seen = {
+      {"d1", event(play_report::kind::listed, "f1")},
+      {"d2", event(play_report::kind::listed, "f2")},
+  };
+  st->on_sync(1, seen, clock.now(), clock.now(), fx);
+  EXPECT_EQ(status("d2"), session_status::active);
+  clock.advance(seconds(1));
+  seen.push_back({"d3", event(play_report::kind::listed, "f3")});
+  fx = {};
+  st->on_sync(1, seen, clock.now(), clock.now(), fx);
+  // d3 was adopted over the limit of 2 -> closed on the streamer right away.
+  ASSERT_EQ(fx.kills.size(), 1u);
+  EXPECT_EQ(fx.kills[0].session_id, "f3");
+  // f1 disappears from the streamer: d1 ended (gone).
+  clock.advance(seconds(1));
+  fx = {};
+  st->on_sync(1, {{"d2", event(play_report::kind::listed, "f2")}}, clock.now(), clock.now(), fx);
+  EXPECT_EQ(status("d1"), session_status::ended);
+  EXPECT_EQ(st->find("d1")->reason, end_reason::gone);
+  EXPECT_EQ(status("d2"), session_status::active);
+}
+
+TEST_F(FlussonicState, OverLimitFoundBySyncKillsTheNewest) {
+  cfg.default_max_sessions = 5;
+  st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
+  for (auto d : {"d1", "d2", "d3"}) {
+    link(d);
+    auth(d, std::string("f") + d);
+    clock.advance(seconds(1));
+  }
+  std::vector<storage::write_op> w;
+  st->put_settings({"acc", 2, false}, w);  // operator lowered the limit
+  std::vector<std::pair<std::string, play_report>> seen;
+  for (auto d : {"d1", "d2", "d3"}) seen.push_back({d, event(play_report::kind::listed, std::string("f") + d)});
+  fx = {};
+  st->on_sync(1, seen, clock.now(), clock.now(), fx);
+  EXPECT_EQ(status("d3"), session_status::killed);
+  EXPECT_EQ(st->find("d3")->reason, end_reason::killed_over_limit);
+  EXPECT_EQ(status("d1"), session_status::active);
+  ASSERT_EQ(fx.kills.size(), 1u);
+  EXPECT_EQ(fx.kills[0].session_id, "fd3");
+  // Still listed at the next sync: kill pushed again; gone: the kill took effect.
+  fx = {};
+  st->on_sync(1, seen, clock.now(), clock.now(), fx);
+  EXPECT_EQ(fx.kills.size(), 1u);
+  clock.advance(seconds(1));
+  seen.pop_back();
+  st->on_sync(1, seen, clock.now(), clock.now(), fx);
+  EXPECT_FALSE(st->find("d3")->flussonic[0].open);
+}
+
+TEST_F(FlussonicState, ClearForgetsOldEndedAndEffectiveKillsOnly) {
+  link("d1");
+  auth("d1", "f1");
+  link("d2");
+  auth("d2", "f2");
+  st->end_session("d1", false, clock.now(), fx);
+  st->end_session("d2", true, clock.now(), fx);
+  clock.advance(seconds(121));
+  auto gone = st->clear(clock.now(), seconds(120));
+  EXPECT_EQ(gone, std::vector<std::string>{"d1"}) << "the kill has not taken effect yet";
+  st->on_closed_by_streamer("d2", {"f2"}, clock.now(), fx);
+  clock.advance(seconds(121));
+  EXPECT_EQ(st->clear(clock.now(), seconds(120)), std::vector<std::string>{"d2"});
+}
+
+TEST_F(FlussonicState, ReusedLinkSeenByWebhooksIsClosed) {
+  link("d1");
+  st->on_play("d1", event(play_report::kind::started, "f1", "news", "1.1.1.1"), clock.now(), fx);
+  st->on_play("d1", event(play_report::kind::started, "f2", "news", "2.2.2.2"), clock.now(), fx);
+  ASSERT_EQ(fx.kills.size(), 1u);
+  EXPECT_EQ(fx.kills[0].session_id, "f2");
+  EXPECT_EQ(fx.over_limit_attempts, 1);
+}
+
+}  // namespace

@@ -1,0 +1,185 @@
+// The actor side through its one routing interface (account_service), with
+// an in-memory store: routing, serialised decisions under concurrency,
+// answers only after writes, passivation, failure paths.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "actors/runtime.hpp"
+
+using namespace maxsess;
+using namespace maxsess::actors;
+using namespace std::chrono_literals;
+
+namespace {
+
+class Runtime : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    streamer s;
+    s.id = 1;
+    s.host = "s1";
+    s.url = "http://s1";
+    streamers.put(s);
+  }
+
+  void start(runtime_options opts = {}) {
+    rt = std::make_unique<actor_runtime>(opts,
+                                         runtime_deps{clock, signer, streamers, store, log});
+  }
+
+  link_outcome link(const std::string& account, const std::string& device) {
+    std::promise<link_outcome> p;
+    link_request r;
+    r.account_id = account;
+    r.device_id = device;
+    r.content.stream = "news";
+    rt->accounts().request_link(r, [&p](link_outcome o) { p.set_value(std::move(o)); });
+    return wait(p);
+  }
+
+  template <class T>
+  T wait(std::promise<T>& p) {
+    auto f = p.get_future();
+    if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("no answer in 10 s");
+    return f.get();
+  }
+
+  system_clock_source clock;
+  link_signer signer = *link_signer::from_spec("k1:runtime-test");
+  streamer_directory streamers;
+  memory_account_store store;
+  std::ostringstream log_out;
+  logger log{log_out, log_level::debug, false, clock};
+  std::unique_ptr<actor_runtime> rt;
+};
+
+TEST_F(Runtime, RoutesEachAccountToItsOwnActor) {
+  start();
+  EXPECT_EQ(link("a1", "d1").result, link_result::approved);
+  EXPECT_EQ(link("a1", "d2").result, link_result::approved);
+  EXPECT_EQ(rt->live_accounts(), 1u);
+  EXPECT_EQ(link("a2", "d1").result, link_result::approved);
+  EXPECT_EQ(rt->live_accounts(), 2u);
+  EXPECT_EQ(store.loads(), 2u) << "one load per account actor";
+  ASSERT_TRUE(store.session("a1", "d2").has_value());
+  EXPECT_EQ(store.session("a1", "d2")->status, session_status::pending);
+}
+
+TEST_F(Runtime, ConcurrentRequestsForOneAccountAreSerialised) {
+  runtime_options opts;
+  opts.decisions.default_max_sessions = 5;
+  opts.scheduler_threads = 4;
+  start(opts);
+  constexpr int n = 200;
+  std::vector<std::promise<link_outcome>> ps(n);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = t; i < n; i += 4) {
+        link_request r;
+        r.account_id = "busy";
+        r.device_id = "dev" + std::to_string(i);
+        r.content.stream = "news";
+        rt->accounts().request_link(r, [&ps, i](link_outcome o) { ps[i].set_value(std::move(o)); });
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  int approved = 0, denied = 0;
+  for (auto& p : ps) {
+    auto o = wait(p);
+    approved += o.result == link_result::approved;
+    denied += o.result == link_result::denied;
+  }
+  EXPECT_EQ(approved, 5);
+  EXPECT_EQ(denied, n - 5);
+}
+
+TEST_F(Runtime, EndAndAccountAdmin) {
+  start();
+  link("a1", "d1");
+  std::promise<end_result> e1, e2;
+  rt->accounts().end_session("a1", "d1", true, [&](end_result r) { e1.set_value(r); });
+  EXPECT_EQ(wait(e1), end_result::ended);
+  EXPECT_EQ(store.session("a1", "d1")->status, session_status::killed);
+  rt->accounts().end_session("a1", "none", false, [&](end_result r) { e2.set_value(r); });
+  EXPECT_EQ(wait(e2), end_result::not_found);
+
+  std::promise<std::optional<account_view>> put, get, missing;
+  rt->accounts().put_account({"a9", 2, true}, [&](auto v) { put.set_value(std::move(v)); });
+  auto pv = wait(put);
+  ASSERT_TRUE(pv.has_value());
+  EXPECT_EQ(pv->settings.max_sessions, 2);
+  EXPECT_TRUE(pv->settings.exempt);
+  ASSERT_TRUE(store.settings("a9").has_value());
+  EXPECT_EQ(store.settings("a9")->max_sessions, 2);
+  rt->accounts().get_account("a1", [&](auto v) { get.set_value(std::move(v)); });
+  auto gv = wait(get);
+  ASSERT_TRUE(gv.has_value());
+  EXPECT_TRUE(gv->found);
+  ASSERT_EQ(gv->sessions.size(), 1u);
+  rt->accounts().get_account("nobody", [&](auto v) { missing.set_value(std::move(v)); });
+  auto mv = wait(missing);
+  ASSERT_TRUE(mv.has_value());
+  EXPECT_FALSE(mv->found);
+}
+
+TEST_F(Runtime, FailedWriteIsNotApprovedAndNothingIsKept) {
+  runtime_options opts;
+  opts.decisions.default_max_sessions = 1;
+  start(opts);
+  store.fail_writes(true);
+  EXPECT_EQ(link("a1", "d1").result, link_result::unavailable);
+  store.fail_writes(false);
+  // The unsaved pending session must not hold the only slot.
+  EXPECT_EQ(link("a1", "d2").result, link_result::approved);
+  EXPECT_FALSE(store.session("a1", "d1").has_value());
+}
+
+TEST_F(Runtime, FailedLoadAnswersUnavailableThenRecovers) {
+  start();
+  store.fail_loads(true);
+  EXPECT_EQ(link("a1", "d1").result, link_result::unavailable);
+  store.fail_loads(false);
+  EXPECT_EQ(link("a1", "d1").result, link_result::approved);
+}
+
+TEST_F(Runtime, IdleAccountsPassivateAndComeBackFromTheStore) {
+  runtime_options opts;
+  opts.idle_passivate = 50ms;
+  opts.decisions.default_max_sessions = 1;
+  start(opts);
+  link("a1", "d1");
+  std::promise<end_result> e;
+  rt->accounts().end_session("a1", "d1", false, [&](end_result r) { e.set_value(r); });
+  ASSERT_EQ(wait(e), end_result::ended);
+  // Generous bound: passivation after ~50 ms of idleness.
+  for (int i = 0; i < 200 && rt->live_accounts() != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(rt->live_accounts(), 0u);
+  auto loads = store.loads();
+  EXPECT_EQ(link("a1", "d2").result, link_result::approved);
+  EXPECT_EQ(store.loads(), loads + 1) << "state is loaded again from the store";
+  EXPECT_EQ(link("a1", "d3").result, link_result::denied);
+}
+
+TEST_F(Runtime, AccountsWithLiveSessionsStayLoaded) {
+  runtime_options opts;
+  opts.idle_passivate = 20ms;
+  start(opts);
+  link("a1", "d1");
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(rt->live_accounts(), 1u);
+}
+
+TEST_F(Runtime, ShutdownIsIdempotent) {
+  start();
+  link("a1", "d1");
+  rt->shutdown();
+  rt->shutdown();
+  EXPECT_EQ(rt->live_accounts(), 0u);
+}
+
+}  // namespace

@@ -1,0 +1,121 @@
+#include "domain/log.hpp"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <thread>
+
+namespace maxsess {
+namespace {
+
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);)
+    out.push_back(line);
+  return out;
+}
+
+struct log_fixture : ::testing::Test {
+  // 2026-11-25T10:24:37.123Z
+  manual_clock clock{from_unix_ms(1795602277123)};
+  std::ostringstream out;
+};
+
+TEST(parse_log_level, names) {
+  EXPECT_EQ(parse_log_level("debug"), log_level::debug);
+  EXPECT_EQ(parse_log_level("info"), log_level::info);
+  EXPECT_EQ(parse_log_level("warn"), log_level::warn);
+  EXPECT_EQ(parse_log_level("warning"), log_level::warn);
+  EXPECT_EQ(parse_log_level("error"), log_level::error);
+  EXPECT_EQ(parse_log_level("INFO"), log_level::info);
+  EXPECT_FALSE(parse_log_level("").has_value());
+  EXPECT_FALSE(parse_log_level("verbose").has_value());
+  EXPECT_FALSE(parse_log_level("info ").has_value());
+}
+
+TEST_F(log_fixture, text_format) {
+  logger log(out, log_level::debug, false, clock);
+  log.info("account", "session approved", {{"account", "acc-1"}, {"device", "stb 1"}});
+  log.error("net", "bind failed");
+  log.debug("x", "line1\nline2", {{"empty", ""}});
+  auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 3u) << out.str();
+  EXPECT_EQ(lines[0],
+            "2026-11-25T10:24:37.123Z info  account: session approved account=acc-1 "
+            "device=\"stb 1\"");
+  EXPECT_EQ(lines[1], "2026-11-25T10:24:37.123Z error net: bind failed");
+  EXPECT_EQ(lines[2], "2026-11-25T10:24:37.123Z debug x: line1\\nline2 empty=\"\"");
+}
+
+TEST_F(log_fixture, json_lines_parse_as_json) {
+  logger log(out, log_level::debug, true, clock);
+  log.warn("storage", "query \"slow\"\n\ttook long",
+           {{"ms", "1200"}, {"sql", "SELECT '\\x'"}, {"ctl", std::string("a\x01z")},
+            {"utf8", "caf\xc3\xa9"}, {"broken", "\xff\xfe"}, {"msg", "shadow"}});
+  auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 1u) << out.str();
+  auto j = nlohmann::json::parse(lines[0]);  // throws (fails the test) if invalid
+  EXPECT_EQ(j["ts"], "2026-11-25T10:24:37.123Z");
+  EXPECT_EQ(j["level"], "warn");
+  EXPECT_EQ(j["component"], "storage");
+  EXPECT_EQ(j["msg"], "query \"slow\"\n\ttook long");
+  EXPECT_EQ(j["ms"], "1200");
+  EXPECT_EQ(j["sql"], "SELECT '\\x'");
+  EXPECT_EQ(j["ctl"], std::string("a\x01z"));
+  EXPECT_EQ(j["utf8"], "caf\xc3\xa9");
+  EXPECT_EQ(j["broken"], "\xef\xbf\xbd\xef\xbf\xbd");  // U+FFFD each
+  EXPECT_EQ(j["field_msg"], "shadow");  // a field never overwrites the message
+  // Documented key order: ts, level, component, msg first.
+  EXPECT_EQ(lines[0].rfind("{\"ts\":\"2026-11-25T10:24:37.123Z\",\"level\":\"warn\","
+                           "\"component\":\"storage\",\"msg\":",
+                           0),
+            0u)
+      << lines[0];
+}
+
+TEST_F(log_fixture, filters_by_level) {
+  logger log(out, log_level::warn, true, clock);
+  EXPECT_FALSE(log.enabled(log_level::debug));
+  EXPECT_FALSE(log.enabled(log_level::info));
+  EXPECT_TRUE(log.enabled(log_level::warn));
+  EXPECT_TRUE(log.enabled(log_level::error));
+  log.debug("c", "d");
+  log.info("c", "i");
+  log.warn("c", "w");
+  log.error("c", "e");
+  auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 2u) << out.str();
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["msg"], "w");
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["msg"], "e");
+}
+
+TEST_F(log_fixture, uses_the_injected_clock) {
+  logger log(out, log_level::info, true, clock);
+  log.info("c", "first");
+  clock.advance(std::chrono::milliseconds(1500));
+  log.info("c", "second");
+  auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["ts"], "2026-11-25T10:24:38.623Z");
+}
+
+TEST_F(log_fixture, concurrent_lines_do_not_interleave) {
+  logger log(out, log_level::info, true, clock);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&log, t] {
+      for (int i = 0; i < 200; ++i)
+        log.info("t" + std::to_string(t), std::string(100, static_cast<char>('a' + t)));
+    });
+  for (auto& th : threads)
+    th.join();
+  auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 800u);
+  for (const auto& l : lines)
+    EXPECT_TRUE(nlohmann::json::accept(l)) << l;
+}
+
+}  // namespace
+}  // namespace maxsess

@@ -1,0 +1,222 @@
+// Routes as a function of the request, with fake services: no socket.
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+
+#include "net/http_api.hpp"
+
+using namespace maxsess;
+using namespace maxsess::net;
+using nlohmann::json;
+
+namespace {
+
+struct fake_accounts : actors::account_service {
+  std::vector<actors::link_request> links;
+  actors::link_outcome next;
+  std::vector<std::tuple<std::string, std::string, bool>> ends;
+  actors::end_result next_end = actors::end_result::ended;
+  std::optional<actors::account_view> next_view;
+  std::vector<account_settings> puts;
+
+  void request_link(actors::link_request req, link_cb done) override {
+    links.push_back(req);
+    done(next);
+  }
+  void end_session(std::string a, std::string d, bool kill, end_cb done) override {
+    ends.emplace_back(a, d, kill);
+    done(next_end);
+  }
+  void get_account(std::string, view_cb done) override { done(next_view); }
+  void put_account(account_settings s, view_cb done) override {
+    puts.push_back(s);
+    actors::account_view v;
+    v.found = true;
+    v.settings = s;
+    done(v);
+  }
+};
+
+struct fake_streamers : actors::streamer_admin {
+  std::map<int64_t, streamer> all;
+  std::vector<streamer> list() override {
+    std::vector<streamer> out;
+    for (auto& kv : all) out.push_back(kv.second);
+    return out;
+  }
+  std::optional<streamer> get(int64_t id) override {
+    auto i = all.find(id);
+    if (i == all.end()) return std::nullopt;
+    return i->second;
+  }
+  void put(streamer s, done_fn done) override {
+    all[s.id] = s;
+    done(actors::admin_status::ok, {});
+  }
+  void remove(int64_t id, done_fn done) override {
+    done(all.erase(id) ? actors::admin_status::ok : actors::admin_status::not_found, {});
+  }
+};
+
+class Api : public ::testing::Test {
+ protected:
+  response call(http::verb method, const std::string& target, const std::string& body = {},
+                const std::string& auth = {}, const std::string& ctype = "application/json") {
+    request req{method, target, 11};
+    if (!body.empty()) {
+      req.set(http::field::content_type, ctype);
+      req.body() = body;
+      req.prepare_payload();
+    }
+    if (!auth.empty()) req.set(http::field::authorization, "Bearer " + auth);
+    std::optional<response> out;
+    api.handle(std::move(req), "127.0.0.1", [&](response r) { out = std::move(r); });
+    EXPECT_TRUE(out.has_value()) << "answered synchronously by the fakes";
+    return out ? *out : response{};
+  }
+  static json body(const response& r) { return json::parse(r.body(), nullptr, false); }
+
+  fake_accounts accounts;
+  fake_streamers streamers;
+  manual_clock clock;
+  std::ostringstream log_out;
+  logger log{log_out, log_level::debug, false, clock};
+  http_api api{{"admin-secret", {}}, {accounts, streamers, clock, log}};
+};
+
+TEST_F(Api, ApprovedLinkHasTheContractShape) {
+  accounts.next.result = actors::link_result::approved;
+  accounts.next.url = "http://s/news/index.m3u8?token=T";
+  accounts.next.token = "T";
+  accounts.next.expires_at = clock.now();
+  accounts.next.session.device_id = "d1";
+  accounts.next.session.content.stream = "news";
+  auto r = call(http::verb::post, "/api/v1/links",
+                R"({"account_id":"a1","device_id":"d1","content":{"type":"catchup","stream":"news","start":100,"duration":60},"streamer_id":3,"client_ip":"10.1.2.3"})");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  auto j = body(r);
+  EXPECT_EQ(j["decision"], "approved");
+  EXPECT_EQ(j["url"], "http://s/news/index.m3u8?token=T");
+  EXPECT_EQ(j["token"], "T");
+  EXPECT_EQ(j["expires_at"], to_rfc3339(clock.now()));
+  for (auto key : {"device_id", "status", "content", "streamer_id", "started_at", "updated_at"})
+    EXPECT_TRUE(j["session"].contains(key)) << key;
+  EXPECT_FALSE(j["session"].contains("ended_at"));
+  ASSERT_EQ(accounts.links.size(), 1u);
+  auto& lr = accounts.links[0];
+  EXPECT_EQ(lr.content.type, content_type::catchup);
+  EXPECT_EQ(lr.content.start, 100);
+  EXPECT_EQ(lr.content.duration, 60);
+  EXPECT_EQ(lr.streamer_id, 3);
+  EXPECT_EQ(lr.client_ip, "10.1.2.3");
+  EXPECT_EQ(r[http::field::content_type], "application/json");
+}
+
+TEST_F(Api, DeniedLinkListsHolders) {
+  accounts.next.result = actors::link_result::denied;
+  accounts.next.message = "You have reached the maximum number of playback sessions";
+  accounts.next.max_sessions = 2;
+  playback_session h;
+  h.device_id = "tv";
+  h.status = session_status::active;
+  accounts.next.holders = {h, h};
+  auto r = call(http::verb::post, "/api/v1/links",
+                R"({"account_id":"a1","device_id":"d3","content":{"type":"live","stream":"x"}})");
+  ASSERT_EQ(r.result(), http::status::forbidden);
+  auto e = body(r)["error"];
+  EXPECT_EQ(e["code"], "max_sessions_reached");
+  EXPECT_EQ(e["max_sessions"], 2);
+  EXPECT_EQ(e["sessions"].size(), 2u);
+  EXPECT_EQ(e["sessions"][0]["status"], "active");
+}
+
+TEST_F(Api, OutcomesMapToStatusCodes) {
+  const std::string ok_body = R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"x"}})";
+  accounts.next.result = actors::link_result::no_streamer;
+  auto r = call(http::verb::post, "/api/v1/links", ok_body);
+  EXPECT_EQ(r.result(), http::status::service_unavailable);
+  EXPECT_EQ(body(r)["error"]["code"], "no_streamer");
+  accounts.next.result = actors::link_result::unavailable;
+  r = call(http::verb::post, "/api/v1/links", ok_body);
+  EXPECT_EQ(r.result(), http::status::service_unavailable);
+  EXPECT_EQ(body(r)["error"]["code"], "unavailable");
+  EXPECT_EQ(r[http::field::retry_after], "1");
+  accounts.next.result = actors::link_result::unknown_streamer;
+  r = call(http::verb::post, "/api/v1/links", ok_body);
+  EXPECT_EQ(r.result(), http::status::bad_request);
+  EXPECT_EQ(body(r)["error"]["field"], "streamer_id");
+}
+
+TEST_F(Api, BadLinkInputNeverReachesTheAccounts) {
+  for (auto b : {"", "nope", "null", R"({"account_id":"a"})",
+                 R"({"account_id":"a b","device_id":"d","content":{"type":"live","stream":"x"}})",
+                 R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"x","start":"1"}})"}) {
+    auto r = call(http::verb::post, "/api/v1/links", b);
+    EXPECT_TRUE(r.result() == http::status::bad_request || r.result() == http::status::unsupported_media_type)
+        << b << " -> " << r.result_int();
+    EXPECT_FALSE(body(r).is_discarded());
+  }
+  EXPECT_TRUE(accounts.links.empty());
+}
+
+TEST_F(Api, EndSession) {
+  auto r = call(http::verb::delete_, "/api/v1/accounts/a1/devices/d%3A1/session?kill=true");
+  EXPECT_EQ(r.result(), http::status::no_content);
+  ASSERT_EQ(accounts.ends.size(), 1u);
+  EXPECT_EQ(std::get<1>(accounts.ends[0]), "d:1") << "path segments are percent-decoded";
+  EXPECT_TRUE(std::get<2>(accounts.ends[0]));
+  accounts.next_end = actors::end_result::not_found;
+  EXPECT_EQ(call(http::verb::delete_, "/api/v1/accounts/a1/devices/d2/session").result(), http::status::not_found);
+  EXPECT_FALSE(std::get<2>(accounts.ends[1]));
+}
+
+TEST_F(Api, ClientTokensWhenConfigured) {
+  http_api guarded{{"admin-secret", {"portal-1"}}, {accounts, streamers, clock, log}};
+  request req{http::verb::delete_, "/api/v1/accounts/a/devices/d/session", 11};
+  std::optional<response> out;
+  guarded.handle(req, "x", [&](response r) { out = std::move(r); });
+  EXPECT_EQ(out->result(), http::status::unauthorized);
+  req.set(http::field::authorization, "Bearer portal-1");
+  guarded.handle(req, "x", [&](response r) { out = std::move(r); });
+  EXPECT_EQ(out->result(), http::status::no_content);
+}
+
+TEST_F(Api, AdminNeedsBearer) {
+  EXPECT_EQ(call(http::verb::get, "/api/v1/accounts/a1").result(), http::status::unauthorized);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/accounts/a1", {}, "admin-secre").result(), http::status::unauthorized);
+  EXPECT_EQ(call(http::verb::get, "/api/v1/streamers", {}, "wrong").result(), http::status::unauthorized);
+  accounts.next_view = actors::account_view{};
+  EXPECT_EQ(call(http::verb::get, "/api/v1/accounts/a1", {}, "admin-secret").result(), http::status::not_found);
+  accounts.next_view = std::nullopt;
+  EXPECT_EQ(call(http::verb::get, "/api/v1/accounts/a1", {}, "admin-secret").result(), http::status::service_unavailable);
+}
+
+TEST_F(Api, StreamerPasswordIsNeverReturned) {
+  auto r = call(http::verb::put, "/api/v1/streamers/4",
+                R"({"host":"h:8080","url":"http://h:8080","api_password":"pw","link_mode":"securetoken","securetoken_secret":"ss"})",
+                "admin-secret");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_EQ(r.body().find("\"pw\""), std::string::npos);
+  EXPECT_EQ(r.body().find("\"ss\""), std::string::npos);
+  EXPECT_EQ(streamers.all[4].api_password, "pw");
+  EXPECT_EQ(streamers.all[4].mode, link_mode::securetoken);
+  auto g = call(http::verb::get, "/api/v1/streamers/4", {}, "admin-secret");
+  EXPECT_EQ(body(g)["api_password_set"], true);
+  EXPECT_FALSE(body(g).contains("api_password"));
+  EXPECT_EQ(call(http::verb::put, "/api/v1/streamers/4", R"({"host":"h","id":5})", "admin-secret").result(),
+            http::status::bad_request);
+  EXPECT_EQ(call(http::verb::put, "/api/v1/streamers/abc", R"({"host":"h"})", "admin-secret").result(),
+            http::status::bad_request);
+}
+
+TEST_F(Api, HealthAndReadiness) {
+  EXPECT_EQ(call(http::verb::get, "/healthz").result(), http::status::ok);
+  EXPECT_EQ(call(http::verb::get, "/readyz").result(), http::status::service_unavailable);
+  api.set_ready(true);
+  EXPECT_EQ(call(http::verb::get, "/readyz").result(), http::status::ok);
+  EXPECT_EQ(call(http::verb::post, "/healthz", "{}").result(), http::status::method_not_allowed);
+  EXPECT_EQ(call(http::verb::get, "/api/v2/links").result(), http::status::not_found);
+}
+
+}  // namespace
