@@ -26,8 +26,9 @@ build: deps
 
 # Unit and integration tests; ctest fixtures start and stop a throwaway
 # PostgreSQL ($(BUILD_DIR)/test-pg) around the integration tests.
+# MAXSESS_PG_FAST=1: that server runs without fsync (pg.sh --fast).
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -j$(JOBS)
+	cd $(BUILD_DIR) && MAXSESS_PG_FAST=1 ctest --output-on-failure -j$(JOBS)
 
 # A private PostgreSQL in $(RUN_PG_DIR) (kept between runs; `make stop-db`
 # deletes it), the schema, then the daemon in the foreground.

@@ -20,12 +20,15 @@ class account_service {
   using link_cb = std::function<void(link_outcome)>;
   using end_cb = std::function<void(end_result)>;
   using view_cb = std::function<void(std::optional<account_view>)>;  // nullopt: unavailable
+  using auth_cb = std::function<void(auth_outcome)>;
 
   virtual ~account_service() = default;
   virtual void request_link(link_request req, link_cb done) = 0;
   virtual void end_session(std::string account_id, std::string device_id, bool kill, end_cb done) = 0;
   virtual void get_account(std::string account_id, view_cb done) = 0;
   virtual void put_account(account_settings settings, view_cb done) = 0;
+  // The auth backend's question (GET /flussonic/auth) once the token checked out.
+  virtual void authorize(auth_request req, auth_cb done) = 0;
 };
 
 }  // namespace maxsess::actors

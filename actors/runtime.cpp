@@ -4,43 +4,10 @@
 // the behaviour; the decisions themselves live in account_state (no CAF).
 #include "actors/runtime.hpp"
 
-#include <caf/all.hpp>
+#include "actors/messages.hpp"
 
 #include <map>
 #include <unordered_map>
-
-// Local-only message types (callbacks and in-process values). The cluster
-// work gives the ones that cross nodes an inspect() and a type id.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::link_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::link_outcome)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::end_result)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::optional<maxsess::actors::account_view>)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::account_settings)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::storage::account_snapshot)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::storage::write_status)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::account_service::link_cb)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::account_service::end_cb)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::account_service::view_cb)
-
-// Atoms, grouped by conversation. Prefixed "ms_" so they never clash with
-// CAF's own (atoms are global by text).
-CAF_BEGIN_TYPE_ID_BLOCK(maxsess, caf::first_custom_type_id)
-  // requests to an account (router -> account actor, gateway -> router)
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, link_atom, "ms_link")
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, end_atom, "ms_end")
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, get_atom, "ms_get")
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, put_atom, "ms_put")
-  // account actor internals (self-messages)
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, loaded_atom, "ms_loaded")
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, loadfail_atom, "ms_ldfail")
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, written_atom, "ms_written")
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, wake_atom, "ms_wake")
-  // account actor <-> router
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, passivate_atom, "ms_passiv")
-  // runtime control
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, count_atom, "ms_count")
-  CAF_ADD_ATOM(maxsess, maxsess::atoms, stop_atom, "ms_stop")
-CAF_END_TYPE_ID_BLOCK(maxsess)
 
 namespace maxsess::actors {
 
@@ -49,12 +16,6 @@ using storage::write_op;
 using storage::write_status;
 
 namespace {
-
-// Everything an actor needs, owned by the runtime, outliving every actor.
-struct context {
-  runtime_options opts;
-  runtime_deps deps;
-};
 
 link_outcome unavailable_link(std::string why) {
   link_outcome o;
@@ -111,20 +72,46 @@ void submit(account_actor* self, std::vector<write_op> ops, std::function<void(w
 // the rows are durable, so a kill is never pushed for a state we lost), and
 // counters. `done` runs in the actor with the write's status (ok at once
 // when there was nothing to write).
+void push_kills(const context* ctx, std::vector<kill_order> kills) {
+  if (kills.empty()) return;
+  ctx->deps.metrics.inc("maxsess_kills_ordered_total", {}, static_cast<double>(kills.size()));
+  if (ctx->supervisor) caf::anon_send(ctx->supervisor, kills_atom_v, std::move(kills));
+}
+
 void apply(account_actor* self, side_effects fx, std::function<void(write_status)> done) {
   auto* ctx = self->state.ctx;
-  if (fx.over_limit_attempts > 0 && ctx->deps.on_over_limit) ctx->deps.on_over_limit(fx.over_limit_attempts);
+  if (fx.over_limit_attempts > 0)
+    ctx->deps.metrics.inc("maxsess_over_limit_attempts_total", {}, fx.over_limit_attempts);
   if (fx.writes.empty()) {
-    if (!fx.kills.empty() && ctx->deps.kills) ctx->deps.kills(std::move(fx.kills));
+    push_kills(ctx, std::move(fx.kills));
     done(write_status::ok);
     return;
   }
   submit(self, std::move(fx.writes),
          [ctx, kills = std::move(fx.kills), done = std::move(done)](write_status st) mutable {
-           if (st == write_status::ok && !kills.empty() && ctx->deps.kills)
-             ctx->deps.kills(std::move(kills));
+           if (st == write_status::ok) push_kills(ctx, std::move(kills));
            done(st);
          });
+}
+
+// Status of every device before a change, to count what a sync did.
+std::map<std::string, session_status> statuses(const account_state& st) {
+  std::map<std::string, session_status> out;
+  for (auto& s : st.view().sessions) out[s.device_id] = s.status;
+  return out;
+}
+
+sync_summary compare(const std::map<std::string, session_status>& before, const account_state& st) {
+  sync_summary sum;
+  for (auto& s : st.view().sessions) {
+    auto i = before.find(s.device_id);
+    bool was_live = i != before.end() && holds_slot(i->second);
+    bool was_killed = i != before.end() && i->second == session_status::killed;
+    if (!was_live && holds_slot(s.status)) ++sum.adopted;
+    if (was_live && s.status == session_status::ended) ++sum.ended;
+    if (!was_killed && s.status == session_status::killed) ++sum.killed;
+  }
+  return sum;
 }
 
 bool idle(account_actor* self) {
@@ -230,6 +217,55 @@ caf::behavior account_actor_fn(account_actor* self, const context* ctx, std::str
               return std::optional{st.view()};
             },
             std::nullopt);
+      },
+      [=](auth_atom, auth_request& req) -> caf::result<auth_outcome> {
+        return exec<auth_outcome>(
+            self,
+            [req = std::move(req)](account_state& st, sys_time now, side_effects& fx) {
+              return st.authorize(req, now, fx);
+            },
+            auth_outcome{auth_result::unavailable});
+      },
+      [=](play_atom, std::string& device, play_report& r) -> caf::result<bool> {
+        return exec<bool>(
+            self,
+            [device = std::move(device), r = std::move(r)](account_state& st, sys_time now,
+                                                           side_effects& fx) {
+              st.on_play(device, r, now, fx);
+              return true;
+            },
+            false);
+      },
+      [=](sync_atom, int64_t streamer_id, seen_list& seen, sys_time listed_at)
+          -> caf::result<sync_summary> {
+        return exec<sync_summary>(
+            self,
+            [streamer_id, seen = std::move(seen), listed_at](account_state& st, sys_time now,
+                                                             side_effects& fx) {
+              auto before = statuses(st);
+              st.on_sync(streamer_id, seen, listed_at, now, fx);
+              return compare(before, st);
+            },
+            sync_summary{});
+      },
+      [=](closed_atom, std::string& device, std::vector<std::string>& ids) -> caf::result<bool> {
+        return exec<bool>(
+            self,
+            [device = std::move(device), ids = std::move(ids)](account_state& st, sys_time now,
+                                                               side_effects& fx) {
+              st.on_closed_by_streamer(device, ids, now, fx);
+              return true;
+            },
+            false);
+      },
+      [=](forget_atom, std::chrono::milliseconds timeout) -> caf::result<bool> {
+        return exec<bool>(
+            self,
+            [timeout](account_state& st, sys_time now, side_effects&) {
+              st.clear(now, timeout);  // the rows are already deleted
+              return true;
+            },
+            false);
       },
       // --- internals ---
       [=](loaded_atom, storage::account_snapshot& snap) {
@@ -354,6 +390,28 @@ caf::behavior router_fn(router_actor* self, const context* ctx) {
         auto dest = owner(settings.account_id);
         return self->delegate(dest, a, std::move(settings));
       },
+      [=](auth_atom a, auth_request& req) {
+        auto dest = owner(req.account_id);
+        return self->delegate(dest, a, std::move(req));
+      },
+      [=](play_atom a, std::string& account_id, std::string& device, play_report& r) {
+        return self->delegate(owner(account_id), a, std::move(device), std::move(r));
+      },
+      [=](sync_atom a, std::string& account_id, int64_t streamer_id, seen_list& seen,
+          sys_time listed_at) {
+        return self->delegate(owner(account_id), a, streamer_id, std::move(seen), listed_at);
+      },
+      [=](closed_atom a, std::string& account_id, std::string& device,
+          std::vector<std::string>& ids) {
+        return self->delegate(owner(account_id), a, std::move(device), std::move(ids));
+      },
+      // Cleared rows: only accounts in memory need to hear of it (a new
+      // actor loads the database without them).
+      [=](forget_atom a, std::string& account_id, std::chrono::milliseconds timeout)
+          -> caf::result<caf::message> {
+        if (!self->state.accounts.count(account_id)) return caf::make_message(true);
+        return self->delegate(owner(account_id), a, timeout);
+      },
       [=](passivate_atom, uint64_t handled) -> bool {
         auto& accounts = self->state.accounts;
         auto sender = self->current_sender();
@@ -397,6 +455,11 @@ caf::behavior gateway_fn(caf::event_based_actor* self, caf::actor router,
             .then([cb](std::optional<account_view>& v) { cb(std::move(v)); },
                   [cb](caf::error&) { cb(std::nullopt); });
       },
+      [=](auth_atom a, auth_request& req, account_service::auth_cb& cb) {
+        self->request(router, timeout, a, std::move(req))
+            .then([cb](auth_outcome o) { cb(o); },
+                  [cb](caf::error&) { cb(auth_outcome{auth_result::unavailable}); });
+      },
       [=](put_atom a, account_settings& settings, account_service::view_cb& cb) {
         self->request(router, timeout, a, std::move(settings))
             .then([cb](std::optional<account_view>& v) { cb(std::move(v)); },
@@ -421,9 +484,29 @@ class gateway_service final : public account_service {
   void put_account(account_settings settings, view_cb done) override {
     caf::anon_send(gateway_, put_atom_v, std::move(settings), std::move(done));
   }
+  void authorize(auth_request req, auth_cb done) override {
+    caf::anon_send(gateway_, auth_atom_v, std::move(req), std::move(done));
+  }
 
  private:
   caf::actor gateway_;
+};
+
+class actor_streamer_side final : public streamer_side {
+ public:
+  actor_streamer_side(caf::actor webhook, caf::actor supervisor)
+      : webhook_(std::move(webhook)), supervisor_(std::move(supervisor)) {}
+  void post_events(std::string host, std::string body, webhook_cb done) override {
+    caf::anon_send(webhook_, hook_atom_v, std::move(host), std::move(body), std::move(done));
+  }
+  void run_job(job_request req, job_cb done) override {
+    caf::anon_send(supervisor_, job_atom_v, std::move(req), std::move(done));
+  }
+  void streamers_changed() override { caf::anon_send(supervisor_, refresh_atom_v); }
+
+ private:
+  caf::actor webhook_;
+  caf::actor supervisor_;
 };
 
 caf::actor_system_config make_config(const runtime_options& opts) {
@@ -438,17 +521,25 @@ caf::actor_system_config make_config(const runtime_options& opts) {
 
 struct actor_runtime::impl {
   impl(runtime_options opts, runtime_deps deps)
-      : ctx{std::move(opts), deps}, cfg(make_config(ctx.opts)), system(cfg) {
+      : ctx{std::move(opts), deps, {}, {}}, cfg(make_config(ctx.opts)), system(cfg) {
     router = system.spawn(router_fn, &ctx);
+    ctx.router = router;
+    supervisor = spawn_streamer_supervisor(system, &ctx);
+    ctx.supervisor = supervisor;
+    webhook = spawn_webhook_actor(system, &ctx);
     gateway = system.spawn(gateway_fn, router, ctx.opts.request_timeout);
     service = std::make_unique<gateway_service>(gateway);
+    streamer_service = std::make_unique<actor_streamer_side>(webhook, supervisor);
   }
   context ctx;
   caf::actor_system_config cfg;
   caf::actor_system system;
   caf::actor router;
   caf::actor gateway;
+  caf::actor supervisor;
+  caf::actor webhook;
   std::unique_ptr<gateway_service> service;
+  std::unique_ptr<actor_streamer_side> streamer_service;
   bool stopped = false;
 };
 
@@ -458,6 +549,8 @@ actor_runtime::actor_runtime(runtime_options opts, runtime_deps deps)
 actor_runtime::~actor_runtime() { shutdown(); }
 
 account_service& actor_runtime::accounts() { return *impl_->service; }
+
+streamer_side& actor_runtime::streamers() { return *impl_->streamer_service; }
 
 std::size_t actor_runtime::live_accounts() {
   if (impl_->stopped) return 0;
@@ -471,6 +564,8 @@ std::size_t actor_runtime::live_accounts() {
 void actor_runtime::shutdown() {
   if (impl_->stopped) return;
   impl_->stopped = true;
+  caf::anon_send(impl_->supervisor, stop_atom_v);
+  caf::anon_send_exit(impl_->webhook, caf::exit_reason::user_shutdown);
   caf::anon_send(impl_->router, stop_atom_v);
   caf::anon_send_exit(impl_->gateway, caf::exit_reason::user_shutdown);
   impl_->system.await_all_actors_done();

@@ -8,9 +8,12 @@
 
 #include "actors/account_service.hpp"
 #include "actors/account_store.hpp"
+#include "actors/flussonic_api.hpp"
+#include "actors/jobs.hpp"
 #include "actors/streamer_directory.hpp"
 #include "domain/clock.hpp"
 #include "domain/log.hpp"
+#include "domain/metrics.hpp"
 #include "domain/token.hpp"
 
 namespace maxsess::actors {
@@ -22,6 +25,16 @@ struct runtime_options {
   int shards = 256;
   int64_t epoch = 1;  // single node: the local owner's epoch for every shard
   int scheduler_threads = 2;
+
+  // The streamer side (PRODUCT.md §3).
+  bool webhooks = false;  // true: no periodic sync
+  std::chrono::milliseconds sync_interval{60000};
+  int batch_size = 100;
+  std::chrono::milliseconds kill_interval{300000};
+  std::chrono::milliseconds clear_interval{86400000};
+  std::chrono::milliseconds clear_timeout{120000};
+  std::chrono::milliseconds job_timeout{120000};  // one sync/kill run of one streamer
+  bool timers = true;  // periodic sync/kill/clear (tests may run jobs by hand only)
 };
 
 // Dependencies are owned by the caller (main) and must outlive the runtime.
@@ -31,11 +44,11 @@ struct runtime_deps {
   streamer_directory& streamers;
   account_store& store;
   logger& log;
-  // Where decided kills go (the streamer side closes them on Flussonic);
-  // called from actor threads, must not block. Empty: dropped.
-  std::function<void(std::vector<kill_order>)> kills = {};
-  // Counts over-limit attempts refused or closed (metrics). May be empty.
-  std::function<void(int)> on_over_limit = {};
+  metric_registry& metrics;
+  // The streamer side needs both; without them (unit tests) there are no
+  // streamer actors and jobs report an error.
+  storage::reader_pool* db = nullptr;
+  flussonic_api* flussonic = nullptr;
 };
 
 class actor_runtime {
@@ -44,6 +57,7 @@ class actor_runtime {
   ~actor_runtime();  // shutdown()
 
   account_service& accounts();
+  streamer_side& streamers();
 
   // Account actors alive now (for metrics and tests); asks the router.
   std::size_t live_accounts();

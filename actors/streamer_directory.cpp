@@ -35,6 +35,13 @@ std::vector<streamer> streamer_directory::list() const {
   return out;
 }
 
+std::optional<streamer> streamer_directory::find_by_host(const std::string& host) const {
+  std::shared_lock lock(mutex_);
+  for (auto& kv : streamers_)
+    if (kv.second.host == host) return kv.second;
+  return std::nullopt;
+}
+
 bool streamer_directory::usable(const streamer& s) const {
   if (!s.enabled || s.url.empty()) return false;
   if (s.capacity > 0) {

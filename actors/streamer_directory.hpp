@@ -25,6 +25,7 @@ class streamer_directory {
   bool remove(int64_t id);
   std::optional<streamer> get(int64_t id) const;
   std::vector<streamer> list() const;  // ordered by id
+  std::optional<streamer> find_by_host(const std::string& host) const;
 
   enum class pick_error {
     unknown,     // the requested id is not registered

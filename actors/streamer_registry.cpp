@@ -16,6 +16,7 @@ void streamer_registry::put(streamer s, done_fn done) {
         }
         db.put_streamer(s);
         directory_.put(s);
+        if (on_change_) on_change_();
         done(admin_status::ok, {});
       },
       [done](const std::string& error) { done(admin_status::unavailable, error); });
@@ -30,6 +31,7 @@ void streamer_registry::remove(int64_t id, done_fn done) {
           return;
         }
         directory_.remove(id);
+        if (on_change_) on_change_();
         done(admin_status::ok, {});
       },
       [done](const std::string& error) { done(admin_status::unavailable, error); });

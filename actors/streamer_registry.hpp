@@ -26,8 +26,11 @@ class streamer_admin {
 
 class streamer_registry final : public streamer_admin {
  public:
-  streamer_registry(streamer_directory& directory, storage::reader_pool& db)
-      : directory_(directory), db_(db) {}
+  // on_change runs (on a database thread) after every committed change, so
+  // the streamer actors follow the registry.
+  streamer_registry(streamer_directory& directory, storage::reader_pool& db,
+                    std::function<void()> on_change = {})
+      : directory_(directory), db_(db), on_change_(std::move(on_change)) {}
   std::vector<streamer> list() override { return directory_.list(); }
   std::optional<streamer> get(int64_t id) override { return directory_.get(id); }
   void put(streamer s, done_fn done) override;
@@ -36,6 +39,7 @@ class streamer_registry final : public streamer_admin {
  private:
   streamer_directory& directory_;
   storage::reader_pool& db_;
+  std::function<void()> on_change_;
 };
 
 }  // namespace maxsess::actors

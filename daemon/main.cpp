@@ -14,6 +14,7 @@
 #include "actors/streamer_registry.hpp"
 #include "config/config.hpp"
 #include "domain/log.hpp"
+#include "net/flussonic_client.hpp"
 #include "net/http_api.hpp"
 #include "net/http_server.hpp"
 #include "storage/store.hpp"
@@ -107,6 +108,27 @@ int run_migrate(const config::daemon_config& cfg) {
   }
 }
 
+void describe_metrics(metric_registry& m) {
+  m.describe_counter("maxsess_link_decisions_total", "Link requests by decision.");
+  m.describe_counter("maxsess_auth_decisions_total", "Flussonic auth backend answers by result.");
+  m.describe_gauge("maxsess_sessions", "Session rows by status.");
+  m.describe_counter("maxsess_webhook_events_total", "Webhook play events routed to accounts, by type.");
+  m.describe_counter("maxsess_webhook_events_malformed_total", "Webhook entries skipped as malformed.");
+  m.describe_counter("maxsess_webhook_events_duplicate_total", "Webhook events recognised as redelivered.");
+  m.describe_counter("maxsess_untracked_sessions_total", "Flussonic sessions without a maxsess token (left alone).");
+  m.describe_counter("maxsess_over_limit_attempts_total", "Sessions refused or closed for exceeding the limit.");
+  m.describe_counter("maxsess_kills_ordered_total", "Flussonic sessions ordered closed.");
+  m.describe_counter("maxsess_kills_pushed_total", "Flussonic sessions closed by an immediate kill push.");
+  m.describe_counter("maxsess_streamer_runs_total", "Sync and kill runs per streamer.");
+  m.describe_counter("maxsess_streamer_errors_total", "Failed sync and kill runs per streamer.");
+  m.describe_counter("maxsess_clear_runs_total", "Clear runs.");
+  m.describe_counter("maxsess_clear_errors_total", "Failed clear runs.");
+  m.describe_counter("maxsess_cleared_rows_total", "Session rows deleted by clear.");
+  m.describe_counter("maxsess_http_requests_total", "HTTP requests by route group and status code.");
+  m.describe_histogram("maxsess_http_request_duration_seconds", "HTTP request latency by route group.",
+                       {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
+}
+
 int run_serve(const config::daemon_config& cfg) {
   // Block the stop signals in every thread started from here on; the main
   // thread waits for them with sigwait.
@@ -146,10 +168,13 @@ int run_serve(const config::daemon_config& cfg) {
     return 1;
   }
 
+  metric_registry metrics;
+  describe_metrics(metrics);
   storage::reader_pool reader(cfg.storage.dsn, cfg.storage.read_connections);
   storage::batch_writer writer(cfg.storage.dsn, cfg.storage.batch_max_rows,
                                cfg.storage.batch_max_delay);
   actors::pg_account_store store(reader, writer);
+  net::flussonic_client flussonic(std::chrono::seconds(5));
 
   actors::runtime_options rt_opts;
   const auto& ps = cfg.playback_session;
@@ -162,11 +187,34 @@ int run_serve(const config::daemon_config& cfg) {
   rt_opts.request_timeout = cfg.node.request_timeout;
   rt_opts.shards = cfg.cluster.shards;
   rt_opts.scheduler_threads = std::max(2u, std::thread::hardware_concurrency());
-  actors::actor_runtime runtime(rt_opts, {clock, *signer, streamers, store, log});
+  rt_opts.webhooks = ps.webhooks;
+  rt_opts.sync_interval = ps.sync_interval;
+  rt_opts.batch_size = ps.batch_size;
+  rt_opts.kill_interval = ps.kill_interval;
+  rt_opts.clear_interval = ps.clear_interval;
+  rt_opts.clear_timeout = ps.clear_timeout;
+  actors::actor_runtime runtime(
+      rt_opts, {clock, *signer, streamers, store, log, metrics, &reader, &flussonic});
 
-  actors::streamer_registry registry(streamers, reader);
-  net::http_api api({cfg.security.admin_token, cfg.security.client_tokens},
-                    {runtime.accounts(), registry, clock, log});
+  actors::streamer_registry registry(streamers, reader,
+                                     [&runtime] { runtime.streamers().streamers_changed(); });
+  net::api_options api_opts{cfg.security.admin_token, cfg.security.client_tokens, ps.link_ttl,
+                            ps.auth_duration};
+  // Gauges read at scrape time: sessions by status (the database is the
+  // whole truth across nodes) and account actors alive here.
+  auto scrape = [&reader, &metrics](std::function<void(std::string)> done) {
+    reader.post(
+        [&metrics, done](storage::session_store& db) {
+          for (auto status : {"pending", "active", "ended", "killed"})
+            metrics.set("maxsess_sessions", {{"status", status}}, 0);
+          for (auto& [status, n] : db.count_by_status())
+            metrics.set("maxsess_sessions", {{"status", status}}, static_cast<double>(n));
+          done({});
+        },
+        [done](const std::string&) { done({}); });
+  };
+  net::http_api api(api_opts, {runtime.accounts(), registry, runtime.streamers(), *signer, clock,
+                               log, metrics, scrape});
 
   net::server_options http_opts;
   uint16_t port = 0;
@@ -177,7 +225,9 @@ int run_serve(const config::daemon_config& cfg) {
   http_opts.read_timeout = cfg.node.http_read_timeout;
   // The server's own last-resort timeout sits above the actor one, so the
   // actors' "unavailable" answer normally wins.
-  http_opts.handler_timeout = cfg.node.request_timeout + std::chrono::seconds(1);
+  // Jobs (sync/kill on every streamer) take longer than one account request.
+  http_opts.handler_timeout = std::max<std::chrono::milliseconds>(
+      cfg.node.request_timeout + std::chrono::seconds(1), rt_opts.job_timeout + std::chrono::seconds(5));
   net::http_server server(http_opts, [&api](net::request req, std::string remote, net::reply_fn reply) {
     api.handle(std::move(req), std::move(remote), std::move(reply));
   });

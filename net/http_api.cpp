@@ -236,15 +236,35 @@ struct http_api::call : std::enable_shared_from_this<http_api::call> {
 
 http_api::http_api(api_options opts, api_deps deps) : opts_(std::move(opts)), deps_(deps) {}
 
+namespace {
+// A few route groups for the latency histogram (bounded label values).
+const char* route_group(const std::string& path) {
+  if (path == "/api/v1/links") return "links";
+  if (path.rfind("/api/v1/accounts/", 0) == 0 && path.find("/devices/") != std::string::npos) return "session";
+  if (path.rfind("/webhook/", 0) == 0) return "webhook";
+  if (path.find("auth") != std::string::npos || path.find("chk_flussonic") != std::string::npos) return "auth";
+  if (path.rfind("/api/v1/", 0) == 0) return "admin";
+  return "other";
+}
+}  // namespace
+
 void http_api::handle(request req, std::string remote, reply_fn reply) {
   auto c = std::make_shared<call>();
   c->version = req.version();
   c->keep_alive = req.keep_alive();
   c->remote = std::move(remote);
-  c->reply = std::move(reply);
   auto target = std::string(req.target());
   auto q = target.find('?');
   c->path = target.substr(0, q);
+  // Latency is a measurement, not a decision: the steady clock is fine here.
+  auto started = std::chrono::steady_clock::now();
+  c->reply = [reply = std::move(reply), started, group = route_group(c->path),
+              metrics = &deps_.metrics](response r) {
+    auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics->observe("maxsess_http_request_duration_seconds", {{"route", group}}, secs);
+    metrics->inc("maxsess_http_requests_total", {{"route", group}, {"code", std::to_string(r.result_int())}});
+    reply(std::move(r));
+  };
   if (q != std::string::npos) c->query = parse_query(target.substr(q + 1));
   c->req = std::move(req);
   try {
@@ -295,7 +315,29 @@ void http_api::route(call& c) {
     if (ready_) return c.json_ok(http::status::ok, {{"status", "ready"}});
     return c.fail(http::status::service_unavailable, "not_ready", "starting or stopping");
   }
+  // Flussonic's auth backend, also at the middleware's old paths so
+  // configurations pointing there need no edit (PRODUCT.md §4).
+  if (c.path == "/flussonic/auth" || c.path == "/server/api/chk_flussonic_tmp_link.php" ||
+      c.path == "/stalker_portal/server/api/chk_flussonic_tmp_link.php") {
+    if (method != http::verb::get && method != http::verb::post && method != http::verb::head)
+      return method_not_allowed("GET");
+    return flussonic_auth(c);
+  }
+  if (parts.size() == 4 && parts[0] == "webhook" && parts[1] == "playback-session" &&
+      parts[2] == "flussonic") {
+    if (method != http::verb::post) return method_not_allowed("POST");
+    return webhook(c, parts[3]);
+  }
+  if (parts.size() == 1 && parts[0] == "metrics") {
+    if (method != http::verb::get) return method_not_allowed("GET");
+    return metrics(c);
+  }
   if (parts.size() >= 2 && parts[0] == "api" && parts[1] == "v1") {
+    if (parts.size() == 4 && parts[2] == "jobs") {
+      if (method != http::verb::post) return method_not_allowed("POST");
+      if (!admin_ok()) return;
+      return job(c, parts[3]);
+    }
     // /api/v1/links
     if (parts.size() == 3 && parts[2] == "links") {
       if (method != http::verb::post) return method_not_allowed("POST");
@@ -376,7 +418,9 @@ void http_api::post_link(call& c) {
   lr.client_ip = client_ip.value_or("");
 
   auto keep = c.shared_from_this();
-  deps_.accounts.request_link(std::move(lr), [keep](actors::link_outcome o) {
+  deps_.accounts.request_link(std::move(lr), [keep, metrics = &deps_.metrics](actors::link_outcome o) {
+    static const char* names[] = {"approved", "denied", "unknown_streamer", "no_streamer", "unavailable"};
+    metrics->inc("maxsess_link_decisions_total", {{"result", names[static_cast<int>(o.result)]}});
     switch (o.result) {
       case link_result::approved:
         return keep->json_ok(http::status::ok, {{"decision", "approved"},
@@ -537,6 +581,151 @@ void http_api::streamer_admin_one(call& c, const std::string& id_text) {
       return keep->fail(http::status::conflict, "conflict", msg, "host");
     keep->unavailable("could not save the streamer: " + msg);
   });
+}
+
+}  // namespace maxsess::net
+
+namespace maxsess::net {
+
+void http_api::flussonic_auth(call& c) {
+  auto get = [&](const char* k) {
+    auto i = c.query.find(k);
+    return i == c.query.end() ? std::string{} : i->second;
+  };
+  auto deny = [this, &c](const std::string& why) {
+    deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", why}});
+    auto r = make_json_response(http::status::forbidden, json{{"result", "deny"}, {"reason", why}}.dump());
+    c.send(std::move(r));
+  };
+  auto token = get("token");
+  auto name = get("name");
+  bool fresh = get("request_type") != "update_session";
+  if (token.empty()) return deny("no_token");
+  auto now = deps_.clock.now();
+  // The expiry (link_ttl) counts on new_session only: a long film is never
+  // cut off because its link is old (PRODUCT.md §3).
+  auto v = deps_.signer.verify(token, now, fresh);
+  if (auto* e = std::get_if<token_error>(&v)) return deny(std::string("token_") + to_string(*e));
+  auto& claims = std::get<token_claims>(v);
+  if (!name.empty() && name != claims.stream) return deny("other_stream");
+  auto number = [&](const char* k) -> int64_t {
+    auto t = get(k);
+    if (t.empty() || t.size() > 18 || t.find_first_not_of("0123456789") != std::string::npos) return -1;
+    return std::stoll(t);
+  };
+  actors::auth_request req;
+  req.account_id = claims.account_id;
+  req.device_id = claims.device_id;
+  req.stream = claims.stream;
+  req.session_id = get("session_id");
+  if (req.session_id.empty()) req.session_id = "ip:" + get("ip");  // tolerate servers that omit it
+  req.ip = get("ip");
+  req.new_session = fresh;
+  req.duration = number("duration");
+  req.bytes = number("bytes");
+  req.token_issued_at = sys_time{std::chrono::seconds(claims.expires)} - opts_.link_ttl;
+  auto keep = c.shared_from_this();
+  auto account = claims.account_id;
+  deps_.accounts.authorize(std::move(req), [this, keep, account](actors::auth_outcome o) {
+    auto result = to_string(o.result);
+    if (o.result != actors::auth_result::allow && o.result != actors::auth_result::unavailable) {
+      deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", result}});
+      return keep->send(make_json_response(http::status::forbidden,
+                                           json{{"result", "deny"}, {"reason", result}}.dump()));
+    }
+    // Degraded (no answer in time): a valid token plays rather than 5xx
+    // (FLUSSONIC.md §1); sync, webhooks and the next check catch up.
+    if (o.result == actors::auth_result::unavailable)
+      deps_.log.warn("auth", "account did not answer; allowing a valid token", {{"account", account}});
+    deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", result}});
+    auto r = make_json_response(http::status::ok, json{{"result", "allow"}}.dump());
+    r.set("X-UserId", account);
+    r.set("X-AuthDuration",
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(opts_.auth_duration).count()));
+    keep->send(std::move(r));
+  });
+}
+
+void http_api::webhook(call& c, const std::string& host) {
+  auto keep = c.shared_from_this();
+  deps_.streamer_side.post_events(host, std::move(c.req.body()), [keep, host](actors::webhook_result r) {
+    using st = actors::webhook_result::status;
+    if (r.result == st::unknown_host)
+      return keep->fail(http::status::not_found, "not_found", "no streamer is registered with host " + host, "host");
+    if (r.result == st::not_json)
+      return keep->fail(http::status::bad_request, "bad_request", "the body is not JSON", "body");
+    keep->json_ok(http::status::ok, {{"accepted", r.events},
+                                     {"duplicates", r.duplicates},
+                                     {"malformed", r.malformed},
+                                     {"ignored", r.ignored},
+                                     {"untracked", r.untracked}});
+  });
+}
+
+void http_api::job(call& c, const std::string& kind) {
+  actors::job_request req;
+  if (kind == "sync") req.what = actors::job_request::kind::sync;
+  else if (kind == "kill") req.what = actors::job_request::kind::kill;
+  else if (kind == "clear") req.what = actors::job_request::kind::clear;
+  else return c.fail(http::status::not_found, "not_found", "jobs are sync, kill and clear");
+  if (!c.req.body().empty()) {
+    auto body = c.body_object();
+    if (!body) return;
+    reader r{*body, "", std::nullopt};
+    auto batch = r.integer("batch_size", false, 1);
+    auto timeout = r.integer("timeout", false, 0);
+    const json* ids = r.field("streamer_ids", false);
+    if (r.error) return c.bad(*r.error);
+    if (batch && *batch > 10000) return c.bad({"batch_size", "batch_size must be 1..10000"});
+    req.batch_size = static_cast<int>(batch.value_or(0));
+    if (timeout) req.timeout = std::chrono::seconds(*timeout);
+    if (ids) {
+      if (!ids->is_array()) return c.bad({"streamer_ids", "streamer_ids must be an array of positive integers"});
+      for (auto& id : *ids) {
+        if (!is_int(id) || id.get<int64_t>() <= 0)
+          return c.bad({"streamer_ids", "streamer_ids must be an array of positive integers"});
+        req.streamer_ids.push_back(id.get<int64_t>());
+      }
+    }
+  }
+  auto keep = c.shared_from_this();
+  deps_.streamer_side.run_job(std::move(req), [keep](actors::job_report rep) {
+    json streamers = json::array();
+    for (auto& s : rep.streamers) {
+      json j = {{"streamer_id", s.streamer_id}, {"ok", s.ok}};
+      if (!s.ok) j["error"] = s.error;
+      if (rep.what == actors::job_request::kind::sync) {
+        j["listed"] = s.listed;
+        j["untracked"] = s.untracked;
+        j["adopted"] = s.adopted;
+        j["ended"] = s.ended;
+        j["killed"] = s.killed;
+      } else {
+        j["closed"] = s.closed;
+      }
+      streamers.push_back(std::move(j));
+    }
+    json out = {{"job", actors::to_string(rep.what)}, {"ok", rep.ok}};
+    if (!rep.error.empty()) out["error"] = rep.error;
+    if (rep.what == actors::job_request::kind::clear)
+      out["cleared"] = rep.cleared;
+    else
+      out["streamers"] = std::move(streamers);
+    keep->json_ok(http::status::ok, out);
+  });
+}
+
+void http_api::metrics(call& c) {
+  auto keep = c.shared_from_this();
+  auto render = [this, keep](std::string extra) {
+    auto r = make_json_response(http::status::ok, deps_.metrics.render(extra));
+    r.set(http::field::content_type, "text/plain; version=0.0.4");
+    keep->send(std::move(r));
+  };
+  if (deps_.scrape)
+    deps_.scrape(render);
+  else
+    render({});
 }
 
 }  // namespace maxsess::net

@@ -9,9 +9,12 @@
 #include <vector>
 
 #include "actors/account_service.hpp"
+#include "actors/jobs.hpp"
 #include "actors/streamer_registry.hpp"
 #include "domain/clock.hpp"
 #include "domain/log.hpp"
+#include "domain/metrics.hpp"
+#include "domain/token.hpp"
 #include "net/http_server.hpp"
 
 namespace maxsess::net {
@@ -19,13 +22,21 @@ namespace maxsess::net {
 struct api_options {
   std::string admin_token;
   std::vector<std::string> client_tokens;  // empty: device API open
+  std::chrono::milliseconds link_ttl{600000};     // to know when a token was issued
+  std::chrono::milliseconds auth_duration{30000};  // X-AuthDuration
 };
 
 struct api_deps {
   actors::account_service& accounts;
   actors::streamer_admin& streamers;
+  actors::streamer_side& streamer_side;
+  const link_signer& signer;
   const clock_source& clock;
   logger& log;
+  metric_registry& metrics;
+  // Gauges computed at scrape time (sessions by status...), in the text
+  // format; called from an I/O thread, answers through the callback.
+  std::function<void(std::function<void(std::string)>)> scrape = {};
 };
 
 class http_api {
@@ -47,6 +58,10 @@ class http_api {
   void account_admin(call& c, const std::string& account);
   void streamer_admin_one(call& c, const std::string& id);
   void streamer_admin_list(call& c);
+  void flussonic_auth(call& c);
+  void webhook(call& c, const std::string& host);
+  void job(call& c, const std::string& kind);
+  void metrics(call& c);
 
   api_options opts_;
   api_deps deps_;

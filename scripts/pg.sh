@@ -44,7 +44,7 @@ usage() {
 
 pg_bindir() {
   local d
-  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
+  d=$(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
   [[ -n "$d" && -x "$d/initdb" && -x "$d/pg_ctl" ]] ||
     die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin; run scripts/deps.sh (package: postgresql)"
   echo "$d"

@@ -3,11 +3,13 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <map>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -64,6 +66,39 @@ constexpr const char* sql_sessions_of_account =
     " FROM playback_sessions WHERE account_id = $1"
     " ORDER BY started_at, device_id";
 constexpr const char* sql_count_sessions = "SELECT count(*) FROM playback_sessions";
+constexpr const char* sql_count_by_status =
+    "SELECT status, count(*) FROM playback_sessions GROUP BY status";
+
+// For the streamer jobs. A Flussonic session is open when its element of
+// the flussonic array has "open": true.
+constexpr const char* sql_accounts_on_streamer =
+    "SELECT DISTINCT account_id FROM playback_sessions"
+    " WHERE streamer_id = $1::bigint AND status IN ('pending', 'active', 'killed')"
+    " ORDER BY account_id";
+constexpr const char* sql_killed_on_streamer =
+    "SELECT account_id, device_id, status, content_type, stream, content_start,"
+    " content_duration, streamer_id, client_ip, flussonic::text, token,"
+    " (extract(epoch FROM started_at) * 1000)::bigint,"
+    " (extract(epoch FROM updated_at) * 1000)::bigint,"
+    " (extract(epoch FROM ended_at) * 1000)::bigint,"
+    " duration_s, bytes, end_reason, exempt"
+    " FROM playback_sessions"
+    " WHERE streamer_id = $1::bigint AND status = 'killed'"
+    " AND (jsonb_array_length(flussonic) = 0 OR flussonic @> '[{\"open\": true}]')"
+    " ORDER BY account_id, device_id";
+// Newest row (by updated_at) per token.
+constexpr const char* sql_resolve_tokens =
+    "SELECT DISTINCT ON (token) token, account_id, device_id FROM playback_sessions"
+    " WHERE token = ANY ($1::text[]) AND token <> ''"
+    " ORDER BY token, updated_at DESC, account_id, device_id";
+// Ended rows, and killed rows with no open Flussonic session, untouched for
+// $1 ms (measured on the database clock).
+constexpr const char* sql_clear_sessions =
+    "DELETE FROM playback_sessions"
+    " WHERE updated_at < now() - $1::bigint * interval '1 millisecond'"
+    " AND (status = 'ended'"
+    " OR (status = 'killed' AND NOT flussonic @> '[{\"open\": true}]'))"
+    " RETURNING account_id, device_id";
 
 // Fenced upsert: 0 rows affected = the stored row has a newer shard epoch.
 constexpr const char* sql_upsert_session =
@@ -169,6 +204,24 @@ class param_list {
  private:
   std::vector<std::optional<std::string>> values_;
 };
+// A PostgreSQL text[] literal: {"a","b\"c"} (every element quoted).
+// A PostgreSQL text[] literal: {"a","b\\"c"} (every element quoted).
+std::string text_array(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i)
+      out += ',';
+    out += '"';
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\')
+        out += '\\';
+      out += c;
+    }
+    out += '"';
+  }
+  out += '}';
+  return out;
+}
 
 [[noreturn]] void throw_result_error(const char* what, PGconn* conn, const PGresult* r) {
   std::string msg = trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
@@ -216,7 +269,7 @@ class connection {
   void ensure() {
     if (ok())
       return;
-    PQreset(conn_);
+    reset();
     if (!ok())
       throw storage_error("lost the connection to PostgreSQL and cannot reconnect: " +
                           trimmed(PQerrorMessage(conn_)));
@@ -229,7 +282,19 @@ class connection {
       return false;
     }
   }
-  void reset() { PQreset(conn_); }
+  void reset() {
+    prepared_.clear();  // a new server session knows none of them
+    PQreset(conn_);
+  }
+
+  // Prepares a named statement once per server session.
+  void prepare(const char* name, const char* sql) {
+    if (prepared_.count(name))
+      return;
+    result_ptr r(PQprepare(conn_, name, sql, 0, nullptr));
+    check(r.get(), "prepare failed");
+    prepared_.insert(name);
+  }
 
   // One statement with text parameters; throws storage_error on any error.
   result_ptr exec(const char* sql, const param_list& params = {}) {
@@ -254,7 +319,7 @@ class connection {
     if (ts == PQTRANS_INTRANS || ts == PQTRANS_INERROR) {
       result_ptr r(PQexec(conn_, sql_rollback));
       if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
-        PQreset(conn_);  // a clean state either way: the server rolls back
+        reset();  // a clean state either way: the server rolls back
     }
   }
 
@@ -266,6 +331,7 @@ class connection {
   }
 
   PGconn* conn_ = nullptr;
+  std::set<std::string> prepared_;
 };
 
 // --- row decoding ------------------------------------------------------------
@@ -394,10 +460,17 @@ std::vector<playback_session> query_sessions(connection& c, const std::string& a
 
 // --- writes ------------------------------------------------------------------
 
+// A write statement: prepared under `name` once per connection (the
+// planner's work is then done once, not per op); name nullptr = unprepared.
 struct statement {
+  const char* name;
   const char* sql;
   param_list params;
 };
+
+constexpr const char* stmt_upsert_session = "maxsess_upsert_session";
+constexpr const char* stmt_delete_session = "maxsess_delete_session";
+constexpr const char* stmt_upsert_account = "maxsess_upsert_account";
 
 statement statement_for(const write_op& op) {
   switch (op.what) {
@@ -424,18 +497,18 @@ statement statement_for(const write_op& op) {
           .integer(s.bytes)
           .nullable_text(s.reason ? std::optional<std::string>(to_string(*s.reason)) : std::nullopt)
           .boolean(s.exempt);
-      return {sql_upsert_session, std::move(p)};
+      return {stmt_upsert_session, sql_upsert_session, std::move(p)};
     }
     case write_op::kind::delete_session: {
       param_list p;
       p.text(op.del.account_id).text(op.del.device_id).integer(op.del.epoch);
-      return {sql_delete_session, std::move(p)};
+      return {stmt_delete_session, sql_delete_session, std::move(p)};
     }
     case write_op::kind::upsert_account: {
       const auto& a = op.account.settings;
       param_list p;
       p.text(a.account_id).integer(a.max_sessions).boolean(a.exempt);
-      return {sql_upsert_account, std::move(p)};
+      return {stmt_upsert_account, sql_upsert_account, std::move(p)};
     }
   }
   throw storage_error("unknown write_op kind");
@@ -468,17 +541,19 @@ std::vector<write_status> apply_ops(connection& c, const std::vector<const write
   if (ops.empty())
     return out;
 
-  // Statement i: 0 = BEGIN, 1..n = ops, n+1 = COMMIT.
-  const std::size_t total = ops.size() + 2;
-  auto sql_of = [&](std::size_t i, statement& holder) -> const statement& {
-    if (i == 0)
-      holder = {sql_begin, {}};
-    else if (i == total - 1)
-      holder = {sql_commit, {}};
-    else
-      holder = statement_for(*ops[i - 1]);
-    return holder;
-  };
+  // Statement i: 0 = BEGIN, 1..n = ops, n+1 = COMMIT. Built before the
+  // pipeline starts, so nothing below throws while it is in flight.
+  std::vector<statement> statements;
+  statements.reserve(ops.size() + 2);
+  statements.push_back({nullptr, sql_begin, {}});
+  for (const auto* op : ops)
+    statements.push_back(statement_for(*op));
+  statements.push_back({nullptr, sql_commit, {}});
+  const std::size_t total = statements.size();
+
+  c.prepare(stmt_upsert_session, sql_upsert_session);
+  c.prepare(stmt_delete_session, sql_delete_session);
+  c.prepare(stmt_upsert_account, sql_upsert_account);
 
   if (PQenterPipelineMode(conn) != 1)
     throw storage_error("cannot enter pipeline mode: " + trimmed(PQerrorMessage(conn)));
@@ -494,11 +569,13 @@ std::vector<write_status> apply_ops(connection& c, const std::vector<const write
     std::size_t end = std::min(total, next + pipeline_chunk);
     std::size_t sent = next;
     for (; sent < end; ++sent) {
-      statement holder;
-      const statement& st = sql_of(sent, holder);
+      const statement& st = statements[sent];
       auto ptrs = st.params.pointers();
-      if (PQsendQueryParams(conn, st.sql, st.params.size(), nullptr, ptrs.data(), nullptr, nullptr,
-                            0) != 1) {
+      int sent_ok = st.name ? PQsendQueryPrepared(conn, st.name, st.params.size(), ptrs.data(),
+                                                  nullptr, nullptr, 0)
+                            : PQsendQueryParams(conn, st.sql, st.params.size(), nullptr,
+                                                ptrs.data(), nullptr, nullptr, 0);
+      if (sent_ok != 1) {
         first_error = "cannot send query: " + trimmed(PQerrorMessage(conn));
         broken = true;
         break;
@@ -766,6 +843,63 @@ int64_t session_store::count_sessions() {
 
 std::vector<playback_session> session_store::sessions_of(const std::string& account_id) {
   return impl_->read([&](connection& c) { return query_sessions(c, account_id); });
+}
+
+std::vector<std::string> session_store::accounts_on_streamer(int64_t streamer_id) {
+  auto r = impl_->read([&](connection& c) {
+    return c.exec(sql_accounts_on_streamer, param_list().integer(streamer_id));
+  });
+  std::vector<std::string> out;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out.push_back(get_text(r.get(), i, 0));
+  return out;
+}
+
+std::vector<playback_session> session_store::killed_on_streamer(int64_t streamer_id) {
+  auto r = impl_->read([&](connection& c) {
+    return c.exec(sql_killed_on_streamer, param_list().integer(streamer_id));
+  });
+  std::vector<playback_session> out;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out.push_back(session_from_row(r.get(), i));
+  return out;
+}
+
+std::map<std::string, std::pair<std::string, std::string>> session_store::resolve_tokens(
+    const std::vector<std::string>& tokens) {
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  if (tokens.empty())
+    return out;
+  auto r = impl_->read([&](connection& c) {
+    return c.exec(sql_resolve_tokens, param_list().text(text_array(tokens)));
+  });
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out[get_text(r.get(), i, 0)] = {get_text(r.get(), i, 1), get_text(r.get(), i, 2)};
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> session_store::clear_sessions(
+    std::chrono::milliseconds timeout) {
+  // One statement: safe to repeat after a dropped connection (a DELETE that
+  // did commit finds nothing the second time).
+  auto r = impl_->read([&](connection& c) {
+    return c.exec(sql_clear_sessions, param_list().integer(static_cast<int64_t>(timeout.count())));
+  });
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out.emplace_back(get_text(r.get(), i, 0), get_text(r.get(), i, 1));
+  return out;
+}
+
+std::map<std::string, int64_t> session_store::count_by_status() {
+  auto r = impl_->read([](connection& c) { return c.exec(sql_count_by_status); });
+  std::map<std::string, int64_t> out;
+  for (auto st : {session_status::pending, session_status::active, session_status::ended,
+                  session_status::killed})
+    out[to_string(st)] = 0;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out[get_text(r.get(), i, 0)] = get_int(r.get(), i, 1);
+  return out;
 }
 
 bool session_store::ensure_connected() { return impl_->conn.try_ensure(); }

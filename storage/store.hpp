@@ -4,6 +4,7 @@
 // actors turn into messages.
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <stdexcept>
@@ -83,6 +84,12 @@ enum class write_status { ok, fenced, failed };
 const char* to_string(write_status s);
 
 // --- synchronous access over one connection ----------------------------------
+//
+// Not thread-safe: one session_store per thread. A read that fails because
+// the connection dropped reconnects and is tried once more; apply() is not
+// retried here (the batch_writer decides). load_account reads the settings
+// and the sessions in two statements (no common snapshot): the account actor
+// owns both, so nothing changes them in between.
 
 class session_store {
  public:
@@ -103,6 +110,21 @@ class session_store {
   // epoch check rejected a session write). Throws storage_error when the
   // transaction failed as a whole (nothing applied).
   std::vector<write_status> apply(const std::vector<write_op>& ops);
+
+  // --- for the streamer jobs (sync / kill / clear) ---
+  // Accounts with a pending, active or killed session on the streamer.
+  std::vector<std::string> accounts_on_streamer(int64_t streamer_id);
+  // Killed sessions on the streamer whose kill has not taken effect (an
+  // open Flussonic session, or none bound yet).
+  std::vector<playback_session> killed_on_streamer(int64_t streamer_id);
+  // token -> (account, device) of the newest row carrying it.
+  std::map<std::string, std::pair<std::string, std::string>> resolve_tokens(
+      const std::vector<std::string>& tokens);
+  // Deletes ended rows untouched for `timeout`, and killed rows whose kill
+  // took effect (no open Flussonic session) untouched as long. Returns the
+  // (account, device) of every deleted row.
+  std::vector<std::pair<std::string, std::string>> clear_sessions(std::chrono::milliseconds timeout);
+  std::map<std::string, int64_t> count_by_status();
 
   // Counts, for tests and metrics.
   int64_t count_sessions();

@@ -65,6 +65,9 @@ CREATE TABLE playback_sessions (
 );
 CREATE INDEX playback_sessions_status_updated_idx ON playback_sessions (status, updated_at);
 CREATE INDEX playback_sessions_shard_idx ON playback_sessions (shard);
+-- Streamer jobs: sessions on one streamer; rows carrying a given token.
+CREATE INDEX playback_sessions_streamer_idx ON playback_sessions (streamer_id, status);
+CREATE INDEX playback_sessions_token_idx ON playback_sessions (token) WHERE token <> '';
 
 -- Shard ownership for the cluster: exactly one owner per shard while its
 -- lease is valid; epoch grows with every change of owner (write fencing).

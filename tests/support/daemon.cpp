@@ -16,7 +16,7 @@ namespace maxsess::test {
 
 std::string maxsessd_path() {
   if (const char* p = std::getenv("MAXSESS_BIN"); p && *p) return p;
-  return std::string(MAXSESS_BINARY_DIR) + "/daemon/maxsessd";
+  return std::string(MAXSESS_BINARY_DIR) + "/maxsessd";
 }
 
 daemon_process::daemon_process(daemon_options opts) : opts_(std::move(opts)) {

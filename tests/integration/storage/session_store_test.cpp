@@ -1,6 +1,7 @@
 // storage::session_store: accounts, streamers, sessions, fencing, one
 // transaction per apply().
 #include <algorithm>
+#include <map>
 
 #include "tests/integration/storage/storage_test_util.hpp"
 
@@ -302,6 +303,112 @@ TEST_F(StorageSessionStore, WriteStatusNames) {
   EXPECT_STREQ(storage::to_string(write_status::ok), "ok");
   EXPECT_STREQ(storage::to_string(write_status::fenced), "fenced");
   EXPECT_STREQ(storage::to_string(write_status::failed), "failed");
+}
+
+}  // namespace
+}  // namespace maxsess
+
+namespace maxsess {
+namespace {
+
+using namespace storage_test;
+using storage::write_status;
+
+class StorageStreamerJobs : public migrated_db {
+ protected:
+  // A session on `streamer` with the given status and Flussonic sessions.
+  static playback_session on(int64_t streamer, const std::string& account,
+                             const std::string& device, session_status status,
+                             std::vector<bool> open = {}) {
+    auto s = bare_session(account, device);
+    s.streamer_id = streamer;
+    s.status = status;
+    s.token = "tok-" + account + "-" + device;
+    int i = 0;
+    for (bool o : open)
+      s.flussonic.push_back({"f" + std::to_string(i++), "10.0.0.1", o, at_ms(1700000000000), "news"});
+    return s;
+  }
+};
+
+TEST_F(StorageStreamerJobs, AccountsOnStreamerCountsLiveAndKilledRows) {
+  storage::session_store store(dsn);
+  EXPECT_TRUE(store.accounts_on_streamer(1).empty());
+  store.apply({upsert(on(1, "b", "d1", session_status::active), 1),
+               upsert(on(1, "b", "d2", session_status::pending), 1),
+               upsert(on(1, "a", "d1", session_status::killed), 1),
+               upsert(on(1, "c", "d1", session_status::ended), 1),
+               upsert(on(2, "d", "d1", session_status::active), 1)});
+  EXPECT_EQ(store.accounts_on_streamer(1), (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(store.accounts_on_streamer(2), (std::vector<std::string>{"d"}));
+}
+
+TEST_F(StorageStreamerJobs, KilledOnStreamerListsKillsNotYetEffective) {
+  storage::session_store store(dsn);
+  store.apply({upsert(on(1, "a", "open", session_status::killed, {false, true}), 1),
+               upsert(on(1, "a", "unbound", session_status::killed), 1),
+               upsert(on(1, "a", "closed", session_status::killed, {false, false}), 1),
+               upsert(on(1, "a", "active", session_status::active, {true}), 1),
+               upsert(on(2, "a", "elsewhere", session_status::killed, {true}), 1)});
+  auto killed = store.killed_on_streamer(1);
+  ASSERT_EQ(killed.size(), 2u);
+  EXPECT_EQ(killed[0].device_id, "open");
+  EXPECT_EQ(killed[1].device_id, "unbound");
+  expect_same_session(killed[0], on(1, "a", "open", session_status::killed, {false, true}));
+}
+
+TEST_F(StorageStreamerJobs, ResolveTokensFindsTheNewestRow) {
+  storage::session_store store(dsn);
+  EXPECT_TRUE(store.resolve_tokens({}).empty());
+  auto older = bare_session("acc1", "dev1");
+  older.token = "shared\"tok\\en";
+  older.updated_at = at_ms(1700000000000);
+  auto newer = bare_session("acc2", "dev9");
+  newer.token = older.token;
+  newer.updated_at = at_ms(1700000001000);
+  auto other = bare_session("acc3", "dev3");
+  other.token = "plain";
+  store.apply({upsert(older, 1), upsert(newer, 1), upsert(other, 1),
+               upsert(bare_session("acc4", "no-token"), 1)});
+  auto found = store.resolve_tokens({older.token, "plain", "unknown", ""});
+  ASSERT_EQ(found.size(), 2u);
+  EXPECT_EQ(found[older.token], (std::pair<std::string, std::string>{"acc2", "dev9"}));
+  EXPECT_EQ(found["plain"], (std::pair<std::string, std::string>{"acc3", "dev3"}));
+}
+
+TEST_F(StorageStreamerJobs, ClearDeletesOldEndedAndEffectivelyKilledRows) {
+  storage::session_store store(dsn);
+  auto recent = on(1, "a", "recent-ended", session_status::ended);
+  recent.updated_at = std::chrono::system_clock::now();
+  // bare_session's updated_at is in 2023: long untouched.
+  store.apply({upsert(on(1, "a", "old-ended", session_status::ended), 1),
+               upsert(recent, 1),
+               upsert(on(1, "a", "killed-closed", session_status::killed, {false}), 1),
+               upsert(on(1, "b", "killed-unbound", session_status::killed), 1),
+               upsert(on(1, "b", "killed-open", session_status::killed, {true}), 1),
+               upsert(on(1, "b", "old-active", session_status::active), 1),
+               upsert(on(1, "b", "old-pending", session_status::pending), 1)});
+  auto gone = store.clear_sessions(std::chrono::seconds(120));
+  std::sort(gone.begin(), gone.end());
+  EXPECT_EQ(gone, (std::vector<std::pair<std::string, std::string>>{
+                      {"a", "killed-closed"}, {"a", "old-ended"}, {"b", "killed-unbound"}}));
+  EXPECT_EQ(store.count_sessions(), 4);
+  EXPECT_TRUE(store.clear_sessions(std::chrono::seconds(120)).empty());
+}
+
+TEST_F(StorageStreamerJobs, CountByStatusIncludesZeros) {
+  storage::session_store store(dsn);
+  auto empty = store.count_by_status();
+  EXPECT_EQ(empty, (std::map<std::string, int64_t>{
+                       {"active", 0}, {"ended", 0}, {"killed", 0}, {"pending", 0}}));
+  store.apply({upsert(on(1, "a", "1", session_status::active), 1),
+               upsert(on(1, "a", "2", session_status::active), 1),
+               upsert(on(1, "a", "3", session_status::killed), 1)});
+  auto counts = store.count_by_status();
+  EXPECT_EQ(counts["active"], 2);
+  EXPECT_EQ(counts["killed"], 1);
+  EXPECT_EQ(counts["pending"], 0);
+  EXPECT_EQ(counts.size(), 4u);
 }
 
 }  // namespace

@@ -27,7 +27,7 @@ class Runtime : public ::testing::Test {
 
   void start(runtime_options opts = {}) {
     rt = std::make_unique<actor_runtime>(opts,
-                                         runtime_deps{clock, signer, streamers, store, log});
+                                         runtime_deps{clock, signer, streamers, store, log, metrics});
   }
 
   link_outcome link(const std::string& account, const std::string& device) {
@@ -53,6 +53,7 @@ class Runtime : public ::testing::Test {
   memory_account_store store;
   std::ostringstream log_out;
   logger log{log_out, log_level::debug, false, clock};
+  metric_registry metrics;
   std::unique_ptr<actor_runtime> rt;
 };
 

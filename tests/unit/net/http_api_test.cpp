@@ -29,6 +29,12 @@ struct fake_accounts : actors::account_service {
     done(next_end);
   }
   void get_account(std::string, view_cb done) override { done(next_view); }
+  actors::auth_outcome next_auth{actors::auth_result::allow};
+  std::vector<actors::auth_request> auths;
+  void authorize(actors::auth_request req, auth_cb done) override {
+    auths.push_back(req);
+    done(next_auth);
+  }
   void put_account(account_settings s, view_cb done) override {
     puts.push_back(s);
     actors::account_view v;
@@ -59,6 +65,23 @@ struct fake_streamers : actors::streamer_admin {
   }
 };
 
+struct fake_streamer_side : actors::streamer_side {
+  std::vector<std::pair<std::string, std::string>> posts;
+  actors::webhook_result next_hook;
+  std::vector<actors::job_request> jobs;
+  void post_events(std::string host, std::string body, webhook_cb done) override {
+    posts.emplace_back(host, body);
+    done(next_hook);
+  }
+  void run_job(actors::job_request req, job_cb done) override {
+    jobs.push_back(req);
+    actors::job_report rep;
+    rep.what = req.what;
+    done(rep);
+  }
+  void streamers_changed() override {}
+};
+
 class Api : public ::testing::Test {
  protected:
   response call(http::verb method, const std::string& target, const std::string& body = {},
@@ -79,10 +102,13 @@ class Api : public ::testing::Test {
 
   fake_accounts accounts;
   fake_streamers streamers;
+  fake_streamer_side side;
   manual_clock clock;
   std::ostringstream log_out;
   logger log{log_out, log_level::debug, false, clock};
-  http_api api{{"admin-secret", {}}, {accounts, streamers, clock, log}};
+  metric_registry metrics;
+  link_signer signer = *link_signer::from_spec("k1:api-test");
+  http_api api{{"admin-secret", {}}, {accounts, streamers, side, signer, clock, log, metrics}};
 };
 
 TEST_F(Api, ApprovedLinkHasTheContractShape) {
@@ -172,7 +198,7 @@ TEST_F(Api, EndSession) {
 }
 
 TEST_F(Api, ClientTokensWhenConfigured) {
-  http_api guarded{{"admin-secret", {"portal-1"}}, {accounts, streamers, clock, log}};
+  http_api guarded{{"admin-secret", {"portal-1"}}, {accounts, streamers, side, signer, clock, log, metrics}};
   request req{http::verb::delete_, "/api/v1/accounts/a/devices/d/session", 11};
   std::optional<response> out;
   guarded.handle(req, "x", [&](response r) { out = std::move(r); });
@@ -217,6 +243,78 @@ TEST_F(Api, HealthAndReadiness) {
   EXPECT_EQ(call(http::verb::get, "/readyz").result(), http::status::ok);
   EXPECT_EQ(call(http::verb::post, "/healthz", "{}").result(), http::status::method_not_allowed);
   EXPECT_EQ(call(http::verb::get, "/api/v2/links").result(), http::status::not_found);
+}
+
+TEST_F(Api, FlussonicAuthAllowsWithUserIdAndDuration) {
+  auto token = signer.sign("acc1", "tv1", "news", clock.now() + std::chrono::minutes(10));
+  for (auto path : {"/flussonic/auth", "/server/api/chk_flussonic_tmp_link.php",
+                    "/stalker_portal/server/api/chk_flussonic_tmp_link.php"}) {
+    auto r = call(http::verb::get, std::string(path) + "?name=news&ip=1.2.3.4&request_type=new_session&session_id=s1&token=" + token);
+    ASSERT_EQ(r.result(), http::status::ok) << path;
+    EXPECT_EQ(r["X-UserId"], "acc1");
+    EXPECT_EQ(r["X-AuthDuration"], "30");
+    EXPECT_TRUE(r["X-Max-Sessions"].empty());
+    EXPECT_TRUE(r["X-Unique"].empty());
+  }
+  ASSERT_EQ(accounts.auths.size(), 3u);
+  EXPECT_EQ(accounts.auths[0].device_id, "tv1");
+  EXPECT_EQ(accounts.auths[0].session_id, "s1");
+  EXPECT_EQ(accounts.auths[0].ip, "1.2.3.4");
+  EXPECT_TRUE(accounts.auths[0].new_session);
+}
+
+TEST_F(Api, FlussonicAuthRefusals) {
+  auto token = signer.sign("acc1", "tv1", "news", clock.now() + std::chrono::minutes(10));
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s").result(), http::status::forbidden);
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s&token=garbage").result(), http::status::forbidden);
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=sports&session_id=s&token=" + token).result(), http::status::forbidden)
+      << "a token is bound to its stream";
+  auto tampered = token;
+  tampered[tampered.size() - 2] = tampered[tampered.size() - 2] == 'A' ? 'B' : 'A';
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s&token=" + tampered).result(), http::status::forbidden);
+  EXPECT_TRUE(accounts.auths.empty()) << "bad tokens never reach an account";
+  // Expired: refused on new_session, decided by the session on update_session.
+  auto old = signer.sign("acc1", "tv1", "news", clock.now() - std::chrono::seconds(1));
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s&request_type=new_session&token=" + old).result(), http::status::forbidden);
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s&request_type=update_session&token=" + old).result(), http::status::ok);
+  accounts.next_auth.result = actors::auth_result::deny_killed;
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s&token=" + token).result(), http::status::forbidden);
+  accounts.next_auth.result = actors::auth_result::unavailable;
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s&token=" + token).result(), http::status::ok)
+      << "degraded: a valid token is never answered 5xx";
+}
+
+TEST_F(Api, WebhookStatuses) {
+  EXPECT_EQ(call(http::verb::post, "/webhook/playback-session/flussonic/s1.example.com", "[]").result(), http::status::ok);
+  ASSERT_EQ(side.posts.size(), 1u);
+  EXPECT_EQ(side.posts[0].first, "s1.example.com");
+  side.next_hook.result = actors::webhook_result::status::unknown_host;
+  EXPECT_EQ(call(http::verb::post, "/webhook/playback-session/flussonic/nope", "[]").result(), http::status::not_found);
+  side.next_hook.result = actors::webhook_result::status::not_json;
+  EXPECT_EQ(call(http::verb::post, "/webhook/playback-session/flussonic/s1", "x").result(), http::status::bad_request);
+}
+
+TEST_F(Api, JobsNeedAdminAndValidateOptions) {
+  EXPECT_EQ(call(http::verb::post, "/api/v1/jobs/sync", "{}").result(), http::status::unauthorized);
+  auto r = call(http::verb::post, "/api/v1/jobs/sync", R"({"batch_size":50,"streamer_ids":[1,2]})", "admin-secret");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_EQ(body(r)["job"], "sync");
+  ASSERT_EQ(side.jobs.size(), 1u);
+  EXPECT_EQ(side.jobs[0].batch_size, 50);
+  EXPECT_EQ(side.jobs[0].streamer_ids, (std::vector<int64_t>{1, 2}));
+  EXPECT_EQ(call(http::verb::post, "/api/v1/jobs/sync", R"({"streamer_ids":[0]})", "admin-secret").result(), http::status::bad_request);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/jobs/sync", R"({"batch_size":0})", "admin-secret").result(), http::status::bad_request);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/jobs/explode", "{}", "admin-secret").result(), http::status::not_found);
+  EXPECT_EQ(body(call(http::verb::post, "/api/v1/jobs/clear", R"({"timeout":10})", "admin-secret"))["job"], "clear");
+  EXPECT_EQ(side.jobs.back().timeout, std::chrono::milliseconds(10000));
+}
+
+TEST_F(Api, MetricsAreTextFormat) {
+  call(http::verb::get, "/healthz");
+  auto r = call(http::verb::get, "/metrics");
+  ASSERT_EQ(r.result(), http::status::ok);
+  EXPECT_EQ(r[http::field::content_type], "text/plain; version=0.0.4");
+  EXPECT_NE(r.body().find("maxsess_http_requests_total{route=\"other\",code=\"200\"} 1"), std::string::npos) << r.body();
 }
 
 }  // namespace

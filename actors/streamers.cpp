@@ -1,0 +1,662 @@
+// The streamer side (PRODUCT.md §3, §6): the webhook actor, one streamer
+// actor per registered streamer (sync, kill, pushed kills), and the
+// supervisor that starts/stops them and runs jobs. Blocking work (the
+// Flussonic API, database reads) runs on each streamer's own worker thread;
+// results come back to the actor as continuations, so actor threads never
+// block and one slow streamer stalls nobody else.
+#include <deque>
+#include <future>
+#include <map>
+#include <set>
+#include <unordered_set>
+
+#include "actors/messages.hpp"
+#include "actors/webhook_events.hpp"
+#include "domain/worker.hpp"
+
+namespace maxsess::actors {
+
+using namespace maxsess::atoms;
+
+const char* to_string(job_request::kind k) {
+  switch (k) {
+    case job_request::kind::sync: return "sync";
+    case job_request::kind::kill: return "kill";
+    case job_request::kind::clear: return "clear";
+  }
+  return "?";
+}
+
+namespace {
+
+constexpr auto account_timeout = std::chrono::seconds(10);
+
+// Runs a database job from a worker thread and waits for it (the worker may
+// block; actors may not).
+template <class T>
+T db_call(const context* ctx, std::function<T(storage::session_store&)> f) {
+  if (!ctx->deps.db) throw storage::storage_error("no database configured");
+  auto p = std::make_shared<std::promise<T>>();
+  auto fut = p->get_future();
+  ctx->deps.db->post(
+      [p, f](storage::session_store& s) {
+        try {
+          p->set_value(f(s));
+        } catch (...) {
+          p->set_exception(std::current_exception());
+        }
+      },
+      [p](const std::string& e) {
+        try {
+          throw storage::storage_error(e);
+        } catch (...) {
+          p->set_exception(std::current_exception());
+        }
+      });
+  if (fut.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
+    throw storage::storage_error("database did not answer in 30 s");
+  return fut.get();
+}
+
+// Who a token belongs to: our signed tokens say it themselves; securetoken
+// links are looked up in the database (their token is stored in the row).
+struct token_owner {
+  std::string account_id;
+  std::string device_id;
+};
+
+std::optional<token_owner> owner_of_signed(const context* ctx, const std::string& token) {
+  if (token.rfind("m1.", 0) != 0) return std::nullopt;
+  auto v = ctx->deps.signer.verify(token, ctx->deps.clock.now(), false);
+  if (auto* c = std::get_if<token_claims>(&v)) return token_owner{c->account_id, c->device_id};
+  return std::nullopt;
+}
+
+play_report report_of(const listed_session& l, int64_t streamer_id) {
+  play_report r;
+  r.what = play_report::kind::listed;
+  r.session_id = l.id;
+  r.stream = l.name;
+  r.ip = l.ip;
+  r.token = l.token;
+  r.bytes = l.bytes;
+  r.duration = l.duration;
+  r.at = l.updated_at;
+  r.streamer_id = streamer_id;
+  return r;
+}
+
+// Lists every session of a streamer, page by page.
+std::vector<listed_session> list_all(flussonic_api& api, const streamer& s, int batch) {
+  std::vector<listed_session> all;
+  std::string cursor;
+  for (int pages = 0; pages < 100000; ++pages) {
+    auto page = api.list_sessions(s, batch, cursor);
+    for (auto& l : page.sessions) all.push_back(std::move(l));
+    if (page.next.empty() || page.next == cursor) break;
+    cursor = page.next;
+  }
+  return all;
+}
+
+// --- webhook actor -----------------------------------------------------------
+
+// A bounded memory of recent event ids, per streamer host: redelivered
+// batches are recognised; the state rules (counters only grow, closed stays
+// closed, older updated_at never wins) cover what falls out of it.
+struct recent_ids {
+  std::deque<int64_t> order;
+  std::unordered_set<int64_t> ids;
+  bool seen_or_add(int64_t id) {
+    if (ids.count(id)) return true;
+    ids.insert(id);
+    order.push_back(id);
+    if (order.size() > 20000) {
+      ids.erase(order.front());
+      order.pop_front();
+    }
+    return false;
+  }
+};
+
+struct webhook_state {
+  const context* ctx = nullptr;
+  std::map<std::string, recent_ids> recent;                 // by host
+  std::map<std::string, std::optional<token_owner>> cache;  // securetoken -> owner
+  static inline const char* name = "maxsess.webhook";
+};
+
+using webhook_actor = caf::stateful_actor<webhook_state>;
+
+void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_event> events,
+              webhook_result res, streamer_side::webhook_cb cb) {
+  auto* ctx = self->state.ctx;
+  for (auto& ev : events) {
+    std::optional<token_owner> who = owner_of_signed(ctx, ev.report.token);
+    if (!who && !ev.report.token.empty()) {
+      auto i = self->state.cache.find(ev.report.token);
+      if (i != self->state.cache.end()) who = i->second;
+    }
+    if (!who) {
+      ++res.untracked;
+      ctx->deps.metrics.inc("maxsess_untracked_sessions_total", {{"source", "webhook"}});
+      continue;
+    }
+    ev.report.streamer_id = streamer_id;
+    ++res.events;
+    ctx->deps.metrics.inc("maxsess_webhook_events_total", {{"type", ev.name}});
+    self->request(ctx->router, account_timeout, play_atom_v, who->account_id, who->device_id,
+                  std::move(ev.report))
+        .then([](bool) {}, [](caf::error&) {});
+  }
+  cb(res);
+}
+
+caf::behavior webhook_fn(webhook_actor* self, const context* ctx) {
+  self->state.ctx = ctx;
+  return {
+      [=](hook_atom, std::string& host, std::string& body, streamer_side::webhook_cb& cb) {
+        webhook_result res;
+        auto st = ctx->deps.streamers.find_by_host(host);
+        if (!st) {
+          res.result = webhook_result::status::unknown_host;
+          return cb(res);
+        }
+        auto batch = parse_webhook_batch(body);
+        if (!batch.json) {
+          res.result = webhook_result::status::not_json;
+          return cb(res);
+        }
+        res.malformed = batch.malformed;
+        res.ignored = batch.ignored;
+        if (batch.malformed > 0)
+          ctx->deps.metrics.inc("maxsess_webhook_events_malformed_total", {}, batch.malformed);
+        std::vector<webhook_event> fresh;
+        auto& recent = self->state.recent[host];
+        for (auto& ev : batch.events) {
+          if (ev.event_id >= 0 && recent.seen_or_add(ev.event_id)) {
+            ++res.duplicates;
+            continue;
+          }
+          fresh.push_back(std::move(ev));
+        }
+        if (res.duplicates > 0)
+          ctx->deps.metrics.inc("maxsess_webhook_events_duplicate_total", {}, res.duplicates);
+        // Tokens that are neither ours nor cached: one database look-up for
+        // the batch, then dispatch (in this actor again).
+        std::vector<std::string> unknown;
+        for (auto& ev : fresh)
+          if (!ev.report.token.empty() && ev.report.token.rfind("m1.", 0) != 0 &&
+              !self->state.cache.count(ev.report.token))
+            unknown.push_back(ev.report.token);
+        if (unknown.empty() || !ctx->deps.db) return dispatch(self, st->id, std::move(fresh), res, cb);
+        auto handle = caf::actor_cast<caf::actor>(self);
+        ctx->deps.db->post(
+            [=](storage::session_store& db) mutable {
+              auto found = db.resolve_tokens(unknown);
+              std::function<void()> k = [=]() mutable {
+                auto& cache = self->state.cache;
+                if (cache.size() > 100000) cache.clear();
+                for (auto& t : unknown) {
+                  auto i = found.find(t);
+                  cache[t] = i == found.end() ? std::nullopt
+                                              : std::optional<token_owner>{{i->second.first, i->second.second}};
+                }
+                dispatch(self, st->id, std::move(fresh), res, cb);
+              };
+              caf::anon_send(handle, run_atom_v, std::move(k));
+            },
+            [=](const std::string&) mutable {
+              std::function<void()> k = [=]() mutable { dispatch(self, st->id, std::move(fresh), res, cb); };
+              caf::anon_send(handle, run_atom_v, std::move(k));
+            });
+      },
+      [=](run_atom, std::function<void()>& k) { k(); },
+  };
+}
+
+// --- streamer actor ----------------------------------------------------------
+
+enum run_kind : int { sync_run = 0, kill_run = 1 };
+
+struct grouped_sync {
+  std::map<std::string, seen_list> by_account;
+  int listed = 0;
+  int untracked = 0;
+};
+
+struct streamer_state {
+  const context* ctx = nullptr;
+  streamer s;
+  std::unique_ptr<worker> io;  // blocking calls: Flussonic API, database
+  int failures = 0;            // consecutive, for backoff
+  sys_time retry_at{};
+  std::string last_error;
+  bool running[2] = {false, false};
+  std::vector<caf::typed_response_promise<streamer_run>> waiters[2];
+  static inline const char* name = "maxsess.streamer";
+};
+
+using streamer_actor = caf::stateful_actor<streamer_state>;
+
+// Posts blocking work; `then` runs back in the actor with its result.
+template <class T>
+void offload(streamer_actor* self, std::function<T()> work, std::function<void(T)> then,
+             std::function<void(std::string)> failed) {
+  auto handle = caf::actor_cast<caf::actor>(self);
+  self->state.io->post([handle, self, work, then, failed] {
+    std::function<void()> k;
+    try {
+      auto value = std::make_shared<T>(work());
+      k = [then, value] { then(std::move(*value)); };
+    } catch (const std::exception& e) {
+      std::string why = e.what();
+      k = [failed, why] { failed(why); };
+    }
+    caf::anon_send(handle, run_atom_v, std::move(k));
+  });
+}
+
+void finish(streamer_actor* self, int kind, streamer_run run) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  const char* job = kind == sync_run ? "sync" : "kill";
+  ctx->deps.metrics.inc("maxsess_streamer_runs_total", {{"streamer", std::to_string(st.s.id)}, {"job", job}});
+  if (!run.ok) {
+    ctx->deps.metrics.inc("maxsess_streamer_errors_total", {{"streamer", std::to_string(st.s.id)}, {"job", job}});
+    ++st.failures;
+    auto backoff = std::chrono::seconds(std::min(300, 1 << std::min(st.failures, 8)));
+    st.retry_at = ctx->deps.clock.now() + backoff;
+    if (run.error != st.last_error || st.failures == 1)
+      ctx->deps.log.warn("streamer", "Flussonic API failed; backing off",
+                         {{"streamer", std::to_string(st.s.id)}, {"host", st.s.host}, {"job", job},
+                          {"error", run.error}, {"retry_in", std::to_string(backoff.count()) + "s"}});
+    st.last_error = run.error;
+  } else {
+    if (st.failures > 0)
+      ctx->deps.log.info("streamer", "Flussonic API answers again",
+                         {{"streamer", std::to_string(st.s.id)}, {"host", st.s.host}});
+    st.failures = 0;
+    st.last_error.clear();
+  }
+  st.running[kind] = false;
+  auto waiters = std::move(st.waiters[kind]);
+  st.waiters[kind].clear();
+  for (auto& w : waiters) w.deliver(run);
+}
+
+void start_sync(streamer_actor* self, int batch) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  st.running[sync_run] = true;
+  auto s = st.s;
+  auto listed_at = ctx->deps.clock.now();
+  offload<grouped_sync>(
+      self,
+      [ctx, s, batch] {
+        grouped_sync g;
+        auto all = list_all(*ctx->deps.flussonic, s, batch);
+        g.listed = static_cast<int>(all.size());
+        // Accounts that believe they play here get a report even if the
+        // streamer lists nothing for them: that is how "gone" is found.
+        for (auto& a : db_call<std::vector<std::string>>(
+                 ctx, [&](storage::session_store& db) { return db.accounts_on_streamer(s.id); }))
+          g.by_account[a];
+        std::vector<std::string> foreign;
+        for (auto& l : all)
+          if (!l.token.empty() && l.token.rfind("m1.", 0) != 0) foreign.push_back(l.token);
+        std::map<std::string, std::pair<std::string, std::string>> resolved;
+        if (!foreign.empty())
+          resolved = db_call<decltype(resolved)>(
+              ctx, [&](storage::session_store& db) { return db.resolve_tokens(foreign); });
+        for (auto& l : all) {
+          std::optional<token_owner> who = owner_of_signed(ctx, l.token);
+          if (!who) {
+            auto i = resolved.find(l.token);
+            if (i != resolved.end()) who = token_owner{i->second.first, i->second.second};
+          }
+          if (!who) {
+            ++g.untracked;  // not ours: counted, left alone
+            continue;
+          }
+          g.by_account[who->account_id].emplace_back(who->device_id, report_of(l, s.id));
+        }
+        return g;
+      },
+      [self, listed_at](grouped_sync g) {
+        auto* ctx = self->state.ctx;
+        ctx->deps.metrics.inc("maxsess_untracked_sessions_total", {{"source", "sync"}}, g.untracked);
+        auto run = std::make_shared<streamer_run>();
+        run->streamer_id = self->state.s.id;
+        run->listed = g.listed;
+        run->untracked = g.untracked;
+        auto pending = std::make_shared<size_t>(g.by_account.size());
+        if (*pending == 0) return finish(self, sync_run, *run);
+        for (auto& [account, seen] : g.by_account) {
+          self->request(ctx->router, account_timeout, sync_atom_v, account, self->state.s.id,
+                        std::move(seen), listed_at)
+              .then(
+                  [self, run, pending](sync_summary sum) {
+                    run->adopted += sum.adopted;
+                    run->ended += sum.ended;
+                    run->killed += sum.killed;
+                    if (--*pending == 0) finish(self, sync_run, *run);
+                  },
+                  [self, run, pending](caf::error& e) {
+                    run->ok = false;
+                    run->error = "an account did not answer: " + caf::to_string(e);
+                    if (--*pending == 0) finish(self, sync_run, *run);
+                  });
+        }
+      },
+      [self](std::string why) {
+        streamer_run run;
+        run.streamer_id = self->state.s.id;
+        run.ok = false;
+        run.error = std::move(why);
+        finish(self, sync_run, run);
+      });
+}
+
+// (account, device, closed Flussonic session ids)
+using closed_list = std::vector<std::tuple<std::string, std::string, std::vector<std::string>>>;
+
+// Closes sessions on the streamer: by id, or (no id known) every listed
+// session playing the token.
+closed_list close_on_streamer(const context* ctx, const streamer& s,
+                              const std::vector<kill_order>& orders, int batch) {
+  closed_list out;
+  std::optional<std::vector<listed_session>> listing;
+  for (auto& o : orders) {
+    std::vector<std::string> ids;
+    if (!o.session_id.empty()) {
+      ids.push_back(o.session_id);
+    } else if (!o.token.empty()) {
+      if (!listing) listing = list_all(*ctx->deps.flussonic, s, batch);
+      for (auto& l : *listing)
+        if (l.token == o.token) ids.push_back(l.id);
+    }
+    std::vector<std::string> closed;
+    for (auto& id : ids)
+      if (ctx->deps.flussonic->close_session(s, id)) closed.push_back(id);
+    if (!closed.empty()) out.emplace_back(o.account_id, o.device_id, std::move(closed));
+  }
+  return out;
+}
+
+void report_closed(streamer_actor* self, const closed_list& closed) {
+  for (auto& [account, device, ids] : closed)
+    self->request(self->state.ctx->router, account_timeout, closed_atom_v, account, device, ids)
+        .then([](bool) {}, [](caf::error&) {});
+}
+
+int count_ids(const closed_list& c) {
+  int n = 0;
+  for (auto& e : c) n += static_cast<int>(std::get<2>(e).size());
+  return n;
+}
+
+void start_kill(streamer_actor* self) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  st.running[kill_run] = true;
+  auto s = st.s;
+  int batch = ctx->opts.batch_size;
+  offload<closed_list>(
+      self,
+      [ctx, s, batch] {
+        auto killed = db_call<std::vector<playback_session>>(
+            ctx, [&](storage::session_store& db) { return db.killed_on_streamer(s.id); });
+        std::vector<kill_order> orders;
+        for (auto& k : killed) {
+          bool any = false;
+          for (auto& f : k.flussonic)
+            if (f.open) {
+              orders.push_back({s.id, k.account_id, k.device_id, f.id, k.token});
+              any = true;
+            }
+          if (!any) orders.push_back({s.id, k.account_id, k.device_id, {}, k.token});
+        }
+        return close_on_streamer(ctx, s, orders, batch);
+      },
+      [self](closed_list closed) {
+        report_closed(self, closed);
+        streamer_run run;
+        run.streamer_id = self->state.s.id;
+        run.closed = count_ids(closed);
+        finish(self, kill_run, run);
+      },
+      [self](std::string why) {
+        streamer_run run;
+        run.streamer_id = self->state.s.id;
+        run.ok = false;
+        run.error = std::move(why);
+        finish(self, kill_run, run);
+      });
+}
+
+caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s) {
+  auto& st = self->state;
+  st.ctx = ctx;
+  st.s = std::move(s);
+  st.io = std::make_unique<worker>();
+  auto arm = [self](int kind) {
+    auto* ctx = self->state.ctx;
+    auto every = kind == sync_run ? ctx->opts.sync_interval : ctx->opts.kill_interval;
+    self->delayed_send(self, every, tick_atom_v, kind);
+  };
+  if (ctx->opts.timers) {
+    if (!ctx->opts.webhooks) arm(sync_run);  // webhooks: true turns sync off
+    arm(kill_run);
+  }
+  self->attach_functor([self] { self->state.io.reset(); });
+  return {
+      [=](refresh_atom, streamer& updated) { self->state.s = std::move(updated); },
+      [=](run_atom, int kind, int batch) -> caf::result<streamer_run> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise<streamer_run>();
+        st.waiters[kind].push_back(rp);
+        if (!st.running[kind]) {
+          if (kind == sync_run)
+            start_sync(self, batch > 0 ? batch : st.ctx->opts.batch_size);
+          else
+            start_kill(self);
+        }
+        return rp;
+      },
+      [=](tick_atom, int kind) {
+        auto& st = self->state;
+        // A failing streamer is retried with backoff, not at every tick.
+        if (!st.running[kind] && st.ctx->deps.clock.now() >= st.retry_at) {
+          if (kind == sync_run)
+            start_sync(self, st.ctx->opts.batch_size);
+          else
+            start_kill(self);
+        }
+        arm(kind);
+      },
+      [=](kills_atom, std::vector<kill_order>& orders) {
+        // A kill decided now is pushed at once (PRODUCT.md §3).
+        auto* ctx = self->state.ctx;
+        auto s = self->state.s;
+        offload<closed_list>(
+            self, [ctx, s, orders] { return close_on_streamer(ctx, s, orders, ctx->opts.batch_size); },
+            [self](closed_list closed) {
+              self->state.ctx->deps.metrics.inc("maxsess_kills_pushed_total", {}, count_ids(closed));
+              report_closed(self, closed);
+            },
+            [self](std::string why) {
+              // The kill timer closes it later; the auth backend refuses it meanwhile.
+              self->state.ctx->deps.log.warn("streamer", "pushing a kill failed; the kill run retries",
+                                             {{"streamer", std::to_string(self->state.s.id)},
+                                              {"error", why}});
+            });
+      },
+      [=](run_atom, std::function<void()>& k) { k(); },
+  };
+}
+
+// --- supervisor ------------------------------------------------------------------
+
+struct supervisor_state {
+  const context* ctx = nullptr;
+  std::map<int64_t, caf::actor> streamers;
+  static inline const char* name = "maxsess.streamers";
+};
+
+using supervisor_actor = caf::stateful_actor<supervisor_state>;
+
+void refresh(supervisor_actor* self) {
+  auto* ctx = self->state.ctx;
+  if (!ctx->deps.flussonic) return;
+  auto& mine = self->state.streamers;
+  std::set<int64_t> present;
+  for (auto& s : ctx->deps.streamers.list()) {
+    present.insert(s.id);
+    auto i = mine.find(s.id);
+    if (i == mine.end())
+      mine[s.id] = self->spawn(streamer_fn, ctx, s);
+    else
+      self->send(i->second, refresh_atom_v, s);
+  }
+  for (auto i = mine.begin(); i != mine.end();) {
+    if (present.count(i->first)) {
+      ++i;
+      continue;
+    }
+    self->send_exit(i->second, caf::exit_reason::user_shutdown);
+    i = mine.erase(i);
+  }
+}
+
+void run_clear(supervisor_actor* self, std::chrono::milliseconds timeout,
+               std::function<void(job_report)> done) {
+  auto* ctx = self->state.ctx;
+  job_report rep;
+  rep.what = job_request::kind::clear;
+  if (!ctx->deps.db) {
+    rep.ok = false;
+    rep.error = "no database configured";
+    return done(rep);
+  }
+  auto handle = caf::actor_cast<caf::actor>(self);
+  ctx->deps.db->post(
+      [=](storage::session_store& db) {
+        auto gone = db.clear_sessions(timeout);
+        std::function<void()> k = [=] {
+          std::set<std::string> accounts;
+          for (auto& [account, device] : gone) accounts.insert(account);
+          for (auto& a : accounts)
+            self->request(ctx->router, account_timeout, forget_atom_v, a, timeout)
+                .then([](bool) {}, [](caf::error&) {});
+          ctx->deps.metrics.inc("maxsess_clear_runs_total");
+          ctx->deps.metrics.inc("maxsess_cleared_rows_total", {}, static_cast<double>(gone.size()));
+          job_report r;
+          r.what = job_request::kind::clear;
+          r.cleared = static_cast<int64_t>(gone.size());
+          done(r);
+        };
+        caf::anon_send(handle, run_atom_v, std::move(k));
+      },
+      [=](const std::string& error) {
+        std::function<void()> k = [=] {
+          ctx->deps.metrics.inc("maxsess_clear_errors_total");
+          job_report r;
+          r.what = job_request::kind::clear;
+          r.ok = false;
+          r.error = error;
+          done(r);
+        };
+        caf::anon_send(handle, run_atom_v, std::move(k));
+      });
+}
+
+caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
+  self->state.ctx = ctx;
+  refresh(self);
+  if (ctx->opts.timers) self->delayed_send(self, ctx->opts.clear_interval, tick_atom_v);
+  return {
+      [=](refresh_atom) { refresh(self); },
+      [=](kills_atom, std::vector<kill_order>& orders) {
+        std::map<int64_t, std::vector<kill_order>> by_streamer;
+        for (auto& o : orders) by_streamer[o.streamer_id].push_back(std::move(o));
+        for (auto& [id, list] : by_streamer) {
+          auto i = self->state.streamers.find(id);
+          if (i == self->state.streamers.end()) {
+            self->state.ctx->deps.log.warn("streamer", "kill for an unknown streamer; the kill run retries",
+                                           {{"streamer", std::to_string(id)}});
+            continue;
+          }
+          self->send(i->second, kills_atom_v, std::move(list));
+        }
+      },
+      [=](job_atom, job_request& req, streamer_side::job_cb& cb) {
+        auto* ctx = self->state.ctx;
+        if (req.what == job_request::kind::clear)
+          return run_clear(self, req.timeout.value_or(ctx->opts.clear_timeout), cb);
+        auto rep = std::make_shared<job_report>();
+        rep->what = req.what;
+        std::vector<int64_t> ids = req.streamer_ids;
+        if (ids.empty())
+          for (auto& [id, a] : self->state.streamers) ids.push_back(id);
+        auto pending = std::make_shared<size_t>(0);
+        std::vector<std::pair<int64_t, caf::actor>> targets;
+        for (auto id : ids) {
+          auto i = self->state.streamers.find(id);
+          if (i == self->state.streamers.end()) {
+            streamer_run r;
+            r.streamer_id = id;
+            r.ok = false;
+            r.error = ctx->deps.flussonic ? "streamer is not registered" : "no Flussonic client";
+            rep->streamers.push_back(r);
+            rep->ok = false;
+          } else {
+            targets.emplace_back(id, i->second);
+          }
+        }
+        *pending = targets.size();
+        if (targets.empty()) return cb(*rep);
+        int kind = req.what == job_request::kind::sync ? sync_run : kill_run;
+        for (auto& [id, actor] : targets) {
+          self->request(actor, ctx->opts.job_timeout, run_atom_v, kind, req.batch_size)
+              .then(
+                  [rep, pending, cb](streamer_run r) {
+                    if (!r.ok) rep->ok = false;
+                    rep->streamers.push_back(std::move(r));
+                    if (--*pending == 0) cb(*rep);
+                  },
+                  [rep, pending, cb, id = id](caf::error& e) {
+                    streamer_run r;
+                    r.streamer_id = id;
+                    r.ok = false;
+                    r.error = "no answer in time: " + caf::to_string(e);
+                    rep->ok = false;
+                    rep->streamers.push_back(std::move(r));
+                    if (--*pending == 0) cb(*rep);
+                  });
+        }
+      },
+      [=](tick_atom) {
+        run_clear(self, self->state.ctx->opts.clear_timeout, [](job_report) {});
+        self->delayed_send(self, self->state.ctx->opts.clear_interval, tick_atom_v);
+      },
+      [=](run_atom, std::function<void()>& k) { k(); },
+      [=](stop_atom) {
+        for (auto& [id, a] : self->state.streamers) self->send_exit(a, caf::exit_reason::user_shutdown);
+        self->state.streamers.clear();
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
+
+caf::actor spawn_streamer_supervisor(caf::actor_system& sys, const context* ctx) {
+  return sys.spawn(supervisor_fn, ctx);
+}
+
+caf::actor spawn_webhook_actor(caf::actor_system& sys, const context* ctx) {
+  return sys.spawn(webhook_fn, ctx);
+}
+
+}  // namespace maxsess::actors

@@ -1,0 +1,63 @@
+#pragma once
+// One thread running posted jobs in order. A streamer actor owns one, so its
+// blocking Flussonic API calls never run on actor threads and a slow
+// streamer delays only its own jobs.
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+
+namespace maxsess {
+
+class worker {
+ public:
+  worker() : thread_([this] { loop(); }) {}
+  ~worker() { stop(); }
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  void post(std::function<void()> job) {
+    {
+      std::lock_guard lock(mutex_);
+      if (stopping_) return;
+      jobs_.push_back(std::move(job));
+    }
+    cv_.notify_one();
+  }
+  std::size_t queued() const {
+    std::lock_guard lock(mutex_);
+    return jobs_.size();
+  }
+  // Runs what is queued, then joins. Idempotent.
+  void stop() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_one();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  void loop() {
+    for (;;) {
+      std::function<void()> job;
+      {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;
+        job = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      job();
+    }
+  }
+  mutable std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::thread thread_;  // last: starts after the members above exist
+};
+
+}  // namespace maxsess

@@ -1,0 +1,413 @@
+#include "net/flussonic_client.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "domain/clock.hpp"
+
+namespace maxsess::net {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using json = nlohmann::json;
+using actors::flussonic_error;
+using actors::listed_session;
+using actors::session_page;
+
+namespace {
+
+constexpr std::size_t response_body_limit = 32 * 1024 * 1024;
+constexpr std::size_t error_excerpt = 200;
+
+bool ends_with(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+std::string trim(std::string_view s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  return std::string(s);
+}
+
+std::string lower(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+std::string base64(std::string_view in) {
+  static constexpr char alphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    const uint32_t v = (static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16) |
+                       (static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8) |
+                       static_cast<uint32_t>(static_cast<unsigned char>(in[i + 2]));
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += alphabet[(v >> 6) & 63];
+    out += alphabet[v & 63];
+  }
+  const std::size_t rest = in.size() - i;
+  if (rest > 0) {
+    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16;
+    if (rest == 2) v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
+    out += alphabet[(v >> 18) & 63];
+    out += alphabet[(v >> 12) & 63];
+    out += rest == 2 ? alphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// --- tolerant JSON field access ----------------------------------------------
+
+// The member, or nullptr when absent or null.
+const json* field(const json& o, const char* key) {
+  const auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return nullptr;
+  return &*it;
+}
+
+int64_t clamp_double(double d) {
+  if (d >= 9.2e18) return std::numeric_limits<int64_t>::max();
+  if (d <= -9.2e18) return std::numeric_limits<int64_t>::min();
+  return static_cast<int64_t>(std::llround(d));
+}
+
+std::optional<int64_t> int_of(const json* v) {
+  if (!v) return std::nullopt;
+  if (v->is_number_unsigned()) {
+    const auto u = v->get<uint64_t>();
+    return u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+               ? std::numeric_limits<int64_t>::max()
+               : static_cast<int64_t>(u);
+  }
+  if (v->is_number_integer()) return v->get<int64_t>();
+  if (v->is_number_float()) {
+    const double d = v->get<double>();
+    if (!std::isfinite(d)) return std::nullopt;
+    return clamp_double(d);
+  }
+  if (v->is_string()) {
+    const auto& s = v->get_ref<const std::string&>();
+    int64_t out = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    if (ec == std::errc() && end == s.data() + s.size() && !s.empty()) return out;
+  }
+  return std::nullopt;
+}
+
+// Strings as they are, numbers as their decimal text (integral floats
+// without a fraction); anything else: nullopt.
+std::optional<std::string> text_of(const json* v) {
+  if (!v) return std::nullopt;
+  if (v->is_string()) return v->get<std::string>();
+  if (v->is_number_unsigned()) return std::to_string(v->get<uint64_t>());
+  if (v->is_number_integer()) return std::to_string(v->get<int64_t>());
+  if (v->is_number_float()) {
+    const double d = v->get<double>();
+    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e18)
+      return std::to_string(static_cast<int64_t>(d));
+    return v->dump();
+  }
+  return std::nullopt;
+}
+
+// A timestamp as Unix ms: numbers > 1e12 are ms, other positive numbers
+// seconds (fractions kept); RFC 3339 strings and numeric strings accepted.
+std::optional<int64_t> unix_ms_of(const json* v) {
+  if (!v) return std::nullopt;
+  double d = 0;
+  if (v->is_number()) {
+    if (v->is_number_integer() && !v->is_number_unsigned()) {
+      const auto i = v->get<int64_t>();
+      if (i <= 0) return std::nullopt;
+      return i > 1000000000000LL ? i : i * 1000;
+    }
+    d = v->get<double>();
+  } else if (v->is_string()) {
+    const auto& s = v->get_ref<const std::string&>();
+    if (auto t = parse_rfc3339(s)) return to_unix_ms(*t);
+    const auto i = int_of(v);
+    if (!i) return std::nullopt;
+    d = static_cast<double>(*i);
+  } else {
+    return std::nullopt;
+  }
+  if (!std::isfinite(d) || d <= 0) return std::nullopt;
+  return clamp_double(d > 1e12 ? d : d * 1000.0);
+}
+
+std::optional<listed_session> session_of(const json& o) {
+  if (!o.is_object()) return std::nullopt;
+  listed_session s;
+  auto id = text_of(field(o, "id"));
+  if (!id || id->empty()) id = text_of(field(o, "session_id"));
+  if (!id || id->empty()) return std::nullopt;
+  s.id = std::move(*id);
+  if (auto v = text_of(field(o, "name"))) s.name = std::move(*v);
+  if (auto v = text_of(field(o, "token"))) s.token = std::move(*v);
+  if (auto v = text_of(field(o, "ip"))) s.ip = std::move(*v);
+  if (auto v = text_of(field(o, "user_id"))) s.user_id = std::move(*v);
+  auto bytes = int_of(field(o, "bytes"));
+  if (!bytes) bytes = int_of(field(o, "bytes_sent"));
+  if (bytes) s.bytes = *bytes;
+  const auto updated = unix_ms_of(field(o, "updated_at"));
+  if (updated) s.updated_at = from_unix_ms(*updated);
+  if (auto d = int_of(field(o, "duration"))) {
+    s.duration = *d;
+  } else {
+    auto opened = unix_ms_of(field(o, "opened_at"));
+    if (!opened) opened = unix_ms_of(field(o, "created_at"));
+    if (opened && updated) s.duration = std::max<int64_t>(0, (*updated - *opened) / 1000);
+  }
+  return s;
+}
+
+std::string excerpt(const std::string& body) {
+  if (body.size() <= error_excerpt) return body;
+  return body.substr(0, error_excerpt) + "...";
+}
+
+bool ok_status(unsigned status) { return status >= 200 && status < 300; }
+
+}  // namespace
+
+// --- endpoint ----------------------------------------------------------------
+
+std::string flussonic_endpoint::authority() const {
+  std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port != "80") h += ":" + port;
+  return h;
+}
+
+flussonic_endpoint flussonic_endpoint_of(const streamer& s) {
+  const std::string url = trim(!trim(s.api_url).empty() ? s.api_url : s.url);
+  if (url.empty())
+    throw flussonic_error("streamer " + std::to_string(s.id) + " (" + s.host +
+                          ") has no api_url or url");
+  std::string_view rest = url;
+  if (const auto p = rest.find("://"); p != std::string_view::npos) {
+    const std::string scheme = lower(std::string(rest.substr(0, p)));
+    if (scheme == "https") throw flussonic_error("https is not supported yet: " + url);
+    if (scheme != "http") throw flussonic_error("unsupported URL scheme '" + scheme + "': " + url);
+    rest.remove_prefix(p + 3);
+  }
+  const auto path_at = rest.find_first_of("/?#");
+  std::string_view authority = rest.substr(0, path_at);
+  std::string_view path = path_at == std::string_view::npos ? std::string_view{} : rest.substr(path_at);
+  if (const auto q = path.find_first_of("?#"); q != std::string_view::npos) path = path.substr(0, q);
+  if (authority.find('@') != std::string_view::npos)
+    throw flussonic_error("credentials in the URL are not supported (use api_user/api_password): " +
+                          url);
+
+  flussonic_endpoint ep;
+  std::string_view port;
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) throw flussonic_error("bad host in URL: " + url);
+    ep.host = std::string(authority.substr(1, close - 1));
+    const auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') throw flussonic_error("bad host in URL: " + url);
+      port = after.substr(1);
+    }
+  } else {
+    const auto colon = authority.find(':');
+    ep.host = std::string(authority.substr(0, colon));
+    if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+  }
+  if (ep.host.empty()) throw flussonic_error("no host in URL: " + url);
+  if (port.empty()) {
+    ep.port = "80";
+  } else {
+    unsigned n = 0;
+    const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
+    if (ec != std::errc() || end != port.data() + port.size() || n == 0 || n > 65535)
+      throw flussonic_error("bad port in URL: " + url);
+    ep.port = std::to_string(n);
+  }
+  std::string p(path);
+  while (!p.empty() && p.back() == '/') p.pop_back();
+  if (ends_with(p, "/streamer/api/v3") || ends_with(p, "/flussonic/api/v3"))
+    ep.prefix = p;
+  else
+    ep.prefix = p + "/streamer/api/v3";
+  return ep;
+}
+
+std::string percent_encode(std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += hex[c >> 4];
+      out += hex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string basic_authorization(const std::string& user, const std::string& password) {
+  if (user.empty() && password.empty()) return {};
+  return "Basic " + base64(user + ":" + password);
+}
+
+// --- parsing -----------------------------------------------------------------
+
+session_page parse_session_page(const std::string& body) {
+  json doc;
+  try {
+    doc = json::parse(body);
+  } catch (const json::exception& e) {
+    throw flussonic_error(std::string("sessions answer is not JSON: ") + e.what() + ": " +
+                          excerpt(body));
+  }
+  if (!doc.is_object()) throw flussonic_error("sessions answer is not a JSON object: " + excerpt(body));
+  session_page page;
+  if (const json* list = field(doc, "sessions")) {
+    if (!list->is_array())
+      throw flussonic_error("sessions answer: \"sessions\" is not an array: " + excerpt(body));
+    page.sessions.reserve(list->size());
+    for (const auto& item : *list)
+      if (auto s = session_of(item)) page.sessions.push_back(std::move(*s));
+  }
+  if (const json* next = field(doc, "next")) {
+    auto text = text_of(next);
+    if (!text) throw flussonic_error("sessions answer: bad \"next\": " + next->dump());
+    page.next = std::move(*text);
+  }
+  return page;
+}
+
+// --- client ------------------------------------------------------------------
+
+flussonic_client::flussonic_client(std::chrono::milliseconds timeout) : timeout_(timeout) {}
+
+flussonic_client::answer flussonic_client::call(const streamer& s, method m,
+                                                const std::string& path) {
+  const flussonic_endpoint ep = flussonic_endpoint_of(s);
+  const std::string target = ep.prefix + path;
+  const bhttp::verb verb = m == method::get ? bhttp::verb::get : bhttp::verb::delete_;
+  const std::string request_line = std::string(bhttp::to_string(verb)) + " " + target;
+  const auto failure = [&](const char* what, const beast::error_code& ec) {
+    std::string msg = "flussonic " + ep.authority() + ": " + what + " failed (" + request_line + "): ";
+    if (ec == beast::error::timeout)
+      msg += "timed out after " + std::to_string(timeout_.count()) + " ms";
+    else
+      msg += ec.message();
+    return flussonic_error(msg);
+  };
+
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  const auto run = [&ioc] {
+    ioc.restart();
+    ioc.run();
+  };
+
+  // Where to connect: numeric addresses as they are, names resolved (the
+  // system resolver's own timeouts apply).
+  std::vector<tcp::endpoint> endpoints;
+  const auto port = static_cast<uint16_t>(std::stoul(ep.port));
+  const auto address = asio::ip::make_address(ep.host, ec);
+  if (!ec) {
+    endpoints.emplace_back(address, port);
+  } else {
+    ec = {};
+    tcp::resolver resolver(ioc);
+    const auto results = resolver.resolve(ep.host, ep.port, ec);
+    if (ec) throw failure("resolve", ec);
+    for (const auto& r : results) endpoints.push_back(r.endpoint());
+    if (endpoints.empty()) throw failure("resolve", asio::error::host_not_found);
+  }
+
+  stream.expires_after(timeout_);
+  stream.async_connect(endpoints, [&ec](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
+  run();
+  if (ec) throw failure("connect", ec);
+
+  bhttp::request<bhttp::empty_body> req{verb, target, 11};
+  req.set(bhttp::field::host, ep.authority());
+  req.set(bhttp::field::user_agent, "maxsess");
+  req.set(bhttp::field::accept, "application/json");
+  req.keep_alive(false);
+  if (const auto auth = basic_authorization(s.api_user, s.api_password); !auth.empty())
+    req.set(bhttp::field::authorization, auth);
+
+  stream.expires_after(timeout_);
+  bhttp::async_write(stream, req, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
+  run();
+  if (ec) throw failure("write", ec);
+
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(response_body_limit);
+  stream.expires_after(timeout_);
+  bhttp::async_read(stream, buffer, parser, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
+  run();
+  if (ec) throw failure("read", ec);
+
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream.socket().close(ignored);
+
+  auto res = parser.release();
+  return answer{res.result_int(), std::move(res.body())};
+}
+
+session_page flussonic_client::list_sessions(const streamer& s, int limit,
+                                             const std::string& cursor) {
+  std::string path = "/sessions?limit=" + std::to_string(limit > 0 ? limit : 100);
+  if (!cursor.empty()) path += "&cursor=" + percent_encode(cursor);
+  const auto a = call(s, method::get, path);
+  if (!ok_status(a.status))
+    throw flussonic_error("flussonic " + flussonic_endpoint_of(s).authority() + ": GET sessions: HTTP " +
+                          std::to_string(a.status) + ": " + excerpt(a.body));
+  try {
+    return parse_session_page(a.body);
+  } catch (const flussonic_error& e) {
+    throw flussonic_error("flussonic " + flussonic_endpoint_of(s).authority() + ": " + e.what());
+  }
+}
+
+bool flussonic_client::close_session(const streamer& s, const std::string& id) {
+  if (id.empty()) throw flussonic_error("close_session: empty session id");
+  const auto a = call(s, method::del, "/sessions/" + percent_encode(id));
+  if (a.status == 200 || a.status == 204 || a.status == 404) return true;
+  throw flussonic_error("flussonic " + flussonic_endpoint_of(s).authority() + ": DELETE session " +
+                        id + ": HTTP " + std::to_string(a.status) + ": " + excerpt(a.body));
+}
+
+}  // namespace maxsess::net

@@ -1,0 +1,60 @@
+#include <gtest/gtest.h>
+
+#include "actors/webhook_events.hpp"
+
+using namespace maxsess;
+using namespace maxsess::actors;
+
+TEST(WebhookEvents, ArrayOfPlayEvents) {
+  auto b = parse_webhook_batch(R"([
+    {"event":"play_opened","event_id":1,"utc_ms":1764000000000,"id":"s1","media":"news","token":"t","ip":"1.2.3.4"},
+    {"event":"play_updated","event_id":2,"id":"s1","media":"news","bytes":1000,"duration":10,"updated_at":1764000010},
+    {"event":"play_closed","event_id":3,"id":"s1","media":"news","closed_at":1764000020000,"reason":null},
+    {"event":"stream_started","event_id":4}
+  ])");
+  ASSERT_TRUE(b.json);
+  ASSERT_EQ(b.events.size(), 3u);
+  EXPECT_EQ(b.ignored, 1);
+  EXPECT_EQ(b.malformed, 0);
+  EXPECT_EQ(b.events[0].report.what, play_report::kind::opened);
+  EXPECT_EQ(b.events[0].report.token, "t");
+  EXPECT_EQ(b.events[0].report.ip, "1.2.3.4");
+  EXPECT_EQ(*b.events[0].report.at, from_unix_ms(1764000000000));
+  EXPECT_EQ(b.events[1].report.bytes, 1000);
+  EXPECT_EQ(b.events[1].report.duration, 10);
+  EXPECT_EQ(*b.events[1].report.at, from_unix_ms(1764000010000)) << "seconds are seconds";
+  EXPECT_EQ(b.events[2].report.what, play_report::kind::closed);
+  EXPECT_EQ(*b.events[2].report.at, from_unix_ms(1764000020000)) << "ms are ms";
+  EXPECT_EQ(b.events[2].event_id, 3);
+}
+
+TEST(WebhookEvents, LegacyShapesAndAliases) {
+  auto one = parse_webhook_batch(R"({"event":"session_opened","session_id":"x","name":"ch","bytes_sent":"77","created_at":1764000000})");
+  ASSERT_EQ(one.events.size(), 1u);
+  EXPECT_EQ(one.events[0].report.what, play_report::kind::opened);
+  EXPECT_EQ(one.events[0].report.session_id, "x");
+  EXPECT_EQ(one.events[0].report.stream, "ch");
+  EXPECT_EQ(one.events[0].report.bytes, 77);
+  auto upd = parse_webhook_batch(R"([{"event":"play_update","id":"y","media":null,"token":null,"bytes":null}])");
+  ASSERT_EQ(upd.events.size(), 1u);
+  EXPECT_EQ(upd.events[0].report.what, play_report::kind::updated);
+  EXPECT_EQ(upd.events[0].report.bytes, -1);
+  EXPECT_TRUE(upd.events[0].report.token.empty());
+  auto closed = parse_webhook_batch(R"([{"event":"session_closed","session_id":"x","deleted_at":1764000000}])");
+  ASSERT_EQ(closed.events.size(), 1u);
+  EXPECT_EQ(closed.events[0].report.what, play_report::kind::closed);
+}
+
+TEST(WebhookEvents, MalformedEntriesAreSkippedAndCounted) {
+  auto b = parse_webhook_batch(R"([1, "x", {}, {"event":7}, {"event":"play_closed"}, {"event":"play_closed","id":"ok"}])");
+  ASSERT_TRUE(b.json);
+  EXPECT_EQ(b.malformed, 5);
+  ASSERT_EQ(b.events.size(), 1u);
+  EXPECT_EQ(b.events[0].report.session_id, "ok");
+}
+
+TEST(WebhookEvents, NotJson) {
+  EXPECT_FALSE(parse_webhook_batch("play_closed id=1").json);
+  EXPECT_FALSE(parse_webhook_batch("").json);
+  EXPECT_TRUE(parse_webhook_batch("[]").json);
+}
