@@ -140,8 +140,14 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
     if (!who) {
       ++res.untracked;
       ctx->deps.metrics.inc("maxsess_untracked_sessions_total", {{"source", "webhook"}});
+      if (ctx->deps.log.enabled(log_level::debug))
+        ctx->deps.log.debug("webhook", "event without a known token", {{"event", ev.name}, {"session", ev.report.session_id}});
       continue;
     }
+    if (ctx->deps.log.enabled(log_level::debug))
+      ctx->deps.log.debug("webhook", "event", {{"event", ev.name}, {"account", who->account_id},
+                                              {"device", who->device_id}, {"session", ev.report.session_id},
+                                              {"bytes", std::to_string(ev.report.bytes)}});
     ev.report.streamer_id = streamer_id;
     ++res.events;
     ctx->deps.metrics.inc("maxsess_webhook_events_total", {{"type", ev.name}});
@@ -228,7 +234,10 @@ struct grouped_sync {
 struct streamer_state {
   const context* ctx = nullptr;
   streamer s;
-  std::unique_ptr<worker> io;  // blocking calls: Flussonic API, database
+  // Blocking calls (Flussonic API, database) run here. Owned by the
+  // supervisor, which outlives every streamer actor: an actor must never
+  // join a thread that may be inside a 5 s HTTP timeout.
+  worker* io = nullptr;
   int failures = 0;            // consecutive, for backoff
   sys_time retry_at{};
   std::string last_error;
@@ -435,11 +444,11 @@ void start_kill(streamer_actor* self) {
       });
 }
 
-caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s) {
+caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, worker* io) {
   auto& st = self->state;
   st.ctx = ctx;
   st.s = std::move(s);
-  st.io = std::make_unique<worker>();
+  st.io = io;
   auto arm = [self](int kind) {
     auto* ctx = self->state.ctx;
     auto every = kind == sync_run ? ctx->opts.sync_interval : ctx->opts.kill_interval;
@@ -449,7 +458,6 @@ caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s) 
     if (!ctx->opts.webhooks) arm(sync_run);  // webhooks: true turns sync off
     arm(kill_run);
   }
-  self->attach_functor([self] { self->state.io.reset(); });
   return {
       [=](refresh_atom, streamer& updated) { self->state.s = std::move(updated); },
       [=](run_atom, int kind, int batch) -> caf::result<streamer_run> {
@@ -501,6 +509,10 @@ caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s) 
 struct supervisor_state {
   const context* ctx = nullptr;
   std::map<int64_t, caf::actor> streamers;
+  std::map<int64_t, std::unique_ptr<worker>> workers;  // one per streamer actor
+  // Workers of removed streamers, told to stop; joined when the supervisor
+  // ends (destroying the state), never while serving messages.
+  std::vector<std::unique_ptr<worker>> retired;
   static inline const char* name = "maxsess.streamers";
 };
 
@@ -514,9 +526,10 @@ void refresh(supervisor_actor* self) {
   for (auto& s : ctx->deps.streamers.list()) {
     present.insert(s.id);
     auto i = mine.find(s.id);
-    if (i == mine.end())
-      mine[s.id] = self->spawn(streamer_fn, ctx, s);
-    else
+    if (i == mine.end()) {
+      auto& w = self->state.workers[s.id] = std::make_unique<worker>();
+      mine[s.id] = self->spawn(streamer_fn, ctx, s, w.get());
+    } else
       self->send(i->second, refresh_atom_v, s);
   }
   for (auto i = mine.begin(); i != mine.end();) {
@@ -525,6 +538,12 @@ void refresh(supervisor_actor* self) {
       continue;
     }
     self->send_exit(i->second, caf::exit_reason::user_shutdown);
+    auto w = self->state.workers.find(i->first);
+    if (w != self->state.workers.end()) {
+      w->second->request_stop(true);
+      self->state.retired.push_back(std::move(w->second));
+      self->state.workers.erase(w);
+    }
     i = mine.erase(i);
   }
 }
@@ -644,7 +663,8 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
       [=](stop_atom) {
         for (auto& [id, a] : self->state.streamers) self->send_exit(a, caf::exit_reason::user_shutdown);
         self->state.streamers.clear();
-        self->quit();
+        for (auto& [id, w] : self->state.workers) w->request_stop(true);
+        self->quit();  // the state's destructor joins the workers (shutdown only)
       },
   };
 }

@@ -1,6 +1,8 @@
 // maxsessd: command line and wiring. Every component is built here, in one
 // block, and handed its dependencies (no singletons); shutdown runs the same
 // wiring backwards.
+#include <nlohmann/json.hpp>
+
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -16,6 +18,7 @@
 #include "domain/log.hpp"
 #include "net/flussonic_client.hpp"
 #include "net/http_api.hpp"
+#include "net/http_call.hpp"
 #include "net/http_server.hpp"
 #include "storage/store.hpp"
 
@@ -30,6 +33,11 @@ usage:
   maxsessd migrate      [--config FILE]                create or upgrade the schema
   maxsessd check-config [--config FILE] [--ini FILE]   print every configuration problem
 
+  Jobs, run by the running daemon (cron lines of the middleware carry over):
+  maxsessd playback-session:sync  [--batch-size=100] [--streamer-ids=1 --streamer-ids=2]
+  maxsessd playback-session:kill  [--streamer-ids=1 --streamer-ids=2]
+  maxsessd playback-session:clear [--timeout=120]
+
 FILE defaults to $MAXSESS_CONFIG, then /etc/maxsess/maxsess.yaml.
 Environment variables override the file (see docs/config.md).
 )";
@@ -38,7 +46,18 @@ struct options {
   std::string command;
   std::string config_path;
   std::string ini_path;
+  // job commands
+  std::optional<int64_t> batch_size;
+  std::vector<int64_t> streamer_ids;
+  std::optional<int64_t> timeout_s;
 };
+
+bool parse_positive(const std::string& text, int64_t& out, bool allow_zero = false) {
+  if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos)
+    return false;
+  out = std::stoll(text);
+  return allow_zero || out > 0;
+}
 
 // Accepts "--key value" and "--key=value".
 bool parse_args(int argc, char** argv, options& out, std::string& error) {
@@ -71,6 +90,41 @@ bool parse_args(int argc, char** argv, options& out, std::string& error) {
       if (!take(out.config_path)) return false;
     } else if (key == "--ini") {
       if (!take(out.ini_path)) return false;
+    } else if (key == "--batch-size") {
+      std::string v;
+      int64_t n = 0;
+      if (!take(v)) return false;
+      if (!parse_positive(v, n) || n > 10000) {
+        error = "--batch-size must be an integer from 1 to 10000";
+        return false;
+      }
+      out.batch_size = n;
+    } else if (key == "--streamer-ids") {
+      std::string v;
+      if (!take(v)) return false;
+      // Repeatable, and comma-separated lists are accepted too.
+      std::size_t start = 0;
+      while (start <= v.size()) {
+        auto comma = v.find(',', start);
+        auto part = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+        int64_t id = 0;
+        if (!parse_positive(part, id)) {
+          error = "--streamer-ids takes positive integers, got '" + part + "'";
+          return false;
+        }
+        out.streamer_ids.push_back(id);
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+      }
+    } else if (key == "--timeout") {
+      std::string v;
+      int64_t n = 0;
+      if (!take(v)) return false;
+      if (!parse_positive(v, n, true)) {
+        error = "--timeout takes whole seconds (e.g. 120)";
+        return false;
+      }
+      out.timeout_s = n;
     } else {
       error = "unknown option " + key;
       return false;
@@ -127,6 +181,69 @@ void describe_metrics(metric_registry& m) {
   m.describe_counter("maxsess_http_requests_total", "HTTP requests by route group and status code.");
   m.describe_histogram("maxsess_http_request_duration_seconds", "HTTP request latency by route group.",
                        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
+}
+
+// playback-session:{sync,kill,clear}: asks the running daemon (admin API)
+// so in-memory state and the database never disagree.
+int run_job(const options& opts, const config::daemon_config& cfg) {
+  std::string job = opts.command.substr(std::string("playback-session:").size());
+  if (job != "sync" && job != "kill" && job != "clear") {
+    std::cerr << "maxsessd: unknown command " << opts.command << "\n\n" << usage;
+    return 2;
+  }
+  nlohmann::json body = nlohmann::json::object();
+  if (opts.batch_size) body["batch_size"] = *opts.batch_size;
+  if (!opts.streamer_ids.empty()) body["streamer_ids"] = opts.streamer_ids;
+  if (opts.timeout_s) body["timeout"] = *opts.timeout_s;
+
+  std::string host;
+  uint16_t port = 0;
+  config::split_host_port(cfg.node.http_listen, host, port);
+  if (host == "0.0.0.0" || host.empty()) host = "127.0.0.1";
+  if (host == "::") host = "::1";
+  net::http_call_options call;
+  call.host = host;
+  call.port = std::to_string(port);
+  call.authority = cfg.node.http_listen;
+  call.method = boost::beast::http::verb::post;
+  call.target = "/api/v1/jobs/" + job;
+  call.body = body.dump();
+  call.headers.emplace_back("Authorization", "Bearer " + cfg.security.admin_token);
+  call.timeout = std::chrono::minutes(5);
+  net::http_answer answer;
+  try {
+    answer = net::http_call(call);
+  } catch (const std::exception& e) {
+    std::cerr << "maxsessd: cannot reach the daemon at " << cfg.node.http_listen << " ("
+              << e.what() << "); is `maxsessd serve` running with this configuration?\n";
+    return 3;
+  }
+  auto j = nlohmann::json::parse(answer.body, nullptr, false);
+  if (answer.status != 200 || j.is_discarded()) {
+    std::cerr << "maxsessd: the daemon answered HTTP " << answer.status << ": " << answer.body << "\n";
+    return 1;
+  }
+  if (job == "clear") {
+    if (j.value("ok", false))
+      std::cout << "clear: cleared " << j.value("cleared", 0) << " session rows\n";
+    else
+      std::cout << "clear: FAILED: " << j.value("error", std::string()) << "\n";
+  } else {
+    for (auto& s : j["streamers"]) {
+      std::cout << job << ": streamer " << s.value("streamer_id", 0) << ": ";
+      if (!s.value("ok", false)) {
+        std::cout << "FAILED: " << s.value("error", std::string()) << "\n";
+      } else if (job == "sync") {
+        std::cout << "listed " << s.value("listed", 0) << ", adopted " << s.value("adopted", 0)
+                  << ", ended " << s.value("ended", 0) << ", killed " << s.value("killed", 0)
+                  << ", untracked " << s.value("untracked", 0) << "\n";
+      } else {
+        std::cout << "closed " << s.value("closed", 0) << " sessions\n";
+      }
+    }
+    if (j["streamers"].empty()) std::cout << job << ": no streamers registered\n";
+  }
+  return j.value("ok", false) ? 0 : 1;
 }
 
 int run_serve(const config::daemon_config& cfg) {
@@ -290,6 +407,10 @@ int main(int argc, char** argv) {
   if (opts.command == "migrate") {
     if (!load_config(opts, cfg)) return 2;
     return run_migrate(cfg);
+  }
+  if (opts.command.rfind("playback-session:", 0) == 0) {
+    if (!load_config(opts, cfg)) return 2;
+    return run_job(opts, cfg);
   }
   if (opts.command == "serve") {
     if (!load_config(opts, cfg)) return 2;

@@ -31,12 +31,19 @@ class worker {
   }
   // Runs what is queued, then joins. Idempotent.
   void stop() {
+    request_stop(false);
+    if (thread_.joinable()) thread_.join();
+  }
+  // Does not wait: the thread finishes the job at hand (and, unless
+  // `drop_queued`, what is queued), then ends; stop() or the destructor
+  // joins it later.
+  void request_stop(bool drop_queued) {
     {
       std::lock_guard lock(mutex_);
       stopping_ = true;
+      if (drop_queued) jobs_.clear();
     }
     cv_.notify_one();
-    if (thread_.joinable()) thread_.join();
   }
 
  private:

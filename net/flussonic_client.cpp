@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/clock.hpp"
+#include "net/http_call.hpp"
 
 namespace maxsess::net {
 
@@ -317,74 +318,24 @@ flussonic_client::flussonic_client(std::chrono::milliseconds timeout) : timeout_
 flussonic_client::answer flussonic_client::call(const streamer& s, method m,
                                                 const std::string& path) {
   const flussonic_endpoint ep = flussonic_endpoint_of(s);
-  const std::string target = ep.prefix + path;
-  const bhttp::verb verb = m == method::get ? bhttp::verb::get : bhttp::verb::delete_;
-  const std::string request_line = std::string(bhttp::to_string(verb)) + " " + target;
-  const auto failure = [&](const char* what, const beast::error_code& ec) {
-    std::string msg = "flussonic " + ep.authority() + ": " + what + " failed (" + request_line + "): ";
-    if (ec == beast::error::timeout)
-      msg += "timed out after " + std::to_string(timeout_.count()) + " ms";
-    else
-      msg += ec.message();
-    return flussonic_error(msg);
-  };
-
-  asio::io_context ioc;
-  beast::tcp_stream stream(ioc);
-  beast::error_code ec;
-  const auto run = [&ioc] {
-    ioc.restart();
-    ioc.run();
-  };
-
-  // Where to connect: numeric addresses as they are, names resolved (the
-  // system resolver's own timeouts apply).
-  std::vector<tcp::endpoint> endpoints;
-  const auto port = static_cast<uint16_t>(std::stoul(ep.port));
-  const auto address = asio::ip::make_address(ep.host, ec);
-  if (!ec) {
-    endpoints.emplace_back(address, port);
-  } else {
-    ec = {};
-    tcp::resolver resolver(ioc);
-    const auto results = resolver.resolve(ep.host, ep.port, ec);
-    if (ec) throw failure("resolve", ec);
-    for (const auto& r : results) endpoints.push_back(r.endpoint());
-    if (endpoints.empty()) throw failure("resolve", asio::error::host_not_found);
+  http_call_options o;
+  o.host = ep.host;
+  o.port = ep.port;
+  o.authority = ep.authority();
+  o.method = m == method::get ? bhttp::verb::get : bhttp::verb::delete_;
+  o.target = ep.prefix + path;
+  o.timeout = timeout_;
+  o.body_limit = response_body_limit;
+  if (auto auth = basic_authorization(s.api_user, s.api_password); !auth.empty())
+    o.headers.emplace_back("Authorization", auth);
+  try {
+    auto a = http_call(o);
+    return answer{a.status, std::move(a.body)};
+  } catch (const http_call_error& e) {
+    std::string msg = "flussonic " + ep.authority() + ": " + e.step + " failed (" +
+                      std::string(bhttp::to_string(o.method)) + " " + o.target + "): ";
+    throw flussonic_error(msg + (std::string(e.what()).substr(e.step.size() + 9)));
   }
-
-  stream.expires_after(timeout_);
-  stream.async_connect(endpoints, [&ec](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
-  run();
-  if (ec) throw failure("connect", ec);
-
-  bhttp::request<bhttp::empty_body> req{verb, target, 11};
-  req.set(bhttp::field::host, ep.authority());
-  req.set(bhttp::field::user_agent, "maxsess");
-  req.set(bhttp::field::accept, "application/json");
-  req.keep_alive(false);
-  if (const auto auth = basic_authorization(s.api_user, s.api_password); !auth.empty())
-    req.set(bhttp::field::authorization, auth);
-
-  stream.expires_after(timeout_);
-  bhttp::async_write(stream, req, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
-  run();
-  if (ec) throw failure("write", ec);
-
-  beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(response_body_limit);
-  stream.expires_after(timeout_);
-  bhttp::async_read(stream, buffer, parser, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
-  run();
-  if (ec) throw failure("read", ec);
-
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream.socket().close(ignored);
-
-  auto res = parser.release();
-  return answer{res.result_int(), std::move(res.body())};
 }
 
 session_page flussonic_client::list_sessions(const streamer& s, int limit,

@@ -233,11 +233,16 @@ TEST_F(FlussonicClientTest, ListsAcrossPages) {
   }
   // The emulator saw three list calls, with the cursor percent-encoded.
   const auto state = emu_->state();
-  int lists = 0;
   // (api_log's "status" is filled in after the answer is sent: racy, not checked.)
+  std::vector<std::string> paths;
   for (const auto& e : state.at("api_log"))
-    if (e.at("method") == "GET") ++lists;
-  EXPECT_EQ(lists, 3);
+    if (e.at("method") == "GET") paths.push_back(e.at("path").get<std::string>());
+  ASSERT_EQ(paths.size(), 3u);
+  EXPECT_EQ(paths[0], "/streamer/api/v3/sessions?limit=2");
+  for (std::size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(paths[i].rfind("/streamer/api/v3/sessions?limit=2&cursor=", 0), 0u) << paths[i];
+    EXPECT_NE(paths[i].find("%3D"), std::string::npos) << paths[i];  // base64 '=' padding
+  }
 }
 
 TEST_F(FlussonicClientTest, EmptyListIsOnePage) {
