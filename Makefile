@@ -33,14 +33,7 @@ test: build
 # A private PostgreSQL in $(RUN_PG_DIR) (kept between runs; `make stop-db`
 # deletes it), the schema, then the daemon in the foreground.
 run: build
-	scripts/pg.sh start $(RUN_PG_DIR) $(RUN_PG_PORT)
-	$(BUILD_DIR)/maxsessd migrate --config $(CONFIG)
-	@echo
-	@echo "maxsess: http://127.0.0.1:8080  (Ctrl-C stops it; make stop-db stops PostgreSQL)"
-	@echo "Get a playback link:"
-	@echo "  curl -s -X POST http://127.0.0.1:8080/api/v1/links -H 'Content-Type: application/json' -d '{\"account_id\":\"acc1\",\"device_id\":\"dev1\",\"content\":{\"type\":\"live\",\"stream\":\"news\"}}'"
-	@echo
-	exec $(BUILD_DIR)/maxsessd serve --config $(CONFIG)
+	BUILD_DIR=$(BUILD_DIR) CONFIG=$(CONFIG) RUN_PG_DIR=$(RUN_PG_DIR) RUN_PG_PORT=$(RUN_PG_PORT) scripts/run.sh
 
 stop-db:
 	scripts/pg.sh stop $(RUN_PG_DIR)

@@ -1,0 +1,31 @@
+#include <gtest/gtest.h>
+
+#include "domain/metrics.hpp"
+
+using namespace maxsess;
+
+TEST(Metrics, CountersGaugesAndHistogramsRenderInTextFormat) {
+  metric_registry m;
+  m.describe_counter("x_total", "Things.");
+  m.describe_gauge("g", "A gauge.");
+  m.describe_histogram("h_seconds", "Latency.", {0.1, 1});
+  m.inc("x_total", {{"result", "ok"}});
+  m.inc("x_total", {{"result", "ok"}}, 2);
+  m.inc("x_total", {{"result", "a\"b"}});
+  m.set("g", {}, 7);
+  m.observe("h_seconds", {{"route", "links"}}, 0.05);
+  m.observe("h_seconds", {{"route", "links"}}, 0.5);
+  m.observe("h_seconds", {{"route", "links"}}, 5);
+  EXPECT_EQ(m.value("x_total", {{"result", "ok"}}), 3);
+  auto text = m.render("extra_line 1\n");
+  EXPECT_NE(text.find("# HELP x_total Things.\n# TYPE x_total counter\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("x_total{result=\"ok\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("x_total{result=\"a\\\"b\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("# TYPE g gauge\ng 7\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("h_seconds_bucket{route=\"links\",le=\"0.1\"} 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("h_seconds_bucket{route=\"links\",le=\"1\"} 2\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("h_seconds_bucket{route=\"links\",le=\"+Inf\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("h_seconds_count{route=\"links\"} 3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("h_seconds_sum{route=\"links\"} 5.55\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("extra_line 1\n"), std::string::npos);
+}
