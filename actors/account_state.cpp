@@ -334,8 +334,10 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
       persist(*s, fx.writes);
       return {auth_result::allow};
     }
-    // A link from before this device session began (e.g. before a kill).
-    if (req.new_session && req.token_issued_at + std::chrono::seconds(1) < s->started_at)
+    // A link from before this device session began (e.g. from before a
+    // kill): never bound to the new session, whether Flussonic asks with
+    // new_session or an old player goes on with update_session.
+    if (req.token_issued_at + std::chrono::seconds(1) < s->started_at)
       return {auth_result::deny_stale_token};
     if (limiting) {
       for (auto& f : s->flussonic) {

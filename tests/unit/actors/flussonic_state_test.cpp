@@ -109,6 +109,10 @@ TEST_F(FlussonicState, OldTokenCannotReopenAfterANewLink) {
   a.ip = "1.1.1.1";
   a.token_issued_at = clock.now() - seconds(5);  // the link from before the kill
   EXPECT_EQ(st->authorize(a, clock.now(), fx).result, auth_result::deny_stale_token);
+  // The killed player going on with update_session is not re-bound either.
+  a.session_id = "f1";
+  a.new_session = false;
+  EXPECT_EQ(st->authorize(a, clock.now(), fx).result, auth_result::deny_stale_token);
 }
 
 TEST_F(FlussonicState, FirstAuthAfterPendingTtlIsDecidedAfresh) {
