@@ -289,6 +289,15 @@ void account_state::refresh(playback_session& s, const play_report& r, sys_time 
   if (s.status == session_status::pending) s.status = session_status::active;
 }
 
+bool account_state::from_an_earlier_link(const playback_session& s, const play_report& r) const {
+  if (r.token.empty() || r.token == s.token) return false;
+  // Our signed tokens say when they were issued (a zapping device's link for
+  // another channel is newer than its session); securetokens are compared
+  // as strings: only the device's current link opens new sessions.
+  if (r.token_issued_at) return *r.token_issued_at + std::chrono::seconds(1) < s.started_at;
+  return true;
+}
+
 void account_state::kill_session(playback_session& s, end_reason why, sys_time now,
                                  side_effects& fx) {
   bool ordered = false;
@@ -327,6 +336,14 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
 
   if (s != nullptr && s->status == session_status::killed) return {auth_result::deny_killed};
 
+  // A link from before the device's current (or last) session — e.g. from
+  // before a kill — is never bound again, whether Flussonic asks with
+  // new_session or an old player goes on with update_session, and whether
+  // that session is live or already over. Its own bound session is fine.
+  if (s != nullptr && find_flussonic(*s, req.session_id) == nullptr &&
+      req.token_issued_at + std::chrono::seconds(1) < s->started_at)
+    return {auth_result::deny_stale_token};
+
   if (s != nullptr && holds_slot(s->status)) {
     if (auto* f = find_flussonic(*s, req.session_id)) {
       if (!f->open) return {auth_result::deny_replaced};
@@ -334,11 +351,6 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
       persist(*s, fx.writes);
       return {auth_result::allow};
     }
-    // A link from before this device session began (e.g. from before a
-    // kill): never bound to the new session, whether Flussonic asks with
-    // new_session or an old player goes on with update_session.
-    if (req.token_issued_at + std::chrono::seconds(1) < s->started_at)
-      return {auth_result::deny_stale_token};
     if (limiting) {
       for (auto& f : s->flussonic) {
         if (!f.open || f.stream != req.stream) continue;
@@ -394,8 +406,10 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
     }
     // Playing with a maxsess token we have no live session for: adopted
     // (sync-only / securetoken deployments, a restart, a late first event),
-    // or closed on the streamer when the account has no room for it.
-    if (limiting && at_limit_without(device_id)) {
+    // or closed on the streamer when the account has no room for it, or
+    // when it plays a link older than the device's last session.
+    bool stale = it != sessions_.end() && from_an_earlier_link(it->second, r);
+    if (stale || (limiting && at_limit_without(device_id))) {
       ++fx.over_limit_attempts;
       fx.kills.push_back({r.streamer_id, account_id_, device_id, r.session_id, r.token});
       return;
@@ -456,6 +470,13 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
     return;
   }
   if (!f) {
+    if (from_an_earlier_link(s, r)) {
+      // E.g. the player of a killed session still runs while the device
+      // already has a new one: close it, never adopt it into the new one.
+      fx.kills.push_back({r.streamer_id != 0 ? r.streamer_id : s.streamer_id, account_id_, device_id,
+                          r.session_id, {}});
+      return;
+    }
     if (limiting) {
       for (auto& g : s.flussonic) {
         if (g.open && g.stream == r.stream && g.ip != r.ip) {
@@ -518,8 +539,11 @@ std::vector<std::string> account_state::clear(sys_time now, std::chrono::millise
   for (auto it = sessions_.begin(); it != sessions_.end();) {
     auto& s = it->second;
     bool old = s.updated_at + timeout <= now;
-    if (old && (s.status == session_status::ended ||
-                (s.status == session_status::killed && !any_open(s)))) {
+    // A killed row also outlives its link (link_ttl): until then the row is
+    // what refuses the killed token.
+    bool killed_gone = s.status == session_status::killed && !any_open(s) &&
+                       s.updated_at + std::max(timeout, cfg_.link_ttl) <= now;
+    if ((old && s.status == session_status::ended) || killed_gone) {
       gone.push_back(it->first);
       it = sessions_.erase(it);
     } else {

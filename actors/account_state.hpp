@@ -97,6 +97,8 @@ struct play_report {
   int64_t bytes = -1;
   std::optional<sys_time> at;  // event/updated time as the streamer saw it
   int64_t streamer_id = 0;
+  // For our signed tokens: when the link was issued (expiry - link_ttl).
+  std::optional<sys_time> token_issued_at;
 };
 
 // A Flussonic session to close on its streamer.
@@ -197,6 +199,7 @@ class account_state {
   void kill_session(playback_session& s, end_reason why, sys_time now, side_effects& fx);
   bool at_limit_without(const std::string& device_id) const;
   void refresh(playback_session& s, const play_report& r, sys_time now);
+  bool from_an_earlier_link(const playback_session& s, const play_report& r) const;
 
   std::string account_id_;
   int shard_;

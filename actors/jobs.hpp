@@ -23,7 +23,8 @@ struct webhook_result {
 struct job_request {
   enum class kind { sync, kill, clear } what = kind::sync;
   int batch_size = 0;                   // sync: 0 = playback_session.batch_size
-  std::vector<int64_t> streamer_ids;    // sync/kill: empty = every enabled streamer
+  std::vector<int64_t> streamer_ids;    // sync/kill: empty = every registered streamer (disabled
+                                        // ones too: sessions may still play there)
   std::optional<std::chrono::milliseconds> timeout;  // clear: default clear_timeout
 };
 const char* to_string(job_request::kind k);

@@ -7,6 +7,8 @@
 // with a round-trip test for each.
 #include <caf/all.hpp>
 
+#include <cstdio>
+
 #include "actors/account_service.hpp"
 #include "actors/flussonic_api.hpp"
 #include "actors/jobs.hpp"
@@ -30,6 +32,19 @@ struct context {
   caf::actor router;      // set once at start, before any account actor exists
   caf::actor supervisor;  // streamer supervisor (kills go there); may be empty
 };
+
+// Calls a callback that came from outside the actors (HTTP side) so that an
+// exception in it cannot take the calling actor down with it.
+template <class F, class... Ts>
+void call_back(const F& cb, Ts&&... xs) noexcept {
+  try {
+    cb(std::forward<Ts>(xs)...);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "maxsessd: a reply callback failed: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "maxsessd: a reply callback failed\n");
+  }
+}
 
 // Spawned by the runtime (streamers.cpp).
 caf::actor spawn_streamer_supervisor(caf::actor_system& sys, const context* ctx);

@@ -48,6 +48,10 @@ using account_actor = caf::stateful_actor<account_actor_state>;
 
 void start_load(account_actor* self, const std::string& account_id) {
   if (self->state.loading) return;
+  // Never read the database while our own writes are still on their way:
+  // the snapshot could miss a row whose approval is about to be answered.
+  // The last write's answer starts the load (see written_atom).
+  if (!self->state.writes_in_flight.empty()) return;
   self->state.loading = true;
   auto handle = caf::actor_cast<caf::actor>(self);
   self->state.ctx->deps.store.load(account_id, [handle](auto snap, std::string error) {
@@ -300,11 +304,10 @@ caf::behavior account_actor_fn(account_actor* self, const context* ctx, std::str
           s.ctx->deps.log.warn("account", "write not applied; reloading account state",
                                {{"account", s.logic->account_id()},
                                 {"status", storage::to_string(st)}});
-          if (s.loaded) {
-            s.loaded = false;
-            start_load(self, s.logic->account_id());
-          }
+          s.loaded = false;
         }
+        // Reload once nothing of ours is in flight any more.
+        if (!s.loaded) start_load(self, s.logic->account_id());
         arm_wake(self);
       },
       [=](wake_atom) {
@@ -441,29 +444,29 @@ caf::behavior gateway_fn(caf::event_based_actor* self, caf::actor router,
   return {
       [=](link_atom a, link_request& req, account_service::link_cb& cb) {
         self->request(router, timeout, a, std::move(req))
-            .then([cb](link_outcome& o) { cb(std::move(o)); },
-                  [cb](caf::error& e) { cb(unavailable_link("no answer: " + caf::to_string(e))); });
+            .then([cb](link_outcome& o) { call_back(cb, std::move(o)); },
+                  [cb](caf::error& e) { call_back(cb, unavailable_link("no answer: " + caf::to_string(e))); });
       },
       [=](end_atom a, std::string& account_id, std::string& device, bool kill,
           account_service::end_cb& cb) {
         self->request(router, timeout, a, std::move(account_id), std::move(device), kill)
-            .then([cb](end_result r) { cb(r); },
-                  [cb](caf::error&) { cb(end_result::unavailable); });
+            .then([cb](end_result r) { call_back(cb, r); },
+                  [cb](caf::error&) { call_back(cb, end_result::unavailable); });
       },
       [=](get_atom a, std::string& account_id, account_service::view_cb& cb) {
         self->request(router, timeout, a, std::move(account_id))
-            .then([cb](std::optional<account_view>& v) { cb(std::move(v)); },
-                  [cb](caf::error&) { cb(std::nullopt); });
+            .then([cb](std::optional<account_view>& v) { call_back(cb, std::move(v)); },
+                  [cb](caf::error&) { call_back(cb, std::nullopt); });
       },
       [=](auth_atom a, auth_request& req, account_service::auth_cb& cb) {
         self->request(router, timeout, a, std::move(req))
-            .then([cb](auth_outcome o) { cb(o); },
-                  [cb](caf::error&) { cb(auth_outcome{auth_result::unavailable}); });
+            .then([cb](auth_outcome o) { call_back(cb, o); },
+                  [cb](caf::error&) { call_back(cb, auth_outcome{auth_result::unavailable}); });
       },
       [=](put_atom a, account_settings& settings, account_service::view_cb& cb) {
         self->request(router, timeout, a, std::move(settings))
-            .then([cb](std::optional<account_view>& v) { cb(std::move(v)); },
-                  [cb](caf::error&) { cb(std::nullopt); });
+            .then([cb](std::optional<account_view>& v) { call_back(cb, std::move(v)); },
+                  [cb](caf::error&) { call_back(cb, std::nullopt); });
       },
   };
 }

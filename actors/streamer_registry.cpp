@@ -14,7 +14,12 @@ void streamer_registry::put(streamer s, done_fn done) {
             return;
           }
         }
-        db.put_streamer(s);
+        try {
+          db.put_streamer(s);
+        } catch (const storage::conflict_error&) {  // another PUT took the host meanwhile
+          done(admin_status::conflict, "host " + s.host + " is already used by another streamer");
+          return;
+        }
         directory_.put(s);
         if (on_change_) on_change_();
         done(admin_status::ok, {});

@@ -63,12 +63,15 @@ T db_call(const context* ctx, std::function<T(storage::session_store&)> f) {
 struct token_owner {
   std::string account_id;
   std::string device_id;
+  std::optional<sys_time> issued_at;  // signed tokens only
 };
 
 std::optional<token_owner> owner_of_signed(const context* ctx, const std::string& token) {
   if (token.rfind("m1.", 0) != 0) return std::nullopt;
   auto v = ctx->deps.signer.verify(token, ctx->deps.clock.now(), false);
-  if (auto* c = std::get_if<token_claims>(&v)) return token_owner{c->account_id, c->device_id};
+  if (auto* c = std::get_if<token_claims>(&v))
+    return token_owner{c->account_id, c->device_id,
+                       sys_time{std::chrono::seconds(c->expires)} - ctx->opts.decisions.link_ttl};
   return std::nullopt;
 }
 
@@ -86,11 +89,18 @@ play_report report_of(const listed_session& l, int64_t streamer_id) {
   return r;
 }
 
+// Shutdown must not wait for a long listing or a row of kills to finish.
+void check_stop(const worker* io) {
+  if (io != nullptr && io->stopping()) throw flussonic_error("stopping");
+}
+
 // Lists every session of a streamer, page by page.
-std::vector<listed_session> list_all(flussonic_api& api, const streamer& s, int batch) {
+std::vector<listed_session> list_all(flussonic_api& api, const streamer& s, int batch,
+                                     const worker* io) {
   std::vector<listed_session> all;
   std::string cursor;
   for (int pages = 0; pages < 100000; ++pages) {
+    check_stop(io);
     auto page = api.list_sessions(s, batch, cursor);
     for (auto& l : page.sessions) all.push_back(std::move(l));
     if (page.next.empty() || page.next == cursor) break;
@@ -149,13 +159,14 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
                                               {"device", who->device_id}, {"session", ev.report.session_id},
                                               {"bytes", std::to_string(ev.report.bytes)}});
     ev.report.streamer_id = streamer_id;
+    ev.report.token_issued_at = who->issued_at;
     ++res.events;
     ctx->deps.metrics.inc("maxsess_webhook_events_total", {{"type", ev.name}});
     self->request(ctx->router, account_timeout, play_atom_v, who->account_id, who->device_id,
                   std::move(ev.report))
         .then([](bool) {}, [](caf::error&) {});
   }
-  cb(res);
+  call_back(cb, res);
 }
 
 caf::behavior webhook_fn(webhook_actor* self, const context* ctx) {
@@ -166,12 +177,12 @@ caf::behavior webhook_fn(webhook_actor* self, const context* ctx) {
         auto st = ctx->deps.streamers.find_by_host(host);
         if (!st) {
           res.result = webhook_result::status::unknown_host;
-          return cb(res);
+          return call_back(cb, res);
         }
         auto batch = parse_webhook_batch(body);
         if (!batch.json) {
           res.result = webhook_result::status::not_json;
-          return cb(res);
+          return call_back(cb, res);
         }
         res.malformed = batch.malformed;
         res.ignored = batch.ignored;
@@ -206,7 +217,7 @@ caf::behavior webhook_fn(webhook_actor* self, const context* ctx) {
                 for (auto& t : unknown) {
                   auto i = found.find(t);
                   cache[t] = i == found.end() ? std::nullopt
-                                              : std::optional<token_owner>{{i->second.first, i->second.second}};
+                                              : std::optional<token_owner>{{i->second.first, i->second.second, std::nullopt}};
                 }
                 dispatch(self, st->id, std::move(fresh), res, cb);
               };
@@ -300,16 +311,17 @@ void start_sync(streamer_actor* self, int batch) {
   st.running[sync_run] = true;
   auto s = st.s;
   auto listed_at = ctx->deps.clock.now();
+  const worker* io = st.io;
   offload<grouped_sync>(
       self,
-      [ctx, s, batch] {
+      [ctx, s, batch, io] {
         grouped_sync g;
-        auto all = list_all(*ctx->deps.flussonic, s, batch);
+        auto all = list_all(*ctx->deps.flussonic, s, batch, io);
         g.listed = static_cast<int>(all.size());
         // Accounts that believe they play here get a report even if the
         // streamer lists nothing for them: that is how "gone" is found.
         for (auto& a : db_call<std::vector<std::string>>(
-                 ctx, [&](storage::session_store& db) { return db.accounts_on_streamer(s.id); }))
+                 ctx, [id = s.id](storage::session_store& db) { return db.accounts_on_streamer(id); }))
           g.by_account[a];
         std::vector<std::string> foreign;
         for (auto& l : all)
@@ -317,18 +329,20 @@ void start_sync(streamer_actor* self, int batch) {
         std::map<std::string, std::pair<std::string, std::string>> resolved;
         if (!foreign.empty())
           resolved = db_call<decltype(resolved)>(
-              ctx, [&](storage::session_store& db) { return db.resolve_tokens(foreign); });
+              ctx, [foreign](storage::session_store& db) { return db.resolve_tokens(foreign); });
         for (auto& l : all) {
           std::optional<token_owner> who = owner_of_signed(ctx, l.token);
           if (!who) {
             auto i = resolved.find(l.token);
-            if (i != resolved.end()) who = token_owner{i->second.first, i->second.second};
+            if (i != resolved.end()) who = token_owner{i->second.first, i->second.second, std::nullopt};
           }
           if (!who) {
             ++g.untracked;  // not ours: counted, left alone
             continue;
           }
-          g.by_account[who->account_id].emplace_back(who->device_id, report_of(l, s.id));
+          auto r = report_of(l, s.id);
+          r.token_issued_at = who->issued_at;
+          g.by_account[who->account_id].emplace_back(who->device_id, std::move(r));
         }
         return g;
       },
@@ -373,15 +387,16 @@ using closed_list = std::vector<std::tuple<std::string, std::string, std::vector
 // Closes sessions on the streamer: by id, or (no id known) every listed
 // session playing the token.
 closed_list close_on_streamer(const context* ctx, const streamer& s,
-                              const std::vector<kill_order>& orders, int batch) {
+                              const std::vector<kill_order>& orders, int batch, const worker* io) {
   closed_list out;
   std::optional<std::vector<listed_session>> listing;
   for (auto& o : orders) {
+    check_stop(io);
     std::vector<std::string> ids;
     if (!o.session_id.empty()) {
       ids.push_back(o.session_id);
     } else if (!o.token.empty()) {
-      if (!listing) listing = list_all(*ctx->deps.flussonic, s, batch);
+      if (!listing) listing = list_all(*ctx->deps.flussonic, s, batch, io);
       for (auto& l : *listing)
         if (l.token == o.token) ids.push_back(l.id);
     }
@@ -411,11 +426,12 @@ void start_kill(streamer_actor* self) {
   st.running[kill_run] = true;
   auto s = st.s;
   int batch = ctx->opts.batch_size;
+  const worker* io = st.io;
   offload<closed_list>(
       self,
-      [ctx, s, batch] {
+      [ctx, s, batch, io] {
         auto killed = db_call<std::vector<playback_session>>(
-            ctx, [&](storage::session_store& db) { return db.killed_on_streamer(s.id); });
+            ctx, [id = s.id](storage::session_store& db) { return db.killed_on_streamer(id); });
         std::vector<kill_order> orders;
         for (auto& k : killed) {
           bool any = false;
@@ -426,7 +442,7 @@ void start_kill(streamer_actor* self) {
             }
           if (!any) orders.push_back({s.id, k.account_id, k.device_id, {}, k.token});
         }
-        return close_on_streamer(ctx, s, orders, batch);
+        return close_on_streamer(ctx, s, orders, batch, io);
       },
       [self](closed_list closed) {
         report_closed(self, closed);
@@ -487,8 +503,9 @@ caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, 
         // A kill decided now is pushed at once (PRODUCT.md §3).
         auto* ctx = self->state.ctx;
         auto s = self->state.s;
+        const worker* io = self->state.io;
         offload<closed_list>(
-            self, [ctx, s, orders] { return close_on_streamer(ctx, s, orders, ctx->opts.batch_size); },
+            self, [ctx, s, orders, io] { return close_on_streamer(ctx, s, orders, ctx->opts.batch_size, io); },
             [self](closed_list closed) {
               self->state.ctx->deps.metrics.inc("maxsess_kills_pushed_total", {}, count_ids(closed));
               report_closed(self, closed);
@@ -556,12 +573,12 @@ void run_clear(supervisor_actor* self, std::chrono::milliseconds timeout,
   if (!ctx->deps.db) {
     rep.ok = false;
     rep.error = "no database configured";
-    return done(rep);
+    return call_back(done, rep);
   }
   auto handle = caf::actor_cast<caf::actor>(self);
   ctx->deps.db->post(
       [=](storage::session_store& db) {
-        auto gone = db.clear_sessions(timeout);
+        auto gone = db.clear_sessions(timeout, std::max(timeout, ctx->opts.decisions.link_ttl));
         std::function<void()> k = [=] {
           std::set<std::string> accounts;
           for (auto& [account, device] : gone) accounts.insert(account);
@@ -573,7 +590,7 @@ void run_clear(supervisor_actor* self, std::chrono::milliseconds timeout,
           job_report r;
           r.what = job_request::kind::clear;
           r.cleared = static_cast<int64_t>(gone.size());
-          done(r);
+          call_back(done, r);
         };
         caf::anon_send(handle, run_atom_v, std::move(k));
       },
@@ -584,7 +601,7 @@ void run_clear(supervisor_actor* self, std::chrono::milliseconds timeout,
           r.what = job_request::kind::clear;
           r.ok = false;
           r.error = error;
-          done(r);
+          call_back(done, r);
         };
         caf::anon_send(handle, run_atom_v, std::move(k));
       });
@@ -634,7 +651,7 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
           }
         }
         *pending = targets.size();
-        if (targets.empty()) return cb(*rep);
+        if (targets.empty()) return call_back(cb, *rep);
         int kind = req.what == job_request::kind::sync ? sync_run : kill_run;
         for (auto& [id, actor] : targets) {
           self->request(actor, ctx->opts.job_timeout, run_atom_v, kind, req.batch_size)
@@ -642,7 +659,7 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
                   [rep, pending, cb](streamer_run r) {
                     if (!r.ok) rep->ok = false;
                     rep->streamers.push_back(std::move(r));
-                    if (--*pending == 0) cb(*rep);
+                    if (--*pending == 0) call_back(cb, *rep);
                   },
                   [rep, pending, cb, id = id](caf::error& e) {
                     streamer_run r;
@@ -651,7 +668,7 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
                     r.error = "no answer in time: " + caf::to_string(e);
                     rep->ok = false;
                     rep->streamers.push_back(std::move(r));
-                    if (--*pending == 0) cb(*rep);
+                    if (--*pending == 0) call_back(cb, *rep);
                   });
         }
       },

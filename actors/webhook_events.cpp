@@ -25,7 +25,10 @@ int64_t number(const json& o, const char* key) {
   auto i = o.find(key);
   if (i == o.end()) return -1;
   if (i->is_number_integer() || i->is_number_unsigned()) return i->get<int64_t>();
-  if (i->is_number_float()) return static_cast<int64_t>(i->get<double>());
+  if (i->is_number_float()) {
+    double d = i->get<double>();
+    return d >= 0 && d < 9e15 ? static_cast<int64_t>(d) : -1;  // out of range: as if absent
+  }
   if (i->is_string()) {
     auto s = i->get<std::string>();
     if (!s.empty() && s.size() < 19 && s.find_first_not_of("0123456789") == std::string::npos)
@@ -98,7 +101,7 @@ webhook_batch parse_webhook_batch(std::string_view body) {
           (std::string_view(key) == "closed_at" || std::string_view(key) == "deleted_at"))
         continue;
       auto v = number(*e, key);
-      if (v > 0) {
+      if (v > 0 && v < 100'000'000'000'000LL) {  // beyond year 5000 (s) / 5138 (ms): nonsense
         r.at = flussonic_time(v);
         break;
       }

@@ -25,6 +25,11 @@ class worker {
     }
     cv_.notify_one();
   }
+  // True once asked to stop: long jobs check it between steps.
+  bool stopping() const {
+    std::lock_guard lock(mutex_);
+    return stopping_;
+  }
   std::size_t queued() const {
     std::lock_guard lock(mutex_);
     return jobs_.size();

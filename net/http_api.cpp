@@ -15,6 +15,11 @@ namespace {
 
 // --- helpers -------------------------------------------------------------------
 
+// Never throws: input echoed back (a host, an error from a streamer) may hold
+// invalid UTF-8, which nlohmann's strict mode would turn into an exception
+// on an actor thread.
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 std::string percent_decode(const std::string& s, bool& ok) {
   std::string out;
   ok = true;
@@ -185,7 +190,7 @@ response error_response(http::status status, const std::string& code, const std:
                         const std::string& field) {
   json e = {{"code", code}, {"message", message}};
   if (!field.empty()) e["field"] = field;
-  return make_json_response(status, json{{"error", std::move(e)}}.dump());
+  return make_json_response(status, dump(json{{"error", std::move(e)}}));
 }
 
 // One request in flight: what route() needs, and the way to answer.
@@ -203,7 +208,7 @@ struct http_api::call : std::enable_shared_from_this<http_api::call> {
     r.keep_alive(keep_alive);
     reply(std::move(r));
   }
-  void json_ok(http::status st, const json& body) { send(make_json_response(st, body.dump())); }
+  void json_ok(http::status st, const json& body) { send(make_json_response(st, dump(body))); }
   void fail(http::status st, const std::string& code, const std::string& msg,
             const std::string& field = {}) {
     send(error_response(st, code, msg, field));
@@ -435,7 +440,7 @@ void http_api::post_link(call& c) {
                   {"message", o.message},
                   {"max_sessions", o.max_sessions},
                   {"sessions", std::move(sessions)}};
-        return keep->send(make_json_response(http::status::forbidden, json{{"error", e}}.dump()));
+        return keep->send(make_json_response(http::status::forbidden, dump(json{{"error", e}})));
       }
       case link_result::unknown_streamer:
         return keep->fail(http::status::bad_request, "bad_request", o.message, "streamer_id");
@@ -594,7 +599,7 @@ void http_api::flussonic_auth(call& c) {
   };
   auto deny = [this, &c](const std::string& why) {
     deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", why}});
-    auto r = make_json_response(http::status::forbidden, json{{"result", "deny"}, {"reason", why}}.dump());
+    auto r = make_json_response(http::status::forbidden, dump(json{{"result", "deny"}, {"reason", why}}));
     c.send(std::move(r));
   };
   auto token = get("token");
@@ -631,14 +636,14 @@ void http_api::flussonic_auth(call& c) {
     if (o.result != actors::auth_result::allow && o.result != actors::auth_result::unavailable) {
       deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", result}});
       return keep->send(make_json_response(http::status::forbidden,
-                                           json{{"result", "deny"}, {"reason", result}}.dump()));
+                                           dump(json{{"result", "deny"}, {"reason", result}})));
     }
     // Degraded (no answer in time): a valid token plays rather than 5xx
     // (FLUSSONIC.md §1); sync, webhooks and the next check catch up.
     if (o.result == actors::auth_result::unavailable)
       deps_.log.warn("auth", "account did not answer; allowing a valid token", {{"account", account}});
     deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", result}});
-    auto r = make_json_response(http::status::ok, json{{"result", "allow"}}.dump());
+    auto r = make_json_response(http::status::ok, dump(json{{"result", "allow"}}));
     r.set("X-UserId", account);
     r.set("X-AuthDuration",
           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(opts_.auth_duration).count()));
@@ -677,6 +682,8 @@ void http_api::job(call& c, const std::string& kind) {
     const json* ids = r.field("streamer_ids", false);
     if (r.error) return c.bad(*r.error);
     if (batch && *batch > 10000) return c.bad({"batch_size", "batch_size must be 1..10000"});
+    if (timeout && *timeout > 10LL * 365 * 24 * 3600)
+      return c.bad({"timeout", "timeout must be seconds, at most 10 years"});
     req.batch_size = static_cast<int>(batch.value_or(0));
     if (timeout) req.timeout = std::chrono::seconds(*timeout);
     if (ids) {

@@ -95,9 +95,9 @@ constexpr const char* sql_resolve_tokens =
 // $1 ms (measured on the database clock).
 constexpr const char* sql_clear_sessions =
     "DELETE FROM playback_sessions"
-    " WHERE updated_at < now() - $1::bigint * interval '1 millisecond'"
-    " AND (status = 'ended'"
-    " OR (status = 'killed' AND NOT flussonic @> '[{\"open\": true}]'))"
+    " WHERE (status = 'ended' AND updated_at < now() - $1::bigint * interval '1 millisecond')"
+    " OR (status = 'killed' AND NOT flussonic @> '[{\"open\": true}]'"
+    " AND updated_at < now() - $2::bigint * interval '1 millisecond')"
     " RETURNING account_id, device_id";
 
 // Fenced upsert: 0 rows affected = the stored row has a newer shard epoch.
@@ -879,11 +879,13 @@ std::map<std::string, std::pair<std::string, std::string>> session_store::resolv
 }
 
 std::vector<std::pair<std::string, std::string>> session_store::clear_sessions(
-    std::chrono::milliseconds timeout) {
+    std::chrono::milliseconds timeout, std::chrono::milliseconds killed_timeout) {
   // One statement: safe to repeat after a dropped connection (a DELETE that
   // did commit finds nothing the second time).
   auto r = impl_->read([&](connection& c) {
-    return c.exec(sql_clear_sessions, param_list().integer(static_cast<int64_t>(timeout.count())));
+    return c.exec(sql_clear_sessions, param_list()
+                                          .integer(static_cast<int64_t>(timeout.count()))
+                                          .integer(static_cast<int64_t>(killed_timeout.count())));
   });
   std::vector<std::pair<std::string, std::string>> out;
   for (int i = 0, n = PQntuples(r.get()); i < n; ++i)

@@ -121,9 +121,12 @@ class session_store {
   std::map<std::string, std::pair<std::string, std::string>> resolve_tokens(
       const std::vector<std::string>& tokens);
   // Deletes ended rows untouched for `timeout`, and killed rows whose kill
-  // took effect (no open Flussonic session) untouched as long. Returns the
-  // (account, device) of every deleted row.
-  std::vector<std::pair<std::string, std::string>> clear_sessions(std::chrono::milliseconds timeout);
+  // took effect (no open Flussonic session) untouched for `killed_timeout`
+  // (the caller passes at least link_ttl: until the link expired, the row
+  // is what refuses the killed token). Returns the (account, device) of
+  // every deleted row.
+  std::vector<std::pair<std::string, std::string>> clear_sessions(
+      std::chrono::milliseconds timeout, std::chrono::milliseconds killed_timeout);
   std::map<std::string, int64_t> count_by_status();
 
   // Counts, for tests and metrics.

@@ -310,7 +310,7 @@ TEST_F(Flussonic, ClearRemovesOnlyOldRows) {
   client->del("/api/v1/accounts/acc/devices/fresh/session");
   client->del("/api/v1/accounts/acc/devices/killed/session?kill=true");
   // Age two rows past clear_timeout (the database's clock decides).
-  query_scalar(dsn, "update playback_sessions set updated_at = now() - interval '10 minutes' where device_id in ('old','killed')");
+  query_scalar(dsn, "update playback_sessions set updated_at = now() - interval '11 minutes' where device_id in ('old','killed')");
   auto rep = job("clear", {{"timeout", 120}});
   ASSERT_TRUE(rep["ok"].get<bool>()) << rep.dump();
   EXPECT_EQ(rep["cleared"], 2) << "the old ended row, and the killed one (nothing bound: nothing open)";

@@ -388,12 +388,17 @@ TEST_F(StorageStreamerJobs, ClearDeletesOldEndedAndEffectivelyKilledRows) {
                upsert(on(1, "b", "killed-open", session_status::killed, {true}), 1),
                upsert(on(1, "b", "old-active", session_status::active), 1),
                upsert(on(1, "b", "old-pending", session_status::pending), 1)});
-  auto gone = store.clear_sessions(std::chrono::seconds(120));
+  auto recent_kill = on(1, "b", "killed-recently", session_status::killed, {false});
+  recent_kill.updated_at = std::chrono::system_clock::now() - std::chrono::minutes(5);
+  store.apply({upsert(recent_kill, 1)});
+  // Killed rows have their own (longer) horizon: their links must expire first.
+  auto gone = store.clear_sessions(std::chrono::seconds(120), std::chrono::minutes(10));
   std::sort(gone.begin(), gone.end());
   EXPECT_EQ(gone, (std::vector<std::pair<std::string, std::string>>{
                       {"a", "killed-closed"}, {"a", "old-ended"}, {"b", "killed-unbound"}}));
-  EXPECT_EQ(store.count_sessions(), 4);
-  EXPECT_TRUE(store.clear_sessions(std::chrono::seconds(120)).empty());
+  EXPECT_EQ(store.count_sessions(), 5);
+  EXPECT_TRUE(store.clear_sessions(std::chrono::seconds(120), std::chrono::minutes(10)).empty());
+  EXPECT_EQ(store.clear_sessions(std::chrono::seconds(120), std::chrono::minutes(1)).size(), 1u);
 }
 
 TEST_F(StorageStreamerJobs, CountByStatusIncludesZeros) {

@@ -246,13 +246,50 @@ TEST_F(FlussonicState, ClearForgetsOldEndedAndEffectiveKillsOnly) {
   EXPECT_EQ(gone, std::vector<std::string>{"d1"}) << "the kill has not taken effect yet";
   st->on_closed_by_streamer("d2", {"f2"}, clock.now(), fx);
   clock.advance(seconds(121));
+  EXPECT_TRUE(st->clear(clock.now(), seconds(120)).empty()) << "a killed row outlives its link";
+  clock.advance(cfg.link_ttl);
   EXPECT_EQ(st->clear(clock.now(), seconds(120)), std::vector<std::string>{"d2"});
 }
 
-TEST_F(FlussonicState, ReusedLinkSeenByWebhooksIsClosed) {
+TEST_F(FlussonicState, KilledPlayerIsNeverAdoptedIntoTheDevicesNextSession) {
   link("d1");
-  st->on_play("d1", event(play_report::kind::started, "f1", "news", "1.1.1.1"), clock.now(), fx);
-  st->on_play("d1", event(play_report::kind::started, "f2", "news", "2.2.2.2"), clock.now(), fx);
+  auth("d1", "f1");
+  auto old_token = st->find("d1")->token;
+  st->end_session("d1", true, clock.now(), fx);
+  clock.advance(seconds(5));
+  link("d1");  // a new session with a new link
+  fx = {};
+  auto r = event(play_report::kind::updated, "f1");
+  r.token = old_token;
+  r.token_issued_at = clock.now() - seconds(5);
+  st->on_play("d1", r, clock.now(), fx);
+  ASSERT_EQ(fx.kills.size(), 1u) << "closed again, not bound";
+  EXPECT_EQ(fx.kills[0].session_id, "f1");
+  EXPECT_TRUE(st->find("d1")->flussonic.empty());
+  // The same once the new session is over, too.
+  clock.advance(cfg.pending_ttl + seconds(1));
+  fx = {};
+  st->on_play("d1", r, clock.now(), fx);
+  EXPECT_EQ(fx.kills.size(), 1u);
+  EXPECT_EQ(status("d1"), session_status::ended);
+  // And the auth backend refuses the old link even after the new session ended.
+  auth_request a;
+  a.account_id = "acc";
+  a.device_id = "d1";
+  a.stream = "news";
+  a.session_id = "f9";
+  a.ip = "1.1.1.1";
+  a.token_issued_at = clock.now() - cfg.pending_ttl - seconds(6);
+  EXPECT_EQ(st->authorize(a, clock.now(), fx).result, auth_result::deny_stale_token);
+}
+
+TEST_F(FlussonicState, ReusedLinkSeenByWebhooksIsClosed) {
+  auto token = link("d1").token;
+  auto first = event(play_report::kind::started, "f1", "news", "1.1.1.1");
+  auto second = event(play_report::kind::started, "f2", "news", "2.2.2.2");
+  first.token = second.token = token;  // both play the device's current link
+  st->on_play("d1", first, clock.now(), fx);
+  st->on_play("d1", second, clock.now(), fx);
   ASSERT_EQ(fx.kills.size(), 1u);
   EXPECT_EQ(fx.kills[0].session_id, "f2");
   EXPECT_EQ(fx.over_limit_attempts, 1);

@@ -294,6 +294,15 @@ TEST_F(Api, WebhookStatuses) {
   EXPECT_EQ(call(http::verb::post, "/webhook/playback-session/flussonic/s1", "x").result(), http::status::bad_request);
 }
 
+TEST_F(Api, InvalidUtf8EchoedBackNeverThrows) {
+  side.next_hook.result = actors::webhook_result::status::unknown_host;
+  auto r = call(http::verb::post, "/webhook/playback-session/flussonic/%C3%28", "[]");
+  EXPECT_EQ(r.result(), http::status::not_found);
+  EXPECT_FALSE(body(r).is_discarded()) << "valid JSON, the bad byte replaced";
+  auto p = call(http::verb::get, "/nope/%FF%FE");
+  EXPECT_EQ(p.result(), http::status::not_found);
+}
+
 TEST_F(Api, JobsNeedAdminAndValidateOptions) {
   EXPECT_EQ(call(http::verb::post, "/api/v1/jobs/sync", "{}").result(), http::status::unauthorized);
   auto r = call(http::verb::post, "/api/v1/jobs/sync", R"({"batch_size":50,"streamer_ids":[1,2]})", "admin-secret");
@@ -304,6 +313,8 @@ TEST_F(Api, JobsNeedAdminAndValidateOptions) {
   EXPECT_EQ(side.jobs[0].streamer_ids, (std::vector<int64_t>{1, 2}));
   EXPECT_EQ(call(http::verb::post, "/api/v1/jobs/sync", R"({"streamer_ids":[0]})", "admin-secret").result(), http::status::bad_request);
   EXPECT_EQ(call(http::verb::post, "/api/v1/jobs/sync", R"({"batch_size":0})", "admin-secret").result(), http::status::bad_request);
+  EXPECT_EQ(call(http::verb::post, "/api/v1/jobs/clear", R"({"timeout":9223372036854775807})", "admin-secret").result(),
+            http::status::bad_request) << "no overflow into 'clear everything'";
   EXPECT_EQ(call(http::verb::post, "/api/v1/jobs/explode", "{}", "admin-secret").result(), http::status::not_found);
   EXPECT_EQ(body(call(http::verb::post, "/api/v1/jobs/clear", R"({"timeout":10})", "admin-secret"))["job"], "clear");
   EXPECT_EQ(side.jobs.back().timeout, std::chrono::milliseconds(10000));
