@@ -30,6 +30,41 @@ void memory_account_store::load(const std::string& account_id, load_fn done) {
 void memory_account_store::write(std::vector<storage::write_op> ops, write_fn done) {
   {
     std::lock_guard lock(mutex_);
+    if (hold_) {
+      held_.emplace_back(std::move(ops), std::move(done));
+      return;
+    }
+  }
+  apply(std::move(ops), std::move(done));
+}
+
+void memory_account_store::hold_writes(bool on) {
+  std::lock_guard lock(mutex_);
+  hold_ = on;
+}
+
+std::size_t memory_account_store::held() const {
+  std::lock_guard lock(mutex_);
+  return held_.size();
+}
+
+void memory_account_store::release_one(bool ok) {
+  std::pair<std::vector<storage::write_op>, write_fn> w;
+  {
+    std::lock_guard lock(mutex_);
+    if (held_.empty()) return;
+    w = std::move(held_.front());
+    held_.erase(held_.begin());
+  }
+  if (ok)
+    apply(std::move(w.first), std::move(w.second));
+  else
+    w.second(storage::write_status::failed);
+}
+
+void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn done) {
+  {
+    std::lock_guard lock(mutex_);
     if (fail_writes_) {
       done(storage::write_status::failed);
       return;

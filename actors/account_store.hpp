@@ -46,15 +46,24 @@ class memory_account_store final : public account_store {
 
   void fail_writes(bool on);
   void fail_loads(bool on);
+  // Holds writes (their callbacks wait) until release_one(): lets a test
+  // put writes "in flight" and finish them in a chosen order and outcome.
+  void hold_writes(bool on);
+  std::size_t held() const;
+  // Finishes the oldest held write: applied (ok) or failed.
+  void release_one(bool ok);
   std::optional<playback_session> session(const std::string& account, const std::string& device) const;
   std::optional<account_settings> settings(const std::string& account) const;
   std::size_t writes() const;  // write() calls that succeeded
   std::size_t loads() const;
 
  private:
+  void apply(std::vector<storage::write_op> ops, write_fn done);
   mutable std::mutex mutex_;
   std::map<std::string, storage::account_snapshot> accounts_;
   bool fail_writes_ = false;
+  bool hold_ = false;
+  std::vector<std::pair<std::vector<storage::write_op>, write_fn>> held_;
   bool fail_loads_ = false;
   std::size_t writes_ = 0;
   std::size_t loads_ = 0;

@@ -140,6 +140,50 @@ TEST_F(Runtime, FailedWriteIsNotApprovedAndNothingIsKept) {
   EXPECT_FALSE(store.session("a1", "d1").has_value());
 }
 
+TEST_F(Runtime, AfterAFailedWriteTheStateReloadsOnlyOnceItsOtherWritesLanded) {
+  runtime_options opts;
+  opts.decisions.default_max_sessions = 2;
+  start(opts);
+  link("a1", "warm");  // loaded, one session
+  store.hold_writes(true);
+  std::promise<link_outcome> p1, p2;
+  auto ask = [&](const std::string& device, std::promise<link_outcome>& p) {
+    link_request r;
+    r.account_id = "a1";
+    r.device_id = device;
+    r.content.stream = "news";
+    rt->accounts().request_link(r, [&p](link_outcome o) { p.set_value(std::move(o)); });
+  };
+  ask("x", p1);  // W1
+  // Wait for W1 to be in flight before sending the next request.
+  for (int i = 0; i < 500 && store.held() < 1; ++i) std::this_thread::sleep_for(2ms);
+  ASSERT_EQ(store.held(), 1u);
+  rt->accounts().end_session("a1", "warm", false, [](end_result) {});  // W2: frees a slot
+  for (int i = 0; i < 500 && store.held() < 2; ++i) std::this_thread::sleep_for(2ms);
+  ASSERT_EQ(store.held(), 2u);
+  auto loads = store.loads();
+  store.release_one(false);  // W1 fails: memory must be reloaded ...
+  EXPECT_EQ(wait(p1).result, link_result::unavailable);
+  // ... but not before W2 landed: a request now waits for that.
+  std::promise<std::optional<account_view>> view;
+  rt->accounts().get_account("a1", [&](auto v) { view.set_value(std::move(v)); });
+  auto f = view.get_future();
+  EXPECT_EQ(f.wait_for(100ms), std::future_status::timeout);
+  EXPECT_EQ(store.loads(), loads) << "no snapshot taken while a write of ours was in flight";
+  store.hold_writes(false);
+  store.release_one(true);  // W2 commits; now the reload runs and sees it
+  ASSERT_EQ(f.wait_for(10s), std::future_status::ready);
+  auto v = f.get();
+  ASSERT_TRUE(v.has_value());
+  ASSERT_EQ(v->sessions.size(), 1u);
+  EXPECT_EQ(v->sessions[0].device_id, "warm");
+  EXPECT_EQ(v->sessions[0].status, session_status::ended);
+  EXPECT_EQ(store.loads(), loads + 1);
+  EXPECT_EQ(link("a1", "y").result, link_result::approved);
+  EXPECT_EQ(link("a1", "z").result, link_result::approved);
+  EXPECT_EQ(link("a1", "w").result, link_result::denied);
+}
+
 TEST_F(Runtime, FailedLoadAnswersUnavailableThenRecovers) {
   start();
   store.fail_loads(true);
