@@ -31,6 +31,7 @@ class daemon_process {
   int stop();
   void kill9();
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // -1 when not running
 
   uint16_t port() const { return opts_.port; }
   const std::string& admin_token() const { return opts_.admin_token; }
