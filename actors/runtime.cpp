@@ -287,9 +287,19 @@ caf::behavior account_actor_fn(account_actor* self, const context* ctx, std::str
                                         {{"account", self->state.logic->account_id()},
                                          {"error", error}});
         // Refuse what waited (503, the caller retries); the next request
-        // starts a new load rather than deciding on unknown state.
-        self->state.loading = false;
+        // starts a new load rather than deciding on unknown state. With
+        // nothing to decide on, the actor leaves memory if the router agrees
+        // (no request on its way): a failed load must not pin an actor.
+        auto& s = self->state;
+        s.loading = false;
         finish_load(self, false);
+        if (!s.passivating && s.writes_in_flight.empty()) {
+          s.passivating = true;
+          self->request(s.router, caf::infinite, passivate_atom_v, s.handled).then([self](bool agreed) {
+            self->state.passivating = false;
+            if (agreed) self->quit();
+          });
+        }
       },
       [=](written_atom, uint64_t id, write_status st) {
         auto& s = self->state;

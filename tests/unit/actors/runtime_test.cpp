@@ -188,6 +188,9 @@ TEST_F(Runtime, FailedLoadAnswersUnavailableThenRecovers) {
   start();
   store.fail_loads(true);
   EXPECT_EQ(link("a1", "d1").result, link_result::unavailable);
+  // The actor with nothing loaded does not stay in memory.
+  for (int i = 0; i < 200 && rt->live_accounts() != 0; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(rt->live_accounts(), 0u);
   store.fail_loads(false);
   EXPECT_EQ(link("a1", "d1").result, link_result::approved);
 }
