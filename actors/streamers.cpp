@@ -133,8 +133,6 @@ struct webhook_state {
   const context* ctx = nullptr;
   std::map<std::string, recent_ids> recent;                 // by host
   std::map<std::string, std::optional<token_owner>> cache;  // securetoken -> owner
-  std::set<std::string> busy;  // hosts with a batch waiting for a database look-up
-  std::map<std::string, std::deque<std::pair<std::string, streamer_side::webhook_cb>>> queued;
   static inline const char* name = "maxsess.webhook";
 };
 
@@ -171,108 +169,66 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
   call_back(cb, res);
 }
 
-void handle_batch(webhook_actor* self, const std::string& host, const std::string& body,
-                  streamer_side::webhook_cb cb);
-
-// Batches of one host are dispatched in the order they arrived: while one
-// waits for a database look-up, later ones of the same host wait behind it
-// (so a play_closed never overtakes its play_opened).
-void resume_host(webhook_actor* self, const std::string& host) {
-  auto& st = self->state;
-  st.busy.erase(host);
-  auto& q = st.queued[host];
-  while (!q.empty() && !st.busy.count(host)) {
-    auto next = std::move(q.front());
-    q.pop_front();
-    handle_batch(self, host, next.first, std::move(next.second));
-  }
-  if (q.empty()) st.queued.erase(host);
-}
-
-void handle_batch(webhook_actor* self, const std::string& host, const std::string& body,
-                  streamer_side::webhook_cb cb) {
-  auto* ctx = self->state.ctx;
-  webhook_result res;
-  auto st = ctx->deps.streamers.find_by_host(host);
-  if (!st) {
-    res.result = webhook_result::status::unknown_host;
-    return call_back(cb, res);
-  }
-  if (self->state.busy.count(host)) {
-    // Answered at once (2xx fast); dispatched after the earlier batch.
-    auto batch = parse_webhook_batch(body);
-    if (!batch.json) {
-      res.result = webhook_result::status::not_json;
-      return call_back(cb, res);
-    }
-    self->state.queued[host].emplace_back(body, [](webhook_result) {});
-    res.events = static_cast<int>(batch.events.size());
-    res.malformed = batch.malformed;
-    res.ignored = batch.ignored;
-    return call_back(cb, res);
-  }
-  auto batch = parse_webhook_batch(body);
-  if (!batch.json) {
-    res.result = webhook_result::status::not_json;
-    return call_back(cb, res);
-  }
-  res.malformed = batch.malformed;
-  res.ignored = batch.ignored;
-  if (batch.malformed > 0)
-    ctx->deps.metrics.inc("maxsess_webhook_events_malformed_total", {}, batch.malformed);
-  std::vector<webhook_event> fresh;
-  auto& recent = self->state.recent[host];
-  for (auto& ev : batch.events) {
-    if (ev.event_id >= 0 && recent.seen_or_add(ev.event_id)) {
-      ++res.duplicates;
-      continue;
-    }
-    fresh.push_back(std::move(ev));
-  }
-  if (res.duplicates > 0)
-    ctx->deps.metrics.inc("maxsess_webhook_events_duplicate_total", {}, res.duplicates);
-  // Tokens that are neither ours nor cached: one database look-up for the
-  // batch, then dispatch (in this actor again).
-  std::vector<std::string> unknown;
-  for (auto& ev : fresh)
-    if (!ev.report.token.empty() && ev.report.token.rfind("m1.", 0) != 0 &&
-        !self->state.cache.count(ev.report.token))
-      unknown.push_back(ev.report.token);
-  if (unknown.empty() || !ctx->deps.db) return dispatch(self, st->id, std::move(fresh), res, cb);
-  self->state.busy.insert(host);
-  auto handle = caf::actor_cast<caf::actor>(self);
-  auto id = st->id;
-  ctx->deps.db->post(
-      [=](storage::session_store& db) mutable {
-        auto found = db.resolve_tokens(unknown);
-        std::function<void()> k = [=]() mutable {
-          auto& cache = self->state.cache;
-          if (cache.size() > 100000) cache.clear();
-          for (auto& t : unknown) {
-            auto i = found.find(t);
-            cache[t] = i == found.end()
-                           ? std::nullopt
-                           : std::optional<token_owner>{{i->second.first, i->second.second, std::nullopt}};
-          }
-          dispatch(self, id, std::move(fresh), res, cb);
-          resume_host(self, host);
-        };
-        caf::anon_send(handle, run_atom_v, std::move(k));
-      },
-      [=](const std::string&) mutable {
-        std::function<void()> k = [=]() mutable {
-          dispatch(self, id, std::move(fresh), res, cb);
-          resume_host(self, host);
-        };
-        caf::anon_send(handle, run_atom_v, std::move(k));
-      });
-}
-
 caf::behavior webhook_fn(webhook_actor* self, const context* ctx) {
   self->state.ctx = ctx;
   return {
       [=](hook_atom, std::string& host, std::string& body, streamer_side::webhook_cb& cb) {
-        handle_batch(self, host, body, std::move(cb));
+        webhook_result res;
+        auto st = ctx->deps.streamers.find_by_host(host);
+        if (!st) {
+          res.result = webhook_result::status::unknown_host;
+          return call_back(cb, res);
+        }
+        auto batch = parse_webhook_batch(body);
+        if (!batch.json) {
+          res.result = webhook_result::status::not_json;
+          return call_back(cb, res);
+        }
+        res.malformed = batch.malformed;
+        res.ignored = batch.ignored;
+        if (batch.malformed > 0)
+          ctx->deps.metrics.inc("maxsess_webhook_events_malformed_total", {}, batch.malformed);
+        std::vector<webhook_event> fresh;
+        auto& recent = self->state.recent[host];
+        for (auto& ev : batch.events) {
+          if (ev.event_id >= 0 && recent.seen_or_add(ev.event_id)) {
+            ++res.duplicates;
+            continue;
+          }
+          fresh.push_back(std::move(ev));
+        }
+        if (res.duplicates > 0)
+          ctx->deps.metrics.inc("maxsess_webhook_events_duplicate_total", {}, res.duplicates);
+        // Tokens that are neither ours nor cached: one database look-up for
+        // the batch, then dispatch (in this actor again). The HTTP answer
+        // goes out only after the dispatch, so a sink that posts batch after
+        // batch (Flussonic's event_sink waits for each answer) keeps its order.
+        std::vector<std::string> unknown;
+        for (auto& ev : fresh)
+          if (!ev.report.token.empty() && ev.report.token.rfind("m1.", 0) != 0 &&
+              !self->state.cache.count(ev.report.token))
+            unknown.push_back(ev.report.token);
+        if (unknown.empty() || !ctx->deps.db) return dispatch(self, st->id, std::move(fresh), res, cb);
+        auto handle = caf::actor_cast<caf::actor>(self);
+        ctx->deps.db->post(
+            [=](storage::session_store& db) mutable {
+              auto found = db.resolve_tokens(unknown);
+              std::function<void()> k = [=]() mutable {
+                auto& cache = self->state.cache;
+                if (cache.size() > 100000) cache.clear();
+                for (auto& t : unknown) {
+                  auto i = found.find(t);
+                  cache[t] = i == found.end() ? std::nullopt
+                                              : std::optional<token_owner>{{i->second.first, i->second.second, std::nullopt}};
+                }
+                dispatch(self, st->id, std::move(fresh), res, cb);
+              };
+              caf::anon_send(handle, run_atom_v, std::move(k));
+            },
+            [=](const std::string&) mutable {
+              std::function<void()> k = [=]() mutable { dispatch(self, st->id, std::move(fresh), res, cb); };
+              caf::anon_send(handle, run_atom_v, std::move(k));
+            });
       },
       [=](run_atom, std::function<void()>& k) { k(); },
   };
