@@ -27,9 +27,6 @@ constexpr std::size_t max_kid_length = 16;
 // anything much longer is refused before any decoding work.
 constexpr std::size_t max_token_length = 1024;
 
-constexpr char b64url_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
 int b64url_value(char c) {
   if (c >= 'A' && c <= 'Z')
     return c - 'A';
@@ -139,28 +136,21 @@ const char* to_string(token_error e) {
 
 // --- low-level helpers -------------------------------------------------------
 
+std::string base64_encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');  // + the NUL EVP writes
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                          reinterpret_cast<const unsigned char*>(bytes.data()),
+                          static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
 std::string base64url_encode(std::string_view bytes) {
-  std::string out;
-  out.reserve((bytes.size() * 4 + 2) / 3);
-  std::size_t i = 0;
-  auto byte = [&](std::size_t k) { return static_cast<uint32_t>(static_cast<unsigned char>(bytes[k])); };
-  for (; i + 3 <= bytes.size(); i += 3) {
-    uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8) | byte(i + 2);
-    out.push_back(b64url_alphabet[(v >> 18) & 63]);
-    out.push_back(b64url_alphabet[(v >> 12) & 63]);
-    out.push_back(b64url_alphabet[(v >> 6) & 63]);
-    out.push_back(b64url_alphabet[v & 63]);
-  }
-  const std::size_t rest = bytes.size() - i;
-  if (rest == 1) {
-    uint32_t v = byte(i) << 16;
-    out.push_back(b64url_alphabet[(v >> 18) & 63]);
-    out.push_back(b64url_alphabet[(v >> 12) & 63]);
-  } else if (rest == 2) {
-    uint32_t v = (byte(i) << 16) | (byte(i + 1) << 8);
-    out.push_back(b64url_alphabet[(v >> 18) & 63]);
-    out.push_back(b64url_alphabet[(v >> 12) & 63]);
-    out.push_back(b64url_alphabet[(v >> 6) & 63]);
+  std::string out = base64_encode(bytes);
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (auto& c : out) {
+    if (c == '+') c = '-';
+    else if (c == '/') c = '_';
   }
   return out;
 }

@@ -69,7 +69,8 @@ std::string make_securetoken(const std::string& stream, const std::string& ip,
 std::string random_token_string(std::size_t n);
 
 // Low-level helpers, exposed for tests.
-std::string base64url_encode(std::string_view bytes);
+std::string base64_encode(std::string_view bytes);     // RFC 4648 §4, padded
+std::string base64url_encode(std::string_view bytes);  // RFC 4648 §5, no padding
 std::optional<std::string> base64url_decode(std::string_view text);
 std::string hmac_sha256(std::string_view key, std::string_view data);
 bool constant_time_equal(std::string_view a, std::string_view b);

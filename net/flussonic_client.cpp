@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/clock.hpp"
+#include "domain/token.hpp"
 #include "net/http_call.hpp"
 
 namespace maxsess::net {
@@ -56,33 +57,6 @@ std::string trim(std::string_view s) {
 std::string lower(std::string s) {
   for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-std::string base64(std::string_view in) {
-  static constexpr char alphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    const uint32_t v = (static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16) |
-                       (static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8) |
-                       static_cast<uint32_t>(static_cast<unsigned char>(in[i + 2]));
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  const std::size_t rest = in.size() - i;
-  if (rest > 0) {
-    uint32_t v = static_cast<uint32_t>(static_cast<unsigned char>(in[i])) << 16;
-    if (rest == 2) v |= static_cast<uint32_t>(static_cast<unsigned char>(in[i + 1])) << 8;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += rest == 2 ? alphabet[(v >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
 }
 
 // --- tolerant JSON field access ----------------------------------------------
@@ -281,7 +255,7 @@ std::string percent_encode(std::string_view s) {
 
 std::string basic_authorization(const std::string& user, const std::string& password) {
   if (user.empty() && password.empty()) return {};
-  return "Basic " + base64(user + ":" + password);
+  return "Basic " + base64_encode(user + ":" + password);
 }
 
 // --- parsing -----------------------------------------------------------------
