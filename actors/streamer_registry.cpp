@@ -5,19 +5,15 @@ namespace maxsess::actors {
 void streamer_registry::put(streamer s, done_fn done) {
   db_.post(
       [this, s, done](storage::session_store& db) {
-        // Another streamer already uses this host: the webhook path names
-        // streamers by host, so hosts are unique.
-        for (auto& other : db.list_streamers()) {
-          if (other.host == s.host && other.id != s.id) {
-            done(admin_status::conflict,
-                 "host " + s.host + " is already used by streamer " + std::to_string(other.id));
-            return;
-          }
-        }
+        // Hosts are unique (the webhook path names streamers by host): the
+        // table's unique constraint decides, also between concurrent PUTs.
         try {
           db.put_streamer(s);
-        } catch (const storage::conflict_error&) {  // another PUT took the host meanwhile
-          done(admin_status::conflict, "host " + s.host + " is already used by another streamer");
+        } catch (const storage::conflict_error&) {
+          auto other = directory_.find_by_host(s.host);
+          done(admin_status::conflict,
+               "host " + s.host + " is already used by " +
+                   (other ? "streamer " + std::to_string(other->id) : std::string("another streamer")));
           return;
         }
         directory_.put(s);
