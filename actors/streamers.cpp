@@ -307,6 +307,17 @@ void finish(streamer_actor* self, int kind, streamer_run run) {
   for (auto& w : waiters) w.deliver(run);
 }
 
+// What a run that could not talk to the streamer (or the database) reports.
+std::function<void(std::string)> failed_run(streamer_actor* self, int kind) {
+  return [self, kind](std::string why) {
+    streamer_run run;
+    run.streamer_id = self->state.s.id;
+    run.ok = false;
+    run.error = std::move(why);
+    finish(self, kind, run);
+  };
+}
+
 void start_sync(streamer_actor* self, int batch) {
   auto& st = self->state;
   auto* ctx = st.ctx;
@@ -374,13 +385,7 @@ void start_sync(streamer_actor* self, int batch) {
                   });
         }
       },
-      [self](std::string why) {
-        streamer_run run;
-        run.streamer_id = self->state.s.id;
-        run.ok = false;
-        run.error = std::move(why);
-        finish(self, sync_run, run);
-      });
+      failed_run(self, sync_run));
 }
 
 // (account, device, closed Flussonic session ids)
@@ -453,13 +458,7 @@ void start_kill(streamer_actor* self) {
         run.closed = count_ids(closed);
         finish(self, kill_run, run);
       },
-      [self](std::string why) {
-        streamer_run run;
-        run.streamer_id = self->state.s.id;
-        run.ok = false;
-        run.error = std::move(why);
-        finish(self, kill_run, run);
-      });
+      failed_run(self, kill_run));
 }
 
 caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, worker* io) {

@@ -244,8 +244,7 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 
 // "unknown key; known keys are: a, b, c" plus a "did you mean" when close.
 std::string unknown_key_message(std::string_view key, const std::vector<std::string>& known) {
-  std::string lowered(key);
-  for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const std::string lowered = detail::lower(key);
   std::string best;
   std::size_t best_distance = 3;  // suggest only near misses
   for (const auto& k : known) {
@@ -278,11 +277,6 @@ std::string at_line(const YAML::Node& n) {
   return " (line " + std::to_string(mark.line + 1) + ")";
 }
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool has_blank(std::string_view s) {
   return std::any_of(s.begin(), s.end(),
@@ -466,8 +460,8 @@ class loader {
                   "e.g. MAXSESS__LOG__LEVEL=debug");
         continue;
       }
-      const std::string section_name = lower(std::string_view(rest).substr(0, split));
-      const std::string key = lower(std::string_view(rest).substr(split + 2));
+      const std::string section_name = detail::lower(std::string_view(rest).substr(0, split));
+      const std::string key = detail::lower(std::string_view(rest).substr(split + 2));
       auto s = std::find_if(sections_.begin(), sections_.end(),
                             [&](const section& x) { return x.name == section_name; });
       if (s == sections_.end()) {
@@ -671,13 +665,13 @@ class loader {
     check_positive("cluster.lease_ttl", c.cluster.lease_ttl);
 
     // log
-    std::string level = lower(c.log.level);
+    std::string level = detail::lower(c.log.level);
     if (level == "warning") level = "warn";
     if (level == "debug" || level == "info" || level == "warn" || level == "error")
       config_.log.level = level;
     else
       invalid("log.level", shown(c.log.level) + " is not a level; write debug, info, warn or error");
-    const std::string format = lower(c.log.format);
+    const std::string format = detail::lower(c.log.format);
     if (format == "text" || format == "json")
       config_.log.format = format;
     else

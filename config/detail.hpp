@@ -12,6 +12,9 @@ namespace maxsess::config::detail {
 // true/false/1/0/yes/no/on/off, case-insensitive, surrounding blanks ignored.
 std::optional<bool> parse_bool(std::string_view text);
 
+// ASCII lower case (keys, enum values, booleans).
+std::string lower(std::string_view text);
+
 // Strips spaces and tabs (and CR/LF) at both ends.
 std::string trim(std::string_view text);
 

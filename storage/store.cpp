@@ -21,6 +21,17 @@ namespace maxsess::storage {
 
 namespace {
 
+// Runs a caller's callback on a storage thread; an exception from it must
+// not end the thread that serves everyone else.
+template <class F, class... Ts>
+void call_quietly(const F& f, Ts&&... xs) {
+  if (!f) return;
+  try {
+    f(std::forward<Ts>(xs)...);
+  } catch (...) {
+  }
+}
+
 // --- SQL: every statement the storage layer sends ----------------------------
 //
 // Timestamps cross the wire as epoch milliseconds (bigint), converted exactly
@@ -917,14 +928,6 @@ struct reader_pool::impl {
   std::vector<std::thread> threads;
   std::mutex stop_mutex;
 
-  static void report(const failure& on_error, const std::string& msg) {
-    if (!on_error)
-      return;
-    try {
-      on_error(msg);
-    } catch (...) {
-    }
-  }
 
   void run() {
     std::unique_ptr<session_store> store;  // connected lazily
@@ -950,7 +953,7 @@ struct reader_pool::impl {
         error = "unknown error in storage job";
       }
       if (error)
-        report(item.second, *error);
+        call_quietly(item.second, *error);
       // A dropped connection is reset by the store on its next use.
     }
   }
@@ -974,7 +977,7 @@ void reader_pool::post(job j, failure on_error) {
       return;
     }
   }
-  impl::report(on_error, "storage reader pool is stopped");
+  call_quietly(on_error, "storage reader pool is stopped");
 }
 
 void reader_pool::stop() {
@@ -1014,14 +1017,6 @@ struct batch_writer::impl {
   std::thread thread;
   std::unique_ptr<connection> conn;  // writer thread only
 
-  static void answer(const done_fn& done, write_status s) {
-    if (!done)
-      return;
-    try {
-      done(s);
-    } catch (...) {
-    }
-  }
 
   void run() {
     for (;;) {
@@ -1093,7 +1088,7 @@ struct batch_writer::impl {
     }
     count(outcome);
     for (std::size_t i = from; i < to; ++i)
-      answer(batch[i].done, outcome[i - from]);
+      call_quietly(batch[i].done, outcome[i - from]);
   }
 
   void count(const std::vector<write_status>& outcome) {
@@ -1110,7 +1105,7 @@ struct batch_writer::impl {
   void answer_failed(const std::vector<pending>& batch, std::size_t from, std::size_t to) {
     count(std::vector<write_status>(to - from, write_status::failed));
     for (std::size_t i = from; i < to; ++i)
-      answer(batch[i].done, write_status::failed);
+      call_quietly(batch[i].done, write_status::failed);
   }
 
   void run_batch(const std::vector<pending>& batch) {
@@ -1170,7 +1165,7 @@ void batch_writer::submit(std::vector<write_op> ops, done_fn done) {
       return;
     }
   }
-  impl::answer(done, write_status::failed);
+  call_quietly(done, write_status::failed);
 }
 
 void batch_writer::flush_and_stop() {
