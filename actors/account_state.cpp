@@ -555,12 +555,17 @@ std::vector<std::string> account_state::clear(sys_time now, std::chrono::millise
 
 account_view account_state::view() const {
   account_view v;
-  v.has_settings_row = settings_.has_value();
-  v.found = v.has_settings_row || !sessions_.empty();
+  v.found = settings_.has_value() || !sessions_.empty();
   v.settings = settings_ ? *settings_ : account_settings{account_id_, cfg_.default_max_sessions, false};
   v.settings.account_id = account_id_;
   for (auto& [device, s] : sessions_) v.sessions.push_back(s);
   return v;
+}
+
+std::map<std::string, session_status> account_state::statuses() const {
+  std::map<std::string, session_status> out;
+  for (auto& [device, s] : sessions_) out.emplace(device, s.status);
+  return out;
 }
 
 void account_state::put_settings(const account_settings& s,

@@ -121,7 +121,6 @@ struct side_effects {
 struct account_view {
   bool found = false;  // settings row or at least one session
   account_settings settings;  // effective (defaults when no row)
-  bool has_settings_row = false;
   std::vector<playback_session> sessions;  // ordered by device id
 };
 
@@ -172,6 +171,9 @@ class account_state {
   std::vector<std::string> clear(sys_time now, std::chrono::milliseconds timeout);
 
   account_view view() const;
+  // Every device's status (cheap: no session copies), e.g. to count what a
+  // sync changed.
+  std::map<std::string, session_status> statuses() const;
   void put_settings(const account_settings& s, std::vector<storage::write_op>& writes);
 
   // pending past pending_ttl -> ended (never_started); active without update

@@ -98,22 +98,17 @@ void apply(account_actor* self, side_effects fx, std::function<void(write_status
          });
 }
 
-// Status of every device before a change, to count what a sync did.
-std::map<std::string, session_status> statuses(const account_state& st) {
-  std::map<std::string, session_status> out;
-  for (auto& s : st.view().sessions) out[s.device_id] = s.status;
-  return out;
-}
-
-sync_summary compare(const std::map<std::string, session_status>& before, const account_state& st) {
+// What a sync changed, from every device's status before and after it.
+sync_summary compare(const std::map<std::string, session_status>& before,
+                     const std::map<std::string, session_status>& after) {
   sync_summary sum;
-  for (auto& s : st.view().sessions) {
-    auto i = before.find(s.device_id);
+  for (auto& [device, now] : after) {
+    auto i = before.find(device);
     bool was_live = i != before.end() && holds_slot(i->second);
     bool was_killed = i != before.end() && i->second == session_status::killed;
-    if (!was_live && holds_slot(s.status)) ++sum.adopted;
-    if (was_live && s.status == session_status::ended) ++sum.ended;
-    if (!was_killed && s.status == session_status::killed) ++sum.killed;
+    if (!was_live && holds_slot(now)) ++sum.adopted;
+    if (was_live && now == session_status::ended) ++sum.ended;
+    if (!was_killed && now == session_status::killed) ++sum.killed;
   }
   return sum;
 }
@@ -246,9 +241,9 @@ caf::behavior account_actor_fn(account_actor* self, const context* ctx, std::str
             self,
             [streamer_id, seen = std::move(seen), listed_at](account_state& st, sys_time now,
                                                              side_effects& fx) {
-              auto before = statuses(st);
+              auto before = st.statuses();
               st.on_sync(streamer_id, seen, listed_at, now, fx);
-              return compare(before, st);
+              return compare(before, st.statuses());
             },
             sync_summary{});
       },

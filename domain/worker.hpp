@@ -30,10 +30,6 @@ class worker {
     std::lock_guard lock(mutex_);
     return stopping_;
   }
-  std::size_t queued() const {
-    std::lock_guard lock(mutex_);
-    return jobs_.size();
-  }
   // Runs what is queued, then joins. Idempotent.
   void stop() {
     request_stop(false);
