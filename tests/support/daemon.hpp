@@ -6,6 +6,8 @@
 #include <string>
 #include <sys/types.h>
 
+#include "tests/support/child_process.hpp"
+
 namespace maxsess::test {
 
 // $MAXSESS_BIN, else <build>/daemon/maxsessd.
@@ -30,12 +32,12 @@ class daemon_process {
   // SIGTERM, then waits; returns the exit code (128+signal when killed).
   int stop();
   void kill9();
-  bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }  // -1 when not running
+  bool running() const { return child_.running(); }
+  pid_t pid() const { return child_.pid(); }  // -1 when not running
 
   uint16_t port() const { return opts_.port; }
   const std::string& admin_token() const { return opts_.admin_token; }
-  std::string log() const;  // what it printed so far
+  std::string log() const { return child_.log(); }  // what it printed so far
   const std::string& config_path() const { return config_path_; }
 
   // Runs `maxsessd <args...>` with this daemon's config to completion;
@@ -44,10 +46,8 @@ class daemon_process {
 
  private:
   daemon_options opts_;
-  std::string dir_;
+  child_process child_;
   std::string config_path_;
-  std::string log_path_;
-  pid_t pid_ = -1;
 };
 
 }  // namespace maxsess::test

@@ -2,15 +2,9 @@
 
 #include <algorithm>
 #include <chrono>
-#include <csignal>
-#include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <stdexcept>
-#include <sys/wait.h>
 #include <thread>
-#include <unistd.h>
 #include <vector>
 
 #include "tests/support/http_client.hpp"
@@ -24,23 +18,6 @@ std::string source_dir() {
   return MAXSESS_SOURCE_DIR;
 }
 
-// waitpid with a deadline; true when the child is gone (status filled).
-bool wait_for_exit(pid_t pid, int& status, std::chrono::milliseconds timeout) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid || r < 0) return true;
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-}
-
-int exit_code(int status) {
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return -1;
-}
-
 }  // namespace
 
 bool python3_available() {
@@ -50,91 +27,28 @@ bool python3_available() {
   return available;
 }
 
-flussonic_emulator::flussonic_emulator(options opts) : opts_(std::move(opts)) {
+flussonic_emulator::flussonic_emulator(options opts)
+    : opts_(std::move(opts)), child_("flussonic-emu") {
   if (opts_.port == 0) opts_.port = free_port();
-  char tmpl[] = "/tmp/flussonic-emu-XXXXXX";
-  if (!mkdtemp(tmpl)) throw std::runtime_error("flussonic_emulator: mkdtemp failed");
-  dir_ = tmpl;
-  log_path_ = dir_ + "/flussonic_emu.log";
 }
 
-flussonic_emulator::~flussonic_emulator() {
-  stop();
-  const std::string cmd = "rm -rf '" + dir_ + "'";
-  if (std::system(cmd.c_str()) != 0) { /* best effort */
-  }
-}
+flussonic_emulator::~flussonic_emulator() { stop(); }
 
 void flussonic_emulator::start() {
-  if (pid_ > 0) throw std::runtime_error("flussonic_emulator: already started");
-  const std::string script = source_dir() + "/tests/flussonic/flussonic_emu.py";
-  std::vector<std::string> args = {"python3",
-                                   script,
-                                   "--port",
-                                   std::to_string(opts_.port),
-                                   "--host",
-                                   "127.0.0.1",
-                                   "--auth-url",
-                                   opts_.auth_url,
-                                   "--webhook-url",
-                                   opts_.webhook_url,
-                                   "--api-user",
-                                   opts_.api_user,
-                                   "--api-password",
-                                   opts_.api_password,
-                                   "--resend-timeout-ms",
-                                   std::to_string(opts_.resend_timeout_ms),
-                                   "--throttle-ms",
-                                   std::to_string(opts_.throttle_ms),
-                                   "--exit-with-parent"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  pid_ = fork();
-  if (pid_ < 0) throw std::runtime_error("flussonic_emulator: fork failed");
-  if (pid_ == 0) {
-    FILE* f = std::fopen(log_path_.c_str(), "a");
-    if (f) {
-      dup2(fileno(f), 1);
-      dup2(fileno(f), 2);
-    }
-    setenv("PYTHONUNBUFFERED", "1", 1);
-    setenv("PYTHONDONTWRITEBYTECODE", "1", 1);
-    execvp(argv[0], argv.data());
-    _exit(127);
-  }
-
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-  while (std::chrono::steady_clock::now() < deadline) {
-    int status = 0;
-    if (waitpid(pid_, &status, WNOHANG) == pid_) {
-      pid_ = -1;
-      throw std::runtime_error("flussonic emulator exited during start-up (code " +
-                               std::to_string(exit_code(status)) + "):\n" + log());
-    }
-    try {
-      http_client c("127.0.0.1", opts_.port);
-      if (c.get("/_emu/state").status == 200) return;
-    } catch (const std::exception&) {
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  stop();
-  throw std::runtime_error("flussonic emulator not ready after 15 s:\n" + log());
+  if (child_.running()) throw std::runtime_error("flussonic_emulator: already started");
+  child_.spawn({"python3", source_dir() + "/tests/flussonic/flussonic_emu.py",
+                "--port", std::to_string(opts_.port), "--host", "127.0.0.1",
+                "--auth-url", opts_.auth_url, "--webhook-url", opts_.webhook_url,
+                "--api-user", opts_.api_user, "--api-password", opts_.api_password,
+                "--resend-timeout-ms", std::to_string(opts_.resend_timeout_ms),
+                "--throttle-ms", std::to_string(opts_.throttle_ms), "--exit-with-parent"},
+               {{"PYTHONUNBUFFERED", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}});
+  child_.wait_ready(
+      [this] { return http_client("127.0.0.1", opts_.port).get("/_emu/state").status == 200; },
+      std::chrono::seconds(15), "flussonic emulator");
 }
 
-int flussonic_emulator::stop() {
-  if (pid_ <= 0) return -1;
-  int status = 0;
-  ::kill(pid_, SIGTERM);
-  if (!wait_for_exit(pid_, status, std::chrono::seconds(5))) {
-    ::kill(pid_, SIGKILL);
-    waitpid(pid_, &status, 0);
-  }
-  pid_ = -1;
-  return exit_code(status);
-}
+int flussonic_emulator::stop() { return child_.stop(std::chrono::seconds(5)); }
 
 std::string flussonic_emulator::api_url() const {
   return "http://127.0.0.1:" + std::to_string(opts_.port);
@@ -204,13 +118,6 @@ nlohmann::json flussonic_emulator::state() const { return control("GET", "/_emu/
 
 void flussonic_emulator::reset(bool keep_config) const {
   control("POST", "/_emu/reset", {{"keep_config", keep_config}});
-}
-
-std::string flussonic_emulator::log() const {
-  std::ifstream in(log_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
 }
 
 }  // namespace maxsess::test

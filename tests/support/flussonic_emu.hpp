@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/support/child_process.hpp"
+
 namespace maxsess::test {
 
 // Whether `python3` can be run (cached); tests skip when it cannot.
@@ -36,7 +38,7 @@ class flussonic_emulator {
   void start();
   // SIGTERM and wait; returns the exit code (128+signal when killed).
   int stop();
-  bool running() const { return pid_ > 0; }
+  bool running() const { return child_.running(); }
 
   uint16_t port() const { return opts_.port; }
   const options& opts() const { return opts_; }
@@ -65,13 +67,11 @@ class flussonic_emulator {
   nlohmann::json state() const;
   void reset(bool keep_config = false) const;
 
-  std::string log() const;  // what the emulator printed so far
+  std::string log() const { return child_.log(); }  // what the emulator printed so far
 
  private:
   options opts_;
-  std::string dir_;
-  std::string log_path_;
-  pid_t pid_ = -1;
+  child_process child_;
 };
 
 }  // namespace maxsess::test
