@@ -67,13 +67,18 @@ constexpr const char* sql_upsert_account =
     " ON CONFLICT (account_id) DO UPDATE SET"
     " max_sessions = EXCLUDED.max_sessions, exempt = EXCLUDED.exempt, updated_at = now()";
 
+// The columns of a session row, in the order the row reader expects them
+// (one place, so the two statements that read sessions cannot drift apart).
+#define MAXSESS_SESSION_COLUMNS                                                   \
+  "SELECT account_id, device_id, status, content_type, stream, content_start,"   \
+  " content_duration, streamer_id, client_ip, flussonic::text, token,"           \
+  " (extract(epoch FROM started_at) * 1000)::bigint,"                            \
+  " (extract(epoch FROM updated_at) * 1000)::bigint,"                            \
+  " (extract(epoch FROM ended_at) * 1000)::bigint,"                              \
+  " duration_s, bytes, end_reason, exempt"
+
 constexpr const char* sql_sessions_of_account =
-    "SELECT account_id, device_id, status, content_type, stream, content_start,"
-    " content_duration, streamer_id, client_ip, flussonic::text, token,"
-    " (extract(epoch FROM started_at) * 1000)::bigint,"
-    " (extract(epoch FROM updated_at) * 1000)::bigint,"
-    " (extract(epoch FROM ended_at) * 1000)::bigint,"
-    " duration_s, bytes, end_reason, exempt"
+    MAXSESS_SESSION_COLUMNS
     " FROM playback_sessions WHERE account_id = $1"
     " ORDER BY started_at, device_id";
 constexpr const char* sql_count_sessions = "SELECT count(*) FROM playback_sessions";
@@ -87,12 +92,7 @@ constexpr const char* sql_accounts_on_streamer =
     " WHERE streamer_id = $1::bigint AND status IN ('pending', 'active', 'killed')"
     " ORDER BY account_id";
 constexpr const char* sql_killed_on_streamer =
-    "SELECT account_id, device_id, status, content_type, stream, content_start,"
-    " content_duration, streamer_id, client_ip, flussonic::text, token,"
-    " (extract(epoch FROM started_at) * 1000)::bigint,"
-    " (extract(epoch FROM updated_at) * 1000)::bigint,"
-    " (extract(epoch FROM ended_at) * 1000)::bigint,"
-    " duration_s, bytes, end_reason, exempt"
+    MAXSESS_SESSION_COLUMNS
     " FROM playback_sessions"
     " WHERE streamer_id = $1::bigint AND status = 'killed'"
     " AND (jsonb_array_length(flussonic) = 0 OR flussonic @> '[{\"open\": true}]')"
