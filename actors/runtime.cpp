@@ -137,6 +137,21 @@ void arm_wake(account_actor* self) {
   self->delayed_send(self, delay, wake_atom_v);
 }
 
+// Asks the router to let this actor go. It agrees only if it forwarded us
+// nothing we have not seen, so no request can be lost or reach a second
+// actor. Refused: carry on (arm_wake is a no-op while unloaded).
+void ask_to_passivate(account_actor* self) {
+  self->state.passivating = true;
+  self->request(self->state.router, caf::infinite, passivate_atom_v, self->state.handled)
+      .then([self](bool agreed) {
+        self->state.passivating = false;
+        if (agreed)
+          self->quit();
+        else
+          arm_wake(self);
+      });
+}
+
 template <class T, class F>
 void run(account_actor* self, caf::typed_response_promise<T> rp, F& f, const T& unavailable) {
   auto& s = self->state;
@@ -288,13 +303,7 @@ caf::behavior account_actor_fn(account_actor* self, const context* ctx, std::str
         auto& s = self->state;
         s.loading = false;
         finish_load(self, false);
-        if (!s.passivating && s.writes_in_flight.empty()) {
-          s.passivating = true;
-          self->request(s.router, caf::infinite, passivate_atom_v, s.handled).then([self](bool agreed) {
-            self->state.passivating = false;
-            if (agreed) self->quit();
-          });
-        }
+        if (!s.passivating && s.writes_in_flight.empty()) ask_to_passivate(self);
       },
       [=](written_atom, uint64_t id, write_status st) {
         auto& s = self->state;
@@ -324,17 +333,7 @@ caf::behavior account_actor_fn(account_actor* self, const context* ctx, std::str
         s.logic->expire(now, ops);
         if (!ops.empty()) submit(self, std::move(ops), [](write_status) {});
         if (idle(self) && now >= s.last_activity + s.ctx->opts.idle_passivate) {
-          // Ask the router; it agrees only if it forwarded us nothing we have
-          // not seen, so no request can be lost or reach a second actor.
-          s.passivating = true;
-          self->request(s.router, caf::infinite, passivate_atom_v, s.handled)
-              .then([self](bool agreed) {
-                self->state.passivating = false;
-                if (agreed)
-                  self->quit();
-                else
-                  arm_wake(self);
-              });
+          ask_to_passivate(self);
           return;
         }
         arm_wake(self);
