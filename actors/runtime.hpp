@@ -1,6 +1,6 @@
 #pragma once
-// The actor side of the daemon: the CAF actor system, the account router and
-// the gateway that bridges callbacks (HTTP threads) to actor requests. CAF
+// The actor side of the daemon: the CAF actor system, one owner actor per
+// shard and the account_service the HTTP threads call with callbacks. CAF
 // stays behind this header (compile time, and one place that knows it).
 #include <chrono>
 #include <cstdint>
@@ -21,7 +21,7 @@ namespace maxsess::actors {
 struct runtime_options {
   decision_settings decisions;
   std::chrono::milliseconds idle_passivate{60000};
-  std::chrono::milliseconds request_timeout{5000};  // gateway -> account actor
+  std::chrono::milliseconds request_timeout{5000};  // HTTP call -> its answer
   int shards = 256;
   int64_t epoch = 1;  // single node: the local owner's epoch for every shard
   int scheduler_threads = 2;
@@ -59,10 +59,10 @@ class actor_runtime {
   account_service& accounts();
   streamer_side& streamers();
 
-  // Account actors alive now (for metrics and tests); asks the router.
+  // Account actors alive now (for metrics and tests); asks every shard owner.
   std::size_t live_accounts();
 
-  // Stops the router and every account actor after the messages already
+  // Stops the shard owners and every account actor after the messages already
   // queued were handled, waits for them (writes in flight are answered by
   // the store, which the caller flushes after this). Idempotent.
   void shutdown();

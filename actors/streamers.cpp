@@ -10,7 +10,7 @@
 #include <set>
 #include <unordered_set>
 
-#include "actors/messages.hpp"
+#include "actors/context.hpp"
 #include "actors/webhook_events.hpp"
 #include "domain/worker.hpp"
 
@@ -162,7 +162,7 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
     ev.report.token_issued_at = who->issued_at;
     ++res.events;
     ctx->deps.metrics.inc("maxsess_webhook_events_total", {{"type", ev.name}});
-    self->request(ctx->router, account_timeout, play_atom_v, who->account_id, who->device_id,
+    self->request(ctx->owner_of(who->account_id), account_timeout, play_atom_v, who->account_id, who->device_id,
                   std::move(ev.report))
         .then([](bool) {}, [](caf::error&) {});
   }
@@ -369,7 +369,7 @@ void start_sync(streamer_actor* self, int batch) {
         auto pending = std::make_shared<size_t>(g.by_account.size());
         if (*pending == 0) return finish(self, sync_run, *run);
         for (auto& [account, seen] : g.by_account) {
-          self->request(ctx->router, account_timeout, sync_atom_v, account, self->state.s.id,
+          self->request(ctx->owner_of(account), account_timeout, sync_atom_v, account, self->state.s.id,
                         std::move(seen), listed_at)
               .then(
                   [self, run, pending](sync_summary sum) {
@@ -417,7 +417,7 @@ closed_list close_on_streamer(const context* ctx, const streamer& s,
 
 void report_closed(streamer_actor* self, const closed_list& closed) {
   for (auto& [account, device, ids] : closed)
-    self->request(self->state.ctx->router, account_timeout, closed_atom_v, account, device, ids)
+    self->request(self->state.ctx->owner_of(account), account_timeout, closed_atom_v, account, device, ids)
         .then([](bool) {}, [](caf::error&) {});
 }
 
@@ -584,7 +584,7 @@ void run_clear(supervisor_actor* self, std::chrono::milliseconds timeout,
           std::set<std::string> accounts;
           for (auto& [account, device] : gone) accounts.insert(account);
           for (auto& a : accounts)
-            self->request(ctx->router, account_timeout, forget_atom_v, a, timeout)
+            self->request(ctx->owner_of(a), account_timeout, forget_atom_v, a, timeout)
                 .then([](bool) {}, [](caf::error&) {});
           ctx->deps.metrics.inc("maxsess_clear_runs_total");
           ctx->deps.metrics.inc("maxsess_cleared_rows_total", {}, static_cast<double>(gone.size()));

@@ -1,0 +1,343 @@
+// The account actor (see account_actor.hpp). Written broker-style: a state
+// struct plus a function returning the behaviour; the decisions themselves
+// live in account_state (no CAF), this file only sequences them with loads,
+// durable writes, timers and passivation.
+#include "actors/account_actor.hpp"
+
+#include <map>
+
+namespace maxsess::actors {
+
+using storage::write_op;
+using storage::write_status;
+
+namespace {
+
+struct account_actor_state {
+  const context* ctx = nullptr;
+  shard_parent parent;
+  std::unique_ptr<account_state> logic;
+  bool loaded = false;
+  bool loading = false;
+  // Requests that arrived while the state was loading; run (true) or
+  // refused as unavailable (false) once the load finished.
+  std::vector<std::function<void(bool)>> waiting;
+  uint64_t handled = 0;  // requests received from the shard owner (see passivation)
+  uint64_t next_write = 1;
+  std::map<uint64_t, std::function<void(write_status)>> writes_in_flight;
+  sys_time last_activity{};
+  std::optional<sys_time> wake_at;
+  bool passivating = false;
+  static inline const char* name = "maxsess.account";
+};
+
+// The public interface plus the actor's own messages to itself.
+using account_actor_impl = account_actor::extend<
+    caf::reacts_to<loaded_atom, storage::account_snapshot>,
+    caf::reacts_to<loadfail_atom, std::string>,
+    caf::reacts_to<written_atom, uint64_t, write_status>,
+    caf::reacts_to<wake_atom>>;
+using account_self = account_actor_impl::stateful_pointer<account_actor_state>;
+
+void start_load(account_self self, const std::string& account_id) {
+  if (self->state.loading) return;
+  // Never read the database while our own writes are still on their way:
+  // the snapshot could miss a row whose approval is about to be answered.
+  // The last write's answer starts the load (see written_atom).
+  if (!self->state.writes_in_flight.empty()) return;
+  self->state.loading = true;
+  auto handle = caf::actor_cast<account_actor_impl>(self);
+  self->state.ctx->deps.store.load(account_id, [handle](auto snap, std::string error) {
+    if (snap)
+      caf::anon_send(handle, loaded_atom_v, std::move(*snap));
+    else
+      caf::anon_send(handle, loadfail_atom_v, std::move(error));
+  });
+}
+
+// Persists `ops`; `done` runs in the actor once they are durable (or not).
+void submit(account_self self, std::vector<write_op> ops, std::function<void(write_status)> done) {
+  auto id = self->state.next_write++;
+  self->state.writes_in_flight.emplace(id, std::move(done));
+  auto handle = caf::actor_cast<account_actor_impl>(self);
+  self->state.ctx->deps.store.write(std::move(ops), [handle, id](write_status st) {
+    caf::anon_send(handle, written_atom_v, id, st);
+  });
+}
+
+// Carries out what a decision produced: rows to write, kills to push (once
+// the rows are durable, so a kill is never pushed for a state we lost), and
+// counters. `done` runs in the actor with the write's status (ok at once
+// when there was nothing to write).
+void push_kills(const context* ctx, std::vector<kill_order> kills) {
+  if (kills.empty()) return;
+  ctx->deps.metrics.inc("maxsess_kills_ordered_total", {}, static_cast<double>(kills.size()));
+  if (ctx->supervisor) caf::anon_send(ctx->supervisor, kills_atom_v, std::move(kills));
+}
+
+void apply(account_self self, side_effects fx, std::function<void(write_status)> done) {
+  auto* ctx = self->state.ctx;
+  if (fx.over_limit_attempts > 0)
+    ctx->deps.metrics.inc("maxsess_over_limit_attempts_total", {}, fx.over_limit_attempts);
+  if (fx.writes.empty()) {
+    push_kills(ctx, std::move(fx.kills));
+    done(write_status::ok);
+    return;
+  }
+  submit(self, std::move(fx.writes),
+         [ctx, kills = std::move(fx.kills), done = std::move(done)](write_status st) mutable {
+           if (st == write_status::ok) push_kills(ctx, std::move(kills));
+           done(st);
+         });
+}
+
+// What a sync changed, from every device's status before and after it.
+sync_summary compare(const std::map<std::string, session_status>& before,
+                     const std::map<std::string, session_status>& after) {
+  sync_summary sum;
+  for (auto& [device, now] : after) {
+    auto i = before.find(device);
+    bool was_live = i != before.end() && holds_slot(i->second);
+    bool was_killed = i != before.end() && i->second == session_status::killed;
+    if (!was_live && holds_slot(now)) ++sum.adopted;
+    if (was_live && now == session_status::ended) ++sum.ended;
+    if (!was_killed && now == session_status::killed) ++sum.killed;
+  }
+  return sum;
+}
+
+bool idle(account_self self) {
+  auto& s = self->state;
+  return s.loaded && s.waiting.empty() && s.writes_in_flight.empty() &&
+         !s.logic->has_live_sessions();
+}
+
+// Arms one timer for the earliest thing to do: an expiry, or passivation.
+void arm_wake(account_self self) {
+  auto& s = self->state;
+  if (!s.loaded || s.passivating) return;
+  auto next = s.logic->next_deadline();
+  if (idle(self)) {
+    auto idle_at = s.last_activity + s.ctx->opts.idle_passivate;
+    if (!next || idle_at < *next) next = idle_at;
+  }
+  if (!next || (s.wake_at && *s.wake_at <= *next)) return;
+  s.wake_at = next;
+  auto now = s.ctx->deps.clock.now();
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*next - now) +
+               std::chrono::milliseconds(1);
+  if (delay < std::chrono::milliseconds(1)) delay = std::chrono::milliseconds(1);
+  self->delayed_send(self, delay, wake_atom_v);
+}
+
+// Asks the shard owner to let this actor go. It agrees only if it forwarded us
+// nothing we have not seen, so no request can be lost or reach a second
+// actor. Refused: carry on (arm_wake is a no-op while unloaded).
+void ask_to_passivate(account_self self) {
+  self->state.passivating = true;
+  self->request(self->state.parent, caf::infinite, passivate_atom_v, self->state.handled)
+      .then([self](bool agreed) {
+        self->state.passivating = false;
+        if (agreed)
+          self->quit();
+        else
+          arm_wake(self);
+      });
+}
+
+template <class T, class F>
+void run(account_self self, caf::typed_response_promise<T> rp, F& f, const T& unavailable) {
+  auto& s = self->state;
+  side_effects fx;
+  T value = f(*s.logic, s.ctx->deps.clock.now(), fx);
+  apply(self, std::move(fx), [rp, value = std::move(value), unavailable](write_status st) mutable {
+    // An approval (or any change) is answered only after its row is durable.
+    rp.deliver(st == write_status::ok ? std::move(value) : unavailable);
+  });
+  arm_wake(self);
+}
+
+// Runs a request against the account's state now, or once it is loaded.
+template <class T, class F>
+caf::result<T> exec(account_self self, F f, T unavailable) {
+  auto& s = self->state;
+  ++s.handled;
+  s.last_activity = s.ctx->deps.clock.now();
+  auto rp = self->make_response_promise<T>();
+  if (!s.loaded) {
+    s.waiting.emplace_back([self, rp, f, unavailable](bool ok) mutable {
+      if (ok)
+        run(self, rp, f, unavailable);
+      else
+        rp.deliver(unavailable);
+    });
+    start_load(self, s.logic->account_id());  // no-op while a load runs
+    return rp;
+  }
+  run(self, rp, f, unavailable);
+  return rp;
+}
+
+void finish_load(account_self self, bool ok) {
+  auto waiting = std::move(self->state.waiting);
+  self->state.waiting.clear();
+  for (auto& w : waiting) w(ok);
+}
+
+account_actor_impl::behavior_type account_actor_fn(account_self self, const context* ctx,
+                                                    account_actor_args args) {
+  auto& s = self->state;
+  s.ctx = ctx;
+  s.parent = std::move(args.parent);
+  s.last_activity = ctx->deps.clock.now();
+  s.logic = std::make_unique<account_state>(args.account_id, args.shard, args.epoch,
+                                            ctx->opts.decisions, ctx->deps.signer,
+                                            ctx->deps.streamers);
+  start_load(self, args.account_id);
+  return {
+      [=](link_atom, link_request& req) -> caf::result<link_outcome> {
+        return exec<link_outcome>(
+            self,
+            [req = std::move(req)](account_state& st, sys_time now, side_effects& fx) {
+              return st.request_link(req, now, fx.writes);
+            },
+            unavailable_link("could not record the session; retry"));
+      },
+      [=](end_atom, std::string& device, bool kill) -> caf::result<end_result> {
+        return exec<end_result>(
+            self,
+            [device = std::move(device), kill](account_state& st, sys_time now, side_effects& fx) {
+              return st.end_session(device, kill, now, fx);
+            },
+            end_result::unavailable);
+      },
+      [=](get_atom) -> caf::result<account_answer> {
+        return exec<account_answer>(
+            self, [](account_state& st, sys_time, side_effects&) { return std::optional{st.view()}; },
+            std::nullopt);
+      },
+      [=](put_atom, account_settings& settings) -> caf::result<account_answer> {
+        return exec<account_answer>(
+            self,
+            [settings](account_state& st, sys_time, side_effects& fx) {
+              st.put_settings(settings, fx.writes);
+              return std::optional{st.view()};
+            },
+            std::nullopt);
+      },
+      [=](auth_atom, auth_request& req) -> caf::result<auth_outcome> {
+        return exec<auth_outcome>(
+            self,
+            [req = std::move(req)](account_state& st, sys_time now, side_effects& fx) {
+              return st.authorize(req, now, fx);
+            },
+            auth_outcome{auth_result::unavailable});
+      },
+      [=](play_atom, std::string& device, play_report& r) -> caf::result<bool> {
+        return exec<bool>(
+            self,
+            [device = std::move(device), r = std::move(r)](account_state& st, sys_time now,
+                                                           side_effects& fx) {
+              st.on_play(device, r, now, fx);
+              return true;
+            },
+            false);
+      },
+      [=](sync_atom, int64_t streamer_id, seen_list& seen, sys_time listed_at)
+          -> caf::result<sync_summary> {
+        return exec<sync_summary>(
+            self,
+            [streamer_id, seen = std::move(seen), listed_at](account_state& st, sys_time now,
+                                                             side_effects& fx) {
+              auto before = st.statuses();
+              st.on_sync(streamer_id, seen, listed_at, now, fx);
+              return compare(before, st.statuses());
+            },
+            sync_summary{});
+      },
+      [=](closed_atom, std::string& device, string_list& ids) -> caf::result<bool> {
+        return exec<bool>(
+            self,
+            [device = std::move(device), ids = std::move(ids)](account_state& st, sys_time now,
+                                                               side_effects& fx) {
+              st.on_closed_by_streamer(device, ids, now, fx);
+              return true;
+            },
+            false);
+      },
+      [=](forget_atom, std::chrono::milliseconds timeout) -> caf::result<bool> {
+        return exec<bool>(
+            self,
+            [timeout](account_state& st, sys_time now, side_effects&) {
+              st.clear(now, timeout);  // the rows are already deleted
+              return true;
+            },
+            false);
+      },
+      // --- internals ---
+      [=](loaded_atom, storage::account_snapshot& snap) {
+        auto& s = self->state;
+        std::vector<write_op> ops;
+        s.logic->load(snap, s.ctx->deps.clock.now(), ops);
+        s.loaded = true;
+        s.loading = false;
+        if (!ops.empty()) submit(self, std::move(ops), [](write_status) {});
+        finish_load(self, true);
+        arm_wake(self);
+      },
+      [=](loadfail_atom, std::string& error) {
+        self->state.ctx->deps.log.error("account", "cannot load account state",
+                                        {{"account", self->state.logic->account_id()},
+                                         {"error", error}});
+        // Refuse what waited (503, the caller retries); the next request
+        // starts a new load rather than deciding on unknown state. With
+        // nothing to decide on, the actor leaves memory if the shard owner agrees
+        // (no request on its way): a failed load must not pin an actor.
+        auto& s = self->state;
+        s.loading = false;
+        finish_load(self, false);
+        if (!s.passivating && s.writes_in_flight.empty()) ask_to_passivate(self);
+      },
+      [=](written_atom, uint64_t id, write_status st) {
+        auto& s = self->state;
+        auto i = s.writes_in_flight.find(id);
+        if (i == s.writes_in_flight.end()) return;
+        auto done = std::move(i->second);
+        s.writes_in_flight.erase(i);
+        done(st);
+        if (st != write_status::ok) {
+          // Memory and database may now disagree: reload from the database
+          // (requests wait meanwhile) rather than decide on unsaved state.
+          s.ctx->deps.log.warn("account", "write not applied; reloading account state",
+                               {{"account", s.logic->account_id()},
+                                {"status", storage::to_string(st)}});
+          s.loaded = false;
+        }
+        // Reload once nothing of ours is in flight any more.
+        if (!s.loaded) start_load(self, s.logic->account_id());
+        arm_wake(self);
+      },
+      [=](wake_atom) {
+        auto& s = self->state;
+        s.wake_at.reset();
+        if (!s.loaded || s.passivating) return;
+        auto now = s.ctx->deps.clock.now();
+        std::vector<write_op> ops;
+        s.logic->expire(now, ops);
+        if (!ops.empty()) submit(self, std::move(ops), [](write_status) {});
+        if (idle(self) && now >= s.last_activity + s.ctx->opts.idle_passivate) {
+          ask_to_passivate(self);
+          return;
+        }
+        arm_wake(self);
+      },
+  };
+}
+
+}  // namespace
+
+account_actor spawn_account_actor(caf::actor_system& sys, const context* ctx, account_actor_args args) {
+  return sys.spawn(account_actor_fn, ctx, std::move(args));
+}
+
+}  // namespace maxsess::actors

@@ -1,0 +1,19 @@
+#pragma once
+// The account actor: one per account in use on the node that owns its
+// shard. It owns the account's state (account_state, which decides), loads
+// it from storage on start, answers a change only once its rows are durable,
+// ends what expires on a timer and passivates when idle (PRODUCT.md §6).
+#include "actors/context.hpp"
+
+namespace maxsess::actors {
+
+struct account_actor_args {
+  std::string account_id;
+  int shard = 0;
+  int64_t epoch = 1;   // the shard owner's lease epoch: every write is fenced by it
+  shard_parent parent;  // asked before passivating
+};
+
+account_actor spawn_account_actor(caf::actor_system& sys, const context* ctx, account_actor_args args);
+
+}  // namespace maxsess::actors

@@ -1,0 +1,26 @@
+#pragma once
+// What every actor of a node shares, owned by the runtime and outliving every
+// actor. Private to actors/.
+#include "actors/ownership.hpp"
+#include "actors/protocol.hpp"
+#include "actors/runtime.hpp"
+
+namespace maxsess::actors {
+
+struct context {
+  runtime_options opts;
+  runtime_deps deps;
+  const shard_locator* shards = nullptr;  // set once at start, before any request
+  caf::actor supervisor;                  // streamer supervisor (kills go there); may be empty
+
+  // The actor that answers for `account_id` now (never a null handle).
+  shard_actor owner_of(const std::string& account_id) const {
+    return shards->locate(shard_of(account_id, opts.shards));
+  }
+};
+
+// Spawned by the runtime (streamers.cpp).
+caf::actor spawn_streamer_supervisor(caf::actor_system& sys, const context* ctx);
+caf::actor spawn_webhook_actor(caf::actor_system& sys, const context* ctx);
+
+}  // namespace maxsess::actors

@@ -1,0 +1,169 @@
+#pragma once
+// The protocol between the HTTP side, the shard owners and the account
+// actors, declared once as typed_actor interfaces so that the compiler checks
+// that every sender and receiver agree. Private to actors/ (and cluster/):
+// nothing on the HTTP side includes CAF.
+//
+// Who talks to whom:
+//   HTTP side --(account_service: one short-lived actor per call)--> shard_actor
+//   webhook / streamer actors ---------------------------------------> shard_actor
+//   shard_actor (one per shard owned here) --> account_actor (one per account)
+// A shard_actor handle may be a local owner or, in cluster mode, a proxy for
+// the owner on another node (same interface): callers cannot tell.
+//
+// The types below are node-local (CAF_ALLOW_UNSAFE_MESSAGE_TYPE); what
+// crosses nodes travels as the wire structs of actors/wire.hpp, converted at
+// the edge.
+#include <caf/all.hpp>
+
+#include <cstdio>
+#include <optional>
+
+#include "actors/account_service.hpp"
+#include "actors/flussonic_api.hpp"
+#include "actors/jobs.hpp"
+
+namespace maxsess::actors {
+
+// What a sync changed in one account (for the job report).
+struct sync_summary {
+  int adopted = 0;
+  int ended = 0;
+  int killed = 0;
+};
+
+using seen_list = std::vector<std::pair<std::string, play_report>>;  // device, session
+using string_list = std::vector<std::string>;
+using account_answer = std::optional<account_view>;  // nullopt: unavailable
+
+}  // namespace maxsess::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::link_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::link_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::end_result)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::account_answer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::account_settings)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::streamer)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::storage::account_snapshot)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::storage::write_status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::auth_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::auth_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::play_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::seen_list)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::sync_summary)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::kill_order)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<maxsess::actors::kill_order>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::string_list)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::sys_time)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::job_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::job_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::streamer_run)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::streamer_side::webhook_cb)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::streamer_side::job_cb)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::function<void()>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::chrono::milliseconds)
+
+// Atoms, grouped by conversation. Prefixed "ms_" so they never clash with
+// CAF's own (atoms are global by text, at most 10 characters).
+CAF_BEGIN_TYPE_ID_BLOCK(maxsess, caf::first_custom_type_id)
+  // requests to an account (anyone -> shard_actor -> account_actor)
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, link_atom, "ms_link")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, end_atom, "ms_end")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, get_atom, "ms_get")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, put_atom, "ms_put")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, auth_atom, "ms_auth")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, play_atom, "ms_play")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, sync_atom, "ms_sync")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, closed_atom, "ms_closed")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, forget_atom, "ms_forget")
+  // account actor internals (self-messages)
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, loaded_atom, "ms_loaded")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, loadfail_atom, "ms_ldfail")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, written_atom, "ms_written")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, wake_atom, "ms_wake")
+  // account actor <-> shard owner
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, passivate_atom, "ms_passiv")
+  // streamer side
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, hook_atom, "ms_hook")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, kills_atom, "ms_kills")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, job_atom, "ms_job")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, refresh_atom, "ms_refresh")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, run_atom, "ms_run")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, tick_atom, "ms_tick")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, done_atom, "ms_done")
+  // runtime control
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, count_atom, "ms_count")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, stop_atom, "ms_stop")
+CAF_END_TYPE_ID_BLOCK(maxsess)
+
+namespace maxsess::actors {
+
+using namespace maxsess::atoms;
+
+// One account's requests. Answers: see account_service (unavailable when
+// the state could not be loaded or the write did not land).
+using account_actor = caf::typed_actor<
+    caf::replies_to<link_atom, link_request>::with<link_outcome>,
+    caf::replies_to<end_atom, std::string /*device*/, bool /*kill*/>::with<end_result>,
+    caf::replies_to<get_atom>::with<account_answer>,
+    caf::replies_to<put_atom, account_settings>::with<account_answer>,
+    caf::replies_to<auth_atom, auth_request>::with<auth_outcome>,
+    // a Flussonic report (webhook event) about one device's session
+    caf::replies_to<play_atom, std::string /*device*/, play_report>::with<bool>,
+    // a sync: what one streamer lists for this account, as of listed_at
+    caf::replies_to<sync_atom, int64_t /*streamer*/, seen_list, sys_time /*listed_at*/>::with<sync_summary>,
+    // the streamer closed these Flussonic sessions of a device (a pushed kill)
+    caf::replies_to<closed_atom, std::string /*device*/, string_list /*ids*/>::with<bool>,
+    // rows untouched for `timeout` were deleted by the clear job
+    caf::replies_to<forget_atom, std::chrono::milliseconds /*timeout*/>::with<bool>>;
+
+// The owner of one shard's accounts: the same requests, addressed by account
+// (link, put and auth requests carry the account id inside).
+using shard_actor = caf::typed_actor<
+    caf::replies_to<link_atom, link_request>::with<link_outcome>,
+    caf::replies_to<end_atom, std::string /*account*/, std::string /*device*/, bool>::with<end_result>,
+    caf::replies_to<get_atom, std::string /*account*/>::with<account_answer>,
+    caf::replies_to<put_atom, account_settings>::with<account_answer>,
+    caf::replies_to<auth_atom, auth_request>::with<auth_outcome>,
+    caf::replies_to<play_atom, std::string /*account*/, std::string /*device*/, play_report>::with<bool>,
+    caf::replies_to<sync_atom, std::string /*account*/, int64_t, seen_list, sys_time>::with<sync_summary>,
+    caf::replies_to<closed_atom, std::string /*account*/, std::string, string_list>::with<bool>,
+    // only accounts in memory need to hear of cleared rows
+    caf::replies_to<forget_atom, std::string /*account*/, std::chrono::milliseconds>::with<bool>>;
+
+inline link_outcome unavailable_link(std::string why) {
+  link_outcome o;
+  o.result = link_result::unavailable;
+  o.message = std::move(why);
+  return o;
+}
+
+// Calls a callback that came from outside the actors (HTTP side) so that an
+// exception in it cannot take the calling actor down with it.
+template <class F, class... Ts>
+void call_back(const F& cb, Ts&&... xs) noexcept {
+  try {
+    cb(std::forward<Ts>(xs)...);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "maxsessd: a reply callback failed: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "maxsessd: a reply callback failed\n");
+  }
+}
+
+}  // namespace maxsess::actors
+
+namespace maxsess::actors {
+
+// What an account actor asks of the shard owner that spawned it: may I go?
+// (granted only when the owner forwarded nothing the actor has not seen).
+using shard_parent = caf::typed_actor<caf::replies_to<passivate_atom, uint64_t /*handled*/>::with<bool>>;
+
+// A shard owner as the node that runs it sees it: the requests, its account
+// actors' questions, and control.
+using local_shard_actor = shard_actor::extend<
+    caf::replies_to<passivate_atom, uint64_t>::with<bool>,
+    caf::replies_to<count_atom>::with<uint64_t>,  // account actors alive
+    caf::reacts_to<stop_atom>>;                   // stop every account actor, then itself
+
+}  // namespace maxsess::actors

@@ -1,0 +1,120 @@
+// The shard owner (see shard_owner.hpp): the accounts of one shard, each to
+// its actor. It counts what it forwarded to each actor, so that an actor
+// asking to passivate is let go only when nothing is on its way to it.
+#include "actors/shard_owner.hpp"
+
+#include <unordered_map>
+
+#include "actors/account_actor.hpp"
+
+namespace maxsess::actors {
+
+namespace {
+
+struct shard_owner_state {
+  struct entry {
+    account_actor actor;
+    uint64_t forwarded = 0;
+  };
+  const context* ctx = nullptr;
+  shard_owner_args args;
+  std::unordered_map<std::string, entry> accounts;
+  static inline const char* name = "maxsess.shard";
+};
+
+using shard_self = local_shard_actor::stateful_pointer<shard_owner_state>;
+
+// The account's actor, spawned on demand; counts the request it is about to get.
+account_actor owner(shard_self self, const std::string& account_id) {
+  auto& e = self->state.accounts[account_id];
+  if (!e.actor) {
+    auto& s = self->state;
+    e.actor = spawn_account_actor(
+        self->system(), s.ctx,
+        {account_id, s.args.shard, s.args.epoch, caf::actor_cast<shard_parent>(self)});
+    self->monitor(e.actor);
+  }
+  ++e.forwarded;
+  return e.actor;
+}
+
+local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* ctx,
+                                                shard_owner_args args) {
+  self->state.ctx = ctx;
+  self->state.args = args;
+  self->set_down_handler([self](caf::down_msg& dm) {
+    auto& accounts = self->state.accounts;
+    for (auto i = accounts.begin(); i != accounts.end(); ++i) {
+      if (i->second.actor.address() == dm.source) {
+        if (dm.reason)
+          self->state.ctx->deps.log.error("shard", "account actor died",
+                                          {{"account", i->first},
+                                           {"reason", caf::to_string(dm.reason)}});
+        accounts.erase(i);
+        return;
+      }
+    }
+  });
+  return {
+      [=](link_atom a, link_request& req) {
+        auto dest = owner(self, req.account_id);
+        return self->delegate(dest, a, std::move(req));
+      },
+      [=](end_atom a, std::string& account_id, std::string& device, bool kill) {
+        return self->delegate(owner(self, account_id), a, std::move(device), kill);
+      },
+      [=](get_atom a, std::string& account_id) { return self->delegate(owner(self, account_id), a); },
+      [=](put_atom a, account_settings& settings) {
+        auto dest = owner(self, settings.account_id);
+        return self->delegate(dest, a, std::move(settings));
+      },
+      [=](auth_atom a, auth_request& req) {
+        auto dest = owner(self, req.account_id);
+        return self->delegate(dest, a, std::move(req));
+      },
+      [=](play_atom a, std::string& account_id, std::string& device, play_report& r) {
+        return self->delegate(owner(self, account_id), a, std::move(device), std::move(r));
+      },
+      [=](sync_atom a, std::string& account_id, int64_t streamer_id, seen_list& seen,
+          sys_time listed_at) {
+        return self->delegate(owner(self, account_id), a, streamer_id, std::move(seen), listed_at);
+      },
+      [=](closed_atom a, std::string& account_id, std::string& device, string_list& ids) {
+        return self->delegate(owner(self, account_id), a, std::move(device), std::move(ids));
+      },
+      // Cleared rows: only accounts in memory need to hear of it (a new
+      // actor loads the database without them).
+      [=](forget_atom a, std::string& account_id, std::chrono::milliseconds timeout)
+          -> caf::result<bool> {
+        if (!self->state.accounts.count(account_id)) return true;
+        return self->delegate(owner(self, account_id), a, timeout);
+      },
+      [=](passivate_atom, uint64_t handled) -> bool {
+        auto& accounts = self->state.accounts;
+        auto sender = self->current_sender();
+        for (auto i = accounts.begin(); i != accounts.end(); ++i) {
+          if (caf::actor_cast<caf::strong_actor_ptr>(i->second.actor) != sender) continue;
+          if (i->second.forwarded != handled) return false;  // something is on its way
+          self->demonitor(i->second.actor.address());
+          accounts.erase(i);
+          return true;
+        }
+        return true;  // unknown: already forgotten
+      },
+      [=](count_atom) -> uint64_t { return self->state.accounts.size(); },
+      [=](stop_atom) {
+        for (auto& kv : self->state.accounts)
+          self->send_exit(kv.second.actor, caf::exit_reason::user_shutdown);
+        self->state.accounts.clear();
+        self->quit();
+      },
+  };
+}
+
+}  // namespace
+
+local_shard_actor spawn_shard_owner(caf::actor_system& sys, const context* ctx, shard_owner_args args) {
+  return sys.spawn(shard_owner_fn, ctx, args);
+}
+
+}  // namespace maxsess::actors
