@@ -28,6 +28,7 @@ struct account_actor_state {
   sys_time last_activity{};
   std::optional<sys_time> wake_at;
   bool passivating = false;
+  bool draining = false;  // the shard is leaving this node
   static inline const char* name = "maxsess.account";
 };
 
@@ -164,6 +165,10 @@ caf::result<T> exec(account_self self, F f, T unavailable) {
   ++s.handled;
   s.last_activity = s.ctx->deps.clock.now();
   auto rp = self->make_response_promise<T>();
+  if (s.draining) {
+    rp.deliver(unavailable);
+    return rp;
+  }
   if (!s.loaded) {
     s.waiting.emplace_back([self, rp, f, unavailable](bool ok) mutable {
       if (ok)
@@ -176,6 +181,12 @@ caf::result<T> exec(account_self self, F f, T unavailable) {
   }
   run(self, rp, f, unavailable);
   return rp;
+}
+
+// Draining: the actor goes once its last write has an answer (a load still
+// running is abandoned; its answer finds no one).
+void quit_when_written(account_self self) {
+  if (self->state.writes_in_flight.empty()) self->quit();
 }
 
 void finish_load(account_self self, bool ok) {
@@ -277,6 +288,7 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
       // --- internals ---
       [=](loaded_atom, storage::account_snapshot& snap) {
         auto& s = self->state;
+        if (s.draining) return quit_when_written(self);
         std::vector<write_op> ops;
         s.logic->load(snap, s.ctx->deps.clock.now(), ops);
         s.loaded = true;
@@ -295,6 +307,7 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         // (no request on its way): a failed load must not pin an actor.
         auto& s = self->state;
         s.loading = false;
+        if (s.draining) return quit_when_written(self);
         finish_load(self, false);
         if (!s.passivating && s.writes_in_flight.empty()) ask_to_passivate(self);
       },
@@ -305,6 +318,13 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         auto done = std::move(i->second);
         s.writes_in_flight.erase(i);
         done(st);
+        if (st == write_status::fenced) {
+          // Another node holds the shard's lease now: this node must stop
+          // deciding for it. The shard owner hears of it and lets it go.
+          s.ctx->deps.metrics.inc("maxsess_fenced_writes_total");
+          if (s.ctx->opts.on_fenced) s.ctx->opts.on_fenced(s.logic->shard(), s.logic->epoch());
+        }
+        if (s.draining) return quit_when_written(self);
         if (st != write_status::ok) {
           // Memory and database may now disagree: reload from the database
           // (requests wait meanwhile) rather than decide on unsaved state.
@@ -317,10 +337,16 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         if (!s.loaded) start_load(self, s.logic->account_id());
         arm_wake(self);
       },
+      [=](drain_atom) {
+        auto& s = self->state;
+        s.draining = true;
+        finish_load(self, false);  // what waits for a load is refused
+        quit_when_written(self);
+      },
       [=](wake_atom) {
         auto& s = self->state;
         s.wake_at.reset();
-        if (!s.loaded || s.passivating) return;
+        if (!s.loaded || s.passivating || s.draining) return;
         auto now = s.ctx->deps.clock.now();
         std::vector<write_op> ops;
         s.logic->expire(now, ops);

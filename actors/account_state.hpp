@@ -189,6 +189,8 @@ class account_state {
   std::vector<const playback_session*> slot_holders(const std::string& except_device = {}) const;
 
   const std::string& account_id() const { return account_id_; }
+  int shard() const { return shard_; }
+  int64_t epoch() const { return epoch_; }
   const playback_session* find(const std::string& device_id) const;
 
  private:

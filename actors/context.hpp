@@ -11,6 +11,7 @@ struct context {
   runtime_options opts;
   runtime_deps deps;
   const shard_locator* shards = nullptr;  // set once at start, before any request
+  shard_actor nobody;                     // answers unavailable (shards owned by no one)
   caf::actor supervisor;                  // streamer supervisor (kills go there); may be empty
 
   // The actor that answers for `account_id` now (never a null handle).

@@ -83,6 +83,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(maxsess, caf::first_custom_type_id)
   CAF_ADD_ATOM(maxsess, maxsess::atoms, wake_atom, "ms_wake")
   // account actor <-> shard owner
   CAF_ADD_ATOM(maxsess, maxsess::atoms, passivate_atom, "ms_passiv")
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, drain_atom, "ms_drain")
   // streamer side
   CAF_ADD_ATOM(maxsess, maxsess::atoms, hook_atom, "ms_hook")
   CAF_ADD_ATOM(maxsess, maxsess::atoms, kills_atom, "ms_kills")
@@ -115,7 +116,10 @@ using account_actor = caf::typed_actor<
     // the streamer closed these Flussonic sessions of a device (a pushed kill)
     caf::replies_to<closed_atom, std::string /*device*/, string_list /*ids*/>::with<bool>,
     // rows untouched for `timeout` were deleted by the clear job
-    caf::replies_to<forget_atom, std::chrono::milliseconds /*timeout*/>::with<bool>>;
+    caf::replies_to<forget_atom, std::chrono::milliseconds /*timeout*/>::with<bool>,
+    // the shard is leaving this node: finish what is in flight (writes land
+    // or are fenced), answer anything new `unavailable`, then quit
+    caf::reacts_to<drain_atom>>;
 
 // The owner of one shard's accounts: the same requests, addressed by account
 // (link, put and auth requests carry the account id inside).
@@ -164,6 +168,9 @@ using shard_parent = caf::typed_actor<caf::replies_to<passivate_atom, uint64_t /
 using local_shard_actor = shard_actor::extend<
     caf::replies_to<passivate_atom, uint64_t>::with<bool>,
     caf::replies_to<count_atom>::with<uint64_t>,  // account actors alive
+    // hand the shard off: refuse new requests, let every account actor
+    // finish, answer true once none is left (the lease may then go), quit
+    caf::replies_to<drain_atom>::with<bool>,
     caf::reacts_to<stop_atom>>;                   // stop every account actor, then itself
 
 }  // namespace maxsess::actors

@@ -3,9 +3,14 @@
 // single node every shard is owned here with epoch 1 for good.
 #include "actors/runtime.hpp"
 
+#include <map>
+#include <mutex>
+
 #include "actors/account_actor.hpp"
 #include "actors/context.hpp"
+#include "actors/runtime_hooks.hpp"
 #include "actors/shard_owner.hpp"
+#include "actors/shard_table.hpp"
 
 namespace maxsess::actors {
 
@@ -66,13 +71,6 @@ class actor_account_service final : public account_service {
   const context& ctx_;
 };
 
-// Single node: every shard is owned here, by its owner actor, for good.
-class local_locator final : public shard_locator {
- public:
-  shard_actor locate(int shard) const override { return owners[static_cast<size_t>(shard)]; }
-  std::vector<local_shard_actor> owners;
-};
-
 class actor_streamer_side final : public streamer_side {
  public:
   actor_streamer_side(caf::actor webhook, caf::actor supervisor)
@@ -95,6 +93,7 @@ caf::actor_system_config make_config(const runtime_options& opts) {
   cfg.set("scheduler.max-threads", static_cast<size_t>(std::max(1, opts.scheduler_threads)));
   // Measured on 2 cores: work sharing roughly halves latency (CAF-0.17.md).
   cfg.set("scheduler.policy", caf::atom("sharing"));
+  if (opts.configure) opts.configure(cfg);  // cluster: the middleman; tests: the scheduler
   return cfg;
 }
 
@@ -102,20 +101,59 @@ caf::actor_system_config make_config(const runtime_options& opts) {
 
 struct actor_runtime::impl {
   impl(runtime_options opts, runtime_deps deps)
-      : ctx{std::move(opts), deps, nullptr, {}}, cfg(make_config(ctx.opts)), system(cfg) {
-    for (int shard = 0; shard < ctx.opts.shards; ++shard)
-      locator.owners.push_back(spawn_shard_owner(system, &ctx, {shard, ctx.opts.epoch}));
-    ctx.shards = &locator;
+      : ctx{std::move(opts), deps, nullptr, {}, {}},
+        cfg(make_config(ctx.opts)),
+        system(cfg),
+        table(ctx.opts.shards, spawn_nobody(system)),
+        hooks{system, table, ctx, [this](int shard, int64_t epoch) { return own(shard, epoch); },
+              [this](int shard) { return disown(shard); }} {
+    ctx.shards = &table;
+    ctx.nobody = table.nobody();
+    // Single node: every shard is owned here for good.
+    if (!ctx.opts.cluster)
+      for (int shard = 0; shard < ctx.opts.shards; ++shard) own(shard, ctx.opts.epoch);
     supervisor = spawn_streamer_supervisor(system, &ctx);
     ctx.supervisor = supervisor;
     webhook = spawn_webhook_actor(system, &ctx);
     service = std::make_unique<actor_account_service>(system, ctx);
     streamer_service = std::make_unique<actor_streamer_side>(webhook, supervisor);
   }
+
+  local_shard_actor own(int shard, int64_t epoch) {
+    auto owner = spawn_shard_owner(system, &ctx, {shard, epoch});
+    {
+      std::lock_guard lock(mutex);
+      owners[shard] = owner;
+    }
+    table.route(shard, owner);
+    return owner;
+  }
+
+  // Requests go to nobody from now on; the caller drains the old owner.
+  local_shard_actor disown(int shard) {
+    table.route_to_nobody(shard);
+    std::lock_guard lock(mutex);
+    auto i = owners.find(shard);
+    if (i == owners.end()) return {};
+    auto owner = i->second;
+    owners.erase(i);
+    return owner;
+  }
+
+  std::vector<local_shard_actor> all_owners() {
+    std::lock_guard lock(mutex);
+    std::vector<local_shard_actor> out;
+    for (auto& kv : owners) out.push_back(kv.second);
+    return out;
+  }
+
   context ctx;
   caf::actor_system_config cfg;
   caf::actor_system system;
-  local_locator locator;
+  shard_table table;
+  runtime_hooks hooks;
+  std::mutex mutex;
+  std::map<int, local_shard_actor> owners;  // shards owned here now
   caf::actor supervisor;
   caf::actor webhook;
   std::unique_ptr<actor_account_service> service;
@@ -132,11 +170,13 @@ account_service& actor_runtime::accounts() { return *impl_->service; }
 
 streamer_side& actor_runtime::streamers() { return *impl_->streamer_service; }
 
+runtime_hooks& actor_runtime::hooks() { return impl_->hooks; }
+
 std::size_t actor_runtime::live_accounts() {
   if (impl_->stopped) return 0;
   caf::scoped_actor self{impl_->system};
   std::size_t n = 0;
-  for (auto& owner : impl_->locator.owners)
+  for (auto& owner : impl_->all_owners())
     self->request(owner, std::chrono::seconds(5), count_atom_v)
         .receive([&](uint64_t count) { n += count; }, [&](caf::error&) {});
   return n;
@@ -147,7 +187,8 @@ void actor_runtime::shutdown() {
   impl_->stopped = true;
   caf::anon_send(impl_->supervisor, stop_atom_v);
   caf::anon_send_exit(impl_->webhook, caf::exit_reason::user_shutdown);
-  for (auto& owner : impl_->locator.owners) caf::anon_send(owner, stop_atom_v);
+  for (auto& owner : impl_->all_owners()) caf::anon_send(owner, stop_atom_v);
+  caf::anon_send_exit(impl_->table.nobody(), caf::exit_reason::user_shutdown);
   impl_->system.await_all_actors_done();
 }
 

@@ -4,6 +4,8 @@
 // stays behind this header (compile time, and one place that knows it).
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <string>
 #include <memory>
 
 #include "actors/account_service.hpp"
@@ -16,7 +18,13 @@
 #include "domain/metrics.hpp"
 #include "domain/token.hpp"
 
+namespace caf {
+class actor_system_config;
+}
+
 namespace maxsess::actors {
+
+struct runtime_hooks;
 
 struct runtime_options {
   decision_settings decisions;
@@ -35,6 +43,16 @@ struct runtime_options {
   std::chrono::milliseconds clear_timeout{120000};
   std::chrono::milliseconds job_timeout{120000};  // one sync/kill run of one streamer
   bool timers = true;  // periodic sync/kill/clear (tests may run jobs by hand only)
+
+  // Cluster mode: no shard is owned until cluster/ takes its lease (then
+  // `epoch` per shard comes from the lease). `on_fenced` is called (on an
+  // actor thread) when a write was rejected because the shard's lease moved.
+  bool cluster = false;
+  std::string node_id;
+  std::function<void(int shard, int64_t epoch)> on_fenced;
+  // Adjusts CAF's configuration before the actor system starts (cluster:
+  // the middleman; tests: the deterministic scheduler).
+  std::function<void(caf::actor_system_config&)> configure;
 };
 
 // Dependencies are owned by the caller (main) and must outlive the runtime.
@@ -58,6 +76,10 @@ class actor_runtime {
 
   account_service& accounts();
   streamer_side& streamers();
+
+  // For cluster/ (see runtime_hooks.hpp): the actor system, the shard table,
+  // and how a shard comes to be owned here or stops being owned.
+  runtime_hooks& hooks();
 
   // Account actors alive now (for metrics and tests); asks every shard owner.
   std::size_t live_accounts();

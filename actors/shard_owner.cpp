@@ -19,10 +19,20 @@ struct shard_owner_state {
   const context* ctx = nullptr;
   shard_owner_args args;
   std::unordered_map<std::string, entry> accounts;
+  // Handing off: new requests go to ctx->nobody; answered once the last
+  // account actor is gone.
+  bool draining = false;
+  std::vector<caf::typed_response_promise<bool>> drained;
   static inline const char* name = "maxsess.shard";
 };
 
 using shard_self = local_shard_actor::stateful_pointer<shard_owner_state>;
+
+void finish_drain(shard_self self) {
+  if (!self->state.accounts.empty()) return;
+  for (auto& rp : self->state.drained) rp.deliver(true);
+  self->quit();
+}
 
 // The account's actor, spawned on demand; counts the request it is about to get.
 account_actor owner(shard_self self, const std::string& account_id) {
@@ -51,42 +61,59 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
                                           {{"account", i->first},
                                            {"reason", caf::to_string(dm.reason)}});
         accounts.erase(i);
-        return;
+        break;
       }
     }
+    if (self->state.draining) finish_drain(self);
   });
+  // While draining, requests go where requests for an unowned shard go.
+  auto nobody = [self] { return self->state.draining ? self->state.ctx->nobody : shard_actor{}; };
   return {
-      [=](link_atom a, link_request& req) {
+      [=](link_atom a, link_request& req) -> caf::delegated<link_outcome> {
+        if (auto n = nobody()) return self->delegate(n, a, std::move(req));
         auto dest = owner(self, req.account_id);
         return self->delegate(dest, a, std::move(req));
       },
-      [=](end_atom a, std::string& account_id, std::string& device, bool kill) {
+      [=](end_atom a, std::string& account_id, std::string& device,
+          bool kill) -> caf::delegated<end_result> {
+        if (auto n = nobody()) return self->delegate(n, a, std::move(account_id), std::move(device), kill);
         return self->delegate(owner(self, account_id), a, std::move(device), kill);
       },
-      [=](get_atom a, std::string& account_id) { return self->delegate(owner(self, account_id), a); },
-      [=](put_atom a, account_settings& settings) {
+      [=](get_atom a, std::string& account_id) -> caf::delegated<account_answer> {
+        if (auto n = nobody()) return self->delegate(n, a, std::move(account_id));
+        return self->delegate(owner(self, account_id), a);
+      },
+      [=](put_atom a, account_settings& settings) -> caf::delegated<account_answer> {
+        if (auto n = nobody()) return self->delegate(n, a, std::move(settings));
         auto dest = owner(self, settings.account_id);
         return self->delegate(dest, a, std::move(settings));
       },
-      [=](auth_atom a, auth_request& req) {
+      [=](auth_atom a, auth_request& req) -> caf::delegated<auth_outcome> {
+        if (auto n = nobody()) return self->delegate(n, a, std::move(req));
         auto dest = owner(self, req.account_id);
         return self->delegate(dest, a, std::move(req));
       },
-      [=](play_atom a, std::string& account_id, std::string& device, play_report& r) {
+      [=](play_atom a, std::string& account_id, std::string& device,
+          play_report& r) -> caf::delegated<bool> {
+        if (auto n = nobody()) return self->delegate(n, a, std::move(account_id), std::move(device), std::move(r));
         return self->delegate(owner(self, account_id), a, std::move(device), std::move(r));
       },
       [=](sync_atom a, std::string& account_id, int64_t streamer_id, seen_list& seen,
-          sys_time listed_at) {
+          sys_time listed_at) -> caf::delegated<sync_summary> {
+        if (auto n = nobody())
+          return self->delegate(n, a, std::move(account_id), streamer_id, std::move(seen), listed_at);
         return self->delegate(owner(self, account_id), a, streamer_id, std::move(seen), listed_at);
       },
-      [=](closed_atom a, std::string& account_id, std::string& device, string_list& ids) {
+      [=](closed_atom a, std::string& account_id, std::string& device,
+          string_list& ids) -> caf::delegated<bool> {
+        if (auto n = nobody()) return self->delegate(n, a, std::move(account_id), std::move(device), std::move(ids));
         return self->delegate(owner(self, account_id), a, std::move(device), std::move(ids));
       },
       // Cleared rows: only accounts in memory need to hear of it (a new
       // actor loads the database without them).
       [=](forget_atom a, std::string& account_id, std::chrono::milliseconds timeout)
           -> caf::result<bool> {
-        if (!self->state.accounts.count(account_id)) return true;
+        if (self->state.draining || !self->state.accounts.count(account_id)) return true;
         return self->delegate(owner(self, account_id), a, timeout);
       },
       [=](passivate_atom, uint64_t handled) -> bool {
@@ -97,11 +124,23 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
           if (i->second.forwarded != handled) return false;  // something is on its way
           self->demonitor(i->second.actor.address());
           accounts.erase(i);
+          if (self->state.draining) finish_drain(self);
           return true;
         }
         return true;  // unknown: already forgotten
       },
       [=](count_atom) -> uint64_t { return self->state.accounts.size(); },
+      [=](drain_atom) -> caf::result<bool> {
+        auto& s = self->state;
+        auto rp = self->make_response_promise<bool>();
+        s.drained.push_back(rp);
+        if (!s.draining) {
+          s.draining = true;
+          for (auto& kv : s.accounts) self->send(kv.second.actor, drain_atom_v);
+        }
+        finish_drain(self);
+        return rp;
+      },
       [=](stop_atom) {
         for (auto& kv : self->state.accounts)
           self->send_exit(kv.second.actor, caf::exit_reason::user_shutdown);

@@ -1,0 +1,33 @@
+#pragma once
+// The shard -> actor table that every request consults (from HTTP threads
+// and actor threads alike). On a single node it is filled once; in cluster
+// mode cluster/ rewrites entries as leases are taken, lost and handed off.
+#include <shared_mutex>
+#include <vector>
+
+#include "actors/ownership.hpp"
+
+namespace maxsess::actors {
+
+class shard_table final : public shard_locator {
+ public:
+  // Every shard starts at `nobody` (answers unavailable).
+  shard_table(int shards, shard_actor nobody);
+  shard_actor locate(int shard) const override;
+  void route(int shard, shard_actor to);
+  void route_to_nobody(int shard);
+  const shard_actor& nobody() const { return nobody_; }
+  int size() const { return static_cast<int>(routes_.size()); }
+
+ private:
+  shard_actor nobody_;
+  mutable std::shared_mutex mutex_;
+  std::vector<shard_actor> routes_;
+};
+
+// The actor behind shards that have no live owner right now (failover,
+// handoff): it answers every request `unavailable` at once, so callers get
+// 503 + Retry-After rather than a timeout.
+shard_actor spawn_nobody(caf::actor_system& sys);
+
+}  // namespace maxsess::actors
