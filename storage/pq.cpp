@@ -28,6 +28,17 @@ std::string text_array(const std::vector<std::string>& items) {
   return out;
 }
 
+std::string int_array(const std::vector<int64_t>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i)
+      out += ',';
+    out += std::to_string(items[i]);
+  }
+  out += '}';
+  return out;
+}
+
 void throw_result_error(const char* what, PGconn* conn, const PGresult* r) {
   std::string msg = trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
   if (msg.empty())

@@ -61,6 +61,9 @@ class param_list {
 // A PostgreSQL text[] literal: {"a","b\"c"} (every element quoted).
 std::string text_array(const std::vector<std::string>& items);
 
+// A PostgreSQL bigint[] literal: {1,2,3}.
+std::string int_array(const std::vector<int64_t>& items);
+
 // Throws conflict_error for a unique violation, storage_error otherwise.
 [[noreturn]] void throw_result_error(const char* what, PGconn* conn, const PGresult* r);
 

@@ -123,4 +123,95 @@ const char* const sql_put_streamer =
 const char* const sql_delete_streamer = "DELETE FROM streamers WHERE id = $1::bigint";
 #undef MAXSESS_SESSION_COLUMNS
 
+// --- cluster -------------------------------------------------------------------
+//
+// Lease and heartbeat times are clock_timestamp() of the database (the time
+// the statement runs, after any lock wait, where now() would be the start of
+// the transaction), so the nodes' clocks never matter.
+
+#define MAXSESS_MS_UNTIL(t) "(extract(epoch FROM (" t ") - clock_timestamp()) * 1000)::bigint"
+#define MAXSESS_MS_SINCE(t) "(extract(epoch FROM clock_timestamp() - (" t ")) * 1000)::bigint"
+#define MAXSESS_TTL(param) "clock_timestamp() + " param "::bigint * interval '1 millisecond'"
+
+// Answers a row only when this call created the row.
+const char* const sql_insert_cluster_meta =
+    "INSERT INTO cluster_meta (shards, protocol_version) VALUES ($1::int, $2::int)"
+    " ON CONFLICT (one) DO NOTHING RETURNING shards";
+const char* const sql_read_cluster_meta =
+    "SELECT shards, protocol_version, (extract(epoch FROM created_at) * 1000)::bigint"
+    " FROM cluster_meta";
+
+// A (re)start: a node that left under this id earlier is back.
+const char* const sql_join_node =
+    "INSERT INTO cluster_nodes AS n (node_id, http_address, cluster_address, protocol_version,"
+    " started_at, heartbeat_at, leaving)"
+    " VALUES ($1, $2, $3, $4::int, clock_timestamp(), clock_timestamp(), false)"
+    " ON CONFLICT (node_id) DO UPDATE SET"
+    " http_address = EXCLUDED.http_address, cluster_address = EXCLUDED.cluster_address,"
+    " protocol_version = EXCLUDED.protocol_version, started_at = EXCLUDED.started_at,"
+    " heartbeat_at = EXCLUDED.heartbeat_at, leaving = false";
+// Keeps started_at and leaving of an existing row; recreates a row that an
+// operator deleted.
+const char* const sql_heartbeat_node =
+    "INSERT INTO cluster_nodes AS n (node_id, http_address, cluster_address, protocol_version,"
+    " started_at, heartbeat_at, leaving)"
+    " VALUES ($1, $2, $3, $4::int, clock_timestamp(), clock_timestamp(), false)"
+    " ON CONFLICT (node_id) DO UPDATE SET"
+    " http_address = EXCLUDED.http_address, cluster_address = EXCLUDED.cluster_address,"
+    " protocol_version = EXCLUDED.protocol_version, heartbeat_at = EXCLUDED.heartbeat_at";
+const char* const sql_mark_node_leaving =
+    "UPDATE cluster_nodes SET leaving = true WHERE node_id = $1";
+// $1: alive_within in ms.
+const char* const sql_list_nodes =
+    "SELECT node_id, http_address, cluster_address, protocol_version,"
+    " (extract(epoch FROM started_at) * 1000)::bigint, leaving,"
+    " heartbeat_at > clock_timestamp() - $1::bigint * interval '1 millisecond',"
+    " " MAXSESS_MS_SINCE("heartbeat_at")
+    " FROM cluster_nodes ORDER BY node_id";
+
+// Leases. Taking one: no row, an expired row, or our own row. The epoch
+// grows whenever the taker did not hold the lease unexpired, so whatever an
+// earlier holder still has in flight is fenced. Rows are taken and locked
+// in key order, as the batch writer's FOR SHARE reads them, so two
+// transactions that touch several leases cannot deadlock.
+#define MAXSESS_LEASE_SQL(table, key)                                                      \
+  lease_sql {                                                                              \
+    "INSERT INTO " table " AS l (" key ", owner, epoch, expires_at)"                       \
+    " SELECT id, $2, 1, " MAXSESS_TTL("$3")                                                \
+    " FROM unnest($1::bigint[]) AS id ORDER BY id"                                         \
+    " ON CONFLICT (" key ") DO UPDATE SET"                                                 \
+    " epoch = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at > clock_timestamp()"     \
+    " THEN l.epoch ELSE l.epoch + 1 END,"                                                  \
+    " owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at"                            \
+    " WHERE l.owner = EXCLUDED.owner OR l.expires_at <= clock_timestamp()"                 \
+    " RETURNING " key ", owner, epoch, " MAXSESS_MS_UNTIL("expires_at"),                   \
+                                                                                           \
+    /* A row that expired but that nobody took is still ours: no other */                \
+    /* node can have written under it, so it is extended, epoch kept. */                 \
+    "WITH held AS ("                                                                       \
+    " SELECT l." key " FROM " table " AS l"                                                \
+    " JOIN unnest($2::bigint[], $3::bigint[]) AS h(id, epoch)"                             \
+    " ON l." key " = h.id AND l.epoch = h.epoch"                                           \
+    " WHERE l.owner = $1 ORDER BY l." key " FOR UPDATE OF l)"                              \
+    " UPDATE " table " SET expires_at = " MAXSESS_TTL("$4")                                \
+    " WHERE " key " IN (SELECT " key " FROM held) RETURNING " key,                         \
+                                                                                           \
+    /* Expires it now but keeps owner and epoch, so the next taker */                    \
+    /* (even this node) bumps the epoch. */                                              \
+    "UPDATE " table " SET expires_at = clock_timestamp()"                                  \
+    " WHERE " key " = $1::bigint AND owner = $2 AND epoch = $3::bigint"                    \
+    " AND expires_at > clock_timestamp() RETURNING " key,                                  \
+                                                                                           \
+    "SELECT " key ", owner, epoch, " MAXSESS_MS_UNTIL("expires_at")                        \
+    " FROM " table " ORDER BY " key                                                        \
+  }
+
+const lease_sql sql_shard_leases = MAXSESS_LEASE_SQL("shard_leases", "shard");
+const lease_sql sql_streamer_leases = MAXSESS_LEASE_SQL("streamer_leases", "streamer_id");
+
+#undef MAXSESS_LEASE_SQL
+#undef MAXSESS_TTL
+#undef MAXSESS_MS_SINCE
+#undef MAXSESS_MS_UNTIL
+
 }  // namespace maxsess::storage::detail

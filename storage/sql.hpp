@@ -47,4 +47,32 @@ extern const char* const sql_get_streamer;
 extern const char* const sql_put_streamer;
 extern const char* const sql_delete_streamer;
 
+// Cluster shape (one row).
+extern const char* const sql_insert_cluster_meta;
+extern const char* const sql_read_cluster_meta;
+
+// Cluster nodes.
+extern const char* const sql_join_node;
+extern const char* const sql_heartbeat_node;
+extern const char* const sql_mark_node_leaving;
+extern const char* const sql_list_nodes;
+
+// Leases: the same statements over shard_leases and streamer_leases (the
+// table and its key column are the only difference). Every time is the
+// database's clock_timestamp(); TTLs are milliseconds.
+struct lease_sql {
+  // $1 ids (bigint[]), $2 node, $3 ttl ms -> id, owner, epoch, expires_in_ms
+  // of each lease taken.
+  const char* acquire;
+  // $1 node, $2 ids (bigint[]), $3 epochs (bigint[]), $4 ttl ms -> id of
+  // each lease extended.
+  const char* renew;
+  // $1 id, $2 node, $3 epoch -> id when released.
+  const char* release;
+  // -> id, owner, epoch, expires_in_ms, by id.
+  const char* list;
+};
+extern const lease_sql sql_shard_leases;
+extern const lease_sql sql_streamer_leases;
+
 }  // namespace maxsess::storage::detail
