@@ -1,5 +1,5 @@
 cmake_policy(SET CMP0057 NEW)  # if(... IN_LIST ...) in script mode
-# Writes OUT, a C++ source defining the migration list used by store.cpp
+# Writes OUT, a C++ source defining the migration list used by storage/schema.cpp
 # (declared in storage/migrations.hpp), from DIR/NNN_name.sql.
 #   cmake -DDIR=<migrations folder> -DOUT=<file.cpp> -P embed_migrations.cmake
 # Each file becomes a raw string literal; the file name gives its version

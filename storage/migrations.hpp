@@ -13,7 +13,7 @@ struct migration {
 };
 
 // In file-name order; versions are unique (checked by the generator).
-// store.cpp orders them by version.
+// schema.cpp orders them by version.
 const std::vector<migration>& embedded_migrations();
 
 }  // namespace maxsess::storage::detail

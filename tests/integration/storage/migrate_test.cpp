@@ -1,5 +1,7 @@
 // storage::migrate / current_schema_version against a real PostgreSQL.
 #include <atomic>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/storage/storage_test_util.hpp"
@@ -47,7 +49,7 @@ TEST_F(StorageMigrate, FreshThenAgainIsIdempotent) {
 TEST_F(StorageMigrate, CreatesEveryTable) {
   storage::migrate(dsn);
   for (const char* table : {"schema_version", "accounts", "streamers", "playback_sessions",
-                            "shard_leases"})
+                            "shard_leases", "cluster_meta", "cluster_nodes", "streamer_leases"})
     EXPECT_EQ(test::query_scalar(dsn, std::string("SELECT to_regclass('") + table +
                                           "') IS NOT NULL"),
               "t")
@@ -57,6 +59,41 @@ TEST_F(StorageMigrate, CreatesEveryTable) {
                                           "') IS NOT NULL"),
               "t")
         << index;
+}
+
+TEST_F(StorageMigrate, UpgradesAVersionOneDatabaseKeepingItsRows) {
+  // A database as the first release left it: 001 applied from its file.
+  std::ifstream file(std::string(MAXSESS_SOURCE_DIR) + "/storage/migrations/001_initial.sql");
+  ASSERT_TRUE(file) << "cannot read 001_initial.sql";
+  std::stringstream sql;
+  sql << file.rdbuf();
+  test::query_scalar(dsn, sql.str());
+  test::query_scalar(dsn, "INSERT INTO schema_version (version, name) VALUES (1, '001_initial')");
+  test::query_scalar(dsn, "INSERT INTO accounts (account_id, max_sessions) VALUES ('acc1', 2)");
+  test::query_scalar(dsn, "INSERT INTO shard_leases VALUES (3, 'n1', 4, now())");
+  ASSERT_EQ(storage::current_schema_version(dsn), 1);
+
+  auto report = storage::migrate(dsn);
+  EXPECT_EQ(report.from_version, 1);
+  EXPECT_EQ(report.to_version, storage::latest_schema_version());
+  ASSERT_FALSE(report.applied.empty());
+  EXPECT_EQ(report.applied.front(), "002_cluster.sql");
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT max_sessions FROM accounts"), "2");
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT owner || '/' || epoch FROM shard_leases"), "n1/4");
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM cluster_meta"), "0");
+}
+
+TEST_F(StorageMigrate, ClusterMetaHoldsAtMostOneRow) {
+  storage::migrate(dsn);
+  test::query_scalar(dsn, "INSERT INTO cluster_meta (shards, protocol_version) VALUES (64, 1)");
+  EXPECT_THROW(
+      test::query_scalar(dsn, "INSERT INTO cluster_meta (shards, protocol_version) VALUES (32, 1)"),
+      std::runtime_error);
+  EXPECT_THROW(test::query_scalar(
+                   dsn, "INSERT INTO cluster_meta (one, shards, protocol_version) VALUES (false, 8, 1)"),
+               std::runtime_error);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) || '/' || max(shards) FROM cluster_meta"),
+            "1/64");
 }
 
 TEST_F(StorageMigrate, ConcurrentMigrationsApplyEachFileOnce) {

@@ -1,0 +1,122 @@
+#pragma once
+// Private to storage/: the libpq plumbing every storage part shares (one
+// connection, text parameters, error translation). No SQL text here.
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "storage/store.hpp"
+
+namespace maxsess::storage::detail {
+
+struct result_deleter {
+  void operator()(PGresult* r) const { PQclear(r); }
+};
+using result_ptr = std::unique_ptr<PGresult, result_deleter>;
+
+// SQLSTATE of unique_violation.
+inline constexpr const char* sqlstate_unique_violation = "23505";
+
+// libpq messages end with a newline; ours are embedded in longer ones.
+std::string trimmed(const char* s);
+
+// Text parameters for PQexecParams; nullopt is SQL NULL.
+class param_list {
+ public:
+  param_list& text(std::string v) {
+    values_.emplace_back(std::move(v));
+    return *this;
+  }
+  param_list& integer(int64_t v) { return text(std::to_string(v)); }
+  param_list& boolean(bool v) { return text(v ? "true" : "false"); }
+  param_list& nullable_integer(const std::optional<int64_t>& v) {
+    if (v)
+      return integer(*v);
+    values_.emplace_back(std::nullopt);
+    return *this;
+  }
+  param_list& nullable_text(const std::optional<std::string>& v) {
+    values_.push_back(v);
+    return *this;
+  }
+
+  int size() const { return static_cast<int>(values_.size()); }
+  std::vector<const char*> pointers() const {
+    std::vector<const char*> out;
+    out.reserve(values_.size());
+    for (const auto& v : values_)
+      out.push_back(v ? v->c_str() : nullptr);
+    return out;
+  }
+
+ private:
+  std::vector<std::optional<std::string>> values_;
+};
+
+// A PostgreSQL text[] literal: {"a","b\"c"} (every element quoted).
+std::string text_array(const std::vector<std::string>& items);
+
+// A PostgreSQL bigint[] literal: {1,2,3}.
+std::string int_array(const std::vector<int64_t>& items);
+
+// Throws conflict_error for a unique violation, storage_error otherwise.
+[[noreturn]] void throw_result_error(const char* what, PGconn* conn, const PGresult* r);
+
+// One libpq connection. Connects in the constructor (throws storage_error);
+// ensure() resets a dropped connection.
+class connection {
+ public:
+  explicit connection(const std::string& dsn);
+  ~connection();
+  connection(const connection&) = delete;
+  connection& operator=(const connection&) = delete;
+
+  PGconn* get() const { return conn_; }
+  bool ok() const { return PQstatus(conn_) == CONNECTION_OK; }
+
+  // Reconnects when the connection dropped. Throws when that fails.
+  void ensure();
+  bool try_ensure();
+  void reset();
+
+  // Prepares a named statement once per server session.
+  void prepare(const char* name, const char* sql);
+
+  // One statement with text parameters; throws storage_error on any error.
+  result_ptr exec(const char* sql, const param_list& params = {});
+
+  // Several statements (a migration file), no parameters.
+  void exec_script(const char* sql);
+
+  // Best effort: leave an open or failed transaction block.
+  void rollback_quietly();
+
+ private:
+  void check(const PGresult* r, const char* what) const;
+
+  PGconn* conn_ = nullptr;
+  std::set<std::string> prepared_;
+};
+
+// Runs f(c) for a statement that is safe to repeat: when it fails because
+// the connection dropped (server restart, idle connection killed), reconnect
+// and try once more. Any other failure is thrown as is.
+template <class F>
+auto with_reconnect(connection& c, F&& f) -> decltype(f(c)) {
+  try {
+    c.ensure();
+    return f(c);
+  } catch (const storage_error&) {
+    if (c.ok())
+      throw;
+  }
+  c.ensure();
+  return f(c);
+}
+
+}  // namespace maxsess::storage::detail

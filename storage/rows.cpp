@@ -1,0 +1,114 @@
+#include "storage/rows.hpp"
+
+#include <cerrno>
+#include <cstdlib>
+
+#include <nlohmann/json.hpp>
+
+namespace maxsess::storage::detail {
+
+bool is_null(const PGresult* r, int row, int col) { return PQgetisnull(r, row, col) != 0; }
+
+std::string get_text(const PGresult* r, int row, int col) {
+  return std::string(PQgetvalue(r, row, col), static_cast<std::size_t>(PQgetlength(r, row, col)));
+}
+
+int64_t get_int(const PGresult* r, int row, int col) {
+  const char* s = PQgetvalue(r, row, col);
+  errno = 0;
+  char* end = nullptr;
+  long long v = std::strtoll(s, &end, 10);
+  if (errno != 0 || end == s || *end != '\0')
+    throw storage_error(std::string("bad integer in column ") + PQfname(r, col) + ": '" + s + "'");
+  return static_cast<int64_t>(v);
+}
+
+std::optional<int64_t> get_opt_int(const PGresult* r, int row, int col) {
+  if (is_null(r, row, col))
+    return std::nullopt;
+  return get_int(r, row, col);
+}
+
+bool get_bool(const PGresult* r, int row, int col) {
+  return PQgetvalue(r, row, col)[0] == 't';
+}
+
+std::string flussonic_to_json(const std::vector<flussonic_session>& list) {
+  auto arr = nlohmann::json::array();
+  for (const auto& f : list)
+    arr.push_back({{"id", f.id},
+                   {"ip", f.ip},
+                   {"open", f.open},
+                   {"updated_at_ms", to_unix_ms(f.updated_at)},
+                   {"stream", f.stream}});
+  return arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<flussonic_session> flussonic_from_json(const std::string& text) {
+  std::vector<flussonic_session> out;
+  try {
+    auto arr = nlohmann::json::parse(text);
+    if (!arr.is_array())
+      throw storage_error("column flussonic is not a JSON array");
+    for (const auto& e : arr) {
+      flussonic_session f;
+      f.id = e.value("id", std::string());
+      f.ip = e.value("ip", std::string());
+      f.open = e.value("open", true);
+      f.updated_at = from_unix_ms(e.value("updated_at_ms", int64_t{0}));
+      f.stream = e.value("stream", std::string());
+      out.push_back(std::move(f));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw storage_error(std::string("bad JSON in column flussonic: ") + e.what());
+  }
+  return out;
+}
+
+playback_session session_from_row(const PGresult* r, int row) {
+  playback_session s;
+  s.account_id = get_text(r, row, 0);
+  s.device_id = get_text(r, row, 1);
+  auto status = get_text(r, row, 2);
+  s.status = parse_or_throw(parse_session_status(status), "status", status);
+  auto type = get_text(r, row, 3);
+  s.content.type = parse_or_throw(parse_content_type(type), "content_type", type);
+  s.content.stream = get_text(r, row, 4);
+  s.content.start = get_opt_int(r, row, 5);
+  s.content.duration = get_opt_int(r, row, 6);
+  s.streamer_id = get_int(r, row, 7);
+  s.client_ip = get_text(r, row, 8);
+  s.flussonic = flussonic_from_json(get_text(r, row, 9));
+  s.token = get_text(r, row, 10);
+  s.started_at = from_unix_ms(get_int(r, row, 11));
+  s.updated_at = from_unix_ms(get_int(r, row, 12));
+  if (auto ended = get_opt_int(r, row, 13))
+    s.ended_at = from_unix_ms(*ended);
+  s.duration_s = get_int(r, row, 14);
+  s.bytes = get_int(r, row, 15);
+  if (!is_null(r, row, 16)) {
+    auto reason = get_text(r, row, 16);
+    s.reason = parse_or_throw(parse_end_reason(reason), "end_reason", reason);
+  }
+  s.exempt = get_bool(r, row, 17);
+  return s;
+}
+
+streamer streamer_from_row(const PGresult* r, int row) {
+  streamer s;
+  s.id = get_int(r, row, 0);
+  s.host = get_text(r, row, 1);
+  s.url = get_text(r, row, 2);
+  s.api_url = get_text(r, row, 3);
+  s.api_user = get_text(r, row, 4);
+  s.api_password = get_text(r, row, 5);
+  auto mode = get_text(r, row, 6);
+  s.mode = parse_or_throw(parse_link_mode(mode), "link_mode", mode);
+  s.securetoken_secret = get_text(r, row, 7);
+  s.link_template = get_text(r, row, 8);
+  s.capacity = get_int(r, row, 9);
+  s.enabled = get_bool(r, row, 10);
+  return s;
+}
+
+}  // namespace maxsess::storage::detail

@@ -1,0 +1,183 @@
+#include "storage/store.hpp"
+
+#include <map>
+#include <string>
+#include <utility>
+
+#include "storage/pq.hpp"
+#include "storage/rows.hpp"
+#include "storage/sql.hpp"
+#include "storage/writes.hpp"
+
+namespace maxsess::storage {
+
+using namespace detail;
+
+namespace {
+
+std::vector<playback_session> query_sessions(connection& c, const std::string& account_id) {
+  auto r = c.exec(sql_sessions_of_account, param_list().text(account_id));
+  std::vector<playback_session> out;
+  int n = PQntuples(r.get());
+  out.reserve(static_cast<std::size_t>(n));
+  for (int i = 0; i < n; ++i)
+    out.push_back(session_from_row(r.get(), i));
+  return out;
+}
+
+}  // namespace
+
+struct session_store::impl {
+  explicit impl(const std::string& dsn) : conn(dsn) {}
+  connection conn;
+  // Reconnects a dropped connection before use; throws when it cannot.
+  connection& ready() {
+    conn.ensure();
+    return conn;
+  }
+  // Reads are safe to repeat: one that failed on a dropped connection is
+  // tried once more on a fresh one.
+  template <class F>
+  auto read(F&& f) -> decltype(f(conn)) {
+    return with_reconnect(conn, std::forward<F>(f));
+  }
+};
+
+session_store::session_store(const std::string& dsn) : impl_(std::make_unique<impl>(dsn)) {}
+session_store::~session_store() = default;
+
+account_snapshot session_store::load_account(const std::string& account_id) {
+  account_snapshot snap;
+  snap.settings = get_account(account_id);
+  snap.sessions = sessions_of(account_id);
+  return snap;
+}
+
+std::optional<account_settings> session_store::get_account(const std::string& account_id) {
+  auto r = impl_->read(
+      [&](connection& c) { return c.exec(sql_get_account, param_list().text(account_id)); });
+  if (PQntuples(r.get()) == 0)
+    return std::nullopt;
+  account_settings a;
+  a.account_id = get_text(r.get(), 0, 0);
+  a.max_sessions = get_int(r.get(), 0, 1);
+  a.exempt = get_bool(r.get(), 0, 2);
+  return a;
+}
+
+std::vector<streamer> session_store::list_streamers() {
+  auto r = impl_->read([](connection& c) { return c.exec(sql_list_streamers); });
+  std::vector<streamer> out;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out.push_back(streamer_from_row(r.get(), i));
+  return out;
+}
+
+std::optional<streamer> session_store::get_streamer(int64_t id) {
+  auto r = impl_->read(
+      [&](connection& c) { return c.exec(sql_get_streamer, param_list().integer(id)); });
+  if (PQntuples(r.get()) == 0)
+    return std::nullopt;
+  return streamer_from_row(r.get(), 0);
+}
+
+void session_store::put_streamer(const streamer& s) {
+  param_list p;
+  p.integer(s.id)
+      .text(s.host)
+      .text(s.url)
+      .text(s.api_url)
+      .text(s.api_user)
+      .text(s.api_password)
+      .text(std::string(to_string(s.mode)))
+      .text(s.securetoken_secret)
+      .text(s.link_template)
+      .integer(s.capacity)
+      .boolean(s.enabled);
+  impl_->ready().exec(sql_put_streamer, p);
+}
+
+bool session_store::delete_streamer(int64_t id) {
+  auto r = impl_->ready().exec(sql_delete_streamer, param_list().integer(id));
+  return std::string(PQcmdTuples(r.get())) != "0";
+}
+
+std::vector<write_status> session_store::apply(const std::vector<write_op>& ops) {
+  std::vector<const write_op*> ptrs;
+  ptrs.reserve(ops.size());
+  for (const auto& op : ops)
+    ptrs.push_back(&op);
+  return apply_ops(impl_->ready(), ptrs);
+}
+
+int64_t session_store::count_sessions() {
+  auto r = impl_->read([](connection& c) { return c.exec(sql_count_sessions); });
+  return get_int(r.get(), 0, 0);
+}
+
+std::vector<playback_session> session_store::sessions_of(const std::string& account_id) {
+  return impl_->read([&](connection& c) { return query_sessions(c, account_id); });
+}
+
+std::vector<std::string> session_store::accounts_on_streamer(int64_t streamer_id) {
+  auto r = impl_->read([&](connection& c) {
+    return c.exec(sql_accounts_on_streamer, param_list().integer(streamer_id));
+  });
+  std::vector<std::string> out;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out.push_back(get_text(r.get(), i, 0));
+  return out;
+}
+
+std::vector<playback_session> session_store::killed_on_streamer(int64_t streamer_id) {
+  auto r = impl_->read([&](connection& c) {
+    return c.exec(sql_killed_on_streamer, param_list().integer(streamer_id));
+  });
+  std::vector<playback_session> out;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out.push_back(session_from_row(r.get(), i));
+  return out;
+}
+
+std::map<std::string, std::pair<std::string, std::string>> session_store::resolve_tokens(
+    const std::vector<std::string>& tokens) {
+  std::map<std::string, std::pair<std::string, std::string>> out;
+  if (tokens.empty())
+    return out;
+  auto r = impl_->read([&](connection& c) {
+    return c.exec(sql_resolve_tokens, param_list().text(text_array(tokens)));
+  });
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out[get_text(r.get(), i, 0)] = {get_text(r.get(), i, 1), get_text(r.get(), i, 2)};
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> session_store::clear_sessions(
+    std::chrono::milliseconds timeout, std::chrono::milliseconds killed_timeout) {
+  // One statement: safe to repeat after a dropped connection (a DELETE that
+  // did commit finds nothing the second time).
+  auto r = impl_->read([&](connection& c) {
+    return c.exec(sql_clear_sessions, param_list()
+                                          .integer(static_cast<int64_t>(timeout.count()))
+                                          .integer(static_cast<int64_t>(killed_timeout.count())));
+  });
+  std::vector<std::pair<std::string, std::string>> out;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out.emplace_back(get_text(r.get(), i, 0), get_text(r.get(), i, 1));
+  return out;
+}
+
+std::map<std::string, int64_t> session_store::count_by_status() {
+  auto r = impl_->read([](connection& c) { return c.exec(sql_count_by_status); });
+  std::map<std::string, int64_t> out;
+  for (auto st : {session_status::pending, session_status::active, session_status::ended,
+                  session_status::killed})
+    out[to_string(st)] = 0;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out[get_text(r.get(), i, 0)] = get_int(r.get(), i, 1);
+  return out;
+}
+
+bool session_store::ensure_connected() { return impl_->conn.try_ensure(); }
+
+}  // namespace maxsess::storage

@@ -1,0 +1,217 @@
+#include "storage/sql.hpp"
+
+namespace maxsess::storage::detail {
+
+const char* const sql_begin = "BEGIN";
+const char* const sql_commit = "COMMIT";
+const char* const sql_rollback = "ROLLBACK";
+
+const char* const sql_migrate_lock = "SELECT pg_advisory_lock($1::bigint)";
+const char* const sql_migrate_unlock = "SELECT pg_advisory_unlock($1::bigint)";
+const char* const sql_create_schema_version =
+    "CREATE TABLE IF NOT EXISTS schema_version ("
+    " version int PRIMARY KEY,"
+    " name text NOT NULL,"
+    " applied_at timestamptz NOT NULL DEFAULT now())";
+const char* const sql_has_schema_version =
+    "SELECT to_regclass('schema_version') IS NOT NULL";
+const char* const sql_schema_version = "SELECT coalesce(max(version), 0) FROM schema_version";
+const char* const sql_record_migration =
+    "INSERT INTO schema_version (version, name) VALUES ($1::int, $2)";
+
+const char* const sql_get_account =
+    "SELECT account_id, max_sessions, exempt FROM accounts WHERE account_id = $1";
+const char* const sql_upsert_account =
+    "INSERT INTO accounts (account_id, max_sessions, exempt, updated_at)"
+    " VALUES ($1, $2::bigint, $3::boolean, now())"
+    " ON CONFLICT (account_id) DO UPDATE SET"
+    " max_sessions = EXCLUDED.max_sessions, exempt = EXCLUDED.exempt, updated_at = now()";
+
+// The columns of a session row, in the order the row reader expects them
+// (one place, so the two statements that read sessions cannot drift apart).
+#define MAXSESS_SESSION_COLUMNS                                                   \
+  "SELECT account_id, device_id, status, content_type, stream, content_start,"   \
+  " content_duration, streamer_id, client_ip, flussonic::text, token,"           \
+  " (extract(epoch FROM started_at) * 1000)::bigint,"                            \
+  " (extract(epoch FROM updated_at) * 1000)::bigint,"                            \
+  " (extract(epoch FROM ended_at) * 1000)::bigint,"                              \
+  " duration_s, bytes, end_reason, exempt"
+
+const char* const sql_sessions_of_account =
+    MAXSESS_SESSION_COLUMNS
+    " FROM playback_sessions WHERE account_id = $1"
+    " ORDER BY started_at, device_id";
+const char* const sql_count_sessions = "SELECT count(*) FROM playback_sessions";
+const char* const sql_count_by_status =
+    "SELECT status, count(*) FROM playback_sessions GROUP BY status";
+
+// For the streamer jobs. A Flussonic session is open when its element of
+// the flussonic array has "open": true.
+const char* const sql_accounts_on_streamer =
+    "SELECT DISTINCT account_id FROM playback_sessions"
+    " WHERE streamer_id = $1::bigint AND status IN ('pending', 'active', 'killed')"
+    " ORDER BY account_id";
+const char* const sql_killed_on_streamer =
+    MAXSESS_SESSION_COLUMNS
+    " FROM playback_sessions"
+    " WHERE streamer_id = $1::bigint AND status = 'killed'"
+    " AND (jsonb_array_length(flussonic) = 0 OR flussonic @> '[{\"open\": true}]')"
+    " ORDER BY account_id, device_id";
+// Newest row (by updated_at) per token.
+const char* const sql_resolve_tokens =
+    "SELECT DISTINCT ON (token) token, account_id, device_id FROM playback_sessions"
+    " WHERE token = ANY ($1::text[]) AND token <> ''"
+    " ORDER BY token, updated_at DESC, account_id, device_id";
+// Ended rows, and killed rows with no open Flussonic session, untouched for
+// $1 ms (measured on the database clock).
+const char* const sql_clear_sessions =
+    "DELETE FROM playback_sessions"
+    " WHERE (status = 'ended' AND updated_at < now() - $1::bigint * interval '1 millisecond')"
+    " OR (status = 'killed' AND NOT flussonic @> '[{\"open\": true}]'"
+    " AND updated_at < now() - $2::bigint * interval '1 millisecond')"
+    " RETURNING account_id, device_id";
+
+// Fenced upsert: 0 rows affected = the stored row has a newer shard epoch.
+const char* const sql_upsert_session =
+    "INSERT INTO playback_sessions (account_id, device_id, shard, shard_epoch, status,"
+    " content_type, stream, content_start, content_duration, streamer_id, client_ip,"
+    " flussonic, token, started_at, updated_at, ended_at, duration_s, bytes, end_reason,"
+    " exempt)"
+    " VALUES ($1, $2, $3::int, $4::bigint, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint,"
+    " $11, $12::jsonb, $13,"
+    " timestamptz 'epoch' + $14::bigint * interval '1 millisecond',"
+    " timestamptz 'epoch' + $15::bigint * interval '1 millisecond',"
+    " timestamptz 'epoch' + $16::bigint * interval '1 millisecond',"
+    " $17::bigint, $18::bigint, $19, $20::boolean)"
+    " ON CONFLICT (account_id, device_id) DO UPDATE SET"
+    " shard = EXCLUDED.shard, shard_epoch = EXCLUDED.shard_epoch, status = EXCLUDED.status,"
+    " content_type = EXCLUDED.content_type, stream = EXCLUDED.stream,"
+    " content_start = EXCLUDED.content_start, content_duration = EXCLUDED.content_duration,"
+    " streamer_id = EXCLUDED.streamer_id, client_ip = EXCLUDED.client_ip,"
+    " flussonic = EXCLUDED.flussonic, token = EXCLUDED.token,"
+    " started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,"
+    " ended_at = EXCLUDED.ended_at, duration_s = EXCLUDED.duration_s,"
+    " bytes = EXCLUDED.bytes, end_reason = EXCLUDED.end_reason, exempt = EXCLUDED.exempt"
+    " WHERE playback_sessions.shard_epoch <= EXCLUDED.shard_epoch";
+
+// Fenced delete. Answers (rows deleted, row present before): 0 deleted while
+// present = fenced; absent = nothing to delete (ok).
+const char* const sql_delete_session =
+    "WITH deleted AS ("
+    " DELETE FROM playback_sessions"
+    " WHERE account_id = $1 AND device_id = $2 AND shard_epoch <= $3::bigint"
+    " RETURNING 1)"
+    " SELECT (SELECT count(*) FROM deleted),"
+    " EXISTS (SELECT 1 FROM playback_sessions WHERE account_id = $1 AND device_id = $2)";
+
+const char* const sql_list_streamers =
+    "SELECT id, host, url, api_url, api_user, api_password, link_mode, securetoken_secret,"
+    " link_template, capacity, enabled FROM streamers ORDER BY id";
+const char* const sql_get_streamer =
+    "SELECT id, host, url, api_url, api_user, api_password, link_mode, securetoken_secret,"
+    " link_template, capacity, enabled FROM streamers WHERE id = $1::bigint";
+const char* const sql_put_streamer =
+    "INSERT INTO streamers (id, host, url, api_url, api_user, api_password, link_mode,"
+    " securetoken_secret, link_template, capacity, enabled, updated_at)"
+    " VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9, $10::bigint, $11::boolean, now())"
+    " ON CONFLICT (id) DO UPDATE SET"
+    " host = EXCLUDED.host, url = EXCLUDED.url, api_url = EXCLUDED.api_url,"
+    " api_user = EXCLUDED.api_user, api_password = EXCLUDED.api_password,"
+    " link_mode = EXCLUDED.link_mode, securetoken_secret = EXCLUDED.securetoken_secret,"
+    " link_template = EXCLUDED.link_template, capacity = EXCLUDED.capacity,"
+    " enabled = EXCLUDED.enabled, updated_at = now()";
+const char* const sql_delete_streamer = "DELETE FROM streamers WHERE id = $1::bigint";
+#undef MAXSESS_SESSION_COLUMNS
+
+// --- cluster -------------------------------------------------------------------
+//
+// Lease and heartbeat times are clock_timestamp() of the database (the time
+// the statement runs, after any lock wait, where now() would be the start of
+// the transaction), so the nodes' clocks never matter.
+
+#define MAXSESS_MS_UNTIL(t) "(extract(epoch FROM (" t ") - clock_timestamp()) * 1000)::bigint"
+#define MAXSESS_MS_SINCE(t) "(extract(epoch FROM clock_timestamp() - (" t ")) * 1000)::bigint"
+#define MAXSESS_TTL(param) "clock_timestamp() + " param "::bigint * interval '1 millisecond'"
+
+// Answers a row only when this call created the row.
+const char* const sql_insert_cluster_meta =
+    "INSERT INTO cluster_meta (shards, protocol_version) VALUES ($1::int, $2::int)"
+    " ON CONFLICT (one) DO NOTHING RETURNING shards";
+const char* const sql_read_cluster_meta =
+    "SELECT shards, protocol_version, (extract(epoch FROM created_at) * 1000)::bigint"
+    " FROM cluster_meta";
+
+// A (re)start: a node that left under this id earlier is back.
+const char* const sql_join_node =
+    "INSERT INTO cluster_nodes AS n (node_id, http_address, cluster_address, protocol_version,"
+    " started_at, heartbeat_at, leaving)"
+    " VALUES ($1, $2, $3, $4::int, clock_timestamp(), clock_timestamp(), false)"
+    " ON CONFLICT (node_id) DO UPDATE SET"
+    " http_address = EXCLUDED.http_address, cluster_address = EXCLUDED.cluster_address,"
+    " protocol_version = EXCLUDED.protocol_version, started_at = EXCLUDED.started_at,"
+    " heartbeat_at = EXCLUDED.heartbeat_at, leaving = false";
+// Keeps started_at and leaving of an existing row; recreates a row that an
+// operator deleted.
+const char* const sql_heartbeat_node =
+    "INSERT INTO cluster_nodes AS n (node_id, http_address, cluster_address, protocol_version,"
+    " started_at, heartbeat_at, leaving)"
+    " VALUES ($1, $2, $3, $4::int, clock_timestamp(), clock_timestamp(), false)"
+    " ON CONFLICT (node_id) DO UPDATE SET"
+    " http_address = EXCLUDED.http_address, cluster_address = EXCLUDED.cluster_address,"
+    " protocol_version = EXCLUDED.protocol_version, heartbeat_at = EXCLUDED.heartbeat_at";
+const char* const sql_mark_node_leaving =
+    "UPDATE cluster_nodes SET leaving = true WHERE node_id = $1";
+// $1: alive_within in ms.
+const char* const sql_list_nodes =
+    "SELECT node_id, http_address, cluster_address, protocol_version,"
+    " (extract(epoch FROM started_at) * 1000)::bigint, leaving,"
+    " heartbeat_at > clock_timestamp() - $1::bigint * interval '1 millisecond',"
+    " " MAXSESS_MS_SINCE("heartbeat_at")
+    " FROM cluster_nodes ORDER BY node_id";
+
+// Leases. Taking one: no row, an expired row, or our own row. The epoch
+// grows whenever the taker did not hold the lease unexpired, so whatever an
+// earlier holder still has in flight is fenced. Rows are taken and locked
+// in key order, as the batch writer's FOR SHARE reads them, so two
+// transactions that touch several leases cannot deadlock.
+#define MAXSESS_LEASE_SQL(table, key)                                                      \
+  lease_sql {                                                                              \
+    "INSERT INTO " table " AS l (" key ", owner, epoch, expires_at)"                       \
+    " SELECT id, $2, 1, " MAXSESS_TTL("$3")                                                \
+    " FROM unnest($1::bigint[]) AS id ORDER BY id"                                         \
+    " ON CONFLICT (" key ") DO UPDATE SET"                                                 \
+    " epoch = CASE WHEN l.owner = EXCLUDED.owner AND l.expires_at > clock_timestamp()"     \
+    " THEN l.epoch ELSE l.epoch + 1 END,"                                                  \
+    " owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at"                            \
+    " WHERE l.owner = EXCLUDED.owner OR l.expires_at <= clock_timestamp()"                 \
+    " RETURNING " key ", owner, epoch, " MAXSESS_MS_UNTIL("expires_at"),                   \
+                                                                                           \
+    /* A row that expired but that nobody took is still ours: no other */                \
+    /* node can have written under it, so it is extended, epoch kept. */                 \
+    "WITH held AS ("                                                                       \
+    " SELECT l." key " FROM " table " AS l"                                                \
+    " JOIN unnest($2::bigint[], $3::bigint[]) AS h(id, epoch)"                             \
+    " ON l." key " = h.id AND l.epoch = h.epoch"                                           \
+    " WHERE l.owner = $1 ORDER BY l." key " FOR UPDATE OF l)"                              \
+    " UPDATE " table " SET expires_at = " MAXSESS_TTL("$4")                                \
+    " WHERE " key " IN (SELECT " key " FROM held) RETURNING " key,                         \
+                                                                                           \
+    /* Expires it now but keeps owner and epoch, so the next taker */                    \
+    /* (even this node) bumps the epoch. */                                              \
+    "UPDATE " table " SET expires_at = clock_timestamp()"                                  \
+    " WHERE " key " = $1::bigint AND owner = $2 AND epoch = $3::bigint"                    \
+    " AND expires_at > clock_timestamp() RETURNING " key,                                  \
+                                                                                           \
+    "SELECT " key ", owner, epoch, " MAXSESS_MS_UNTIL("expires_at")                        \
+    " FROM " table " ORDER BY " key                                                        \
+  }
+
+const lease_sql sql_shard_leases = MAXSESS_LEASE_SQL("shard_leases", "shard");
+const lease_sql sql_streamer_leases = MAXSESS_LEASE_SQL("streamer_leases", "streamer_id");
+
+#undef MAXSESS_LEASE_SQL
+#undef MAXSESS_TTL
+#undef MAXSESS_MS_SINCE
+#undef MAXSESS_MS_UNTIL
+
+}  // namespace maxsess::storage::detail
