@@ -106,7 +106,8 @@ struct actor_runtime::impl {
         system(cfg),
         table(ctx.opts.shards, spawn_nobody(system)),
         hooks{system, table, ctx, [this](int shard, int64_t epoch) { return own(shard, epoch); },
-              [this](int shard) { return disown(shard); }} {
+              [this](int shard) { return disown(shard); },
+              [this](int shard) { return local_owner(shard); }} {
     ctx.shards = &table;
     ctx.nobody = table.nobody();
     // Single node: every shard is owned here for good.
@@ -138,6 +139,12 @@ struct actor_runtime::impl {
     auto owner = i->second;
     owners.erase(i);
     return owner;
+  }
+
+  local_shard_actor local_owner(int shard) {
+    std::lock_guard lock(mutex);
+    auto i = owners.find(shard);
+    return i == owners.end() ? local_shard_actor{} : i->second;
   }
 
   std::vector<local_shard_actor> all_owners() {

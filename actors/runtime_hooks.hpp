@@ -19,6 +19,8 @@ struct runtime_hooks {
   // Routes the shard to nobody and returns its owner (null if none), which
   // the caller drains (drain_atom) before releasing the lease.
   std::function<local_shard_actor(int shard)> disown;
+  // The shard's owner on this node; null when it is not owned here.
+  std::function<local_shard_actor(int shard)> local_owner;
 };
 
 }  // namespace maxsess::actors

@@ -1,6 +1,34 @@
 #include "actors/streamer_registry.hpp"
 
+#include <algorithm>
+#include <tuple>
+
 namespace maxsess::actors {
+
+namespace {
+auto fields(const streamer& s) {
+  return std::tie(s.id, s.host, s.url, s.api_url, s.api_user, s.api_password, s.mode,
+                  s.securetoken_secret, s.link_template, s.capacity, s.enabled);
+}
+bool same(std::vector<streamer> a, std::vector<streamer> b) {
+  auto by_id = [](const streamer& x, const streamer& y) { return x.id < y.id; };
+  std::sort(a.begin(), a.end(), by_id);
+  std::sort(b.begin(), b.end(), by_id);
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(),
+                    [](const streamer& x, const streamer& y) { return fields(x) == fields(y); });
+}
+}  // namespace
+
+void streamer_registry::reload() {
+  db_.post(
+      [this](storage::session_store& db) {
+        auto now = db.list_streamers();
+        if (same(now, directory_.list())) return;
+        directory_.replace_all(std::move(now));
+        if (on_change_) on_change_();
+      },
+      [](const std::string&) {});  // the next reload tries again
+}
 
 void streamer_registry::put(streamer s, done_fn done) {
   db_.post(

@@ -35,6 +35,9 @@ class streamer_registry final : public streamer_admin {
   std::optional<streamer> get(int64_t id) override { return directory_.get(id); }
   void put(streamer s, done_fn done) override;
   void remove(int64_t id, done_fn done) override;
+  // Re-reads the table (cluster mode: other nodes' admin changes) and
+  // calls on_change when anything differs. Asynchronous, on the pool.
+  void reload();
 
  private:
   streamer_directory& directory_;

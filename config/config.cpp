@@ -663,6 +663,11 @@ class loader {
     check_range("cluster.shards", c.cluster.shards, 1, 65536,
                 " (the same on every node; fixed once the cluster has run)");
     check_positive("cluster.lease_ttl", c.cluster.lease_ttl);
+    if (c.cluster.lease_ttl.count() > 0 && c.cluster.lease_ttl < std::chrono::seconds(1))
+      invalid("cluster.lease_ttl",
+              "is " + format_duration(c.cluster.lease_ttl) +
+                  "; write at least 1s (leases are renewed every lease_ttl/4 over the "
+                  "database; shorter ones would expire under ordinary load)");
 
     // log
     std::string level = detail::lower(c.log.level);

@@ -60,7 +60,7 @@ struct cluster_section {
   std::string listen;               // host:port for CAF remoting
   std::vector<std::string> seeds;   // host:port of other nodes
   int shards = 256;
-  duration lease_ttl = std::chrono::seconds(10);
+  duration lease_ttl = std::chrono::seconds(4);  // renewed every lease_ttl/4 (docs/cluster.md)
 };
 
 struct log_section {

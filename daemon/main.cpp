@@ -13,6 +13,8 @@
 #include <vector>
 
 #include "actors/runtime.hpp"
+#include "cluster/node.hpp"
+#include "cluster/startup.hpp"
 #include "actors/streamer_registry.hpp"
 #include "config/config.hpp"
 #include "domain/log.hpp"
@@ -20,6 +22,7 @@
 #include "net/http_api.hpp"
 #include "net/http_call.hpp"
 #include "net/http_server.hpp"
+#include "storage/health.hpp"
 #include "storage/store.hpp"
 
 using namespace maxsess;
@@ -179,6 +182,12 @@ void describe_metrics(metric_registry& m) {
   m.describe_counter("maxsess_clear_errors_total", "Failed clear runs.");
   m.describe_counter("maxsess_cleared_rows_total", "Session rows deleted by clear.");
   m.describe_counter("maxsess_http_requests_total", "HTTP requests by route group and status code.");
+  m.describe_counter("maxsess_fenced_writes_total", "Writes rejected because the shard's lease had moved to another node.");
+  m.describe_counter("maxsess_forwarded_requests_total", "Account requests sent to the owning node, by peer.");
+  m.describe_counter("maxsess_shard_takeovers_total", "Shard leases taken by this node (start-up, failover, handoff).");
+  m.describe_counter("maxsess_lease_renewals_total", "Shard leases renewed.");
+  m.describe_counter("maxsess_lease_losses_total", "Shard leases lost, by cause.");
+  m.describe_gauge("maxsess_cluster_peers_connected", "Other nodes this node has a connection to.");
   m.describe_histogram("maxsess_http_request_duration_seconds", "HTTP request latency by route group.",
                        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
 }
@@ -285,6 +294,34 @@ int run_serve(const config::daemon_config& cfg) {
     return 1;
   }
 
+  // Cluster mode (docs/cluster.md): the database's cluster shape must be
+  // ours; single-node mode refuses a cluster's database.
+  cluster::node_options cl;
+  if (cfg.cluster.enabled) {
+    cl.node_id = cfg.node.id;
+    cl.http_address = cfg.node.http_listen;
+    config::split_host_port(cfg.cluster.listen, cl.listen_host, cl.listen_port);
+    cl.seeds = cfg.cluster.seeds;
+    cl.shards = cfg.cluster.shards;
+    cl.timing = cluster::timing_for(cfg.cluster.lease_ttl);
+    cl.dsn = cfg.storage.dsn;
+    cl.request_timeout = cfg.node.request_timeout;
+    if (auto why = cluster::join_cluster(cl); !why.empty()) {
+      log.error("main", "cannot join the cluster", {{"why", why}});
+      return 1;
+    }
+  } else if (auto why = cluster::check_single_node(cfg.storage.dsn); !why.empty()) {
+    log.error("main", "refusing to start", {{"why", why}});
+    return 1;
+  }
+  storage::db_health db_health(cfg.storage.dsn, std::chrono::seconds(1),
+                               [&log](bool ok, const std::string& error) {
+                                 if (ok)
+                                   log.info("main", "database reachable again");
+                                 else
+                                   log.error("main", "database unreachable", {{"error", error}});
+                               });
+
   metric_registry metrics;
   describe_metrics(metrics);
   storage::reader_pool reader(cfg.storage.dsn, cfg.storage.read_connections);
@@ -310,11 +347,37 @@ int run_serve(const config::daemon_config& cfg) {
   rt_opts.kill_interval = ps.kill_interval;
   rt_opts.clear_interval = ps.clear_interval;
   rt_opts.clear_timeout = ps.clear_timeout;
+  // Fenced writes reach the cluster node, which exists after the runtime;
+  // no shard is owned (so nothing is written) before it is set.
+  cluster::node* cluster_node = nullptr;
+  if (cfg.cluster.enabled) {
+    rt_opts.cluster = true;
+    rt_opts.node_id = cfg.node.id;
+    rt_opts.configure = cluster::configure_caf;
+    rt_opts.on_fenced = [&cluster_node](int shard, int64_t epoch) {
+      if (cluster_node) cluster_node->fenced(shard, epoch);
+    };
+  }
   actors::actor_runtime runtime(
       rt_opts, {clock, *signer, streamers, store, log, metrics, &reader, &flussonic});
-
   actors::streamer_registry registry(streamers, reader,
                                      [&runtime] { runtime.streamers().streamers_changed(); });
+  std::unique_ptr<cluster::node> node;
+  if (cfg.cluster.enabled) {
+    // Other nodes' streamer changes reach this one within a lease round.
+    cl.each_round = [&registry] { registry.reload(); };
+    node = std::make_unique<cluster::node>(cl, runtime.hooks(), log, metrics);
+    cluster_node = node.get();
+    try {
+      node->start();
+    } catch (const std::exception& e) {
+      log.error("main", "cannot start the cluster node", {{"error", e.what()}});
+      node.reset();
+      runtime.shutdown();
+      return 1;
+    }
+  }
+
   net::api_options api_opts{cfg.security.admin_token, cfg.security.client_tokens, ps.link_ttl,
                             ps.auth_duration};
   // Gauges read at scrape time: sessions by status (the database is the
@@ -330,8 +393,14 @@ int run_serve(const config::daemon_config& cfg) {
         },
         [done](const std::string&) { done({}); });
   };
+  auto ready_check = [&db_health, &node] { return db_health.ok() && (!node || node->in_cluster()); };
+  std::function<void(std::function<void(std::string)>)> cluster_status =
+      [&node, &cfg](std::function<void(std::string)> done) {
+        if (node) return node->status(std::move(done));
+        done(nlohmann::json{{"node", cfg.node.id}, {"enabled", false}}.dump());
+      };
   net::http_api api(api_opts, {runtime.accounts(), registry, runtime.streamers(), *signer, clock,
-                               log, metrics, scrape});
+                               log, metrics, scrape, ready_check, cluster_status});
 
   net::server_options http_opts;
   uint16_t port = 0;
@@ -359,6 +428,7 @@ int run_serve(const config::daemon_config& cfg) {
   api.set_ready(true);
   log.info("main", "ready",
            {{"node", cfg.node.id},
+            {"cluster", cfg.cluster.enabled ? cfg.cluster.listen : "off"},
             {"http", http_opts.host + ":" + std::to_string(server.bound_port())},
             {"streamers", std::to_string(streamers.list().size())},
             {"playback_session.enabled", ps.enabled ? "true" : "false"}});
@@ -375,7 +445,12 @@ int run_serve(const config::daemon_config& cfg) {
   }).detach();
 
   api.set_ready(false);
+  // Hand every shard to the other nodes first (drain, flush, release), so
+  // they take over at once rather than after the lease TTL; requests that
+  // still arrive here are forwarded to the new owners meanwhile.
+  if (node) node->leave(cl.timing.ttl * 2);
   server.stop(std::chrono::seconds(10));  // stop accepting, answer in-flight requests
+  if (node) node->stop();
   runtime.shutdown();                     // actors done: no new writes after this
   writer.flush_and_stop();                // every acknowledged row is committed
   reader.stop();

@@ -317,8 +317,11 @@ void http_api::route(call& c) {
   if (parts.size() == 1 && (parts[0] == "healthz" || parts[0] == "readyz")) {
     if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET");
     if (parts[0] == "healthz") return c.json_ok(http::status::ok, {{"status", "ok"}});
-    if (ready_) return c.json_ok(http::status::ok, {{"status", "ready"}});
-    return c.fail(http::status::service_unavailable, "not_ready", "starting or stopping");
+    if (!ready_) return c.fail(http::status::service_unavailable, "not_ready", "starting or stopping");
+    if (deps_.ready_check && !deps_.ready_check())
+      return c.fail(http::status::service_unavailable, "not_ready",
+                    "the database is unreachable or the node is not in its cluster");
+    return c.json_ok(http::status::ok, {{"status", "ready"}});
   }
   // Flussonic's auth backend, also at the middleware's old paths so
   // configurations pointing there need no edit (PRODUCT.md §4).
@@ -360,6 +363,11 @@ void http_api::route(call& c) {
       if (method != http::verb::get && method != http::verb::put) return method_not_allowed("GET, PUT");
       if (!admin_ok()) return;
       return account_admin(c, parts[3]);
+    }
+    if (parts.size() == 3 && parts[2] == "cluster" && deps_.cluster_status) {
+      if (method != http::verb::get) return method_not_allowed("GET");
+      if (!admin_ok()) return;
+      return cluster(c);
     }
     if (parts.size() == 3 && parts[2] == "streamers") {
       if (method != http::verb::get) return method_not_allowed("GET");
@@ -733,6 +741,15 @@ void http_api::metrics(call& c) {
     deps_.scrape(render);
   else
     render({});
+}
+
+void http_api::cluster(call& c) {
+  auto keep = c.shared_from_this();
+  deps_.cluster_status([keep](std::string json_text) {
+    if (json_text.empty())
+      return keep->unavailable("the cluster status did not answer in time; retry");
+    keep->send(make_json_response(http::status::ok, std::move(json_text)));
+  });
 }
 
 }  // namespace maxsess::net

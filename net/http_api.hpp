@@ -37,6 +37,12 @@ struct api_deps {
   // Gauges computed at scrape time (sessions by status...), in the text
   // format; called from an I/O thread, answers through the callback.
   std::function<void(std::function<void(std::string)>)> scrape = {};
+  // /readyz: besides start-up being over, is the node able to serve now
+  // (database reachable; in cluster mode, in the cluster)? Empty: yes.
+  std::function<bool()> ready_check = {};
+  // GET /api/v1/cluster (admin): the JSON document, through the callback
+  // (empty string: no answer in time). Empty function: 404.
+  std::function<void(std::function<void(std::string)>)> cluster_status = {};
 };
 
 class http_api {
@@ -62,6 +68,7 @@ class http_api {
   void webhook(call& c, const std::string& host);
   void job(call& c, const std::string& kind);
   void metrics(call& c);
+  void cluster(call& c);
 
   api_options opts_;
   api_deps deps_;
