@@ -12,7 +12,9 @@
 namespace maxsess::actors {
 
 struct webhook_result {
-  enum class status { accepted, unknown_host, not_json } result = status::accepted;
+  // unavailable: not every event could be made durable (storage down, an
+  // owner moving): answered 5xx so that the sink resends the batch.
+  enum class status { accepted, unknown_host, not_json, unavailable } result = status::accepted;
   int events = 0;      // play events routed to accounts
   int duplicates = 0;  // event ids seen recently (redelivered batches)
   int malformed = 0;   // entries skipped

@@ -36,6 +36,15 @@ using seen_list = std::vector<std::pair<std::string, play_report>>;  // device, 
 using string_list = std::vector<std::string>;
 using account_answer = std::optional<account_view>;  // nullopt: unavailable
 
+// One webhook event for the owner of its account.
+struct play_item {
+  std::string account_id;
+  std::string device_id;
+  play_report report;     // report.streamer_id names the streamer
+  int64_t event_id = -1;  // Flussonic's event id; -1: none (never de-duplicated)
+};
+using play_batch = std::vector<play_item>;
+
 }  // namespace maxsess::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::link_request)
@@ -49,6 +58,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::storage::write_status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::auth_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::auth_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::play_report)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::play_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::seen_list)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::sync_summary)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::kill_order)
@@ -128,7 +138,10 @@ using shard_actor = caf::typed_actor<
     caf::replies_to<get_atom, std::string /*account*/>::with<account_answer>,
     caf::replies_to<put_atom, account_settings>::with<account_answer>,
     caf::replies_to<auth_atom, auth_request>::with<auth_outcome>,
-    caf::replies_to<play_atom, std::string /*account*/, std::string /*device*/, play_report>::with<bool>,
+    // a webhook batch's events for this shard's accounts; the answer comes
+    // once every event is durable: >= 0 = how many were already applied
+    // (redelivered), < 0 = not all durable (the sink must resend)
+    caf::replies_to<play_atom, play_batch>::with<int32_t>,
     caf::replies_to<sync_atom, std::string /*account*/, int64_t, seen_list, sys_time>::with<sync_summary>,
     caf::replies_to<closed_atom, std::string /*account*/, std::string, string_list>::with<bool>,
     // only accounts in memory need to hear of cleared rows

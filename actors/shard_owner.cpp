@@ -3,6 +3,9 @@
 // asking to passivate is let go only when nothing is on its way to it.
 #include "actors/shard_owner.hpp"
 
+#include <deque>
+#include <memory>
+#include <set>
 #include <unordered_map>
 
 #include "actors/account_actor.hpp"
@@ -10,6 +13,28 @@
 namespace maxsess::actors {
 
 namespace {
+
+// A bounded memory of the webhook events this owner made durable, by
+// (streamer, event id): a batch Flussonic resends (after a 5xx, or its own
+// retry) is recognised. Only applied events are remembered, so an event that
+// failed is applied when it comes again. What falls out of the memory is
+// covered by the state rules (counters only grow, closed stays closed).
+class recent_events {
+ public:
+  bool contains(int64_t streamer, int64_t id) const { return ids_.count({streamer, id}) > 0; }
+  void add(int64_t streamer, int64_t id) {
+    if (!ids_.insert({streamer, id}).second) return;
+    order_.emplace_back(streamer, id);
+    if (order_.size() > 20000) {
+      ids_.erase(order_.front());
+      order_.pop_front();
+    }
+  }
+
+ private:
+  std::set<std::pair<int64_t, int64_t>> ids_;
+  std::deque<std::pair<int64_t, int64_t>> order_;
+};
 
 struct shard_owner_state {
   struct entry {
@@ -22,6 +47,7 @@ struct shard_owner_state {
   // Handing off: new requests go to ctx->nobody; answered once the last
   // account actor is gone.
   bool draining = false;
+  recent_events applied;  // webhook events made durable here (redeliveries are skipped)
   std::vector<caf::typed_response_promise<bool>> drained;
   static inline const char* name = "maxsess.shard";
 };
@@ -46,6 +72,48 @@ account_actor owner(shard_self self, const std::string& account_id) {
   }
   ++e.forwarded;
   return e.actor;
+}
+
+// Each event to its account's actor (in order per account: CAF keeps the
+// order of messages between two actors); the batch is answered once every
+// fresh event is durable.
+caf::result<int32_t> apply_events(shard_self self, play_batch batch) {
+  struct tally {
+    size_t left = 0;
+    bool ok = true;
+    int32_t duplicates = 0;
+  };
+  auto t = std::make_shared<tally>();
+  std::vector<play_item> fresh;
+  for (auto& it : batch) {
+    if (it.event_id >= 0 && self->state.applied.contains(it.report.streamer_id, it.event_id))
+      ++t->duplicates;
+    else
+      fresh.push_back(std::move(it));
+  }
+  if (fresh.empty()) return t->duplicates;
+  t->left = fresh.size();
+  auto rp = self->make_response_promise<int32_t>();
+  auto finish = [t, rp]() mutable {
+    if (--t->left == 0) rp.deliver(t->ok ? t->duplicates : int32_t{-1});
+  };
+  for (auto& it : fresh) {
+    auto streamer = it.report.streamer_id;
+    auto id = it.event_id;
+    self->request(owner(self, it.account_id), self->state.ctx->opts.request_timeout, play_atom_v,
+                  std::move(it.device_id), std::move(it.report))
+        .then(
+            [self, t, finish, streamer, id](bool durable) mutable {
+              if (durable && id >= 0) self->state.applied.add(streamer, id);
+              if (!durable) t->ok = false;
+              finish();
+            },
+            [t, finish](caf::error&) mutable {
+              t->ok = false;
+              finish();
+            });
+  }
+  return rp;
 }
 
 local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* ctx,
@@ -93,10 +161,9 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
         auto dest = owner(self, req.account_id);
         return self->delegate(dest, a, std::move(req));
       },
-      [=](play_atom a, std::string& account_id, std::string& device,
-          play_report& r) -> caf::delegated<bool> {
-        if (auto n = nobody()) return self->delegate(n, a, std::move(account_id), std::move(device), std::move(r));
-        return self->delegate(owner(self, account_id), a, std::move(device), std::move(r));
+      [=](play_atom, play_batch& batch) -> caf::result<int32_t> {
+        if (self->state.draining) return -1;
+        return apply_events(self, std::move(batch));
       },
       [=](sync_atom a, std::string& account_id, int64_t streamer_id, seen_list& seen,
           sys_time listed_at) -> caf::delegated<sync_summary> {

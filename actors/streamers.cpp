@@ -111,36 +111,22 @@ std::vector<listed_session> list_all(flussonic_api& api, const streamer& s, int 
 
 // --- webhook actor -----------------------------------------------------------
 
-// A bounded memory of recent event ids, per streamer host: redelivered
-// batches are recognised; the state rules (counters only grow, closed stays
-// closed, older updated_at never wins) cover what falls out of it.
-struct recent_ids {
-  std::deque<int64_t> order;
-  std::unordered_set<int64_t> ids;
-  bool seen_or_add(int64_t id) {
-    if (ids.count(id)) return true;
-    ids.insert(id);
-    order.push_back(id);
-    if (order.size() > 20000) {
-      ids.erase(order.front());
-      order.pop_front();
-    }
-    return false;
-  }
-};
-
 struct webhook_state {
   const context* ctx = nullptr;
-  std::map<std::string, recent_ids> recent;                 // by host
   std::map<std::string, std::optional<token_owner>> cache;  // securetoken -> owner
   static inline const char* name = "maxsess.webhook";
 };
 
 using webhook_actor = caf::stateful_actor<webhook_state>;
 
+// Routes the batch's events to their accounts' owners, one message per
+// owner (a shard owner here, or a peer node), and answers the sink only once
+// every owner made its events durable: a 5xx otherwise, so that Flussonic
+// resends (the owners skip what they already applied).
 void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_event> events,
               webhook_result res, streamer_side::webhook_cb cb) {
   auto* ctx = self->state.ctx;
+  std::map<caf::actor_addr, std::pair<shard_actor, play_batch>> by_owner;
   for (auto& ev : events) {
     std::optional<token_owner> who = owner_of_signed(ctx, ev.report.token);
     if (!who && !ev.report.token.empty()) {
@@ -162,11 +148,37 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
     ev.report.token_issued_at = who->issued_at;
     ++res.events;
     ctx->deps.metrics.inc("maxsess_webhook_events_total", {{"type", ev.name}});
-    self->request(ctx->owner_of(who->account_id), account_timeout, play_atom_v, who->account_id, who->device_id,
-                  std::move(ev.report))
-        .then([](bool) {}, [](caf::error&) {});
+    auto owner = ctx->owner_of(who->account_id);
+    auto& slot = by_owner[owner.address()];
+    slot.first = owner;
+    slot.second.push_back({who->account_id, who->device_id, std::move(ev.report), ev.event_id});
   }
-  call_back(cb, res);
+  if (by_owner.empty()) return call_back(cb, res);
+  struct tally {
+    size_t left = 0;
+    bool ok = true;
+    webhook_result res;
+    streamer_side::webhook_cb cb;
+  };
+  auto t = std::make_shared<tally>();
+  t->left = by_owner.size();
+  t->res = res;
+  t->cb = std::move(cb);
+  auto answered = [ctx, t](int32_t duplicates) {
+    if (duplicates < 0)
+      t->ok = false;
+    else
+      t->res.duplicates += duplicates;
+    if (--t->left > 0) return;
+    if (!t->ok) t->res.result = webhook_result::status::unavailable;
+    t->res.events -= t->res.duplicates;
+    if (t->res.duplicates > 0)
+      ctx->deps.metrics.inc("maxsess_webhook_events_duplicate_total", {}, t->res.duplicates);
+    call_back(t->cb, t->res);
+  };
+  for (auto& [addr, slot] : by_owner)
+    self->request(slot.first, account_timeout, play_atom_v, std::move(slot.second))
+        .then(answered, [answered](caf::error&) { answered(-1); });
 }
 
 caf::behavior webhook_fn(webhook_actor* self, const context* ctx) {
@@ -188,21 +200,14 @@ caf::behavior webhook_fn(webhook_actor* self, const context* ctx) {
         res.ignored = batch.ignored;
         if (batch.malformed > 0)
           ctx->deps.metrics.inc("maxsess_webhook_events_malformed_total", {}, batch.malformed);
-        std::vector<webhook_event> fresh;
-        auto& recent = self->state.recent[host];
-        for (auto& ev : batch.events) {
-          if (ev.event_id >= 0 && recent.seen_or_add(ev.event_id)) {
-            ++res.duplicates;
-            continue;
-          }
-          fresh.push_back(std::move(ev));
-        }
-        if (res.duplicates > 0)
-          ctx->deps.metrics.inc("maxsess_webhook_events_duplicate_total", {}, res.duplicates);
+        // Redeliveries are recognised by the owners (they remember what they
+        // applied), not here: an event is forgotten unless it was applied.
+        std::vector<webhook_event> fresh = std::move(batch.events);
         // Tokens that are neither ours nor cached: one database look-up for
         // the batch, then dispatch (in this actor again). The HTTP answer
-        // goes out only after the dispatch, so a sink that posts batch after
-        // batch (Flussonic's event_sink waits for each answer) keeps its order.
+        // goes out only once the events are durable, so a sink that posts
+        // batch after batch (Flussonic's event_sink waits for each answer)
+        // keeps its order.
         std::vector<std::string> unknown;
         for (auto& ev : fresh)
           if (!ev.report.token.empty() && ev.report.token.rfind("m1.", 0) != 0 &&

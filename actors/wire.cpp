@@ -409,8 +409,8 @@ std::optional<actors::play_report> from_wire(const wire::play_report& w) {
 }
 
 wire::play_event to_wire(const std::string& account_id, const std::string& device_id,
-                         const actors::play_report& report) {
-  return wire::play_event{account_id, device_id, to_wire(report)};
+                         const actors::play_report& report, int64_t event_id) {
+  return wire::play_event{account_id, device_id, to_wire(report), event_id};
 }
 
 wire::sync_request to_wire(const std::string& account_id, int64_t streamer_id,
@@ -622,7 +622,7 @@ wire::play_report sample(tag<wire::play_report>) {
 }
 
 wire::play_event sample(tag<wire::play_event>) {
-  return wire::play_event{"acc-1", "dev-1", sample(tag<wire::play_report>{})};
+  return wire::play_event{"acc-1", "dev-1", sample(tag<wire::play_report>{}), 4711};
 }
 
 std::vector<wire::play_event> sample(tag<std::vector<wire::play_event>>) {

@@ -261,11 +261,13 @@ struct play_event {
   std::string account_id;
   std::string device_id;
   play_report report;
+  int64_t event_id = -1;  // Flussonic's id, for de-duplication by the owner; -1: none
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, play_event& x) {
-  return f(caf::meta::type_name("maxsess.wire.play_event"), x.account_id, x.device_id, x.report);
+  return f(caf::meta::type_name("maxsess.wire.play_event"), x.account_id, x.device_id, x.report,
+           x.event_id);
 }
 
 // One entry of a sync listing: a device's play session.
@@ -465,7 +467,7 @@ std::optional<actors::play_report> from_wire(const wire::play_report& x);
 // A webhook event: the account and device it belongs to travel with it;
 // the receiver takes them from the wire struct and from_wire(ev.report).
 wire::play_event to_wire(const std::string& account_id, const std::string& device_id,
-                         const actors::play_report& report);
+                         const actors::play_report& report, int64_t event_id = -1);
 
 // A sync listing: (device, play session) pairs, as account_state::on_sync takes them.
 using seen_list = std::vector<std::pair<std::string, actors::play_report>>;

@@ -3,6 +3,9 @@
 // the leases must not bounce a request between them).
 #include "cluster/entry.hpp"
 
+#include <map>
+#include <memory>
+
 namespace maxsess::cluster {
 
 namespace {
@@ -37,6 +40,47 @@ caf::result<W> ask_local(entry_self self, const std::string& account, W unavaila
   return rp;
 }
 
+// The sender split its batch per node: here it splits per shard. Every
+// shard must be owned here, or the whole batch fails (-1) and the sink
+// resends it once the sender's map caught up.
+caf::result<int32_t> play_local(entry_self self, std::vector<wire::play_event>& events) {
+  auto& s = self->state;
+  std::map<int, play_batch> by_shard;
+  for (auto& w : events) {
+    auto report = wire::from_wire(w.report);
+    if (!report) return int32_t{-1};
+    by_shard[shard_of(w.account_id, s.hooks->ctx.opts.shards)].push_back(
+        {w.account_id, w.device_id, std::move(*report), w.event_id});
+  }
+  std::vector<std::pair<local_shard_actor, play_batch>> sends;
+  for (auto& [shard, batch] : by_shard) {
+    auto owner = s.hooks->local_owner(shard);
+    if (!owner) return int32_t{-1};
+    sends.emplace_back(owner, std::move(batch));
+  }
+  if (sends.empty()) return int32_t{0};
+  struct tally {
+    size_t left = 0;
+    int32_t total = 0;
+  };
+  auto t = std::make_shared<tally>();
+  t->left = sends.size();
+  auto rp = self->make_response_promise<int32_t>();
+  for (auto& [owner, batch] : sends) {
+    self->request(owner, s.args.timeout, play_atom_v, std::move(batch))
+        .then(
+            [t, rp](int32_t n) mutable {
+              t->total = t->total < 0 || n < 0 ? -1 : t->total + n;
+              if (--t->left == 0) rp.deliver(t->total);
+            },
+            [t, rp](caf::error&) mutable {
+              t->total = -1;
+              if (--t->left == 0) rp.deliver(t->total);
+            });
+  }
+  return rp;
+}
+
 wire::link_outcome no_link() { return wire::to_wire(unavailable_link("owner not reachable; retry")); }
 
 node_entry::behavior_type entry_fn(entry_self self, actors::runtime_hooks* hooks, entry_args args) {
@@ -66,11 +110,7 @@ node_entry::behavior_type entry_fn(entry_self self, actors::runtime_hooks* hooks
         auto req = wire::from_wire(w);
         return ask_local<auth_outcome>(self, req.account_id, no_auth, a, std::move(req));
       },
-      [=](play_atom a, wire::play_event& w) -> caf::result<bool> {
-        auto report = wire::from_wire(w.report);
-        if (!report) return false;
-        return ask_local<bool>(self, w.account_id, false, a, w.account_id, w.device_id, std::move(*report));
-      },
+      [=](play_atom, std::vector<wire::play_event>& events) { return play_local(self, events); },
       [=](sync_atom a, wire::sync_request& w) -> caf::result<wire::sync_summary> {
         auto seen = wire::from_wire(w.seen);
         if (!seen) return caf::make_error(caf::sec::invalid_argument);

@@ -26,6 +26,7 @@ auth_outcome from(wire::auth_outcome& w) {
   return wire::from_wire(w).value_or(auth_outcome{auth_result::unavailable});
 }
 bool from(bool x) { return x; }
+int32_t from(int32_t x) { return x; }
 sync_summary from(wire::sync_summary& w) { return wire::summary_from_wire<sync_summary>(w); }
 
 // Sends `xs` to the peer's entry; the answer (W on the wire, T here) goes
@@ -85,8 +86,12 @@ shard_actor::behavior_type peer_fn(peer_self self, peer_args args) {
         return forward<auth_outcome, wire::auth_outcome>(self, auth_outcome{auth_result::unavailable}, a,
                                                          wire::to_wire(req));
       },
-      [=](play_atom a, std::string& account, std::string& device, play_report& r) {
-        return forward<bool, bool>(self, false, a, wire::to_wire(account, device, r));
+      [=](play_atom a, play_batch& batch) {
+        std::vector<wire::play_event> events;
+        events.reserve(batch.size());
+        for (auto& it : batch)
+          events.push_back(wire::to_wire(it.account_id, it.device_id, it.report, it.event_id));
+        return forward<int32_t, int32_t>(self, -1, a, std::move(events));
       },
       [=](sync_atom a, std::string& account, int64_t streamer, seen_list& seen, sys_time listed_at)
           -> caf::result<sync_summary> {

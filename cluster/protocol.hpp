@@ -35,7 +35,7 @@ using node_entry = caf::typed_actor<
     caf::replies_to<get_atom, std::string>::with<wire::account_answer>,
     caf::replies_to<put_atom, wire::account_settings>::with<wire::account_answer>,
     caf::replies_to<auth_atom, wire::auth_request>::with<wire::auth_outcome>,
-    caf::replies_to<play_atom, wire::play_event>::with<bool>,
+    caf::replies_to<play_atom, std::vector<wire::play_event>>::with<int32_t>,
     caf::replies_to<sync_atom, wire::sync_request>::with<wire::sync_summary>,
     caf::replies_to<closed_atom, wire::closed_by_streamer>::with<bool>,
     caf::replies_to<forget_atom, wire::forget_request>::with<bool>>;

@@ -667,6 +667,8 @@ void http_api::webhook(call& c, const std::string& host) {
       return keep->fail(http::status::not_found, "not_found", "no streamer is registered with host " + host, "host");
     if (r.result == st::not_json)
       return keep->fail(http::status::bad_request, "bad_request", "the body is not JSON", "body");
+    if (r.result == st::unavailable)
+      return keep->unavailable("not every event could be recorded; send the batch again");
     keep->json_ok(http::status::ok, {{"accepted", r.events},
                                      {"duplicates", r.duplicates},
                                      {"malformed", r.malformed},

@@ -231,3 +231,37 @@ TEST_F(Runtime, ShutdownIsIdempotent) {
 }
 
 }  // namespace
+
+namespace {
+std::string play_event_json(int64_t id, const std::string& token, const std::string& session) {
+  return "{\"event\":\"play_started\",\"event_id\":" + std::to_string(id) + ",\"session_id\":\"" + session +
+         "\",\"token\":\"" + token + "\",\"name\":\"news\",\"ip\":\"10.0.0.1\"}";
+}
+}  // namespace
+
+// A webhook batch is acknowledged only once its events are durable: during a
+// storage outage the sink gets `unavailable` (a 5xx, so Flussonic resends),
+// and the resent batch is applied then, not dropped as a duplicate.
+TEST_F(Runtime, WebhookBatchIsAcknowledgedOnlyWhenDurableAndAResendIsApplied) {
+  start();
+  auto o = link("a1", "d1");
+  ASSERT_EQ(o.result, link_result::approved);
+  auto body = "[" + play_event_json(7, o.token, "fs-1") + "]";
+  auto post = [&] {
+    std::promise<webhook_result> p;
+    rt->streamers().post_events("s1", body, [&p](webhook_result r) { p.set_value(r); });
+    return wait(p);
+  };
+  store.fail_writes(true);
+  auto first = post();
+  EXPECT_EQ(first.result, webhook_result::status::unavailable);
+  store.fail_writes(false);
+  auto resent = post();
+  EXPECT_EQ(resent.result, webhook_result::status::accepted);
+  EXPECT_EQ(resent.duplicates, 0) << "an event that was never applied is not a duplicate";
+  ASSERT_TRUE(store.session("a1", "d1").has_value());
+  EXPECT_EQ(store.session("a1", "d1")->status, session_status::active);
+  auto again = post();
+  EXPECT_EQ(again.result, webhook_result::status::accepted);
+  EXPECT_EQ(again.duplicates, 1) << "an applied event is recognised when redelivered";
+}

@@ -127,7 +127,7 @@ void expect_same(const w::play_report& a, const w::play_report& b) {
   SAME(has_at); SAME(at_ms); SAME(streamer_id); SAME(has_token_issued_at); SAME(token_issued_at_ms);
 }
 void expect_same(const w::play_event& a, const w::play_event& b) {
-  SAME(account_id); SAME(device_id);
+  SAME(account_id); SAME(device_id); SAME(event_id);
   expect_same(a.report, b.report);
 }
 void expect_same(const w::seen_session& a, const w::seen_session& b) {
@@ -475,7 +475,7 @@ TEST(WireRoundTrip, PlayReport) {
 }
 
 TEST(WireRoundTrip, PlayEventAndBatch) {
-  w::play_event x{"acc-1", "dev-1", wire_report(1)};
+  w::play_event x{"acc-1", "dev-1", wire_report(1), 991};
   expect_same(round_trip(x), x);
   std::vector<w::play_event> batch = {x, {"acc-2", "dev-7", wire_report(4)},
                                       {"acc-3", "dev-8", wire_report(0)}};
