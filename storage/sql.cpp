@@ -104,6 +104,16 @@ const char* const sql_delete_session =
     " SELECT (SELECT count(*) FROM deleted),"
     " EXISTS (SELECT 1 FROM playback_sessions WHERE account_id = $1 AND device_id = $2)";
 
+// The lease rows a write transaction's ops are fenced on ($1: int[]). FOR
+// SHARE conflicts with the row lock of acquire's ON CONFLICT DO UPDATE (FOR
+// NO KEY UPDATE), so a takeover waits until the write committed (the new
+// owner's load then sees it), or the write sees the takeover and is fenced.
+// In shard order, like every statement that takes several leases, so the
+// two cannot deadlock.
+const char* const sql_lock_shard_leases =
+    "SELECT shard, owner, epoch FROM shard_leases WHERE shard = ANY ($1::int[])"
+    " ORDER BY shard FOR SHARE";
+
 const char* const sql_list_streamers =
     "SELECT id, host, url, api_url, api_user, api_password, link_mode, securetoken_secret,"
     " link_template, capacity, enabled FROM streamers ORDER BY id";

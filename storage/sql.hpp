@@ -40,6 +40,7 @@ extern const char* const sql_clear_sessions;
 // Sessions: fenced writes.
 extern const char* const sql_upsert_session;
 extern const char* const sql_delete_session;
+extern const char* const sql_lock_shard_leases;
 
 // Streamers (columns in the order rows.hpp's streamer_from_row expects).
 extern const char* const sql_list_streamers;

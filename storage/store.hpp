@@ -55,15 +55,27 @@ struct account_snapshot {
 // Session rows carry the account's shard and the shard epoch of the writer:
 // an upsert only applies when the row's stored epoch is <= the writer's, so a
 // node that lost its lease cannot overwrite the new owner's state.
+//
+// owner (a node id) also fences on the lease: the op applies only while the
+// shard's shard_leases row names this owner and epoch, read FOR SHARE in the
+// write's transaction so that a takeover waits for it. Without this, a node
+// that lost its lease (it froze, then woke up) could still create the row of
+// a device the new owner never loaded. Empty owner: single-node mode, no
+// lease check.
 struct session_upsert {
   playback_session session;
   int shard = 0;
   int64_t epoch = 0;
+  // {}: brace-initialisers that stop before owner (single-node callers)
+  // stay free of -Wmissing-field-initializers.
+  std::string owner{};
 };
 struct session_delete {
   std::string account_id;
   std::string device_id;
   int64_t epoch = 0;
+  int shard = 0;        // the lease to check; read only with an owner
+  std::string owner{};
 };
 struct account_upsert {
   account_settings settings;
@@ -107,8 +119,9 @@ class session_store {
   bool delete_streamer(int64_t id);       // false when absent
 
   // Applies ops in one transaction. Returns per-op status (fenced when the
-  // epoch check rejected a session write). Throws storage_error when the
-  // transaction failed as a whole (nothing applied).
+  // epoch or lease check rejected a session write; a fenced op changes
+  // nothing). Throws storage_error when the transaction failed as a whole
+  // (nothing applied).
   std::vector<write_status> apply(const std::vector<write_op>& ops);
 
   // --- for the streamer jobs (sync / kill / clear) ---

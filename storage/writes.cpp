@@ -1,7 +1,10 @@
 #include "storage/writes.hpp"
 
 #include <algorithm>
+#include <map>
+#include <optional>
 #include <string>
+#include <utility>
 
 #include "storage/rows.hpp"
 #include "storage/sql.hpp"
@@ -39,6 +42,7 @@ struct statement {
 constexpr const char* stmt_upsert_session = "maxsess_upsert_session";
 constexpr const char* stmt_delete_session = "maxsess_delete_session";
 constexpr const char* stmt_upsert_account = "maxsess_upsert_account";
+constexpr const char* stmt_lock_shard_leases = "maxsess_lock_shard_leases";
 
 statement statement_for(const write_op& op) {
   switch (op.what) {
@@ -97,130 +101,220 @@ write_status status_of(const write_op& op, const PGresult* r) {
   return write_status::ok;
 }
 
+// The lease an op is fenced on: (shard, owner, epoch); nullopt when the op
+// has no owner (single-node mode) or is not a session write.
+struct lease_claim {
+  int shard;
+  const std::string* owner;
+  int64_t epoch;
+};
+std::optional<lease_claim> claim_of(const write_op& op) {
+  switch (op.what) {
+    case write_op::kind::upsert_session:
+      if (op.upsert.owner.empty())
+        return std::nullopt;
+      return lease_claim{op.upsert.shard, &op.upsert.owner, op.upsert.epoch};
+    case write_op::kind::delete_session:
+      if (op.del.owner.empty())
+        return std::nullopt;
+      return lease_claim{op.del.shard, &op.del.owner, op.del.epoch};
+    case write_op::kind::upsert_account:
+      return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+// Marks fenced every op whose claim the lease rows (shard, owner, epoch)
+// do not bear out: no row, another owner, another epoch. Expiry does not
+// matter: a node that takes an expired lease over updates the row, which
+// waits for this transaction's FOR SHARE lock.
+void fence_by_leases(const std::vector<const write_op*>& ops, const PGresult* leases,
+                     std::vector<write_status>& out) {
+  std::map<int64_t, std::pair<std::string, int64_t>> held;
+  for (int i = 0, n = PQntuples(leases); i < n; ++i)
+    held[get_int(leases, i, 0)] = {get_text(leases, i, 1), get_int(leases, i, 2)};
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    auto claim = claim_of(*ops[i]);
+    if (!claim)
+      continue;
+    auto it = held.find(claim->shard);
+    if (it == held.end() || it->second.first != *claim->owner ||
+        it->second.second != claim->epoch)
+      out[i] = write_status::fenced;
+  }
+}
+
+// Runs statements through libpq's pipeline mode, in chunks of
+// pipeline_chunk statements (one round trip each), so a batch costs a few
+// round trips instead of one per statement. Stops after the chunk in which
+// a statement failed; the transaction is then aborted on the server.
+class pipeline {
+ public:
+  explicit pipeline(connection& c) : c_(c), conn_(c.get()) {
+    if (PQenterPipelineMode(conn_) != 1)
+      throw storage_error("cannot enter pipeline mode: " + trimmed(PQerrorMessage(conn_)));
+  }
+
+  bool ok() const { return first_error_.empty() && !broken_; }
+  const std::string& error() const { return first_error_; }
+  // SQLSTATE of the first failed statement, or nullptr.
+  const char* error_state() const {
+    return error_holder_ ? PQresultErrorField(error_holder_.get(), PG_DIAG_SQLSTATE) : nullptr;
+  }
+  void fail(std::string why) {
+    if (first_error_.empty())
+      first_error_ = std::move(why);
+  }
+
+  // Sends the statements and hands every successful result to
+  // on_result(index, result). Does nothing once not ok().
+  template <class F>
+  void run(const std::vector<statement>& statements, F&& on_result) {
+    const std::size_t total = statements.size();
+    std::size_t next = 0;
+    while (next < total && ok()) {
+      std::size_t end = std::min(total, next + pipeline_chunk);
+      for (std::size_t i = next; i < end; ++i) {
+        const statement& st = statements[i];
+        auto ptrs = st.params.pointers();
+        int sent = st.name ? PQsendQueryPrepared(conn_, st.name, st.params.size(), ptrs.data(),
+                                                 nullptr, nullptr, 0)
+                           : PQsendQueryParams(conn_, st.sql, st.params.size(), nullptr,
+                                               ptrs.data(), nullptr, nullptr, 0);
+        if (sent != 1)
+          return break_with("cannot send query: " + trimmed(PQerrorMessage(conn_)));
+      }
+      if (PQpipelineSync(conn_) != 1)
+        return break_with("cannot send pipeline sync: " + trimmed(PQerrorMessage(conn_)));
+      for (std::size_t i = next; i < end; ++i) {
+        result_ptr r(PQgetResult(conn_));
+        if (!r)
+          return break_with("missing result in pipeline: " + trimmed(PQerrorMessage(conn_)));
+        auto st = PQresultStatus(r.get());
+        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
+          try {
+            on_result(i, r.get());
+          } catch (const std::exception& e) {
+            // Results are still in flight: only a reset gets out cleanly.
+            return break_with(e.what());
+          }
+        } else if (st == PGRES_PIPELINE_ABORTED) {
+          // Skipped after an earlier error in this chunk.
+        } else if (first_error_.empty()) {
+          first_error_ = trimmed(PQresultErrorMessage(r.get()));
+          if (first_error_.empty())
+            first_error_ = trimmed(PQerrorMessage(conn_));
+          error_holder_ = std::move(r);
+        }
+        // Each query's results end with a null.
+        result_ptr tail(PQgetResult(conn_));
+        if (tail)
+          return break_with("unexpected extra result in pipeline");
+      }
+      result_ptr sync(PQgetResult(conn_));
+      if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC)
+        return break_with("pipeline out of step: " + trimmed(PQerrorMessage(conn_)));
+      next = end;
+    }
+  }
+
+  // Leaves pipeline mode. When the protocol state is unknown, resets the
+  // connection (the server rolls the transaction back) and throws.
+  void finish() {
+    if (!broken_ && PQexitPipelineMode(conn_) != 1)
+      broken_ = true;
+    if (broken_) {
+      fail(trimmed(PQerrorMessage(conn_)));
+      c_.reset();
+      throw storage_error("write transaction failed: " + first_error_);
+    }
+  }
+
+ private:
+  void break_with(std::string why) {
+    fail(std::move(why));
+    broken_ = true;
+  }
+
+  connection& c_;
+  PGconn* conn_;
+  std::string first_error_;
+  result_ptr error_holder_;
+  bool broken_ = false;
+};
+
 }  // namespace
 
-// Sends BEGIN, the ops and COMMIT through libpq's pipeline mode, in chunks
-// of pipeline_chunk statements (one round trip each), so a batch costs a few
-// round trips instead of one per op. Throws storage_error when the
-// transaction did not commit; the connection is then idle (rolled back) or
-// reset.
+// BEGIN, the ops and COMMIT go through one pipeline. When some ops name an
+// owner, BEGIN and the lease rows of their shards (FOR SHARE) go first, in a
+// round trip of their own: which ops to send depends on the answer.
 std::vector<write_status> apply_ops(connection& c, const std::vector<const write_op*>& ops) {
   c.ensure();
-  PGconn* conn = c.get();
   std::vector<write_status> out(ops.size(), write_status::ok);
   if (ops.empty())
     return out;
 
-  // Statement i: 0 = BEGIN, 1..n = ops, n+1 = COMMIT. Built before the
-  // pipeline starts, so nothing below throws while it is in flight.
-  std::vector<statement> statements;
-  statements.reserve(ops.size() + 2);
-  statements.push_back({nullptr, sql_begin, {}});
-  for (const auto* op : ops)
-    statements.push_back(statement_for(*op));
-  statements.push_back({nullptr, sql_commit, {}});
-  const std::size_t total = statements.size();
+  // Built before the pipeline starts, so nothing below throws while it is
+  // in flight.
+  std::vector<statement> op_statements;
+  op_statements.reserve(ops.size());
+  std::vector<int64_t> lease_shards;
+  for (const auto* op : ops) {
+    op_statements.push_back(statement_for(*op));
+    if (auto claim = claim_of(*op))
+      lease_shards.push_back(claim->shard);
+  }
+  std::sort(lease_shards.begin(), lease_shards.end());
+  lease_shards.erase(std::unique(lease_shards.begin(), lease_shards.end()),
+                      lease_shards.end());
 
   c.prepare(stmt_upsert_session, sql_upsert_session);
   c.prepare(stmt_delete_session, sql_delete_session);
   c.prepare(stmt_upsert_account, sql_upsert_account);
+  if (!lease_shards.empty())
+    c.prepare(stmt_lock_shard_leases, sql_lock_shard_leases);
 
-  if (PQenterPipelineMode(conn) != 1)
-    throw storage_error("cannot enter pipeline mode: " + trimmed(PQerrorMessage(conn)));
+  pipeline p(c);
+  std::vector<statement> statements;
+  statements.push_back({nullptr, sql_begin, {}});
+  if (!lease_shards.empty()) {
+    statements.push_back({stmt_lock_shard_leases, sql_lock_shard_leases,
+                          param_list().text(int_array(lease_shards))});
+    p.run(statements, [&](std::size_t i, const PGresult* r) {
+      if (i == 1)
+        fence_by_leases(ops, r, out);
+    });
+    statements.clear();
+  }
 
-  std::string first_error;
-  const PGresult* error_result = nullptr;
-  result_ptr error_holder;
-  bool broken = false;  // protocol state unknown: reset the connection
+  // The ops left to send (fenced ones change nothing), then COMMIT.
+  std::vector<std::size_t> op_index;  // statement -> op; ops.size() for BEGIN/COMMIT
+  op_index.assign(statements.size(), ops.size());
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (out[i] == write_status::fenced)
+      continue;
+    statements.push_back(std::move(op_statements[i]));
+    op_index.push_back(i);
+  }
+  statements.push_back({nullptr, sql_commit, {}});
+  op_index.push_back(ops.size());
+
   bool committed = false;
-
-  std::size_t next = 0;
-  while (next < total && first_error.empty() && !broken) {
-    std::size_t end = std::min(total, next + pipeline_chunk);
-    std::size_t sent = next;
-    for (; sent < end; ++sent) {
-      const statement& st = statements[sent];
-      auto ptrs = st.params.pointers();
-      int sent_ok = st.name ? PQsendQueryPrepared(conn, st.name, st.params.size(), ptrs.data(),
-                                                  nullptr, nullptr, 0)
-                            : PQsendQueryParams(conn, st.sql, st.params.size(), nullptr,
-                                                ptrs.data(), nullptr, nullptr, 0);
-      if (sent_ok != 1) {
-        first_error = "cannot send query: " + trimmed(PQerrorMessage(conn));
-        broken = true;
-        break;
-      }
+  p.run(statements, [&](std::size_t i, const PGresult* r) {
+    if (i == statements.size() - 1) {
+      // COMMIT in an aborted block answers ROLLBACK; only COMMIT counts.
+      committed = std::string(PQcmdStatus(const_cast<PGresult*>(r))) == "COMMIT";
+      if (!committed)
+        p.fail(std::string("transaction not committed: ") + PQcmdStatus(const_cast<PGresult*>(r)));
+    } else if (op_index[i] < ops.size()) {
+      out[op_index[i]] = status_of(*ops[op_index[i]], r);
     }
-    if (broken)
-      break;
-    if (PQpipelineSync(conn) != 1) {
-      first_error = "cannot send pipeline sync: " + trimmed(PQerrorMessage(conn));
-      broken = true;
-      break;
-    }
-    for (std::size_t i = next; i < end; ++i) {
-      result_ptr r(PQgetResult(conn));
-      if (!r) {
-        first_error = "missing result in pipeline: " + trimmed(PQerrorMessage(conn));
-        broken = true;
-        break;
-      }
-      auto st = PQresultStatus(r.get());
-      if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) {
-        if (i == total - 1) {
-          // COMMIT in an aborted block answers ROLLBACK; only COMMIT counts.
-          committed = std::string(PQcmdStatus(r.get())) == "COMMIT";
-          if (!committed && first_error.empty())
-            first_error = std::string("transaction not committed: ") + PQcmdStatus(r.get());
-        } else if (i > 0) {
-          out[i - 1] = status_of(*ops[i - 1], r.get());
-        }
-      } else if (st == PGRES_PIPELINE_ABORTED) {
-        // Skipped after an earlier error in this chunk.
-      } else {
-        if (first_error.empty()) {
-          first_error = trimmed(PQresultErrorMessage(r.get()));
-          if (first_error.empty())
-            first_error = trimmed(PQerrorMessage(conn));
-          error_holder = std::move(r);
-          error_result = error_holder.get();
-        }
-      }
-      // Each query's results end with a null.
-      result_ptr tail(PQgetResult(conn));
-      if (tail) {
-        if (first_error.empty())
-          first_error = "unexpected extra result in pipeline";
-        broken = true;
-        break;
-      }
-    }
-    if (broken)
-      break;
-    result_ptr sync(PQgetResult(conn));
-    if (!sync || PQresultStatus(sync.get()) != PGRES_PIPELINE_SYNC) {
-      if (first_error.empty())
-        first_error = "pipeline out of step: " + trimmed(PQerrorMessage(conn));
-      broken = true;
-      break;
-    }
-    next = end;
-  }
-
-  if (!broken && PQexitPipelineMode(conn) != 1)
-    broken = true;
-  if (broken) {
-    // Unknown protocol state: a fresh connection is the clean way out (the
-    // server rolls the transaction back).
-    if (first_error.empty())
-      first_error = trimmed(PQerrorMessage(conn));
-    c.reset();
-    throw storage_error("write transaction failed: " + first_error);
-  }
+  });
+  p.finish();
   if (!committed) {
     c.rollback_quietly();
-    std::string msg = "write transaction failed: " + first_error;
-    const char* state = error_result ? PQresultErrorField(error_result, PG_DIAG_SQLSTATE) : nullptr;
+    std::string msg = "write transaction failed: " + p.error();
+    const char* state = p.error_state();
     if (state && std::string(state) == sqlstate_unique_violation)
       throw conflict_error(msg);
     throw storage_error(msg);

@@ -127,6 +127,15 @@ inline storage::write_op erase(const std::string& account, const std::string& de
                                 int64_t epoch) {
   return storage::write_op::of(storage::session_delete{account, device, epoch});
 }
+// Session writes of a cluster node: fenced on the shard's lease row too.
+inline storage::write_op owned_upsert(playback_session s, const std::string& owner, int64_t epoch,
+                                      int shard = 3) {
+  return storage::write_op::of(storage::session_upsert{std::move(s), shard, epoch, owner});
+}
+inline storage::write_op owned_erase(const std::string& account, const std::string& device,
+                                     const std::string& owner, int64_t epoch, int shard = 3) {
+  return storage::write_op::of(storage::session_delete{account, device, epoch, shard, owner});
+}
 inline storage::write_op account(const std::string& id, int64_t max_sessions, bool exempt = false) {
   return storage::write_op::of(storage::account_upsert{account_settings{id, max_sessions, exempt}});
 }
