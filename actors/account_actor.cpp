@@ -203,7 +203,8 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
   s.last_activity = ctx->deps.clock.now();
   s.logic = std::make_unique<account_state>(args.account_id, args.shard, args.epoch,
                                             ctx->opts.decisions, ctx->deps.signer,
-                                            ctx->deps.streamers);
+                                            ctx->deps.streamers,
+                                            ctx->opts.cluster ? ctx->opts.node_id : std::string{});
   start_load(self, args.account_id);
   return {
       [=](link_atom, link_request& req) -> caf::result<link_outcome> {

@@ -46,10 +46,11 @@ std::string build_link_url(const streamer& s, const content_ref& c, const std::s
 
 account_state::account_state(std::string account_id, int shard, int64_t epoch,
                              decision_settings settings, const link_signer& signer,
-                             streamer_directory& streamers)
+                             streamer_directory& streamers, std::string fence_owner)
     : account_id_(std::move(account_id)),
       shard_(shard),
       epoch_(epoch),
+      owner_(std::move(fence_owner)),
       cfg_(settings),
       signer_(signer),
       streamers_(streamers) {}
@@ -99,7 +100,7 @@ const playback_session* account_state::find(const std::string& device_id) const 
 
 void account_state::persist(const playback_session& s,
                             std::vector<storage::write_op>& writes) const {
-  writes.push_back(storage::write_op::of(storage::session_upsert{s, shard_, epoch_}));
+  writes.push_back(storage::write_op::of(storage::session_upsert{s, shard_, epoch_, owner_}));
 }
 
 void account_state::end(playback_session& s, session_status st, end_reason why, sys_time now) {

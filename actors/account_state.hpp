@@ -133,8 +133,12 @@ std::string build_link_url(const streamer& s, const content_ref& c, const std::s
 
 class account_state {
  public:
+  // shard, epoch and fence_owner go with every write: in cluster mode
+  // (fence_owner = this node's id) storage applies it only while this node
+  // holds the shard's lease at that epoch; empty: single node, no lease.
   account_state(std::string account_id, int shard, int64_t epoch, decision_settings settings,
-                const link_signer& signer, streamer_directory& streamers);
+                const link_signer& signer, streamer_directory& streamers,
+                std::string fence_owner = {});
   ~account_state();  // gives back this account's streamer load
   account_state(const account_state&) = delete;
   account_state& operator=(const account_state&) = delete;
@@ -208,6 +212,7 @@ class account_state {
   std::string account_id_;
   int shard_;
   int64_t epoch_;
+  std::string owner_;
   decision_settings cfg_;
   const link_signer& signer_;
   streamer_directory& streamers_;
