@@ -42,7 +42,8 @@ namespace maxsess::cluster {
 
 namespace {
 
-using keeper_impl = keeper_actor::extend<caf::reacts_to<round_atom, round_result>,
+using keeper_impl = keeper_actor::extend<caf::reacts_to<round_atom>,  // an extra round now
+                                         caf::reacts_to<round_atom, round_result>,
                                          caf::reacts_to<taken_atom, taken_result>,
                                          caf::reacts_to<released_atom, int>,
                                          caf::reacts_to<peer_atom, std::string, shard_actor>,
@@ -66,6 +67,7 @@ struct keeper_state {
   std::unique_ptr<worker> io;  // last member: joined first
   std::vector<storage::node_row> nodes;
   std::vector<storage::lease> lease_rows;
+  sys_time rows_at{};  // local time the rows were read (their expires_in count from there)
   std::map<std::string, shard_actor> peers;  // node id -> its peer actor
   std::set<std::string> connecting;          // node ids (or seed addresses)
   std::set<std::string> refused;             // logged once: other version / shard count
@@ -270,6 +272,7 @@ void on_round(keeper_self self, round_result& r) {
     s.args.metrics->inc("maxsess_lease_renewals_total", {}, static_cast<double>(renewed.size()));
     s.nodes = std::move(r.nodes);
     s.lease_rows = std::move(r.leases);
+    s.rows_at = r.sent_at;
   }
   for (int shard : s.leases->expired_now(now)) drop(self, shard, "lease expired");
   if (!r.ok) return;
@@ -362,6 +365,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
         start_round(self);
         self->delayed_send(self, self->state.args.opts.timing.renew_every, tick_atom_v);
       },
+      [=](round_atom) { start_round(self); },
       [=](round_atom, round_result& r) { on_round(self, r); },
       [=](taken_atom, taken_result& r) {
         auto& s = self->state;
@@ -402,6 +406,19 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
         s.args.metrics->set("maxsess_cluster_peers_connected", {}, static_cast<double>(s.peers.size()));
         s.args.log->warn("cluster", "peer down", {{"node", node}});
         route_others(self, now_of(self));
+        // Its leases run out at known times: look again right then, rather
+        // than up to a renew interval later (failover = TTL, not TTL + 1 round).
+        std::optional<sys_time> last;
+        for (auto& l : s.lease_rows)
+          if (l.owner == node && l.expires_in.count() > 0) {
+            auto at = s.rows_at + l.expires_in;
+            if (!last || at > *last) last = at;
+          }
+        if (last) {
+          auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*last - now_of(self)) +
+                       std::chrono::milliseconds(50);
+          self->delayed_send(self, std::max(delay, std::chrono::milliseconds(1)), round_atom_v);
+        }
       },
       [=](leave_atom) -> caf::result<bool> {
         auto& s = self->state;
