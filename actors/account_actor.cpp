@@ -205,7 +205,12 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
                                             ctx->opts.decisions, ctx->deps.signer,
                                             ctx->deps.streamers,
                                             ctx->opts.cluster ? ctx->opts.node_id : std::string{});
-  start_load(self, args.account_id);
+  if (args.preloaded) {
+    s.loading = true;  // requests wait for this message, first in the mailbox
+    self->send(self, loaded_atom_v, std::move(*args.preloaded));
+  } else {
+    start_load(self, args.account_id);
+  }
   return {
       [=](link_atom, link_request& req) -> caf::result<link_outcome> {
         return exec<link_outcome>(

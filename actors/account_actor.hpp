@@ -12,6 +12,8 @@ struct account_actor_args {
   int shard = 0;
   int64_t epoch = 1;   // the shard owner's lease epoch: every write is fenced by it
   shard_parent parent;  // asked before passivating
+  // Loaded by the shard owner at takeover: no load of its own.
+  std::optional<storage::account_snapshot> preloaded;
 };
 
 account_actor spawn_account_actor(caf::actor_system& sys, const context* ctx, account_actor_args args);

@@ -578,11 +578,13 @@ void account_state::put_settings(const account_settings& s,
 
 int account_state::expire(sys_time now, std::vector<storage::write_op>& writes) {
   int changed = 0;
+  // A session ends at the moment it was due, also when that was long ago
+  // (the daemon was down, or the shard had no owner for a while).
   for (auto& [device, s] : sessions_) {
     if (s.status == session_status::pending && now >= s.updated_at + cfg_.pending_ttl) {
-      end(s, session_status::ended, end_reason::never_started, now);
+      end(s, session_status::ended, end_reason::never_started, s.updated_at + cfg_.pending_ttl);
     } else if (s.status == session_status::active && now >= s.updated_at + cfg_.stale_after) {
-      end(s, session_status::ended, end_reason::stale, now);
+      end(s, session_status::ended, end_reason::stale, s.updated_at + cfg_.stale_after);
     } else {
       continue;
     }

@@ -10,6 +10,11 @@ void pg_account_store::load(const std::string& account_id, load_fn done) {
       [done](const std::string& error) { done(std::nullopt, error); });
 }
 
+void pg_account_store::load_live(int shard, live_fn done) {
+  reader_.post([shard, done](storage::session_store& db) { done(db.load_live_accounts(shard), {}); },
+               [done](const std::string& error) { done({}, error); });
+}
+
 void pg_account_store::write(std::vector<storage::write_op> ops, write_fn done) {
   writer_.submit(std::move(ops), std::move(done));
 }
@@ -25,6 +30,26 @@ void memory_account_store::load(const std::string& account_id, load_fn done) {
     done(std::move(snap), {});
   else
     done(std::nullopt, "memory store: loads fail (test)");
+}
+
+void memory_account_store::load_live(int shard, live_fn done) {
+  std::map<std::string, storage::account_snapshot> out;
+  {
+    std::lock_guard lock(mutex_);
+    if (fail_loads_) {
+      done({}, "memory store: loads fail (test)");
+      return;
+    }
+    for (auto& [account, snap] : accounts_) {
+      auto i = shard_of_.find(account);
+      if (i == shard_of_.end() || i->second != shard) continue;
+      bool live = std::any_of(snap.sessions.begin(), snap.sessions.end(), [](auto& s) {
+        return s.status == session_status::pending || s.status == session_status::active;
+      });
+      if (live) out[account] = snap;
+    }
+  }
+  done(std::move(out), {});
 }
 
 void memory_account_store::write(std::vector<storage::write_op> ops, write_fn done) {
@@ -73,6 +98,7 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
     for (auto& op : ops) {
       switch (op.what) {
         case storage::write_op::kind::upsert_session: {
+          shard_of_[op.upsert.session.account_id] = op.upsert.shard;
           auto& rows = accounts_[op.upsert.session.account_id].sessions;
           auto i = std::find_if(rows.begin(), rows.end(), [&](auto& r) {
             return r.device_id == op.upsert.session.device_id;

@@ -18,8 +18,13 @@ class account_store {
  public:
   using load_fn = std::function<void(std::optional<storage::account_snapshot> snap, std::string error)>;
   using write_fn = std::function<void(storage::write_status)>;
+  using live_fn = std::function<void(std::map<std::string, storage::account_snapshot> accounts,
+                                     std::string error)>;
   virtual ~account_store() = default;
   virtual void load(const std::string& account_id, load_fn done) = 0;
+  // The accounts of `shard` that hold a pending or active session, whole
+  // (see session_store::load_live_accounts); error non-empty on failure.
+  virtual void load_live(int shard, live_fn done) = 0;
   // done runs only after the ops are durable (or failed as a whole).
   virtual void write(std::vector<storage::write_op> ops, write_fn done) = 0;
 };
@@ -30,6 +35,7 @@ class pg_account_store final : public account_store {
   pg_account_store(storage::reader_pool& reader, storage::batch_writer& writer)
       : reader_(reader), writer_(writer) {}
   void load(const std::string& account_id, load_fn done) override;
+  void load_live(int shard, live_fn done) override;
   void write(std::vector<storage::write_op> ops, write_fn done) override;
 
  private:
@@ -42,6 +48,7 @@ class pg_account_store final : public account_store {
 class memory_account_store final : public account_store {
  public:
   void load(const std::string& account_id, load_fn done) override;
+  void load_live(int shard, live_fn done) override;
   void write(std::vector<storage::write_op> ops, write_fn done) override;
 
   void fail_writes(bool on);
@@ -61,6 +68,7 @@ class memory_account_store final : public account_store {
   void apply(std::vector<storage::write_op> ops, write_fn done);
   mutable std::mutex mutex_;
   std::map<std::string, storage::account_snapshot> accounts_;
+  std::map<std::string, int> shard_of_;  // as the session writes named it
   bool fail_writes_ = false;
   bool hold_ = false;
   std::vector<std::pair<std::vector<storage::write_op>, write_fn>> held_;

@@ -17,6 +17,7 @@
 #include <caf/all.hpp>
 
 #include <cstdio>
+#include <map>
 #include <optional>
 
 #include "actors/account_service.hpp"
@@ -44,6 +45,8 @@ struct play_item {
   int64_t event_id = -1;  // Flussonic's event id; -1: none (never de-duplicated)
 };
 using play_batch = std::vector<play_item>;
+// A shard's accounts in play, loaded at takeover (account -> its state).
+using live_accounts = std::map<std::string, storage::account_snapshot>;
 
 }  // namespace maxsess::actors
 
@@ -59,6 +62,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::auth_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::auth_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::play_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::play_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::live_accounts)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::seen_list)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::sync_summary)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::kill_order)
@@ -183,6 +187,7 @@ using local_shard_actor = shard_actor::extend<
     // hand the shard off: refuse new requests, let every account actor
     // finish, answer true once none is left (the lease may then go), quit
     caf::replies_to<drain_atom>::with<bool>,
+    caf::reacts_to<loaded_atom, live_accounts>,   // the takeover load (its own)
     caf::reacts_to<stop_atom>>;                   // stop every account actor, then itself
 
 }  // namespace maxsess::actors

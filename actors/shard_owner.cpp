@@ -47,6 +47,10 @@ struct shard_owner_state {
   // Handing off: new requests go to ctx->nobody; answered once the last
   // account actor is gone.
   bool draining = false;
+  // While the takeover load runs: accounts that got an actor meanwhile (their
+  // own load is newer than the takeover's snapshot).
+  bool preloading = false;
+  std::set<std::string> touched;
   recent_events applied;  // webhook events made durable here (redeliveries are skipped)
   std::vector<caf::typed_response_promise<bool>> drained;
   static inline const char* name = "maxsess.shard";
@@ -65,9 +69,10 @@ account_actor owner(shard_self self, const std::string& account_id) {
   auto& e = self->state.accounts[account_id];
   if (!e.actor) {
     auto& s = self->state;
+    if (s.preloading) s.touched.insert(account_id);
     e.actor = spawn_account_actor(
         self->system(), s.ctx,
-        {account_id, s.args.shard, s.args.epoch, caf::actor_cast<shard_parent>(self)});
+        {account_id, s.args.shard, s.args.epoch, caf::actor_cast<shard_parent>(self), std::nullopt});
     self->monitor(e.actor);
   }
   ++e.forwarded;
@@ -133,6 +138,15 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
       }
     }
     if (self->state.draining) finish_drain(self);
+  });
+  // Takeover: the accounts in play come up at once, so what expired while
+  // nobody owned the shard ends now (not when the account is next touched)
+  // and their first requests need no load.
+  self->state.preloading = true;
+  auto handle = caf::actor_cast<local_shard_actor>(self);
+  ctx->deps.store.load_live(args.shard, [handle](live_accounts accounts, std::string error) {
+    if (!error.empty()) accounts.clear();  // they load on demand instead
+    caf::anon_send(handle, loaded_atom_v, std::move(accounts));
   });
   // While draining, requests go where requests for an unowned shard go.
   auto nobody = [self] { return self->state.draining ? self->state.ctx->nobody : shard_actor{}; };
@@ -207,6 +221,20 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
         }
         finish_drain(self);
         return rp;
+      },
+      [=](loaded_atom, live_accounts& accounts) {
+        auto& s = self->state;
+        s.preloading = false;
+        if (!s.draining)
+          for (auto& [account, snap] : accounts) {
+            if (s.touched.count(account) || s.accounts.count(account)) continue;
+            auto& e = s.accounts[account];
+            e.actor = spawn_account_actor(
+                self->system(), s.ctx,
+                {account, s.args.shard, s.args.epoch, caf::actor_cast<shard_parent>(self), std::move(snap)});
+            self->monitor(e.actor);
+          }
+        s.touched.clear();
       },
       [=](stop_atom) {
         for (auto& kv : self->state.accounts)

@@ -53,6 +53,30 @@ account_snapshot session_store::load_account(const std::string& account_id) {
   return snap;
 }
 
+std::map<std::string, account_snapshot> session_store::load_live_accounts(int shard) {
+  std::map<std::string, account_snapshot> out;
+  auto rows = impl_->read([&](connection& c) {
+    return c.exec(sql_live_sessions_of_shard, param_list().integer(shard));
+  });
+  for (int i = 0, n = PQntuples(rows.get()); i < n; ++i) {
+    auto s = session_from_row(rows.get(), i);
+    auto account = s.account_id;
+    out[account].sessions.push_back(std::move(s));
+  }
+  auto settings = impl_->read([&](connection& c) {
+    return c.exec(sql_live_accounts_of_shard, param_list().integer(shard));
+  });
+  for (int i = 0, n = PQntuples(settings.get()); i < n; ++i) {
+    account_settings a;
+    a.account_id = get_text(settings.get(), i, 0);
+    a.max_sessions = get_int(settings.get(), i, 1);
+    a.exempt = get_bool(settings.get(), i, 2);
+    auto j = out.find(a.account_id);
+    if (j != out.end()) j->second.settings = std::move(a);
+  }
+  return out;
+}
+
 std::optional<account_settings> session_store::get_account(const std::string& account_id) {
   auto r = impl_->read(
       [&](connection& c) { return c.exec(sql_get_account, param_list().text(account_id)); });

@@ -41,6 +41,18 @@ const char* const sql_sessions_of_account =
     MAXSESS_SESSION_COLUMNS
     " FROM playback_sessions WHERE account_id = $1"
     " ORDER BY started_at, device_id";
+// Every row of the accounts of one shard that hold a live session, and
+// their settings: what a new owner loads at takeover (one round trip each).
+const char* const sql_live_sessions_of_shard =
+    MAXSESS_SESSION_COLUMNS
+    " FROM playback_sessions WHERE account_id IN ("
+    "   SELECT DISTINCT account_id FROM playback_sessions"
+    "   WHERE shard = $1::int AND status IN ('pending', 'active'))"
+    " ORDER BY account_id, started_at, device_id";
+const char* const sql_live_accounts_of_shard =
+    "SELECT account_id, max_sessions, exempt FROM accounts WHERE account_id IN ("
+    "   SELECT DISTINCT account_id FROM playback_sessions"
+    "   WHERE shard = $1::int AND status IN ('pending', 'active'))";
 const char* const sql_count_sessions = "SELECT count(*) FROM playback_sessions";
 const char* const sql_count_by_status =
     "SELECT status, count(*) FROM playback_sessions GROUP BY status";

@@ -24,6 +24,8 @@ extern const char* const sql_record_migration;
 
 // Accounts.
 extern const char* const sql_get_account;
+extern const char* const sql_live_sessions_of_shard;
+extern const char* const sql_live_accounts_of_shard;
 extern const char* const sql_upsert_account;
 
 // Sessions: reads (columns in the order rows.hpp's session_from_row expects).

@@ -111,6 +111,12 @@ class session_store {
   session_store& operator=(const session_store&) = delete;
 
   account_snapshot load_account(const std::string& account_id);
+  // Every account of `shard` with a pending or active session, whole (all
+  // its rows and settings), in two statements: a new owner loads these at
+  // takeover, so what expired while nobody owned the shard ends at once and
+  // the accounts in play need no load per request. Rows written between the
+  // two statements can only come from this node (it owns the shard).
+  std::map<std::string, account_snapshot> load_live_accounts(int shard);
   std::optional<account_settings> get_account(const std::string& account_id);
 
   std::vector<streamer> list_streamers();

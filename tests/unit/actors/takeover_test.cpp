@@ -1,0 +1,107 @@
+// Cluster mode on one runtime: shards are owned only when taken (hooks), a
+// handed-off shard answers `unavailable`, and a takeover loads the shard's
+// accounts in play, ending what expired while nobody owned it with the
+// ended_at it was due.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <sstream>
+#include <thread>
+
+#include "actors/runtime.hpp"
+#include "actors/runtime_hooks.hpp"
+
+using namespace maxsess;
+using namespace maxsess::actors;
+using namespace std::chrono_literals;
+
+namespace {
+
+class Takeover : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    streamer s;
+    s.id = 1;
+    s.host = "s1";
+    s.url = "http://s1";
+    streamers.put(s);
+    runtime_options opts;
+    opts.cluster = true;
+    opts.node_id = "n1";
+    opts.shards = 1;  // every account in shard 0
+    opts.decisions.pending_ttl = 60s;
+    rt = std::make_unique<actor_runtime>(opts, runtime_deps{clock, signer, streamers, store, log, metrics});
+  }
+
+  link_outcome link(const std::string& account, const std::string& device) {
+    std::promise<link_outcome> p;
+    link_request r;
+    r.account_id = account;
+    r.device_id = device;
+    r.content.stream = "news";
+    rt->accounts().request_link(r, [&p](link_outcome o) { p.set_value(std::move(o)); });
+    auto f = p.get_future();
+    if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("no answer in 10 s");
+    return f.get();
+  }
+
+  // Hands the shard off the way the lease keeper does: nobody serves it,
+  // the old owner drains.
+  void hand_off() {
+    auto old = rt->hooks().disown(0);
+    ASSERT_TRUE(old);
+    caf::scoped_actor self{rt->hooks().system};
+    bool drained = false;
+    self->request(old, 10s, drain_atom_v).receive([&](bool ok) { drained = ok; }, [](caf::error&) {});
+    ASSERT_TRUE(drained);
+  }
+
+  manual_clock clock;
+  link_signer signer = *link_signer::from_spec("k1:takeover-test");
+  streamer_directory streamers;
+  memory_account_store store;
+  std::ostringstream log_out;
+  logger log{log_out, log_level::debug, false, clock};
+  metric_registry metrics;
+  std::unique_ptr<actor_runtime> rt;
+};
+
+TEST_F(Takeover, NothingIsServedBeforeTheShardIsTaken) {
+  EXPECT_EQ(link("a1", "d1").result, link_result::unavailable);
+  EXPECT_EQ(store.writes(), 0u);
+  rt->hooks().own(0, 1);
+  EXPECT_EQ(link("a1", "d1").result, link_result::approved);
+}
+
+TEST_F(Takeover, AHandedOffShardAnswersUnavailableAndItsWritesCarryTheNewEpoch) {
+  rt->hooks().own(0, 1);
+  ASSERT_EQ(link("a1", "d1").result, link_result::approved);
+  hand_off();
+  EXPECT_EQ(link("a1", "d2").result, link_result::unavailable);
+  rt->hooks().own(0, 2);
+  ASSERT_EQ(link("a1", "d2").result, link_result::approved);
+  auto d1 = store.session("a1", "d1");
+  ASSERT_TRUE(d1.has_value()) << "the first owner's approval survives the handoff";
+}
+
+TEST_F(Takeover, WhatExpiredWhileNobodyOwnedTheShardEndsAtTakeoverWithItsDueTime) {
+  rt->hooks().own(0, 1);
+  auto o = link("a1", "d1");
+  ASSERT_EQ(o.result, link_result::approved);
+  auto started = store.session("a1", "d1")->started_at;
+  hand_off();
+  clock.advance(10min);  // nobody owns the shard meanwhile: no timer can end it
+  EXPECT_EQ(store.session("a1", "d1")->status, session_status::pending);
+  rt->hooks().own(0, 2);
+  // No request touches the account: the takeover load alone must end it.
+  for (int i = 0; i < 500 && store.session("a1", "d1")->status == session_status::pending; ++i)
+    std::this_thread::sleep_for(10ms);
+  auto s = store.session("a1", "d1");
+  ASSERT_EQ(s->status, session_status::ended);
+  ASSERT_TRUE(s->reason.has_value());
+  EXPECT_EQ(*s->reason, end_reason::never_started);
+  ASSERT_TRUE(s->ended_at.has_value());
+  EXPECT_EQ(*s->ended_at, started + 60s) << "ended when it was due, not at takeover";
+}
+
+}  // namespace
