@@ -4,6 +4,7 @@
 #include "actors/ownership.hpp"
 #include "actors/protocol.hpp"
 #include "actors/runtime.hpp"
+#include "actors/streamer_placement.hpp"
 
 namespace maxsess::actors {
 
@@ -13,6 +14,7 @@ struct context {
   const shard_locator* shards = nullptr;  // set once at start, before any request
   shard_actor nobody;                     // answers unavailable (shards owned by no one)
   caf::actor supervisor;                  // streamer supervisor (kills go there); may be empty
+  streamer_placement* placement = nullptr;  // which streamers' timers run here
 
   // The actor that answers for `account_id` now (never a null handle).
   shard_actor owner_of(const std::string& account_id) const {

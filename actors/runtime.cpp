@@ -101,14 +101,16 @@ caf::actor_system_config make_config(const runtime_options& opts) {
 
 struct actor_runtime::impl {
   impl(runtime_options opts, runtime_deps deps)
-      : ctx{std::move(opts), deps, nullptr, {}, {}},
+      : ctx{std::move(opts), deps, nullptr, {}, {}, nullptr},
+        placement(!ctx.opts.cluster),
         cfg(make_config(ctx.opts)),
         system(cfg),
         table(ctx.opts.shards, spawn_nobody(system)),
         hooks{system, table, ctx, [this](int shard, int64_t epoch) { return own(shard, epoch); },
               [this](int shard) { return disown(shard); },
-              [this](int shard) { return local_owner(shard); }} {
+              [this](int shard) { return local_owner(shard); }, placement} {
     ctx.shards = &table;
+    ctx.placement = &placement;
     ctx.nobody = table.nobody();
     // Single node: every shard is owned here for good.
     if (!ctx.opts.cluster)
@@ -155,6 +157,7 @@ struct actor_runtime::impl {
   }
 
   context ctx;
+  streamer_placement placement;
   caf::actor_system_config cfg;
   caf::actor_system system;
   shard_table table;

@@ -21,6 +21,8 @@ struct runtime_hooks {
   std::function<local_shard_actor(int shard)> disown;
   // The shard's owner on this node; null when it is not owned here.
   std::function<local_shard_actor(int shard)> local_owner;
+  // Which streamers' periodic jobs run here (from the streamer leases).
+  streamer_placement& placement;
 };
 
 }  // namespace maxsess::actors

@@ -496,8 +496,10 @@ caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, 
       },
       [=](tick_atom, int kind) {
         auto& st = self->state;
-        // A failing streamer is retried with backoff, not at every tick.
-        if (!st.running[kind] && st.ctx->deps.clock.now() >= st.retry_at) {
+        // A failing streamer is retried with backoff, not at every tick;
+        // in cluster mode only the node holding its lease polls it.
+        if (!st.running[kind] && st.ctx->placement->runs_streamer(st.s.id) &&
+            st.ctx->deps.clock.now() >= st.retry_at) {
           if (kind == sync_run)
             start_sync(self, st.ctx->opts.batch_size);
           else
@@ -679,7 +681,8 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
         }
       },
       [=](tick_atom) {
-        run_clear(self, self->state.ctx->opts.clear_timeout, [](job_report) {});
+        if (self->state.ctx->placement->runs_cluster_jobs())
+          run_clear(self, self->state.ctx->opts.clear_timeout, [](job_report) {});
         self->delayed_send(self, self->state.ctx->opts.clear_interval, tick_atom_v);
       },
       [=](run_atom, std::function<void()>& k) { k(); },

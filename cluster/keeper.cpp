@@ -24,12 +24,16 @@ struct round_result {
   std::vector<int64_t> renewed;
   std::vector<storage::node_row> nodes;
   std::vector<storage::lease> leases;
+  std::vector<int64_t> streamers_asked;    // streamer leases sent for renewal
+  std::vector<int64_t> streamers_renewed;
+  std::vector<storage::lease> streamer_leases;
 };
 
 struct taken_result {
   sys_time sent_at{};
   std::vector<storage::lease> taken;
   std::string error;
+  bool streamers = false;  // streamer leases, not shard leases
 };
 
 }  // namespace
@@ -74,6 +78,9 @@ struct keeper_state {
   std::vector<std::string> routed;           // shard -> "" nobody, "@" here, node id
   bool round_running = false;
   bool acquiring = false;
+  bool acquiring_streamers = false;
+  std::map<int64_t, int64_t> streamers_held;  // streamer id -> lease epoch
+  std::vector<storage::lease> streamer_rows;  // for /api/v1/cluster
   bool leaving = false;
   bool db_ok = true;
   std::vector<caf::typed_response_promise<bool>> left;  // leave() waiting
@@ -223,26 +230,107 @@ void route_others(keeper_self self, sys_time now) {
   (void)now;
 }
 
-void take(keeper_self self, std::vector<int> shards) {
+void take(keeper_self self, std::vector<int64_t> ids, bool streamers) {
   auto& s = self->state;
-  if (shards.empty() || s.acquiring) return;
-  s.acquiring = true;
+  auto& busy = streamers ? s.acquiring_streamers : s.acquiring;
+  if (ids.empty() || busy) return;
+  busy = true;
   auto db = s.db;
   auto node = s.args.opts.node_id;
   auto ttl = s.args.opts.timing.ttl;
   auto sent_at = now_of(self);
   auto handle = caf::actor_cast<keeper_impl>(self);
-  s.io->post([db, node, ttl, sent_at, handle, shards] {
+  s.io->post([db, node, ttl, sent_at, handle, ids, streamers] {
     taken_result r;
     r.sent_at = sent_at;
+    r.streamers = streamers;
     try {
-      r.taken = db->get().shards().acquire_many(std::vector<int64_t>(shards.begin(), shards.end()), node, ttl);
+      auto& table = streamers ? db->get().streamers() : db->get().shards();
+      r.taken = table.acquire_many(ids, node, ttl);
     } catch (const std::exception& e) {
       db->conn.reset();
       r.error = e.what();
     }
     caf::anon_send(handle, taken_atom_v, std::move(r));
   });
+}
+
+uint64_t fnv1a(const std::string& text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+void publish_placement(keeper_self self) {
+  auto& s = self->state;
+  std::set<int64_t> here;
+  for (auto& kv : s.streamers_held) here.insert(kv.first);
+  // One node runs the cluster-wide periodic jobs (clear): the owner of shard 0.
+  s.args.hooks->placement.set(std::move(here), s.leases->epoch_of(0).has_value() && !s.leaving);
+}
+
+// Streamers' sync and kill run where their lease is: each streamer goes to
+// the reachable node that ranks highest for it (rendezvous hashing, so a
+// node joining or leaving moves only its share); leases taken only when free.
+void place_streamers(keeper_self self, const round_result& r, const std::vector<std::string>& reachable) {
+  auto& s = self->state;
+  std::set<int64_t> renewed(r.streamers_renewed.begin(), r.streamers_renewed.end());
+  for (auto id : r.streamers_asked)
+    if (!renewed.count(id)) s.streamers_held.erase(id);
+  std::vector<int64_t> wanted;
+  std::set<int64_t> registered;
+  for (auto& st : s.args.hooks->ctx.deps.streamers.list()) {
+    registered.insert(st.id);
+    std::string best;
+    uint64_t best_score = 0;
+    for (auto& node : reachable) {
+      auto score = fnv1a(node + "/" + std::to_string(st.id));
+      if (best.empty() || score > best_score) {
+        best = node;
+        best_score = score;
+      }
+    }
+    if (best == s.args.opts.node_id && !s.streamers_held.count(st.id)) wanted.push_back(st.id);
+  }
+  // Hand back what is no longer ours (another node ranks higher now, or the
+  // streamer is gone): its lease expires now, the new node takes it.
+  for (auto i = s.streamers_held.begin(); i != s.streamers_held.end();) {
+    bool mine = false;
+    if (registered.count(i->first)) {
+      std::string best;
+      uint64_t best_score = 0;
+      for (auto& node : reachable) {
+        auto score = fnv1a(node + "/" + std::to_string(i->first));
+        if (best.empty() || score > best_score) {
+          best = node;
+          best_score = score;
+        }
+      }
+      mine = best == s.args.opts.node_id;
+    }
+    if (mine && !s.leaving) {
+      ++i;
+      continue;
+    }
+    auto db = s.db;
+    auto node = s.args.opts.node_id;
+    auto id = i->first;
+    auto epoch = i->second;
+    s.io->post([db, node, id, epoch] {
+      try {
+        db->get().streamers().release(id, node, epoch);
+      } catch (const std::exception&) {
+        db->conn.reset();
+      }
+    });
+    i = s.streamers_held.erase(i);
+  }
+  s.streamer_rows = r.streamer_leases;
+  if (!s.leaving) take(self, wanted, true);
+  publish_placement(self);
 }
 
 void on_round(keeper_self self, round_result& r) {
@@ -275,7 +363,13 @@ void on_round(keeper_self self, round_result& r) {
     s.rows_at = r.sent_at;
   }
   for (int shard : s.leases->expired_now(now)) drop(self, shard, "lease expired");
-  if (!r.ok) return;
+  if (!r.ok) {
+    // Without the database nobody can confirm our streamer leases: stop
+    // polling rather than risk a second poller once they expire.
+    s.streamers_held.clear();
+    publish_placement(self);
+    return;
+  }
   if (s.args.opts.each_round) s.args.opts.each_round();
 
   // Peers: every live node of our version we have no peer for.
@@ -308,8 +402,9 @@ void on_round(keeper_self self, round_result& r) {
     map.set({shard, s.args.opts.node_id, *s.leases->epoch_of(shard), now + s.args.opts.timing.ttl});
   auto plan = plan_balance(s.args.opts.node_id, reachable, map, now, s.args.opts.max_handoffs);
   for (int shard : plan.release) hand_off(self, shard);
-  take(self, plan.acquire);
+  take(self, std::vector<int64_t>(plan.acquire.begin(), plan.acquire.end()), false);
   route_others(self, now);
+  place_streamers(self, r, reachable);
 }
 
 void start_round(keeper_self self) {
@@ -319,14 +414,17 @@ void start_round(keeper_self self) {
   auto now = now_of(self);
   s.leases->on_renew_sent(now);
   auto asked = s.leases->to_renew();
+  std::vector<storage::held_lease> streamers;
+  for (auto& [id, epoch] : s.streamers_held) streamers.push_back({id, epoch});
   auto db = s.db;
   auto info = self_info(s);
   auto ttl = s.args.opts.timing.ttl;
   auto handle = caf::actor_cast<keeper_impl>(self);
-  s.io->post([db, info, ttl, asked, now, handle] {
+  s.io->post([db, info, ttl, asked, streamers, now, handle] {
     round_result r;
     r.sent_at = now;
     r.asked = asked;
+    for (auto& h : streamers) r.streamers_asked.push_back(h.id);
     try {
       auto& conn = db->get();
       conn.heartbeat(info);
@@ -336,6 +434,8 @@ void start_round(keeper_self self) {
       // A node is alive while its heartbeat is younger than one lease.
       r.nodes = conn.list_nodes(ttl);
       r.leases = conn.shards().list();
+      if (!streamers.empty()) r.streamers_renewed = conn.streamers().renew(info.node_id, streamers, ttl);
+      r.streamer_leases = conn.streamers().list();
       r.ok = true;
     } catch (const std::exception& e) {
       db->conn.reset();
@@ -369,9 +469,15 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
       [=](round_atom, round_result& r) { on_round(self, r); },
       [=](taken_atom, taken_result& r) {
         auto& s = self->state;
-        s.acquiring = false;
+        (r.streamers ? s.acquiring_streamers : s.acquiring) = false;
         if (!r.error.empty()) {
-          s.args.log->warn("cluster", "taking shards failed", {{"error", r.error}});
+          s.args.log->warn("cluster", "taking leases failed", {{"error", r.error}});
+          return;
+        }
+        if (r.streamers) {
+          for (auto& l : r.taken)
+            if (!s.leaving) s.streamers_held[l.id] = l.epoch;
+          publish_placement(self);
           return;
         }
         auto now = now_of(self);
@@ -383,6 +489,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
           s.routed[static_cast<size_t>(shard)] = "@";
           s.args.hooks->own(shard, l.epoch);
         }
+        publish_placement(self);
         if (!r.taken.empty())
           s.args.log->info("cluster", "shards taken", {{"count", std::to_string(r.taken.size())},
                                                        {"held", std::to_string(s.leases->held().size())}});
@@ -436,6 +543,19 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
             }
           });
           for (int shard : s.leases->held()) hand_off(self, shard);
+          for (auto& [id, epoch] : s.streamers_held) {
+            auto streamer = id;
+            auto e = epoch;
+            s.io->post([db, node, streamer, e] {
+              try {
+                db->get().streamers().release(streamer, node, e);
+              } catch (const std::exception&) {
+                db->conn.reset();
+              }
+            });
+          }
+          s.streamers_held.clear();
+          publish_placement(self);
         }
         maybe_finish_leave(self);
         return rp;
@@ -478,11 +598,18 @@ std::string status_json(keeper_self self) {
              "}";
   }
   nodes += "]";
+  std::string streamers = "[";
+  for (auto& l : s.streamer_rows) {
+    if (streamers.size() > 1) streamers += ",";
+    streamers += "{\"streamer\":" + std::to_string(l.id) + ",\"node\":" +
+                 q(l.expires_in.count() > 0 ? l.owner : "") + ",\"epoch\":" + std::to_string(l.epoch) + "}";
+  }
+  streamers += "]";
   return "{\"node\":" + q(s.args.opts.node_id) + ",\"shard_count\":" + std::to_string(s.args.opts.shards) +
          ",\"protocol_version\":" + std::to_string(wire::protocol_version) +
          ",\"in_cluster\":" + (s.args.in_cluster->load() ? "true" : "false") +
          ",\"held\":" + std::to_string(s.leases->held().size()) + ",\"nodes\":" + nodes +
-         ",\"shards\":" + shards + "}";
+         ",\"shards\":" + shards + ",\"streamers\":" + streamers + "}";
 }
 
 }  // namespace
