@@ -204,11 +204,18 @@ class watchdog {
 };
 
 // One answer to a call: the value, or the error the call ended with.
+// `times` counts callbacks (account_service answers every call exactly once;
+// stop() checks it).
 template <class T>
 struct answer {
   std::optional<T> value;
   std::optional<std::string> error;
+  int times = 0;
   bool done() const { return value.has_value() || error.has_value(); }
+  void set(T v) {
+    value = std::move(v);
+    ++times;
+  }
 };
 template <class T>
 using answer_ptr = std::shared_ptr<answer<T>>;
@@ -281,17 +288,17 @@ class det_runtime : public ::testing::Test {
   }
   answer_ptr<link_outcome> link(const std::string& account, const std::string& device) {
     auto out = track(std::make_shared<answer<link_outcome>>());
-    rt->accounts().request_link(link_req(account, device), [out](link_outcome o) { out->value = std::move(o); });
+    rt->accounts().request_link(link_req(account, device), [out](link_outcome o) { out->set(std::move(o)); });
     return out;
   }
   answer_ptr<end_result> end(const std::string& account, const std::string& device, bool kill = false) {
     auto out = track(std::make_shared<answer<end_result>>());
-    rt->accounts().end_session(account, device, kill, [out](end_result r) { out->value = r; });
+    rt->accounts().end_session(account, device, kill, [out](end_result r) { out->set(r); });
     return out;
   }
   answer_ptr<std::optional<account_view>> get(const std::string& account) {
     auto out = track(std::make_shared<answer<std::optional<account_view>>>());
-    rt->accounts().get_account(account, [out](std::optional<account_view> v) { out->value = std::move(v); });
+    rt->accounts().get_account(account, [out](std::optional<account_view> v) { out->set(std::move(v)); });
     return out;
   }
 
@@ -323,6 +330,10 @@ class det_runtime : public ::testing::Test {
   // that every call made through account_service was answered.
   void stop() {
     if (!rt) return;
+    if (!sched) {  // start() failed: not the testing scheduler, shutdown() can block on its own
+      rt.reset();
+      return;
+    }
     store.hold_writes(false);
     store.hold_loads(false);
     while (store.held_loads() > 0) {
@@ -335,12 +346,14 @@ class det_runtime : public ::testing::Test {
     }
     run();
     std::size_t unanswered = 0;
-    for (auto& done : calls_)
-      if (!done()) ++unanswered;
+    for (auto& times : calls_)
+      if (times() == 0) ++unanswered;
     if (unanswered > 0) {
       ADD_FAILURE() << unanswered << " call(s) through account_service still unanswered at the end";
       advance(options.request_timeout + std::chrono::milliseconds(1));  // their timeout ends them
     }
+    for (auto& times : calls_)
+      if (times() > 1) ADD_FAILURE() << "a call through account_service was answered " << times() << " times";
     for (auto& h : helpers_) caf::anon_send_exit(h, caf::exit_reason::kill);
     // Disowned owners are not the runtime's any more: shutdown() does not
     // stop them, a drain that never finished would keep them.
@@ -370,7 +383,7 @@ class det_runtime : public ::testing::Test {
 
   template <class T>
   answer_ptr<T> track(answer_ptr<T> a) {
-    calls_.push_back([a] { return a->done(); });
+    calls_.push_back([a] { return a->times; });
     return a;
   }
 
@@ -390,7 +403,7 @@ class det_runtime : public ::testing::Test {
  private:
   std::vector<caf::actor> helpers_;
   std::vector<local_shard_actor> disowned_;
-  std::vector<std::function<bool()>> calls_;
+  std::vector<std::function<int()>> calls_;
 };
 
 }  // namespace maxsess::actors::det

@@ -125,6 +125,35 @@ TEST_F(Lifecycle, RequestRightAfterAGrantedPassivationGoesToAFreshActor) {
   EXPECT_EQ(live(s), 1u);
 }
 
+// The caller's request_timeout ends a call whose write is still in flight:
+// answered unavailable once, at the timeout; the late approval is dropped
+// (the row it wrote is a pending session that pending_ttl ends).
+TEST_F(Lifecycle, CallTimesOutWhileItsWriteIsInFlightAndIsAnsweredOnce) {
+  runtime_options opts;
+  opts.request_timeout = 2s;
+  opts.decisions.pending_ttl = 10s;
+  start(opts);
+  own(shard_of("a1"), 1);
+  store.hold_writes(true);
+  auto a = link("a1", "d1");
+  run();
+  ASSERT_EQ(store.held(), 1u);
+  advance(1s);
+  EXPECT_FALSE(a->done());
+  advance(1001ms);
+  ASSERT_TRUE(a->value.has_value());
+  EXPECT_EQ(a->value->result, link_result::unavailable);
+  EXPECT_NE(a->value->message.find("no answer"), std::string::npos) << a->value->message;
+  store.hold_writes(false);
+  store.release_one(write_status::ok);
+  run();
+  EXPECT_EQ(a->times, 1) << "the late approval must not reach the callback";
+  ASSERT_TRUE(memory.session("a1", "d1").has_value());
+  EXPECT_EQ(memory.session("a1", "d1")->status, session_status::pending);
+  advance(10s);
+  EXPECT_EQ(memory.session("a1", "d1")->status, session_status::ended);
+}
+
 // Stopping an owner (what shutdown() sends each one) while an approval waits
 // for its write: every request must be answered (CAF 0.17 does not report a
 // dropped response promise; the caller would only time out).
