@@ -125,6 +125,50 @@ TEST_F(Lifecycle, RequestRightAfterAGrantedPassivationGoesToAFreshActor) {
   EXPECT_EQ(live(s), 1u);
 }
 
+// A drain and a passivation cross: whichever the owner hears first, the
+// drain is answered and nothing is left behind.
+TEST_F(Lifecycle, DrainAfterThePassivationRequestIsAnswered) {
+  runtime_options opts;
+  opts.idle_passivate = 30s;
+  start(opts);
+  auto s = shard_of("a1");
+  auto old = own(s, 1);
+  auto g = get("a1");
+  run();
+  ASSERT_TRUE(g->value.has_value());
+  advance(31s, /*then_run=*/false);
+  ASSERT_EQ(sched->jobs.size(), 1u);
+  sched->run_once();  // the account actor asks the owner to let it go
+  disown(s);
+  auto drained = drain(old);  // reaches the owner after the passivation request
+  run();
+  ASSERT_TRUE(drained->value.has_value()) << drained->error.value_or("");
+  EXPECT_TRUE(*drained->value);
+}
+
+TEST_F(Lifecycle, DrainBeforeThePassivationRequestIsAnswered) {
+  runtime_options opts;
+  opts.idle_passivate = 30s;
+  start(opts);
+  auto s = shard_of("a1");
+  auto old = own(s, 1);
+  auto g = get("a1");
+  run();
+  ASSERT_TRUE(g->value.has_value());
+  advance(31s, /*then_run=*/false);
+  ASSERT_EQ(sched->jobs.size(), 1u);
+  auto* account_job = sched->jobs.front();
+  disown(s);
+  auto drained = drain(old);
+  // The owner starts draining (and tells the account actor) before the
+  // actor, woken up, asks to passivate.
+  sched->run_jobs_filtered([&](caf::resumable* job) { return job != account_job; });
+  EXPECT_FALSE(drained->done());
+  run();
+  ASSERT_TRUE(drained->value.has_value()) << drained->error.value_or("");
+  EXPECT_TRUE(*drained->value);
+}
+
 // The caller's request_timeout ends a call whose write is still in flight:
 // answered unavailable once, at the timeout; the late approval is dropped
 // (the row it wrote is a pending session that pending_ttl ends).
