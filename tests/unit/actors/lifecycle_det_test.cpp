@@ -1,0 +1,231 @@
+// An account actor's life in simulated time (det_fixture.hpp): expiry of a
+// pending session, passivation when idle and its race with a request on its
+// way, and what a stopped owner does to a request waiting for its write.
+#include "tests/unit/actors/det_fixture.hpp"
+
+using namespace maxsess;
+using namespace maxsess::actors;
+using namespace maxsess::actors::det;
+using namespace std::chrono_literals;
+
+namespace {
+
+using Lifecycle = det_runtime;
+
+TEST_F(Lifecycle, PendingSessionEndsAfterPendingTtlOfSimulatedTime) {
+  runtime_options opts;
+  opts.decisions.pending_ttl = 10s;
+  opts.decisions.default_max_sessions = 1;
+  start(opts);
+  own(shard_of("a1"), 1);
+  auto a = link("a1", "d1");
+  run();
+  ASSERT_EQ(a->value->result, link_result::approved);
+  ASSERT_EQ(memory.session("a1", "d1")->status, session_status::pending);
+
+  advance(9s);
+  EXPECT_EQ(memory.session("a1", "d1")->status, session_status::pending) << "not yet";
+  auto denied = link("a1", "d2");
+  run();
+  EXPECT_EQ(denied->value->result, link_result::denied) << "the pending session holds the slot";
+
+  advance(2s);  // 11 s after the link
+  auto s = memory.session("a1", "d1");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->status, session_status::ended);
+  EXPECT_EQ(s->reason, end_reason::never_started);
+  auto b = link("a1", "d2");
+  run();
+  EXPECT_EQ(b->value->result, link_result::approved) << "the slot is free again";
+}
+
+TEST_F(Lifecycle, IdleAccountPassivatesAfterIdlePassivate) {
+  runtime_options opts;
+  opts.idle_passivate = 30s;
+  start(opts);
+  auto s = shard_of("a1");
+  own(s, 1);
+  auto g = get("a1");
+  run();
+  ASSERT_TRUE(g->value.has_value());
+  EXPECT_EQ(live(s), 1u);
+  advance(29s);
+  EXPECT_EQ(live(s), 1u) << "not idle long enough";
+  advance(2s);
+  EXPECT_EQ(live(s), 0u);
+  // Back from the store on the next request.
+  auto again = get("a1");
+  run();
+  ASSERT_TRUE(again->value.has_value());
+  EXPECT_EQ(store.loads_started(), 2u);
+}
+
+// The actor asks to passivate while a request is already on its way to it
+// (forwarded by the owner, not yet handled): the owner refuses, the request is
+// answered by the same actor, and it passivates later.
+TEST_F(Lifecycle, PassivationIsRefusedWhileARequestIsOnItsWay) {
+  runtime_options opts;
+  opts.idle_passivate = 30s;
+  start(opts);
+  auto s = shard_of("a1");
+  own(s, 1);
+  auto first = get("a1");
+  run();
+  ASSERT_TRUE(first->value.has_value());
+  ASSERT_FALSE(sched->has_job());
+
+  // Time is up: the account actor's wake timer fires (its message is queued,
+  // nothing ran yet).
+  advance(31s, /*then_run=*/false);
+  ASSERT_EQ(sched->jobs.size(), 1u) << "only the account actor has something to do";
+  auto* account_job = sched->jobs.front();
+
+  // A request comes in and reaches the account actor's mailbox, behind the
+  // wake-up, before the actor runs.
+  auto g = get("a1");
+  sched->run_jobs_filtered([&](caf::resumable* job) { return job != account_job; });
+  ASSERT_EQ(sched->jobs.size(), 1u);
+  ASSERT_EQ(sched->jobs.front(), account_job);
+  EXPECT_FALSE(g->done());
+
+  // Now the actor wakes up, is idle, asks to go (not having seen the
+  // request yet), then handles the request; the owner says no.
+  run();
+  ASSERT_TRUE(g->value.has_value());
+  ASSERT_TRUE(g->value->has_value()) << "answered, not refused";
+  EXPECT_EQ(live(s), 1u) << "the owner did not let the actor go";
+  EXPECT_EQ(store.loads_started(), 1u) << "the same actor answered";
+
+  // Idle again for idle_passivate after that request: now it goes.
+  advance(31s);
+  EXPECT_EQ(live(s), 0u);
+}
+
+// The other order: the owner hears the passivation first and lets the actor
+// go; the request that arrives right after goes to a fresh actor (no request
+// is lost, none reaches the departing actor).
+TEST_F(Lifecycle, RequestRightAfterAGrantedPassivationGoesToAFreshActor) {
+  runtime_options opts;
+  opts.idle_passivate = 30s;
+  start(opts);
+  auto s = shard_of("a1");
+  own(s, 1);
+  auto first = get("a1");
+  run();
+  ASSERT_TRUE(first->value.has_value());
+
+  advance(31s, /*then_run=*/false);
+  ASSERT_EQ(sched->jobs.size(), 1u);
+  sched->run_once();  // the account actor: wakes, asks the owner to passivate
+  auto g = get("a1");  // queued behind the passivation request
+  run();
+  ASSERT_TRUE(g->value.has_value());
+  ASSERT_TRUE(g->value->has_value());
+  EXPECT_EQ(store.loads_started(), 2u) << "a new actor loaded the account";
+  EXPECT_EQ(live(s), 1u);
+}
+
+// A drain and a passivation cross: whichever the owner hears first, the
+// drain is answered and nothing is left behind.
+TEST_F(Lifecycle, DrainAfterThePassivationRequestIsAnswered) {
+  runtime_options opts;
+  opts.idle_passivate = 30s;
+  start(opts);
+  auto s = shard_of("a1");
+  auto old = own(s, 1);
+  auto g = get("a1");
+  run();
+  ASSERT_TRUE(g->value.has_value());
+  advance(31s, /*then_run=*/false);
+  ASSERT_EQ(sched->jobs.size(), 1u);
+  sched->run_once();  // the account actor asks the owner to let it go
+  disown(s);
+  auto drained = drain(old);  // reaches the owner after the passivation request
+  run();
+  ASSERT_TRUE(drained->value.has_value()) << drained->error.value_or("");
+  EXPECT_TRUE(*drained->value);
+}
+
+TEST_F(Lifecycle, DrainBeforeThePassivationRequestIsAnswered) {
+  runtime_options opts;
+  opts.idle_passivate = 30s;
+  start(opts);
+  auto s = shard_of("a1");
+  auto old = own(s, 1);
+  auto g = get("a1");
+  run();
+  ASSERT_TRUE(g->value.has_value());
+  advance(31s, /*then_run=*/false);
+  ASSERT_EQ(sched->jobs.size(), 1u);
+  auto* account_job = sched->jobs.front();
+  disown(s);
+  auto drained = drain(old);
+  // The owner starts draining (and tells the account actor) before the
+  // actor, woken up, asks to passivate.
+  sched->run_jobs_filtered([&](caf::resumable* job) { return job != account_job; });
+  EXPECT_FALSE(drained->done());
+  run();
+  ASSERT_TRUE(drained->value.has_value()) << drained->error.value_or("");
+  EXPECT_TRUE(*drained->value);
+}
+
+// The caller's request_timeout ends a call whose write is still in flight:
+// answered unavailable once, at the timeout; the late approval is dropped
+// (the row it wrote is a pending session that pending_ttl ends).
+TEST_F(Lifecycle, CallTimesOutWhileItsWriteIsInFlightAndIsAnsweredOnce) {
+  runtime_options opts;
+  opts.request_timeout = 2s;
+  opts.decisions.pending_ttl = 10s;
+  start(opts);
+  own(shard_of("a1"), 1);
+  store.hold_writes(true);
+  auto a = link("a1", "d1");
+  run();
+  ASSERT_EQ(store.held(), 1u);
+  advance(1s);
+  EXPECT_FALSE(a->done());
+  advance(1001ms);
+  ASSERT_TRUE(a->value.has_value());
+  EXPECT_EQ(a->value->result, link_result::unavailable);
+  EXPECT_NE(a->value->message.find("no answer"), std::string::npos) << a->value->message;
+  store.hold_writes(false);
+  store.release_one(write_status::ok);
+  run();
+  EXPECT_EQ(a->times, 1) << "the late approval must not reach the callback";
+  ASSERT_TRUE(memory.session("a1", "d1").has_value());
+  EXPECT_EQ(memory.session("a1", "d1")->status, session_status::pending);
+  advance(10s);
+  EXPECT_EQ(memory.session("a1", "d1")->status, session_status::ended);
+}
+
+// Stopping an owner (what shutdown() sends each one) while an approval waits
+// for its write: every request must be answered (CAF 0.17 does not report a
+// dropped response promise; the caller would only time out).
+//
+// BUG (product): on stop_atom the shard owner send_exit()s its account
+// actors; an actor with a write in flight dies holding the response promise
+// (in writes_in_flight; likewise requests in `waiting` for a load), so the
+// caller gets nothing until its request_timeout ("no answer"), and
+// shutdown() sits in await_all_actors_done() until that timeout ends the
+// short-lived ask actor. Fix: on stop, answer what is held `unavailable`
+// (or let the actor finish like drain does) before quitting.
+TEST_F(Lifecycle, StoppedOwnerAnswersTheRequestWaitingForItsWrite) {
+  MAXSESS_SKIP_KNOWN_BUG("stop drops the promises of requests waiting for their write");
+  runtime_options opts;
+  opts.request_timeout = 5s;
+  start(opts);
+  auto s = shard_of("a1");
+  auto owner = own(s, 1);
+  store.hold_writes(true);
+  auto mid = link("a1", "d1");
+  run();
+  ASSERT_EQ(store.held(), 1u);
+  caf::anon_send(owner, stop_atom_v);
+  run();
+  EXPECT_TRUE(mid->done()) << "no answer after the owner stopped (no time passed)";
+  advance(opts.request_timeout + 1ms);
+  ASSERT_TRUE(mid->value.has_value());
+  EXPECT_EQ(mid->value->result, link_result::unavailable);
+}
+
+}  // namespace
