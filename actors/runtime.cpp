@@ -123,7 +123,16 @@ struct actor_runtime::impl {
   }
 
   local_shard_actor own(int shard, int64_t epoch) {
-    auto owner = spawn_shard_owner(system, &ctx, {shard, epoch});
+    local_shard_actor predecessor;
+    {
+      std::lock_guard lock(mutex);
+      auto i = retired.find(shard);
+      if (i != retired.end()) {
+        predecessor = i->second;
+        retired.erase(i);
+      }
+    }
+    auto owner = spawn_shard_owner(system, &ctx, {shard, epoch, predecessor});
     {
       std::lock_guard lock(mutex);
       owners[shard] = owner;
@@ -140,6 +149,7 @@ struct actor_runtime::impl {
     if (i == owners.end()) return {};
     auto owner = i->second;
     owners.erase(i);
+    retired[shard] = owner;  // a later own() of the shard waits for it
     return owner;
   }
 
@@ -163,7 +173,8 @@ struct actor_runtime::impl {
   shard_table table;
   runtime_hooks hooks;
   std::mutex mutex;
-  std::map<int, local_shard_actor> owners;  // shards owned here now
+  std::map<int, local_shard_actor> owners;   // shards owned here now
+  std::map<int, local_shard_actor> retired;  // their last owner, draining or gone
   caf::actor supervisor;
   caf::actor webhook;
   std::unique_ptr<actor_account_service> service;

@@ -50,6 +50,7 @@ struct shard_owner_state {
   // While the takeover load runs: accounts that got an actor meanwhile (their
   // own load is newer than the takeover's snapshot).
   bool preloading = false;
+  bool waiting = false;  // for the predecessor's drain
   std::set<std::string> touched;
   recent_events applied;  // webhook events made durable here (redeliveries are skipped)
   std::vector<caf::typed_response_promise<bool>> drained;
@@ -142,14 +143,31 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
   // Takeover: the accounts in play come up at once, so what expired while
   // nobody owned the shard ends now (not when the account is next touched)
   // and their first requests need no load.
-  self->state.preloading = true;
-  auto handle = caf::actor_cast<local_shard_actor>(self);
-  ctx->deps.store.load_live(args.shard, [handle](live_accounts accounts, std::string error) {
-    if (!error.empty()) accounts.clear();  // they load on demand instead
-    caf::anon_send(handle, loaded_atom_v, std::move(accounts));
-  });
-  // While draining, requests go where requests for an unowned shard go.
-  auto nobody = [self] { return self->state.draining ? self->state.ctx->nobody : shard_actor{}; };
+  // A predecessor on this node (the shard was lost or handed off and comes
+  // back) must have finished first: its writes in flight would otherwise
+  // land after our load. Until then this owner answers like nobody.
+  auto start = [self] {
+    auto& s = self->state;
+    s.waiting = false;
+    s.preloading = true;
+    auto handle = caf::actor_cast<local_shard_actor>(self);
+    s.ctx->deps.store.load_live(s.args.shard, [handle](live_accounts accounts, std::string error) {
+      if (!error.empty()) accounts.clear();  // they load on demand instead
+      caf::anon_send(handle, loaded_atom_v, std::move(accounts));
+    });
+  };
+  if (args.predecessor) {
+    self->state.waiting = true;
+    self->request(args.predecessor, caf::infinite, drain_atom_v)
+        .then([start](bool) { start(); }, [start](caf::error&) { start(); });  // error: already gone
+  } else {
+    start();
+  }
+  // While draining (or waiting), requests go where requests for an unowned shard go.
+  auto nobody = [self] {
+    auto& s = self->state;
+    return s.draining || s.waiting ? s.ctx->nobody : shard_actor{};
+  };
   return {
       [=](link_atom a, link_request& req) -> caf::delegated<link_outcome> {
         if (auto n = nobody()) return self->delegate(n, a, std::move(req));
@@ -236,11 +254,14 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
           }
         s.touched.clear();
       },
+      // Shutdown: like a handoff, so what waits for its write is answered.
       [=](stop_atom) {
-        for (auto& kv : self->state.accounts)
-          self->send_exit(kv.second.actor, caf::exit_reason::user_shutdown);
-        self->state.accounts.clear();
-        self->quit();
+        auto& s = self->state;
+        if (!s.draining) {
+          s.draining = true;
+          for (auto& kv : s.accounts) self->send(kv.second.actor, drain_atom_v);
+        }
+        finish_drain(self);
       },
   };
 }

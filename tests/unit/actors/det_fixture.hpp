@@ -83,6 +83,9 @@ class scripted_store final : public account_store {
     inner_.load(account_id, std::move(done));
   }
 
+  // The takeover load is not held: it reads what the memory store has.
+  void load_live(int shard, live_fn done) override { inner_.load_live(shard, std::move(done)); }
+
   void write(std::vector<write_op> ops, write_fn done) override {
     std::optional<write_status> scripted;
     {

@@ -202,15 +202,10 @@ TEST_F(Lifecycle, CallTimesOutWhileItsWriteIsInFlightAndIsAnsweredOnce) {
 // for its write: every request must be answered (CAF 0.17 does not report a
 // dropped response promise; the caller would only time out).
 //
-// BUG (product): on stop_atom the shard owner send_exit()s its account
-// actors; an actor with a write in flight dies holding the response promise
-// (in writes_in_flight; likewise requests in `waiting` for a load), so the
-// caller gets nothing until its request_timeout ("no answer"), and
-// shutdown() sits in await_all_actors_done() until that timeout ends the
-// short-lived ask actor. Fix: on stop, answer what is held `unavailable`
-// (or let the actor finish like drain does) before quitting.
+// Stopping (shutdown) finishes like a handoff: a request whose write is in
+// flight gets its real answer once the write lands (the writer is flushed
+// after the actors), not silence until its timeout.
 TEST_F(Lifecycle, StoppedOwnerAnswersTheRequestWaitingForItsWrite) {
-  MAXSESS_SKIP_KNOWN_BUG("stop drops the promises of requests waiting for their write");
   runtime_options opts;
   opts.request_timeout = 5s;
   start(opts);
@@ -222,10 +217,15 @@ TEST_F(Lifecycle, StoppedOwnerAnswersTheRequestWaitingForItsWrite) {
   ASSERT_EQ(store.held(), 1u);
   caf::anon_send(owner, stop_atom_v);
   run();
-  EXPECT_TRUE(mid->done()) << "no answer after the owner stopped (no time passed)";
-  advance(opts.request_timeout + 1ms);
+  EXPECT_FALSE(mid->done()) << "answered before its write landed";
+  store.release_one(write_status::ok);
+  run();
+  ASSERT_TRUE(mid->done()) << "no answer once the write landed (no time passed)";
   ASSERT_TRUE(mid->value.has_value());
-  EXPECT_EQ(mid->value->result, link_result::unavailable);
+  EXPECT_EQ(mid->value->result, link_result::approved);
+  auto gone = count(owner);
+  run();
+  EXPECT_FALSE(gone->value.has_value()) << "the stopped owner is gone";
 }
 
 }  // namespace
