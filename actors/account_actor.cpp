@@ -165,7 +165,7 @@ caf::result<T> exec(account_self self, F f, T unavailable) {
   ++s.handled;
   s.last_activity = s.ctx->deps.clock.now();
   auto rp = self->make_response_promise<T>();
-  if (s.draining) {
+  if (s.draining || !s.ctx->shards->serving(s.logic->shard(), s.last_activity)) {
     rp.deliver(unavailable);
     return rp;
   }

@@ -5,7 +5,19 @@
 namespace maxsess::actors {
 
 shard_table::shard_table(int shards, shard_actor nobody)
-    : nobody_(nobody), routes_(static_cast<size_t>(shards), nobody) {}
+    : nobody_(nobody),
+      routes_(static_cast<size_t>(shards), nobody),
+      until_ns_(new std::atomic<int64_t>[static_cast<size_t>(shards)]) {
+  for (int i = 0; i < shards; ++i) until_ns_[static_cast<size_t>(i)] = std::numeric_limits<int64_t>::max();
+}
+
+bool shard_table::serving(int shard, sys_time now) const {
+  return now.time_since_epoch().count() < until_ns_[static_cast<size_t>(shard)].load(std::memory_order_relaxed);
+}
+
+void shard_table::serve_until(int shard, sys_time deadline) {
+  until_ns_[static_cast<size_t>(shard)].store(deadline.time_since_epoch().count(), std::memory_order_relaxed);
+}
 
 shard_actor shard_table::locate(int shard) const {
   std::shared_lock lock(mutex_);

@@ -2,6 +2,9 @@
 // The shard -> actor table that every request consults (from HTTP threads
 // and actor threads alike). On a single node it is filled once; in cluster
 // mode cluster/ rewrites entries as leases are taken, lost and handed off.
+#include <atomic>
+#include <limits>
+#include <memory>
 #include <shared_mutex>
 #include <vector>
 
@@ -14,6 +17,10 @@ class shard_table final : public shard_locator {
   // Every shard starts at `nobody` (answers unavailable).
   shard_table(int shards, shard_actor nobody);
   shard_actor locate(int shard) const override;
+  bool serving(int shard, sys_time now) const override;
+  // Cluster mode: the local deadline of this node's lease on the shard
+  // (from the lease keeper); until first set, a shard is served without one.
+  void serve_until(int shard, sys_time deadline);
   void route(int shard, shard_actor to);
   void route_to_nobody(int shard);
   const shard_actor& nobody() const { return nobody_; }
@@ -23,6 +30,7 @@ class shard_table final : public shard_locator {
   shard_actor nobody_;
   mutable std::shared_mutex mutex_;
   std::vector<shard_actor> routes_;
+  std::unique_ptr<std::atomic<int64_t>[]> until_ns_;  // per shard; max = no deadline
 };
 
 // The actor behind shards that have no live owner right now (failover,

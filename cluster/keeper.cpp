@@ -69,6 +69,11 @@ struct keeper_state {
   std::unique_ptr<lease_clock> leases;
   std::shared_ptr<lease_db> db;
   std::unique_ptr<worker> io;  // last member: joined first
+  // CAF 0.17 destroys the state when the actor exits (before any attached
+  // functor runs): the worker is told to drop what is queued, then joined.
+  ~keeper_state() {
+    if (io) io->request_stop(true);
+  }
   std::vector<storage::node_row> nodes;
   std::vector<storage::lease> lease_rows;
   sys_time rows_at{};  // local time the rows were read (their expires_in count from there)
@@ -116,6 +121,15 @@ void drop(keeper_self self, int shard, const char* why) {
   s.args.metrics->inc("maxsess_lease_losses_total", {{"why", why}});
   s.routed[static_cast<size_t>(shard)] = "";
   if (auto owner = s.args.hooks->disown(shard)) caf::anon_send(owner, drain_atom_v);
+}
+
+// Every decision checks the shard's local lease deadline (shard_table), so
+// a node that froze past it answers `unavailable` even before this actor
+// runs again.
+void publish_deadlines(keeper_self self) {
+  auto& s = self->state;
+  for (int shard : s.leases->held())
+    if (auto d = s.leases->deadline_of(shard)) s.args.hooks->table.serve_until(shard, *d);
 }
 
 void maybe_finish_leave(keeper_self self) {
@@ -340,11 +354,11 @@ void on_round(keeper_self self, round_result& r) {
   if (!r.ok) {
     if (s.db_ok) s.args.log->error("cluster", "lease round failed", {{"error", r.error}});
     s.db_ok = false;
-    s.args.in_cluster->store(false);
+    s.args.in_cluster->store(0);
   } else {
     if (!s.db_ok) s.args.log->info("cluster", "lease rounds work again");
     s.db_ok = true;
-    s.args.in_cluster->store(true);
+    s.args.in_cluster->store(r.sent_at.time_since_epoch().count());
     std::vector<shard_epoch> renewed;
     std::set<int64_t> ok(r.renewed.begin(), r.renewed.end());
     std::vector<int> lost;
@@ -358,6 +372,7 @@ void on_round(keeper_self self, round_result& r) {
     s.leases->on_lost(lost);
     for (int shard : lost) drop(self, shard, "taken by another node");
     s.args.metrics->inc("maxsess_lease_renewals_total", {}, static_cast<double>(renewed.size()));
+    publish_deadlines(self);
     s.nodes = std::move(r.nodes);
     s.lease_rows = std::move(r.leases);
     s.rows_at = r.sent_at;
@@ -457,9 +472,6 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
   s.routed.assign(static_cast<size_t>(s.args.opts.shards), "");
   for (auto& seed : s.args.opts.seeds) connect(self, "seed:" + seed, seed);
   self->send(self, tick_atom_v);
-  self->attach_functor([self] {
-    if (self->state.io) self->state.io->request_stop(true);
-  });
   return {
       [=](tick_atom) {
         start_round(self);
@@ -487,6 +499,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
           if (!s.leases->on_acquired({shard, l.epoch}, r.sent_at, now)) continue;
           s.args.metrics->inc("maxsess_shard_takeovers_total");
           s.routed[static_cast<size_t>(shard)] = "@";
+          if (auto d = s.leases->deadline_of(shard)) s.args.hooks->table.serve_until(shard, *d);
           s.args.hooks->own(shard, l.epoch);
         }
         publish_placement(self);
@@ -607,7 +620,7 @@ std::string status_json(keeper_self self) {
   streamers += "]";
   return "{\"node\":" + q(s.args.opts.node_id) + ",\"shard_count\":" + std::to_string(s.args.opts.shards) +
          ",\"protocol_version\":" + std::to_string(wire::protocol_version) +
-         ",\"in_cluster\":" + (s.args.in_cluster->load() ? "true" : "false") +
+         ",\"in_cluster\":" + (s.args.in_cluster->load() != 0 ? "true" : "false") +
          ",\"held\":" + std::to_string(s.leases->held().size()) + ",\"nodes\":" + nodes +
          ",\"shards\":" + shards + ",\"streamers\":" + streamers + "}";
 }

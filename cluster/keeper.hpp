@@ -25,7 +25,8 @@ struct keeper_args {
   actors::runtime_hooks* hooks = nullptr;
   logger* log = nullptr;
   metric_registry* metrics = nullptr;
-  std::atomic<bool>* in_cluster = nullptr;
+  // Local time (ns) of the request of the last lease round that succeeded; 0: none.
+  std::atomic<int64_t>* in_cluster = nullptr;
   wire::node_hello hello;
 };
 

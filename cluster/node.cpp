@@ -40,7 +40,7 @@ struct node::impl {
   actors::runtime_hooks& hooks;
   logger& log;
   metric_registry& metrics;
-  std::atomic<bool> in_cluster{false};
+  std::atomic<int64_t> in_cluster{0};  // see keeper_args
   node_entry entry;
   keeper_actor keeper;
   uint16_t port = 0;
@@ -80,7 +80,13 @@ void node::start() {
 
 uint16_t node::bound_port() const { return impl_->port; }
 
-bool node::in_cluster() const { return impl_->in_cluster.load(); }
+bool node::in_cluster() const {
+  // In the cluster while lease rounds succeed: the last one no older than a
+  // lease (a node that froze is out until it has renewed again).
+  auto last = impl_->in_cluster.load();
+  auto now = impl_->hooks.ctx.deps.clock.now().time_since_epoch().count();
+  return last != 0 && now - last < std::chrono::nanoseconds(impl_->opts.timing.ttl).count();
+}
 
 void node::fenced(int shard, int64_t epoch) {
   if (impl_->keeper) caf::anon_send(impl_->keeper, fenced_atom_v, shard, epoch);
