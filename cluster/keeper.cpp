@@ -71,8 +71,11 @@ struct keeper_state {
   std::unique_ptr<worker> io;  // last member: joined first
   // CAF 0.17 destroys the state when the actor exits (before any attached
   // functor runs): the worker is told to drop what is queued, then joined.
+  // The peers go with it (they watch their remote entries, so they would
+  // otherwise live on and keep the actor system from shutting down).
   ~keeper_state() {
     if (io) io->request_stop(true);
+    for (auto& kv : peers) caf::anon_send_exit(kv.second, caf::exit_reason::user_shutdown);
   }
   std::vector<storage::node_row> nodes;
   std::vector<storage::lease> lease_rows;

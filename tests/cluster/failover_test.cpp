@@ -162,21 +162,18 @@ TEST_F(ClusterFailover, FrozenNodeIsReplacedAndRejoinsWhenItWakes) {
 // writes under the old epoch are refused (PRODUCT.md §6 "writes are fenced
 // by the epoch").
 TEST_F(ClusterFailover, FrozenOwnerWakingUpAfterItsLeaseIsFenced) {
-  // KNOWN PRODUCT BUG (report: "fence only compares row epochs"): the fenced
-  // upsert in storage/sql.cpp (sql_upsert_session) only checks
-  // `playback_sessions.shard_epoch <= EXCLUDED.shard_epoch`, never the
-  // shard's current lease in shard_leases, so a woken stale owner inserts
-  // new rows (and updates rows the new owner has not rewritten) under its
-  // old epoch; it approves a device over the limit (`raceN/z` below).
-  // Besides, nothing on the request path checks the lease deadline
-  // (cluster::lease_clock::serving() is never consulted), so until its next
-  // lease round the woken node also answers from stale memory without
-  // writing: it denies `singleN/b`, which holds the slot.
-  MAXSESS_SKIP_KNOWN_BUG("stale owner's writes are not fenced against shard_leases");
-  boot();
+  // Writes are fenced on the lease row (owner and epoch, read FOR SHARE in
+  // the write transaction) and every decision checks the node's local
+  // lease deadline, so the woken node neither writes nor answers from
+  // stale memory. To have a stale write for the fence to refuse, the victim
+  // commits its writes late (batch_max_delay, a real setting): a request
+  // decided just before the freeze commits only after the takeover.
+  const int victim = 2;
+  cluster_options o;
+  o.node_env[victim]["MAXSESS__STORAGE__BATCH_MAX_DELAY"] = "1500ms";
+  boot(o);
   history h;
   auto accounts = load_accounts(h, 2);
-  const int victim = 2;
   ASSERT_EQ(c->owner_of(accounts[2], 0), victim);
   // An account of the victim without a limit: every request for it is an
   // approval, and every approval writes a new row.
@@ -209,6 +206,14 @@ TEST_F(ClusterFailover, FrozenOwnerWakingUpAfterItsLeaseIsFenced) {
   load.run_for(2s);
   load.set_up(victim, false);  // the driver's clients do not hang on it
   ASSERT_TRUE(load.wait_idle(victim));
+  // Decided now, committed only after the freeze: its write goes to
+  // PostgreSQL after the survivors took the shard over, and must be fenced.
+  op_result in_flight;
+  std::thread writer_thread([&] {
+    http_client cl("127.0.0.1", c->http_port(victim));
+    in_flight = recorded_link(h, cl, open_account, "inflight");
+  });
+  std::this_thread::sleep_for(500ms);
   c->freeze(victim);
   const time_ns frozen_at = steady_now_ns();
 
@@ -252,6 +257,8 @@ TEST_F(ClusterFailover, FrozenOwnerWakingUpAfterItsLeaseIsFenced) {
   c->thaw(victim);
   const time_ns thawed_at = steady_now_ns();
   for (auto& t : senders) t.join();
+  writer_thread.join();
+  EXPECT_NE(in_flight.status, 200) << "an approval whose write was fenced must not be acknowledged";
   load.set_up(victim, true);
   c->wait_balanced(30s);
   load.run_for(1s);
@@ -290,12 +297,8 @@ TEST_F(ClusterFailover, FrozenOwnerWakingUpAfterItsLeaseIsFenced) {
 // when they cannot be (database down, owner moving) the answer is 5xx so
 // Flussonic resends."
 TEST_F(ClusterFailover, WebhookForADeadOwnersAccountIsResentOrApplied) {
-  // KNOWN PRODUCT BUG (report: "webhook acknowledged before it is applied"):
-  // actors/streamers.cpp dispatch() sends each event to the account's owner
-  // fire-and-forget and answers the batch 200 at once; while the owner is
-  // moving the event is answered `unavailable` by nobody and dropped, and
-  // Flussonic, told 200, never resends it. The session stays pending.
-  MAXSESS_SKIP_KNOWN_BUG("webhook batches are answered 200 before their events are applied");
+  // The batch is answered 2xx only once the owners made the events durable;
+  // while the account has no owner the answer is 5xx and the resend applies.
   boot();
   const int victim = 1;
   auto account = c->account_owned_by(victim, "wh", 0);

@@ -94,20 +94,7 @@ TEST_F(ClusterMembership, RollingRestartOfEveryNodeUnderLoad) {
   std::cout << "[ load     ] " << load.summary() << "\n";
   EXPECT_EQ(load.error_count(), 0u) << ::testing::PrintToString(load.errors());
   expect_safe(h);
-  if (!hung.empty()) {
-    // KNOWN PRODUCT BUG (report: "SIGTERM hangs in cluster mode"): the
-    // keeper's exit functor (cluster/keeper.cpp, attach_functor in
-    // keeper_fn) calls state.io->request_stop() after CAF 0.17 has already
-    // destroyed the actor's state (on_exit runs before the attachables), so
-    // it locks the mutex of a freed worker and never returns; the daemon's
-    // 30 s watchdog then exits 1. Everything above still holds.
-    // MAXSESS_RUN_KNOWN_BUGS=1 makes it a failure.
-    if (run_known_bugs())
-      ADD_FAILURE() << ::testing::PrintToString(hung) << " did not exit within 10 s of SIGTERM";
-    else
-      GTEST_SKIP() << "known product bug: " << ::testing::PrintToString(hung)
-                 << " did not exit within 10 s of SIGTERM (cluster-mode shutdown hangs, then exits 1)";
-  }
+  EXPECT_TRUE(hung.empty()) << ::testing::PrintToString(hung) << " did not exit within 10 s of SIGTERM";
 }
 
 }  // namespace

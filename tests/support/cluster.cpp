@@ -143,6 +143,8 @@ std::map<std::string, std::string> cluster::env_of(int i) const {
       {"MAXSESS__LOG__LEVEL", opts_.log_level},
   };
   for (auto& [k, v] : opts_.env) env[k] = v;
+  if (auto j = opts_.node_env.find(i); j != opts_.node_env.end())
+    for (auto& [k, v] : j->second) env[k] = v;
   return env;
 }
 

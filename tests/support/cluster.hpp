@@ -38,8 +38,10 @@ struct cluster_options {
   std::string admin_token = "test-admin-token";
   std::string token_secret = "t1:cluster-test-secret";
   std::string log_level = "info";
-  // Extra environment for every node (MAXSESS_* overrides).
+  // Extra environment for every node (MAXSESS_* overrides), then for one
+  // node (by index).
   std::map<std::string, std::string> env;
+  std::map<int, std::map<std::string, std::string>> node_env;
 };
 
 class cluster {
