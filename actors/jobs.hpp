@@ -28,6 +28,9 @@ struct job_request {
   std::vector<int64_t> streamer_ids;    // sync/kill: empty = every registered streamer (disabled
                                         // ones too: sessions may still play there)
   std::optional<std::chrono::milliseconds> timeout;  // clear: default clear_timeout
+  // Set by the node entry for a job another node forwarded: run the listed
+  // streamers here, never forward again (not on the wire).
+  bool here_only = false;
 };
 const char* to_string(job_request::kind k);
 

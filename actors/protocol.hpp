@@ -175,6 +175,10 @@ void call_back(const F& cb, Ts&&... xs) noexcept {
 
 namespace maxsess::actors {
 
+// Where a streamer's jobs run when that is another node (cluster mode): the
+// peer standing for that node. The report covers the streamers asked.
+using job_actor = caf::typed_actor<caf::replies_to<job_atom, job_request>::with<job_report>>;
+
 // What an account actor asks of the shard owner that spawned it: may I go?
 // (granted only when the owner forwarded nothing the actor has not seen).
 using shard_parent = caf::typed_actor<caf::replies_to<passivate_atom, uint64_t /*handled*/>::with<bool>>;

@@ -5,8 +5,12 @@
 // each streamer is polled by one node at a time. Read from actor threads,
 // written by the lease keeper.
 #include <cstdint>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <set>
+
+#include "actors/protocol.hpp"
 
 namespace maxsess::actors {
 
@@ -21,16 +25,26 @@ class streamer_placement {
     std::lock_guard lock(mutex_);
     return everything_ || leader_;
   }
-  void set(std::set<int64_t> streamers, bool leader) {
+  // Cluster mode: the peer of the node whose lease runs a streamer (jobs
+  // asked here for it are sent there); nullopt: here, or nobody right now.
+  std::optional<job_actor> remote_for(int64_t id) const {
+    std::lock_guard lock(mutex_);
+    auto i = remote_.find(id);
+    if (i == remote_.end()) return std::nullopt;
+    return i->second;
+  }
+  void set(std::set<int64_t> streamers, bool leader, std::map<int64_t, job_actor> remote = {}) {
     std::lock_guard lock(mutex_);
     here_ = std::move(streamers);
     leader_ = leader;
+    remote_ = std::move(remote);
   }
 
  private:
   const bool everything_;
   mutable std::mutex mutex_;
   std::set<int64_t> here_;
+  std::map<int64_t, job_actor> remote_;
   bool leader_ = false;
 };
 

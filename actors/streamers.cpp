@@ -645,7 +645,25 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
           for (auto& [id, a] : self->state.streamers) ids.push_back(id);
         auto pending = std::make_shared<size_t>(0);
         std::vector<std::pair<int64_t, caf::actor>> targets;
+        // Cluster mode: a streamer whose lease another node holds runs there
+        // (one forwarded job per node), so each streamer runs once.
+        std::map<caf::actor_addr, std::pair<job_actor, std::vector<int64_t>>> remote;
         for (auto id : ids) {
+          if (!req.here_only && !ctx->placement->runs_streamer(id)) {
+            if (auto peer = ctx->placement->remote_for(id)) {
+              auto& slot = remote[peer->address()];
+              slot.first = *peer;
+              slot.second.push_back(id);
+            } else {
+              streamer_run r;
+              r.streamer_id = id;
+              r.ok = false;
+              r.error = "no node runs this streamer right now (its lease is moving); retry";
+              rep->streamers.push_back(r);
+              rep->ok = false;
+            }
+            continue;
+          }
           auto i = self->state.streamers.find(id);
           if (i == self->state.streamers.end()) {
             streamer_run r;
@@ -658,8 +676,31 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
             targets.emplace_back(id, i->second);
           }
         }
-        *pending = targets.size();
-        if (targets.empty()) return call_back(cb, *rep);
+        *pending = targets.size() + remote.size();
+        if (*pending == 0) return call_back(cb, *rep);
+        for (auto& [addr, slot] : remote) {
+          job_request part = req;
+          part.streamer_ids = slot.second;
+          self->request(slot.first, ctx->opts.job_timeout, job_atom_v, std::move(part))
+              .then(
+                  [rep, pending, cb](job_report& r) {
+                    if (!r.ok) rep->ok = false;
+                    for (auto& run : r.streamers) rep->streamers.push_back(std::move(run));
+                    if (--*pending == 0) call_back(cb, *rep);
+                  },
+                  [rep, pending, cb, ids = slot.second](caf::error& e) {
+                    for (auto id : ids) {
+                      streamer_run r;
+                      r.streamer_id = id;
+                      r.ok = false;
+                      r.error = "the node running it did not answer: " + caf::to_string(e);
+                      rep->streamers.push_back(std::move(r));
+                    }
+                    rep->ok = false;
+                    if (--*pending == 0) call_back(cb, *rep);
+                  });
+        }
+        if (targets.empty()) return;
         int kind = req.what == job_request::kind::sync ? sync_run : kill_run;
         for (auto& [id, actor] : targets) {
           self->request(actor, ctx->opts.job_timeout, run_atom_v, kind, req.batch_size)

@@ -128,6 +128,21 @@ node_entry::behavior_type entry_fn(entry_self self, actors::runtime_hooks* hooks
       [=](closed_atom a, wire::closed_by_streamer& w) -> caf::result<bool> {
         return ask_local<bool>(self, w.account_id, false, a, w.account_id, w.device_id, w.session_ids);
       },
+      [=](job_atom, wire::job_request& w) -> caf::result<wire::job_report> {
+        auto req = wire::from_wire(w);
+        auto supervisor = self->state.hooks->ctx.supervisor;
+        if (!req || !supervisor) {
+          job_report r;
+          r.ok = false;
+          r.error = "cannot run the job on this node";
+          return wire::to_wire(r);
+        }
+        req->here_only = true;
+        auto rp = self->make_response_promise<wire::job_report>();
+        streamer_side::job_cb done = [rp](job_report r) mutable { rp.deliver(wire::to_wire(r)); };
+        caf::anon_send(supervisor, job_atom_v, std::move(*req), std::move(done));
+        return rp;
+      },
       [=](forget_atom a, wire::forget_request& w) -> caf::result<bool> {
         return ask_local<bool>(self, w.account_id, false, a, w.account_id,
                                std::chrono::milliseconds(w.timeout_ms));

@@ -50,7 +50,7 @@ using keeper_impl = keeper_actor::extend<caf::reacts_to<round_atom>,  // an extr
                                          caf::reacts_to<round_atom, round_result>,
                                          caf::reacts_to<taken_atom, taken_result>,
                                          caf::reacts_to<released_atom, int>,
-                                         caf::reacts_to<peer_atom, std::string, shard_actor>,
+                                         caf::reacts_to<peer_atom, std::string, peer_actor>,
                                          caf::reacts_to<peer_atom, std::string>>;
 
 // The keeper's database connection, used on its worker thread only;
@@ -80,7 +80,7 @@ struct keeper_state {
   std::vector<storage::node_row> nodes;
   std::vector<storage::lease> lease_rows;
   sys_time rows_at{};  // local time the rows were read (their expires_in count from there)
-  std::map<std::string, shard_actor> peers;  // node id -> its peer actor
+  std::map<std::string, peer_actor> peers;  // node id -> its peer actor
   std::set<std::string> connecting;          // node ids (or seed addresses)
   std::set<std::string> refused;             // logged once: other version / shard count
   std::vector<std::string> routed;           // shard -> "" nobody, "@" here, node id
@@ -272,12 +272,19 @@ void take(keeper_self self, std::vector<int64_t> ids, bool streamers) {
   });
 }
 
+// FNV-1a, then a 64-bit finaliser: plain FNV of "n1/7" and "n2/7" differ
+// too little in their high bits to rank nodes fairly.
 uint64_t fnv1a(const std::string& text) {
   uint64_t h = 1469598103934665603ull;
   for (unsigned char c : text) {
     h ^= c;
     h *= 1099511628211ull;
   }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 33;
   return h;
 }
 
@@ -285,8 +292,16 @@ void publish_placement(keeper_self self) {
   auto& s = self->state;
   std::set<int64_t> here;
   for (auto& kv : s.streamers_held) here.insert(kv.first);
+  // Jobs asked here for other nodes' streamers go to their peers.
+  std::map<int64_t, job_actor> remote;
+  for (auto& l : s.streamer_rows) {
+    if (l.expires_in.count() <= 0 || l.owner == s.args.opts.node_id || here.count(l.id)) continue;
+    auto p = s.peers.find(l.owner);
+    if (p != s.peers.end()) remote.emplace(l.id, p->second);
+  }
   // One node runs the cluster-wide periodic jobs (clear): the owner of shard 0.
-  s.args.hooks->placement.set(std::move(here), s.leases->epoch_of(0).has_value() && !s.leaving);
+  s.args.hooks->placement.set(std::move(here), s.leases->epoch_of(0).has_value() && !s.leaving,
+                              std::move(remote));
 }
 
 // Streamers' sync and kill run where their lease is: each streamer goes to
@@ -522,7 +537,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
         s.leases->on_lost({shard});
         drop(self, shard, "write fenced");
       },
-      [=](peer_atom, std::string& node, shard_actor& peer) { self->state.peers[node] = peer; },
+      [=](peer_atom, std::string& node, peer_actor& peer) { self->state.peers[node] = peer; },
       [=](peer_atom, std::string& node) {
         auto& s = self->state;
         s.peers.erase(node);

@@ -14,7 +14,7 @@ struct peer_state {
   static inline const char* name = "maxsess.peer";
 };
 
-using peer_self = shard_actor::stateful_pointer<peer_state>;
+using peer_self = peer_actor::stateful_pointer<peer_state>;
 
 link_outcome from(wire::link_outcome& w) {
   auto v = wire::from_wire(w);
@@ -27,6 +27,14 @@ auth_outcome from(wire::auth_outcome& w) {
 }
 bool from(bool x) { return x; }
 int32_t from(int32_t x) { return x; }
+job_report from(wire::job_report& w) {
+  if (auto r = wire::from_wire(w)) return std::move(*r);
+  job_report r;
+  r.ok = false;
+  r.error = "malformed answer from the node running the streamer";
+  return r;
+}
+
 sync_summary from(wire::sync_summary& w) { return wire::summary_from_wire<sync_summary>(w); }
 
 // Sends `xs` to the peer's entry; the answer (W on the wire, T here) goes
@@ -54,7 +62,7 @@ caf::result<T> forward(peer_self self, T unavailable, Ts&&... xs) {
   return rp;
 }
 
-shard_actor::behavior_type peer_fn(peer_self self, peer_args args) {
+peer_actor::behavior_type peer_fn(peer_self self, peer_args args) {
   self->state.args = std::move(args);
   self->monitor(self->state.args.entry);
   self->set_down_handler([self](caf::down_msg&) {
@@ -116,11 +124,24 @@ shard_actor::behavior_type peer_fn(peer_self self, peer_args args) {
       [=](forget_atom a, std::string& account, std::chrono::milliseconds timeout) {
         return forward<bool, bool>(self, false, a, wire::forget_request{account, timeout.count()});
       },
+      [=](job_atom a, job_request& req) {
+        job_report down;
+        down.what = req.what;
+        down.ok = false;
+        for (auto id : req.streamer_ids) {
+          streamer_run r;
+          r.streamer_id = id;
+          r.ok = false;
+          r.error = "the node running this streamer went down; retry";
+          down.streamers.push_back(r);
+        }
+        return forward<job_report, wire::job_report>(self, down, a, wire::to_wire(req));
+      },
   };
 }
 
 }  // namespace
 
-shard_actor spawn_peer(caf::actor_system& sys, peer_args args) { return sys.spawn(peer_fn, std::move(args)); }
+peer_actor spawn_peer(caf::actor_system& sys, peer_args args) { return sys.spawn(peer_fn, std::move(args)); }
 
 }  // namespace maxsess::cluster

@@ -21,6 +21,6 @@ struct peer_args {
   std::function<void(std::string node_id)> on_down;  // called in the peer actor
 };
 
-shard_actor spawn_peer(caf::actor_system& sys, peer_args args);
+peer_actor spawn_peer(caf::actor_system& sys, peer_args args);
 
 }  // namespace maxsess::cluster

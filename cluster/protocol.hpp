@@ -38,6 +38,11 @@ using node_entry = caf::typed_actor<
     caf::replies_to<play_atom, std::vector<wire::play_event>>::with<int32_t>,
     caf::replies_to<sync_atom, wire::sync_request>::with<wire::sync_summary>,
     caf::replies_to<closed_atom, wire::closed_by_streamer>::with<bool>,
-    caf::replies_to<forget_atom, wire::forget_request>::with<bool>>;
+    caf::replies_to<forget_atom, wire::forget_request>::with<bool>,
+    // a job for streamers whose lease this node holds (run here, not forwarded)
+    caf::replies_to<job_atom, wire::job_request>::with<wire::job_report>>;
+
+// A peer: the owner's shard requests and the streamer jobs, for one node.
+using peer_actor = shard_actor::extend<caf::replies_to<job_atom, job_request>::with<job_report>>;
 
 }  // namespace maxsess::cluster
