@@ -44,11 +44,7 @@ std::optional<streamer> streamer_directory::find_by_host(const std::string& host
 
 bool streamer_directory::usable(const streamer& s) const {
   if (!s.enabled || s.url.empty()) return false;
-  if (s.capacity > 0) {
-    auto i = load_.find(s.id);
-    if (i != load_.end() && i->second >= s.capacity) return false;
-  }
-  return true;
+  return s.capacity <= 0 || total(s.id) < s.capacity;
 }
 
 streamer_directory::pick_result streamer_directory::pick(int64_t requested) const {
@@ -63,8 +59,7 @@ streamer_directory::pick_result streamer_directory::pick(int64_t requested) cons
   double best_load = 0;
   for (auto& [id, s] : streamers_) {
     if (!usable(s)) continue;
-    auto li = load_.find(id);
-    double sessions = li == load_.end() ? 0.0 : static_cast<double>(li->second);
+    double sessions = static_cast<double>(total(id));
     double l = s.capacity > 0 ? sessions / static_cast<double>(s.capacity) : sessions;
     if (best == nullptr || l < best_load) {  // map order: ties keep the lowest id
       best = &s;
@@ -83,10 +78,25 @@ void streamer_directory::add_load(int64_t streamer_id, int64_t delta) {
   if (n < 0) n = 0;
 }
 
+int64_t streamer_directory::total(int64_t id) const {
+  auto mine = load_.find(id);
+  auto theirs = others_.find(id);
+  return (mine == load_.end() ? 0 : mine->second) + (theirs == others_.end() ? 0 : theirs->second);
+}
+
 int64_t streamer_directory::load(int64_t streamer_id) const {
   std::shared_lock lock(mutex_);
-  auto i = load_.find(streamer_id);
-  return i == load_.end() ? 0 : i->second;
+  return total(streamer_id);
+}
+
+void streamer_directory::set_cluster_load(const std::map<int64_t, int64_t>& in_database) {
+  std::unique_lock lock(mutex_);
+  others_.clear();
+  for (auto& [id, n] : in_database) {
+    auto mine = load_.find(id);
+    auto theirs = n - (mine == load_.end() ? 0 : mine->second);
+    if (theirs > 0) others_[id] = theirs;
+  }
 }
 
 }  // namespace maxsess::actors

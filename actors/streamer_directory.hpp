@@ -5,8 +5,9 @@
 // far more often than written: a reader/writer lock, copies out.
 //
 // Load is this node's count of live (pending/active) sessions per streamer,
-// kept up to date by the account actors as sessions start, move and end. It
-// is a placement hint, not a limit that must be exact.
+// kept up to date by the account actors as sessions start, move and end,
+// plus (cluster mode) the other nodes' share, refreshed from PostgreSQL every
+// lease round. It is a placement hint, not a limit that must be exact.
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -42,13 +43,18 @@ class streamer_directory {
   pick_result pick(int64_t requested) const;
 
   void add_load(int64_t streamer_id, int64_t delta);
-  int64_t load(int64_t streamer_id) const;
+  int64_t load(int64_t streamer_id) const;  // this node's sessions + the others' last known
+  // Cluster mode: live sessions per streamer in PostgreSQL now; the part
+  // that is not this node's becomes the others' share until the next call.
+  void set_cluster_load(const std::map<int64_t, int64_t>& in_database);
 
  private:
   bool usable(const streamer& s) const;  // caller holds the lock
   mutable std::shared_mutex mutex_;
   std::map<int64_t, streamer> streamers_;
-  std::map<int64_t, int64_t> load_;
+  int64_t total(int64_t id) const;  // caller holds the lock
+  std::map<int64_t, int64_t> load_;    // this node's
+  std::map<int64_t, int64_t> others_;  // the other nodes', as of the last refresh
 };
 
 }  // namespace maxsess::actors

@@ -27,6 +27,7 @@ struct round_result {
   std::vector<int64_t> streamers_asked;    // streamer leases sent for renewal
   std::vector<int64_t> streamers_renewed;
   std::vector<storage::lease> streamer_leases;
+  std::map<int64_t, int64_t> streamer_sessions;  // live sessions per streamer, cluster-wide
 };
 
 struct taken_result {
@@ -404,6 +405,7 @@ void on_round(keeper_self self, round_result& r) {
     return;
   }
   if (s.args.opts.each_round) s.args.opts.each_round();
+  s.args.hooks->ctx.deps.streamers.set_cluster_load(r.streamer_sessions);
 
   // Peers: every live node of our version we have no peer for.
   std::vector<std::string> live;
@@ -469,6 +471,7 @@ void start_round(keeper_self self) {
       r.leases = conn.shards().list();
       if (!streamers.empty()) r.streamers_renewed = conn.streamers().renew(info.node_id, streamers, ttl);
       r.streamer_leases = conn.streamers().list();
+      r.streamer_sessions = conn.live_sessions_per_streamer();
       r.ok = true;
     } catch (const std::exception& e) {
       db->conn.reset();

@@ -177,6 +177,13 @@ bool shard_leases::mark_leaving(const std::string& node_id) {
   return std::string(PQcmdTuples(r.get())) != "0";
 }
 
+std::map<int64_t, int64_t> shard_leases::live_sessions_per_streamer() {
+  auto r = with_reconnect(impl_->conn, [](connection& c) { return c.exec(sql_live_sessions_per_streamer); });
+  std::map<int64_t, int64_t> out;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i) out[get_int(r.get(), i, 0)] = get_int(r.get(), i, 1);
+  return out;
+}
+
 std::vector<node_row> shard_leases::list_nodes(std::chrono::milliseconds alive_within) {
   auto r = with_reconnect(impl_->conn, [&](connection& c) {
     return c.exec(sql_list_nodes,

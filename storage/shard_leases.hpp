@@ -21,6 +21,7 @@
 // std::invalid_argument otherwise.
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -139,6 +140,9 @@ class shard_leases {
   bool mark_leaving(const std::string& node_id);
   // Every node, by node_id; alive = last heartbeat less than alive_within ago.
   std::vector<node_row> list_nodes(std::chrono::milliseconds alive_within);
+
+  // Pending and active sessions per streamer, cluster-wide (placement load).
+  std::map<int64_t, int64_t> live_sessions_per_streamer();
 
   lease_table& shards();     // shard_leases: id = shard
   lease_table& streamers();  // streamer_leases: id = streamer id

@@ -49,6 +49,10 @@ const char* const sql_live_sessions_of_shard =
     "   SELECT DISTINCT account_id FROM playback_sessions"
     "   WHERE shard = $1::int AND status IN ('pending', 'active'))"
     " ORDER BY account_id, started_at, device_id";
+// Cluster-wide streamer load, for placement (every node, every lease round).
+const char* const sql_live_sessions_per_streamer =
+    "SELECT streamer_id, count(*) FROM playback_sessions"
+    " WHERE status IN ('pending', 'active') AND streamer_id <> 0 GROUP BY streamer_id";
 const char* const sql_live_accounts_of_shard =
     "SELECT account_id, max_sessions, exempt FROM accounts WHERE account_id IN ("
     "   SELECT DISTINCT account_id FROM playback_sessions"
