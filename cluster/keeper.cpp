@@ -289,6 +289,20 @@ uint64_t fnv1a(const std::string& text) {
   return h;
 }
 
+// The node that ranks highest for a streamer (rendezvous hashing).
+std::string ranks_first(const std::vector<std::string>& nodes, int64_t streamer) {
+  std::string best;
+  uint64_t best_score = 0;
+  for (auto& node : nodes) {
+    auto score = fnv1a(node + "/" + std::to_string(streamer));
+    if (best.empty() || score > best_score) {
+      best = node;
+      best_score = score;
+    }
+  }
+  return best;
+}
+
 void publish_placement(keeper_self self) {
   auto& s = self->state;
   std::set<int64_t> here;
@@ -317,33 +331,13 @@ void place_streamers(keeper_self self, const round_result& r, const std::vector<
   std::set<int64_t> registered;
   for (auto& st : s.args.hooks->ctx.deps.streamers.list()) {
     registered.insert(st.id);
-    std::string best;
-    uint64_t best_score = 0;
-    for (auto& node : reachable) {
-      auto score = fnv1a(node + "/" + std::to_string(st.id));
-      if (best.empty() || score > best_score) {
-        best = node;
-        best_score = score;
-      }
-    }
-    if (best == s.args.opts.node_id && !s.streamers_held.count(st.id)) wanted.push_back(st.id);
+    if (ranks_first(reachable, st.id) == s.args.opts.node_id && !s.streamers_held.count(st.id))
+      wanted.push_back(st.id);
   }
   // Hand back what is no longer ours (another node ranks higher now, or the
   // streamer is gone): its lease expires now, the new node takes it.
   for (auto i = s.streamers_held.begin(); i != s.streamers_held.end();) {
-    bool mine = false;
-    if (registered.count(i->first)) {
-      std::string best;
-      uint64_t best_score = 0;
-      for (auto& node : reachable) {
-        auto score = fnv1a(node + "/" + std::to_string(i->first));
-        if (best.empty() || score > best_score) {
-          best = node;
-          best_score = score;
-        }
-      }
-      mine = best == s.args.opts.node_id;
-    }
+    bool mine = registered.count(i->first) && ranks_first(reachable, i->first) == s.args.opts.node_id;
     if (mine && !s.leaving) {
       ++i;
       continue;
