@@ -176,8 +176,10 @@ void call_back(const F& cb, Ts&&... xs) noexcept {
 namespace maxsess::actors {
 
 // Where a streamer's jobs run when that is another node (cluster mode): the
-// peer standing for that node. The report covers the streamers asked.
-using job_actor = caf::typed_actor<caf::replies_to<job_atom, job_request>::with<job_report>>;
+// peer standing for that node. The report covers the streamers asked; kills
+// decided elsewhere are pushed there too (one way: the kill run retries).
+using job_actor = caf::typed_actor<caf::replies_to<job_atom, job_request>::with<job_report>,
+                                   caf::reacts_to<kills_atom, std::vector<kill_order>>>;
 
 // What an account actor asks of the shard owner that spawned it: may I go?
 // (granted only when the owner forwarded nothing the actor has not seen).

@@ -621,10 +621,22 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
   if (ctx->opts.timers) self->delayed_send(self, ctx->opts.clear_interval, tick_atom_v);
   return {
       [=](refresh_atom) { refresh(self); },
-      [=](kills_atom, std::vector<kill_order>& orders) {
+      [=](kills_atom a, std::vector<kill_order>& orders) {
+        self->send(self, a, std::move(orders), false);
+      },
+      // here_only: pushed by another node; never forwarded again.
+      [=](kills_atom, std::vector<kill_order>& orders, bool here_only) {
+        auto* ctx = self->state.ctx;
         std::map<int64_t, std::vector<kill_order>> by_streamer;
         for (auto& o : orders) by_streamer[o.streamer_id].push_back(std::move(o));
         for (auto& [id, list] : by_streamer) {
+          // Cluster mode: the node that runs the streamer pushes its kills
+          // (if none is known right now, this node does: any node can).
+          if (!here_only && !ctx->placement->runs_streamer(id))
+            if (auto peer = ctx->placement->remote_for(id)) {
+              caf::anon_send(*peer, kills_atom_v, std::move(list));
+              continue;
+            }
           auto i = self->state.streamers.find(id);
           if (i == self->state.streamers.end()) {
             self->state.ctx->deps.log.warn("streamer", "kill for an unknown streamer; the kill run retries",

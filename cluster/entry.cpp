@@ -143,6 +143,10 @@ node_entry::behavior_type entry_fn(entry_self self, actors::runtime_hooks* hooks
         caf::anon_send(supervisor, job_atom_v, std::move(*req), std::move(done));
         return rp;
       },
+      [=](kills_atom a, std::vector<wire::kill_order>& w) {
+        if (auto supervisor = self->state.hooks->ctx.supervisor)
+          caf::anon_send(supervisor, a, wire::from_wire(w), true);
+      },
       [=](forget_atom a, wire::forget_request& w) -> caf::result<bool> {
         return ask_local<bool>(self, w.account_id, false, a, w.account_id,
                                std::chrono::milliseconds(w.timeout_ms));

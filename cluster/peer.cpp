@@ -124,6 +124,9 @@ peer_actor::behavior_type peer_fn(peer_self self, peer_args args) {
       [=](forget_atom a, std::string& account, std::chrono::milliseconds timeout) {
         return forward<bool, bool>(self, false, a, wire::forget_request{account, timeout.count()});
       },
+      [=](kills_atom a, std::vector<kill_order>& orders) {
+        if (!self->state.down) self->send(self->state.args.entry, a, wire::to_wire(orders));
+      },
       [=](job_atom a, job_request& req) {
         job_report down;
         down.what = req.what;

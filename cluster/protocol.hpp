@@ -40,9 +40,12 @@ using node_entry = caf::typed_actor<
     caf::replies_to<closed_atom, wire::closed_by_streamer>::with<bool>,
     caf::replies_to<forget_atom, wire::forget_request>::with<bool>,
     // a job for streamers whose lease this node holds (run here, not forwarded)
-    caf::replies_to<job_atom, wire::job_request>::with<wire::job_report>>;
+    caf::replies_to<job_atom, wire::job_request>::with<wire::job_report>,
+    // kills decided on the sender for streamers this node runs
+    caf::reacts_to<kills_atom, std::vector<wire::kill_order>>>;
 
 // A peer: the owner's shard requests and the streamer jobs, for one node.
-using peer_actor = shard_actor::extend<caf::replies_to<job_atom, job_request>::with<job_report>>;
+using peer_actor = shard_actor::extend<caf::replies_to<job_atom, job_request>::with<job_report>,
+                                       caf::reacts_to<kills_atom, std::vector<kill_order>>>;
 
 }  // namespace maxsess::cluster
