@@ -5,9 +5,39 @@
 namespace maxsess::actors {
 
 void pg_account_store::load(const std::string& account_id, load_fn done) {
+  {
+    std::lock_guard lock(mutex_);
+    queued_.emplace_back(account_id, std::move(done));
+    if (reading_) return;  // the running batch job picks it up
+    reading_ = true;
+  }
+  drain();
+}
+
+void pg_account_store::drain() {
+  auto take = [this] {
+    std::lock_guard lock(mutex_);
+    std::vector<std::pair<std::string, load_fn>> batch;
+    auto n = std::min(queued_.size(), max_batch);
+    batch.assign(std::make_move_iterator(queued_.begin()), std::make_move_iterator(queued_.begin() + static_cast<std::ptrdiff_t>(n)));
+    queued_.erase(queued_.begin(), queued_.begin() + static_cast<std::ptrdiff_t>(n));
+    if (batch.empty()) reading_ = false;
+    return batch;
+  };
+  auto batch = std::make_shared<std::vector<std::pair<std::string, load_fn>>>(take());
+  if (batch->empty()) return;
   reader_.post(
-      [account_id, done](storage::session_store& db) { done(db.load_account(account_id), {}); },
-      [done](const std::string& error) { done(std::nullopt, error); });
+      [this, batch](storage::session_store& db) {
+        std::vector<std::string> ids;
+        for (auto& [id, done] : *batch) ids.push_back(id);
+        auto snaps = db.load_accounts(ids);
+        for (auto& [id, done] : *batch) done(snaps[id], {});
+        drain();
+      },
+      [this, batch](const std::string& error) {
+        for (auto& [id, done] : *batch) done(std::nullopt, error);
+        drain();
+      });
 }
 
 void pg_account_store::load_live(int shard, live_fn done) {

@@ -34,13 +34,21 @@ class pg_account_store final : public account_store {
  public:
   pg_account_store(storage::reader_pool& reader, storage::batch_writer& writer)
       : reader_(reader), writer_(writer) {}
+  // Loads are batched: the ones that queue up while a batch is read share
+  // the next one (two statements for up to max_batch accounts), so a burst
+  // of cold accounts costs a few round trips, not one each.
+  static constexpr std::size_t max_batch = 512;
   void load(const std::string& account_id, load_fn done) override;
   void load_live(int shard, live_fn done) override;
   void write(std::vector<storage::write_op> ops, write_fn done) override;
 
  private:
+  void drain();  // on a pool thread: read what is queued, then go on if more came
   storage::reader_pool& reader_;
   storage::batch_writer& writer_;
+  std::mutex mutex_;
+  std::vector<std::pair<std::string, load_fn>> queued_;
+  bool reading_ = false;  // a batch job is posted or running
 };
 
 // In memory, answering at once on the caller's thread; for tests. Can be

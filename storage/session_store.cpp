@@ -53,6 +53,27 @@ account_snapshot session_store::load_account(const std::string& account_id) {
   return snap;
 }
 
+std::map<std::string, account_snapshot> session_store::load_accounts(const std::vector<std::string>& ids) {
+  std::map<std::string, account_snapshot> out;
+  for (auto& id : ids) out[id];  // unknown accounts: an empty snapshot (defaults)
+  auto list = text_array(ids);
+  auto rows = impl_->read([&](connection& c) { return c.exec(sql_sessions_of_accounts, param_list().text(list)); });
+  for (int i = 0, n = PQntuples(rows.get()); i < n; ++i) {
+    auto s = session_from_row(rows.get(), i);
+    auto account = s.account_id;
+    out[account].sessions.push_back(std::move(s));
+  }
+  auto settings = impl_->read([&](connection& c) { return c.exec(sql_get_accounts, param_list().text(list)); });
+  for (int i = 0, n = PQntuples(settings.get()); i < n; ++i) {
+    account_settings a;
+    a.account_id = get_text(settings.get(), i, 0);
+    a.max_sessions = get_int(settings.get(), i, 1);
+    a.exempt = get_bool(settings.get(), i, 2);
+    out[a.account_id].settings = std::move(a);
+  }
+  return out;
+}
+
 std::map<std::string, account_snapshot> session_store::load_live_accounts(int shard) {
   std::map<std::string, account_snapshot> out;
   auto rows = impl_->read([&](connection& c) {

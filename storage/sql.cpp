@@ -49,6 +49,13 @@ const char* const sql_live_sessions_of_shard =
     "   SELECT DISTINCT account_id FROM playback_sessions"
     "   WHERE shard = $1::int AND status IN ('pending', 'active'))"
     " ORDER BY account_id, started_at, device_id";
+// Many accounts' state in one round trip each (cold loads, batched).
+const char* const sql_sessions_of_accounts =
+    MAXSESS_SESSION_COLUMNS
+    " FROM playback_sessions WHERE account_id = ANY($1::text[])"
+    " ORDER BY account_id, started_at, device_id";
+const char* const sql_get_accounts =
+    "SELECT account_id, max_sessions, exempt FROM accounts WHERE account_id = ANY($1::text[])";
 // Cluster-wide streamer load, for placement (every node, every lease round).
 const char* const sql_live_sessions_per_streamer =
     "SELECT streamer_id, count(*) FROM playback_sessions"

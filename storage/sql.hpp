@@ -25,6 +25,8 @@ extern const char* const sql_record_migration;
 // Accounts.
 extern const char* const sql_get_account;
 extern const char* const sql_live_sessions_of_shard;
+extern const char* const sql_sessions_of_accounts;
+extern const char* const sql_get_accounts;
 extern const char* const sql_live_sessions_per_streamer;
 extern const char* const sql_live_accounts_of_shard;
 extern const char* const sql_upsert_account;

@@ -117,6 +117,9 @@ class session_store {
   // the accounts in play need no load per request. Rows written between the
   // two statements can only come from this node (it owns the shard).
   std::map<std::string, account_snapshot> load_live_accounts(int shard);
+  // Several accounts in two statements (an account with no rows gets an
+  // empty snapshot): cold loads that queued up together share one round trip.
+  std::map<std::string, account_snapshot> load_accounts(const std::vector<std::string>& ids);
   std::optional<account_settings> get_account(const std::string& account_id);
 
   std::vector<streamer> list_streamers();

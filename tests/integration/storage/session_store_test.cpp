@@ -64,6 +64,31 @@ TEST_F(StorageSessionStore, LoadAccountReturnsSettingsAndEverySession) {
   EXPECT_EQ(other.sessions[0].device_id, "dev-a");
 }
 
+// The batched form returns exactly what load_account returns, per account.
+TEST_F(StorageSessionStore, LoadAccountsBatchesSeveralAccountsLikeLoadAccount) {
+  storage::session_store store(dsn);
+  store.apply({account("acc1", 3), upsert(bare_session("acc1", "dev-a"), 1),
+               upsert(full_session("acc1", "dev-b"), 1), upsert(bare_session("acc2", "dev-a"), 1),
+               account("acc3", 0), upsert(bare_session("other", "dev-z"), 1)});
+  auto all = store.load_accounts({"acc1", "acc2", "acc3", "nobody", "it's \"quoted\""});
+  ASSERT_EQ(all.size(), 5u) << "every account asked for has an entry";
+  for (const auto& id : {"acc1", "acc2", "acc3", "nobody"}) {
+    auto one = store.load_account(id);
+    const auto& batched = all[id];
+    EXPECT_EQ(batched.settings.has_value(), one.settings.has_value()) << id;
+    if (one.settings) {
+      EXPECT_EQ(batched.settings->max_sessions, one.settings->max_sessions) << id;
+    }
+    ASSERT_EQ(batched.sessions.size(), one.sessions.size()) << id;
+    for (size_t i = 0; i < one.sessions.size(); ++i) {
+      EXPECT_EQ(batched.sessions[i].device_id, one.sessions[i].device_id) << id;
+      EXPECT_EQ(batched.sessions[i].account_id, id);
+    }
+  }
+  EXPECT_TRUE(all["nobody"].sessions.empty());
+  EXPECT_FALSE(all["nobody"].settings.has_value());
+}
+
 TEST_F(StorageSessionStore, SessionRoundTripKeepsEveryField) {
   storage::session_store store(dsn);
   auto full = full_session("acc1", "00:1A:79:00:00:01");
