@@ -1,5 +1,6 @@
 #include "cluster/keeper.hpp"
 
+#include <algorithm>
 #include <map>
 #include <memory>
 #include <set>
@@ -58,9 +59,10 @@ using keeper_impl = keeper_actor::extend<caf::reacts_to<round_atom>,  // an extr
 // rebuilt after a failure.
 struct lease_db {
   std::string dsn;
+  std::chrono::milliseconds lock_timeout{0};  // half a renew interval: rounds keep their pace
   std::unique_ptr<storage::shard_leases> conn;
   storage::shard_leases& get() {
-    if (!conn) conn = std::make_unique<storage::shard_leases>(dsn);
+    if (!conn) conn = std::make_unique<storage::shard_leases>(dsn, lock_timeout);
     return *conn;
   }
 };
@@ -81,6 +83,7 @@ struct keeper_state {
   std::vector<storage::node_row> nodes;
   std::vector<storage::lease> lease_rows;
   sys_time rows_at{};  // local time the rows were read (their expires_in count from there)
+  std::optional<sys_time> extra_look;  // when look_when_unreachable_leases_end last aimed
   std::map<std::string, peer_actor> peers;  // node id -> its peer actor
   std::set<std::string> connecting;          // node ids (or seed addresses)
   std::set<std::string> refused;             // logged once: other version / shard count
@@ -360,6 +363,26 @@ void place_streamers(keeper_self self, const round_result& r, const std::vector<
   publish_placement(self);
 }
 
+// Shards of owners we cannot reach free up when their leases run out: look
+// right then (and once more a little later, to see who took them and route
+// there) rather than up to a renew interval later.
+void look_when_unreachable_leases_end(keeper_self self, const std::vector<std::string>& reachable) {
+  auto& s = self->state;
+  std::optional<sys_time> first;
+  for (auto& l : s.lease_rows) {
+    if (l.expires_in.count() <= 0 || l.owner == s.args.opts.node_id) continue;
+    if (std::find(reachable.begin(), reachable.end(), l.owner) != reachable.end()) continue;
+    auto at = s.rows_at + l.expires_in;
+    if (!first || at < *first) first = at;
+  }
+  if (!first || (s.extra_look && *s.extra_look == *first)) return;
+  s.extra_look = *first;
+  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*first - now_of(self));
+  if (delay >= s.args.opts.timing.renew_every) return;  // the regular round comes first
+  for (auto extra : {std::chrono::milliseconds(50), std::chrono::milliseconds(400)})
+    self->delayed_send(self, std::max(delay + extra, std::chrono::milliseconds(1)), round_atom_v);
+}
+
 void on_round(keeper_self self, round_result& r) {
   auto& s = self->state;
   s.round_running = false;
@@ -430,6 +453,7 @@ void on_round(keeper_self self, round_result& r) {
   for (int shard : s.leases->held())
     map.set({shard, s.args.opts.node_id, *s.leases->epoch_of(shard), now + s.args.opts.timing.ttl});
   auto plan = plan_balance(s.args.opts.node_id, reachable, map, now, s.args.opts.max_handoffs);
+  look_when_unreachable_leases_end(self, reachable);
   for (int shard : plan.release) hand_off(self, shard);
   take(self, std::vector<int64_t>(plan.acquire.begin(), plan.acquire.end()), false);
   route_others(self, now);
@@ -483,6 +507,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
   s.leases = std::make_unique<lease_clock>(s.args.opts.timing);
   s.db = std::make_shared<lease_db>();
   s.db->dsn = s.args.opts.dsn;
+  s.db->lock_timeout = s.args.opts.timing.renew_every / 2;
   s.io = std::make_unique<worker>();
   s.routed.assign(static_cast<size_t>(s.args.opts.shards), "");
   for (auto& seed : s.args.opts.seeds) connect(self, "seed:" + seed, seed);
@@ -541,19 +566,10 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
         s.args.metrics->set("maxsess_cluster_peers_connected", {}, static_cast<double>(s.peers.size()));
         s.args.log->warn("cluster", "peer down", {{"node", node}});
         route_others(self, now_of(self));
-        // Its leases run out at known times: look again right then, rather
-        // than up to a renew interval later (failover = TTL, not TTL + 1 round).
-        std::optional<sys_time> last;
-        for (auto& l : s.lease_rows)
-          if (l.owner == node && l.expires_in.count() > 0) {
-            auto at = s.rows_at + l.expires_in;
-            if (!last || at > *last) last = at;
-          }
-        if (last) {
-          auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*last - now_of(self)) +
-                       std::chrono::milliseconds(50);
-          self->delayed_send(self, std::max(delay, std::chrono::milliseconds(1)), round_atom_v);
-        }
+        // Its shards free up when its leases run out: look right then.
+        std::vector<std::string> reachable{s.args.opts.node_id};
+        for (auto& kv : s.peers) reachable.push_back(kv.first);
+        look_when_unreachable_leases_end(self, reachable);
       },
       [=](leave_atom) -> caf::result<bool> {
         auto& s = self->state;

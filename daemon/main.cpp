@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <pthread.h>
+#include <sched.h>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -163,6 +164,14 @@ int run_migrate(const config::daemon_config& cfg) {
     std::cerr << "maxsessd migrate: " << e.what() << "\n";
     return 1;
   }
+}
+
+// The cores this process may run on (taskset, cgroup cpusets), not the
+// machine's: CAF's scheduler gets one thread per usable core.
+int usable_cores() {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) return CPU_COUNT(&set);
+  return static_cast<int>(std::thread::hardware_concurrency());
 }
 
 void describe_metrics(metric_registry& m) {
@@ -325,8 +334,11 @@ int run_serve(const config::daemon_config& cfg) {
   metric_registry metrics;
   describe_metrics(metrics);
   storage::reader_pool reader(cfg.storage.dsn, cfg.storage.read_connections);
+  // Cluster mode: a writer stalled inside a transaction (frozen node) must
+  // not hold its lease-row locks past the point its lease can expire.
   storage::batch_writer writer(cfg.storage.dsn, cfg.storage.batch_max_rows,
-                               cfg.storage.batch_max_delay);
+                               cfg.storage.batch_max_delay,
+                               cfg.cluster.enabled ? cfg.cluster.lease_ttl / 2 : std::chrono::milliseconds(0));
   actors::pg_account_store store(reader, writer);
   net::flussonic_client flussonic(std::chrono::seconds(5));
 
@@ -340,7 +352,7 @@ int run_serve(const config::daemon_config& cfg) {
   rt_opts.idle_passivate = ps.idle_passivate;
   rt_opts.request_timeout = cfg.node.request_timeout;
   rt_opts.shards = cfg.cluster.shards;
-  rt_opts.scheduler_threads = std::max(2u, std::thread::hardware_concurrency());
+  rt_opts.scheduler_threads = std::max(2, usable_cores());
   rt_opts.webhooks = ps.webhooks;
   rt_opts.sync_interval = ps.sync_interval;
   rt_opts.batch_size = ps.batch_size;

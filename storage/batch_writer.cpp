@@ -29,6 +29,7 @@ struct batch_writer::impl {
   };
 
   std::string dsn;
+  std::string options;  // session settings (see the constructor)
   std::size_t max_rows = 1;
   std::chrono::milliseconds max_delay{0};
 
@@ -77,7 +78,7 @@ struct batch_writer::impl {
   std::optional<std::vector<write_status>> attempt(const std::vector<const write_op*>& ops) {
     try {
       if (!conn)
-        conn = std::make_unique<connection>(dsn);
+        conn = std::make_unique<connection>(dsn, options);
       auto result = apply_ops(*conn, ops);
       std::lock_guard<std::mutex> lock(mutex);
       counters.commits++;
@@ -163,9 +164,12 @@ struct batch_writer::impl {
 };
 
 batch_writer::batch_writer(std::string dsn, int batch_max_rows,
-                           std::chrono::milliseconds batch_max_delay)
+                           std::chrono::milliseconds batch_max_delay,
+                           std::chrono::milliseconds idle_in_transaction_timeout)
     : impl_(std::make_unique<impl>()) {
   impl_->dsn = std::move(dsn);
+  if (idle_in_transaction_timeout.count() > 0)
+    impl_->options = "-c idle_in_transaction_session_timeout=" + std::to_string(idle_in_transaction_timeout.count());
   impl_->max_rows = static_cast<std::size_t>(std::max(1, batch_max_rows));
   impl_->max_delay = std::max(std::chrono::milliseconds(0), batch_max_delay);
   impl_->thread = std::thread([this] { impl_->run(); });

@@ -56,10 +56,10 @@ void ignore_notice(void*, const char*) {}
 
 }  // namespace
 
-connection::connection(const std::string& dsn) {
+connection::connection(const std::string& dsn, const std::string& options) {
   // Defaults first: keywords in the DSN (expanded from dbname) override them.
-  const char* keys[] = {"connect_timeout", "application_name", "dbname", nullptr};
-  const char* values[] = {"10", "maxsessd", dsn.c_str(), nullptr};
+  const char* keys[] = {"connect_timeout", "application_name", "options", "dbname", nullptr};
+  const char* values[] = {"10", "maxsessd", options.c_str(), dsn.c_str(), nullptr};
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_)
     throw storage_error("cannot connect to PostgreSQL: out of memory");

@@ -71,7 +71,9 @@ std::string int_array(const std::vector<int64_t>& items);
 // ensure() resets a dropped connection.
 class connection {
  public:
-  explicit connection(const std::string& dsn);
+  // options: server settings for this session, libpq's "options" keyword
+  // (e.g. "-c lock_timeout=500").
+  explicit connection(const std::string& dsn, const std::string& options = {});
   ~connection();
   connection(const connection&) = delete;
   connection& operator=(const connection&) = delete;

@@ -118,14 +118,16 @@ std::vector<lease> lease_table::list() {
 // --- shard_leases ------------------------------------------------------------------
 
 struct shard_leases::impl {
-  explicit impl(const std::string& dsn)
-      : conn(dsn), shard_table(conn, sql_shard_leases), streamer_table(conn, sql_streamer_leases) {}
+  impl(const std::string& dsn, const std::string& options)
+      : conn(dsn, options), shard_table(conn, sql_shard_leases), streamer_table(conn, sql_streamer_leases) {}
   connection conn;
   lease_table shard_table;
   lease_table streamer_table;
 };
 
-shard_leases::shard_leases(const std::string& dsn) : impl_(std::make_unique<impl>(dsn)) {}
+shard_leases::shard_leases(const std::string& dsn, std::chrono::milliseconds lock_timeout)
+    : impl_(std::make_unique<impl>(
+          dsn, lock_timeout.count() > 0 ? "-c lock_timeout=" + std::to_string(lock_timeout.count()) : "")) {}
 shard_leases::~shard_leases() = default;
 
 lease_table& shard_leases::shards() { return impl_->shard_table; }

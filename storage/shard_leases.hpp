@@ -117,7 +117,11 @@ class lease_table {
 
 class shard_leases {
  public:
-  explicit shard_leases(const std::string& dsn);  // throws storage_error
+  // lock_timeout > 0: a statement that waits longer for a row lock fails
+  // (storage_error) rather than block the caller's lease rounds: a takeover
+  // waiting behind a stalled writer is simply tried again next round.
+  explicit shard_leases(const std::string& dsn,
+                        std::chrono::milliseconds lock_timeout = std::chrono::milliseconds(0));  // throws storage_error
   ~shard_leases();
   shard_leases(const shard_leases&) = delete;
   shard_leases& operator=(const shard_leases&) = delete;

@@ -208,7 +208,12 @@ class reader_pool {
 class batch_writer {
  public:
   using done_fn = std::function<void(write_status)>;
-  batch_writer(std::string dsn, int batch_max_rows, std::chrono::milliseconds batch_max_delay);
+  // idle_in_transaction_timeout (cluster mode, > 0): PostgreSQL ends this
+  // writer's transaction when the process stalls in the middle of one (a
+  // frozen node): its FOR SHARE lock on lease rows would otherwise block
+  // every takeover of those shards until it wakes up.
+  batch_writer(std::string dsn, int batch_max_rows, std::chrono::milliseconds batch_max_delay,
+               std::chrono::milliseconds idle_in_transaction_timeout = std::chrono::milliseconds(0));
   ~batch_writer();  // flush_and_stop()
   void submit(std::vector<write_op> ops, done_fn done);
   // Commits everything submitted so far, then stops the thread. Idempotent.
