@@ -26,9 +26,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <sstream>
 #include <stdexcept>
@@ -246,6 +249,28 @@ int main(int argc, char** argv) {
     std::cerr << "maxsess_bench: " << e.what() << "\n\n" << usage_text;
     return 2;
   }
+  // Lines out at once (also through a pipe): nothing sits in stdio's buffer
+  // when a daemon is forked.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  // maxsessd's own environment overrides win over the config every daemon
+  // gets (MAXSESS_PG_DSN would point every node at one database): the
+  // daemons get only what --daemon-env and the tool set.
+  for (char** e = environ; *e;) {
+    const std::string kv = *e;
+    const std::string name = kv.substr(0, kv.find('='));
+    const bool named = name == "MAXSESS_PG_DSN" || name == "MAXSESS_HTTP_LISTEN" ||
+                       name == "MAXSESS_ADMIN_TOKEN" || name == "MAXSESS_TOKEN_SECRET" ||
+                       name == "MAXSESS_NODE_ID" || name.rfind("MAXSESS_CLUSTER_", 0) == 0 ||
+                       name.rfind("MAXSESS__", 0) == 0;
+    if (named) {
+      std::cerr << "maxsess_bench: ignoring " << name
+                << " from the environment (it would override every daemon's config; "
+                   "use --dsn or --daemon-env)\n";
+      unsetenv(name.c_str());  // environ shifts: look at the same slot again
+    } else {
+      ++e;
+    }
+  }
   struct sigaction sa{};
   sa.sa_handler = on_signal;
   sigaction(SIGINT, &sa, nullptr);
@@ -295,7 +320,8 @@ int main(int argc, char** argv) {
         throw std::runtime_error("--pg-pin: PostgreSQL's processes are not visible here");
       for (pid_t p : procs)
         if (!pin_process(p, o.pg_pin))
-          throw std::runtime_error("--pg-pin: cannot pin PostgreSQL process " + std::to_string(p));
+          throw std::runtime_error("--pg-pin: cannot pin PostgreSQL process " + std::to_string(p) +
+                                   ": " + std::strerror(errno));
       // New backends are forked by the postmaster and inherit its CPUs.
       std::cout << "PostgreSQL pinned to CPUs " << cpu_list_text(o.pg_pin) << " (" << procs.size()
                 << " processes)\n";

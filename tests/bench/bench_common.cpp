@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -159,10 +160,12 @@ bool pin_process(pid_t pid, const std::vector<int>& cpus) {
   bool ok = true;
   std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir(("/proc/" + std::to_string(pid) + "/task").c_str()),
                                           closedir);
-  if (!dir) return false;
+  if (!dir) return errno == ENOENT;  // it exited meanwhile
   while (dirent* e = readdir(dir.get())) {
     if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
-    if (sched_setaffinity(static_cast<pid_t>(std::atol(e->d_name)), sizeof set, &set) != 0) ok = false;
+    if (sched_setaffinity(static_cast<pid_t>(std::atol(e->d_name)), sizeof set, &set) != 0 &&
+        errno != ESRCH)
+      ok = false;
   }
   return ok;
 }

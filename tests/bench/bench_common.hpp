@@ -73,7 +73,8 @@ std::vector<int> parse_cpu_list(const std::string& s);
 // The taskset -c form: "0,1,2,3".
 std::string cpu_list_text(const std::vector<int>& cpus);
 void pin_this_thread(const std::vector<int>& cpus);  // no-op when empty
-// sched_setaffinity on every thread of `pid`; false when one failed.
+// sched_setaffinity on every thread of `pid`; false when one failed (a
+// process or thread that is gone meanwhile does not count).
 bool pin_process(pid_t pid, const std::vector<int>& cpus);
 // The postmaster and every process whose parent it is.
 std::vector<pid_t> pg_processes();

@@ -159,8 +159,14 @@ void start_all(node_list& nodes) {
   for (auto& n : nodes) n->wait_ready(60s);
 }
 
+// SIGTERM to every node at once (each hands its shards off), then waits
+// for each: one slow exit does not add up over the nodes.
 int stop_all(node_list& nodes) {
   int worst = 0;
+  for (auto& n : nodes) {
+    n->signal(SIGCONT);
+    n->signal(SIGTERM);
+  }
   for (auto& n : nodes)
     if (int rc = n->stop(); rc != 0) {
       std::cerr << "maxsess_bench: node " << n->id() << " exited " << rc << "; log tail:\n"
@@ -618,6 +624,7 @@ struct round_result {
   std::vector<std::string> odd;             // anything but 200/503, with its body
   double restart_ready_s = -1;   // kill: spawn -> /readyz 200
   double rebalance_s = -1;       // restart or SIGCONT -> balanced
+  std::string timeline;          // the victim-account probes, runs of equal answers
 };
 
 std::optional<probe> wait_ok(uint16_t port, const std::string& account, int timeout_ms,
@@ -716,19 +723,36 @@ int run_failover(const options& o, const std::string& server) {
     pr.stop();
     if (by) by->stop();
     if (ok) rr.failover_ms = ms(ok->done - t_kill);
-    for (auto& p : pr.records()) {
+    const auto recs = pr.records();
+    for (auto& p : recs) {
       const bool after = p.sent >= t_kill;
-      if (after && ok && p.sent > ok->sent) continue;  // after the recovery: checked below
+      if (after && ok && p.sent >= ok->sent) continue;  // the recovery and after: checked below
       auto& bucket = after ? rr.after : rr.before;
       bucket[status_name(p.status)]++;
       if (!after && p.status == 200) rr.last_ok_before_ms = ms(p.done - t_kill);
-      const bool expected = p.status == 200 || (after && p.status == 503);
+      // A request in flight at the kill may fail with 503 too.
+      const bool expected = p.status == 200 || (p.done >= t_kill && p.status == 503);
       if (!expected && rr.odd.size() < 5)
         rr.odd.push_back("victim-account probe " + std::string(after ? "after" : "before") + " the " +
                          rr.how + " at " + fmt(ms(p.sent - t_kill), 0) + " ms: " + status_name(p.status) +
                          " " + p.body);
     }
-    for (auto& p : pr.records())
+    // Timeline: runs of equal answers, from the last probe sent before the kill.
+    {
+      std::size_t i = 0;
+      for (std::size_t k = 0; k < recs.size(); ++k)
+        if (recs[k].sent < t_kill) i = k;
+      while (i < recs.size()) {
+        std::size_t j = i;
+        while (j + 1 < recs.size() && recs[j + 1].status == recs[i].status) ++j;
+        rr.timeline += (rr.timeline.empty() ? "" : ", ") + status_name(recs[i].status) +
+                       (j > i ? "×" + std::to_string(j - i + 1) : "") + " sent " +
+                       fmt(ms(recs[i].sent - t_kill), 0) +
+                       (j > i ? ".." + fmt(ms(recs[j].sent - t_kill), 0) : "") + " ms";
+        i = j + 1;
+      }
+    }
+    for (auto& p : recs)
       if (ok && p.sent > ok->sent && p.status != 200 && rr.odd.size() < 8)
         rr.odd.push_back("victim-account probe after the recovery, at " + fmt(ms(p.sent - t_kill), 0) +
                          " ms: " + status_name(p.status) + " " + p.body);
@@ -760,6 +784,7 @@ int run_failover(const options& o, const std::string& server) {
     std::cout << "\n-- round " << rr.round << " (" << rr.how << "): victim " << rr.victim << ", probes for "
               << rr.account << " through " << rr.survivor;
     if (third) std::cout << ", bystander " << rr.bystander_account << " (owner " << rr.bystander << ")";
+    std::cout << "\n   timeline (ms from the " << rr.how << "): " << rr.timeline;
     std::cout << "\n   first 200 after the " << rr.how << ": "
               << (rr.failover_ms >= 0 ? fmt(rr.failover_ms, 0) + " ms" : std::string("NEVER (30 s)"))
               << "; last 200 before it " << fmt(rr.last_ok_before_ms, 0) << " ms\n   victim-account probes between:";
