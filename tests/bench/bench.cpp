@@ -72,11 +72,14 @@ const char* const usage_text =
     "  --lease-ttl DUR      cluster.lease_ttl of the nodes (default: theirs, 4s)\n"
     "  --probe-timeout-ms T failover probe's client timeout (default 1000)\n"
     "  --probe-gap-ms G     pause between failover probes (default 20)\n"
+    "  --failover-load C    C threads writing through every node during each round\n"
+    "                       (default 0: the probes alone)\n"
     "  --pin L1,L2,...      taskset CPU list per node (node i gets Li; within one\n"
     "                       list join ranges with +, e.g. 0-1+8-9); the 1-node runs\n"
     "                       use L1\n"
     "  --client-pin L       CPUs of the load threads (e.g. 12-15)\n"
     "  --pg-pin L           CPUs of PostgreSQL when its processes are on this machine\n"
+    "  --log-dir DIR        keep the cluster nodes' logs there (appended)\n"
     "maxsessd is $MAXSESS_BIN, else the maxsessd next to this build.\n";
 
 namespace {
@@ -158,6 +161,8 @@ options parse(int argc, char** argv) {
       o.lease_ttl = value();
     } else if (a == "--probe-timeout-ms") {
       o.probe_timeout_ms = to_int(a, value(), 50, 60000);
+    } else if (a == "--failover-load") {
+      o.failover_load = to_int(a, value(), 0, 256);
     } else if (a == "--probe-gap-ms") {
       o.probe_gap_ms = to_int(a, value(), 0, 10000);
     } else if (a == "--pin") {
@@ -166,6 +171,8 @@ options parse(int argc, char** argv) {
       if (o.pin.empty()) throw std::invalid_argument("--pin is empty");
     } else if (a == "--client-pin") {
       o.client_pin = parse_cpu_list(value());
+    } else if (a == "--log-dir") {
+      o.log_dir = value();
     } else if (a == "--pg-pin") {
       o.pg_pin = parse_cpu_list(value());
     } else {

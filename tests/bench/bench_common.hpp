@@ -39,10 +39,12 @@ struct options {
   int failover_freezes = 0;             // --freeze N
   int probe_timeout_ms = 1000;          // --probe-timeout-ms
   int probe_gap_ms = 20;                // --probe-gap-ms
+  int failover_load = 0;                // --failover-load: writing threads during the rounds
   std::string lease_ttl;                // --lease-ttl (MAXSESS__CLUSTER__LEASE_TTL), "" = default
   std::vector<std::vector<int>> pin;    // --pin: CPUs per node, node i gets pin[i]
   std::vector<int> client_pin;          // --client-pin: CPUs of the load threads
   std::vector<int> pg_pin;              // --pg-pin: CPUs of PostgreSQL (same machine)
+  std::string log_dir;                  // --log-dir: keep the cluster nodes' logs there
   bool scenarios_given = false;
 };
 

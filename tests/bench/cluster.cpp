@@ -348,6 +348,17 @@ void print_log_findings(const std::vector<bench_node*>& nodes) {
   if (!any) std::cout << "  none\n";
 }
 
+// --log-dir: each node's log as DIR/<what>-<node>.log.
+void save_logs(const options& o, const std::vector<bench_node*>& nodes, const std::string& what) {
+  if (o.log_dir.empty()) return;
+  for (auto* n : nodes) {
+    const std::string path = o.log_dir + "/" + what + "-" + n->id() + ".log";
+    std::ofstream out(path, std::ios::app);
+    out << n->log();
+    if (!out) std::cerr << "maxsess_bench: cannot write " << path << "\n";
+  }
+}
+
 // ------------------------------------------------------------- comparison
 
 struct window_spec {
@@ -415,6 +426,7 @@ run_result one_node(const options& o, const std::string& server, const std::stri
   w.ports = {nodes[0]->port()};
   auto res = measure(o, server, dsn, w, ncpu);
   res.exit_code = stop_all(nodes) != 0 ? 1 : res.exit_code;
+  save_logs(o, raw(nodes), scenario + "-" + std::to_string(conns) + (cluster ? "-1on" : "-1off"));
   const auto log = nodes[0]->log();
   res.commits = parse_log_counter(log, "commits");
   if (res.commits >= 0) res.rows_written = parse_log_counter(log, "rows");
@@ -449,6 +461,7 @@ std::vector<run_result> n_nodes(const options& o, const std::string& server,
   out.push_back(measure(o, server, dsn, w, ncpu));
   if (stop_all(nodes) != 0)
     for (auto& r : out) r.exit_code = 1;
+  save_logs(o, raw(nodes), scenario + "-" + std::to_string(conns) + "-" + std::to_string(o.nodes) + "nodes");
   drop_database(server, dsn);
   return out;
 }
@@ -602,6 +615,55 @@ std::string status_name(int s) {
   return s == -1 ? "timeout" : s == -2 ? "connect-error" : std::to_string(s);
 }
 
+// --failover-load: C threads writing through every node (round-robin, one
+// fresh connection per request, the probe timeout) while a round runs, so
+// the victim is killed or frozen with writes in flight. Accounts L0..L299,
+// devices d0..d2 asking again with another channel: each answer 200 is a
+// row updated.
+class background_load {
+ public:
+  background_load(std::vector<uint16_t> ports, int threads, int timeout_ms) : ports_(std::move(ports)) {
+    for (int t = 0; t < threads; ++t)
+      th_.emplace_back([this, t, timeout_ms] {
+        for (uint64_t n = static_cast<uint64_t>(t); !stop_ && !g_interrupted; n += 7919) {
+          const auto port = ports_[n % ports_.size()];
+          const auto k = (n / 3) % 300;
+          auto p = probe_once(port, link_body("L" + std::to_string(k), "d" + std::to_string(n % 3),
+                                              "ch" + std::to_string(n % 50)),
+                              timeout_ms);
+          std::lock_guard<std::mutex> l(m_);
+          ++statuses_[port][p.status];
+        }
+      });
+  }
+  ~background_load() { stop(); }
+  void stop() {
+    stop_ = true;
+    for (auto& t : th_)
+      if (t.joinable()) t.join();
+  }
+  // "n1 200:812 503:40, n2 …"
+  std::string summary(const std::vector<bench_node*>& nodes) const {
+    std::lock_guard<std::mutex> l(m_);
+    std::string out;
+    for (auto* nd : nodes) {
+      auto it = statuses_.find(nd->port());
+      if (it == statuses_.end()) continue;
+      out += (out.empty() ? "" : ", ") + nd->id();
+      for (auto& [st, c] : it->second) out += " " + status_name(st) + ":" + std::to_string(c);
+    }
+    return out;
+  }
+
+ private:
+  std::vector<uint16_t> ports_;
+  std::atomic<bool> stop_{false};
+  mutable std::mutex m_;
+  std::map<uint16_t, std::map<int, uint64_t>> statuses_;
+  std::vector<std::thread> th_;
+};
+
+
 std::string account_owned_by(const cluster_view& v, const std::string& owner, const std::string& prefix) {
   for (int k = 0; k < 1000000; ++k) {
     auto a = prefix + std::to_string(k);
@@ -609,6 +671,23 @@ std::string account_owned_by(const cluster_view& v, const std::string& owner, co
     if (s >= 0 && static_cast<std::size_t>(s) < v.owner.size() && v.owner[static_cast<std::size_t>(s)] == owner) return a;
   }
   throw std::runtime_error("no account owned by " + owner + " found in " + v.self + "'s view");
+}
+
+// One line per other session on the database: state, wait, transaction
+// age, who blocks it, the query.
+std::string pg_activity(const std::string& dsn) {
+  try {
+    return query_scalar(
+        dsn,
+        "SELECT string_agg(format('     pid %s %s wait %s xact %ss blocked by %s: %s', pid, state, "
+        "coalesce(wait_event_type || ':' || wait_event, '-'), "
+        "coalesce(round(extract(epoch FROM now() - xact_start)::numeric, 1)::text, '-'), "
+        "pg_blocking_pids(pid)::text, left(regexp_replace(query, '\\s+', ' ', 'g'), 110)), "
+        "E'\\n' ORDER BY pid) || E'\\n' FROM pg_stat_activity "
+        "WHERE datname = current_database() AND pid <> pg_backend_pid()");
+  } catch (const std::exception& e) {
+    return std::string("     (") + e.what() + ")\n";
+  }
 }
 
 struct round_result {
@@ -625,6 +704,9 @@ struct round_result {
   double restart_ready_s = -1;   // kill: spawn -> /readyz 200
   double rebalance_s = -1;       // restart or SIGCONT -> balanced
   std::string timeline;          // the victim-account probes, runs of equal answers
+  std::string taken_by;          // the shard's owner right after the recovery
+  std::string diagnosis;         // no recovery: PostgreSQL's sessions, the nodes' views
+  std::string load;              // --failover-load: answers per node
 };
 
 std::optional<probe> wait_ok(uint16_t port, const std::string& account, int timeout_ms,
@@ -659,7 +741,10 @@ int run_failover(const options& o, const std::string& server) {
   std::cout << "\nfailover: " << o.nodes << " nodes, lease_ttl "
             << (o.lease_ttl.empty() ? "default (4s)" : o.lease_ttl) << ", probes every "
             << o.probe_gap_ms << " ms with a " << o.probe_timeout_ms
-            << " ms client timeout, one fresh connection each\n";
+            << " ms client timeout, one fresh connection each";
+  if (o.failover_load > 0)
+    std::cout << "; background load: " << o.failover_load << " threads writing through every node";
+  std::cout << "\n";
   for (auto& n : nodes)
     std::cout << "  " << n->id() << " http 127.0.0.1:" << n->port() << " cluster 127.0.0.1:"
               << n->spec().cluster_port
@@ -705,6 +790,12 @@ int run_failover(const options& o, const std::string& server) {
       throw std::runtime_error("round " + std::to_string(rr.round) + ": bystander " +
                                rr.bystander_account + " never got 200: " + last);
 
+    std::unique_ptr<background_load> bg;
+    if (o.failover_load > 0) {
+      std::vector<uint16_t> ports;
+      for (auto& nd : nodes) ports.push_back(nd->port());
+      bg = std::make_unique<background_load>(ports, o.failover_load, o.probe_timeout_ms);
+    }
     std::unique_ptr<prober> by;
     if (third) by = std::make_unique<prober>(survivor.port(), rr.bystander_account, o.probe_timeout_ms, o.probe_gap_ms);
     prober pr(survivor.port(), rr.account, o.probe_timeout_ms, o.probe_gap_ms);
@@ -719,9 +810,35 @@ int run_failover(const options& o, const std::string& server) {
       std::this_thread::sleep_for(5ms);
       ok = pr.first_ok_since(t_kill);
     }
+    // Who took the shard over, in the survivor's view (a survivor that is
+    // not the new owner learns it from its lease table).
+    if (ok)
+      if (auto after = get_view(survivor.port())) {
+        const auto shard = static_cast<std::size_t>(shard_of(rr.account, after->shard_count));
+        if (shard < after->owner.size()) rr.taken_by = after->owner[shard];
+      }
+    if (!ok) {
+      // Still down: what PostgreSQL and the live nodes see, before SIGCONT.
+      rr.diagnosis = "   pg_stat_activity of the cluster's database (other sessions):\n" +
+                     pg_activity(dsn) + "   views of the other nodes:";
+      std::vector<std::string> ids;
+      for (auto& nd : nodes) ids.push_back(nd->id());
+      for (auto& nd : nodes) {
+        if (nd.get() == &victim) continue;
+        std::string why;
+        auto v = get_view(nd->port(), &why);
+        if (v) balanced(*v, ids, why);
+        rr.diagnosis += "\n     " + why;
+      }
+      rr.diagnosis += "\n";
+    }
     std::this_thread::sleep_for(200ms);  // a few answers after the recovery
     pr.stop();
     if (by) by->stop();
+    if (bg) {
+      bg->stop();
+      rr.load = bg->summary(raw(nodes));
+    }
     if (ok) rr.failover_ms = ms(ok->done - t_kill);
     const auto recs = pr.records();
     for (auto& p : recs) {
@@ -787,26 +904,29 @@ int run_failover(const options& o, const std::string& server) {
     std::cout << "\n   timeline (ms from the " << rr.how << "): " << rr.timeline;
     std::cout << "\n   first 200 after the " << rr.how << ": "
               << (rr.failover_ms >= 0 ? fmt(rr.failover_ms, 0) + " ms" : std::string("NEVER (30 s)"))
-              << "; last 200 before it " << fmt(rr.last_ok_before_ms, 0) << " ms\n   victim-account probes between:";
+              << "; last 200 before it " << fmt(rr.last_ok_before_ms, 0) << " ms; shard taken by "
+              << (rr.taken_by.empty() ? "?" : rr.taken_by) << "\n   victim-account probes between:";
     for (auto& [s, c] : rr.after) std::cout << " " << s << ":" << c;
     if (third) {
       std::cout << "\n   bystander probes (whole round):";
       for (auto& [s, c] : rr.by_statuses) std::cout << " " << s << ":" << c;
     }
+    if (!rr.load.empty()) std::cout << "\n   background load (until the recovery): " << rr.load;
     std::cout << "\n   " << (rr.how == "kill" ? "restart: ready after " + fmt(rr.restart_ready_s, 1) + " s, " : std::string("SIGCONT: "))
               << "balanced after " << (rr.rebalance_s >= 0 ? fmt(rr.rebalance_s, 1) + " s" : std::string("NEVER")) << "\n";
     for (auto& s : rr.odd) std::cout << "   ODD: " << s << "\n";
+    std::cout << rr.diagnosis;
     std::cout.flush();
-    if (rr.failover_ms < 0 || rr.rebalance_s < 0) {
+    if (rr.failover_ms < 0) rc = 1;
+    rounds.push_back(rr);
+    if (rr.rebalance_s < 0) {
       rc = 1;
-      rounds.push_back(rr);
       break;  // the cluster is not in a state to go on
     }
-    rounds.push_back(rr);
   }
 
-  std::cout << "\n| round | signal | victim | first 200 after ms | probes between | bystander non-200 "
-               "| rebalance s | odd |\n|---|---|---|---|---|---|---|---|\n";
+  std::cout << "\n| round | signal | victim | probes via | taken by | first 200 after ms | probes between "
+               "| bystander non-200 | rebalance s | odd |\n|---|---|---|---|---|---|---|---|---|---|\n";
   std::vector<double> kill_ms, freeze_ms, kill_rebalance, freeze_rebalance;
   for (auto& r : rounds) {
     std::string between;
@@ -815,6 +935,7 @@ int run_failover(const options& o, const std::string& server) {
     for (auto& [s, c] : r.by_statuses)
       if (s != "200") by_bad += c;
     std::cout << "| " << r.round << " | " << (r.how == "kill" ? "SIGKILL" : "SIGSTOP") << " | " << r.victim
+              << " | " << r.survivor << " | " << (r.taken_by.empty() ? "?" : r.taken_by)
               << " | " << (r.failover_ms >= 0 ? fmt(r.failover_ms, 0) : "never") << " | " << between << " | "
               << (r.by_statuses.empty() ? "-" : std::to_string(by_bad)) << " | "
               << (r.rebalance_s >= 0 ? fmt(r.rebalance_s, 1) : "never") << " | " << r.odd.size() << " |\n";
@@ -828,6 +949,7 @@ int run_failover(const options& o, const std::string& server) {
   print_stats("SIGSTOP: SIGCONT until balanced", freeze_rebalance, "s");
   print_log_findings(raw(nodes));
   if (stop_all(nodes) != 0) rc = 1;
+  save_logs(o, raw(nodes), "failover");
   drop_database(server, dsn);
   return rc;
 }
