@@ -810,13 +810,14 @@ int run_failover(const options& o, const std::string& server) {
       std::this_thread::sleep_for(5ms);
       ok = pr.first_ok_since(t_kill);
     }
-    // Who took the shard over, in the survivor's view (a survivor that is
-    // not the new owner learns it from its lease table).
-    if (ok)
-      if (auto after = get_view(survivor.port())) {
-        const auto shard = static_cast<std::size_t>(shard_of(rr.account, after->shard_count));
-        if (shard < after->owner.size()) rr.taken_by = after->owner[shard];
+    // Who took the shard over: its lease row (the nodes' views lag a round).
+    if (ok) {
+      try {
+        rr.taken_by = query_scalar(dsn, "SELECT owner FROM shard_leases WHERE shard = " +
+                                            std::to_string(shard_of(rr.account, view->shard_count)));
+      } catch (const std::exception&) {
       }
+    }
     if (!ok) {
       // Still down: what PostgreSQL and the live nodes see, before SIGCONT.
       rr.diagnosis = "   pg_stat_activity of the cluster's database (other sessions):\n" +
