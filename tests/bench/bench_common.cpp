@@ -598,7 +598,7 @@ void print_detail(const run_result& r, int ncpu) {
             << "loadavg      " << r.loadavg << " (before the window)\n"
             << "rows         playback_sessions " << r.rows_before << " -> " << r.rows_after
             << "\n";
-  if (r.commits >= 0 || r.nodes <= 1) {
+  if (r.commits >= 0 || r.label.empty()) {  // cluster modes: only once the nodes stopped
     std::cout << "writer       commits " << r.commits << ", rows " << r.rows_written;
     if (r.commits > 0)
       std::cout << " (" << fmt(double(r.rows_written) / r.commits, 1) << " rows/commit, "
