@@ -19,46 +19,38 @@
 //
 // Everything is loopback and bounded in time (10 s per HTTP call, a watchdog
 // on the whole run). Not a ctest test.
-#include <dirent.h>
-#include <sys/resource.h>
+//
+// The cluster modes (--cluster-compare, --failover, --freeze) live in
+// cluster.cpp and share this file's set-up and load (bench_common.cpp).
 #include <sys/types.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cctype>
-#include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
-#include <iomanip>
 #include <iostream>
-#include <map>
-#include <memory>
-#include <mutex>
-#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "tests/bench/bench_common.hpp"
+#include "tests/bench/cluster.hpp"
 #include "tests/support/daemon.hpp"
-#include "tests/support/http_client.hpp"
 #include "tests/support/pg_test.hpp"
 
-namespace {
-
-using namespace maxsess::test;
-using clk = std::chrono::steady_clock;
+namespace maxsess::bench {
 
 const char* const usage_text =
     "usage: maxsess_bench [options]\n"
-    "  --scenario LIST      new, zap, deny, comma-separated, or all (default new)\n"
+    "  --scenario LIST      new, zap, deny, comma-separated, or all (default new;\n"
+    "                       --cluster-compare: new,deny)\n"
     "  --connections LIST   client connections (threads), comma-separated (default 8)\n"
-    "  --seconds D          measured seconds per run (default 10)\n"
+    "  --seconds D          measured seconds per run (default 10; --cluster-compare: 8)\n"
     "  --accounts N         accounts in play (default 1000)\n"
     "  --devices K          zap: devices per account asking again (default 2)\n"
     "  --dsn DSN            use this PostgreSQL server (maintenance DSN) instead of\n"
@@ -69,26 +61,34 @@ const char* const usage_text =
     "  --debug-log          keep the daemon at log level debug (default info)\n"
     "  --daemon-env N=V     extra environment for maxsessd, repeatable, e.g.\n"
     "                       MAXSESS__STORAGE__BATCH_MAX_DELAY=0ms\n"
+    "cluster modes (docs/performance.md, \"Cluster\"):\n"
+    "  --cluster-compare    per scenario and connections: 1 node cluster off, 1 node\n"
+    "                       cluster on, N nodes with the clients spread over them, N\n"
+    "                       nodes with every client on node 1; ratios to the 1-node runs\n"
+    "  --failover K         N nodes; K times kill -9 the owner of a probed account and\n"
+    "                       time the first 200 through a survivor; restart; rebalance\n"
+    "  --freeze K           the same with SIGSTOP (SIGCONT after the measurement)\n"
+    "  --nodes N            cluster size of these modes (default 3)\n"
+    "  --lease-ttl DUR      cluster.lease_ttl of the nodes (default: theirs, 4s)\n"
+    "  --probe-timeout-ms T failover probe's client timeout (default 1000)\n"
+    "  --probe-gap-ms G     pause between failover probes (default 20)\n"
+    "  --failover-load C    C threads writing through every node during each round\n"
+    "                       (default 0: the probes alone)\n"
+    "  --pin L1,L2,...      taskset CPU list per node (node i gets Li; within one\n"
+    "                       list join ranges with +, e.g. 0-1+8-9); the 1-node runs\n"
+    "                       use L1\n"
+    "  --client-pin L       CPUs of the load threads (e.g. 12-15)\n"
+    "  --pg-pin L           CPUs of PostgreSQL when its processes are on this machine\n"
+    "  --log-dir DIR        keep the cluster nodes' logs there (appended)\n"
     "maxsessd is $MAXSESS_BIN, else the maxsessd next to this build.\n";
 
-struct options {
-  std::vector<std::string> scenarios{"new"};
-  std::vector<int> connections{8};
-  int seconds = 10;
-  int accounts = 1000;
-  int devices = 2;
-  std::string dsn;
-  bool fast = false;
-  int http_threads = 0;
-  bool debug_log = false;
-  std::map<std::string, std::string> daemon_env;
-};
+namespace {
 
-std::vector<std::string> split(const std::string& s) {
+std::vector<std::string> split(const std::string& s, char sep = ',') {
   std::vector<std::string> out;
   std::stringstream ss(s);
   std::string item;
-  while (std::getline(ss, item, ','))
+  while (std::getline(ss, item, sep))
     if (!item.empty()) out.push_back(item);
   return out;
 }
@@ -102,8 +102,11 @@ int to_int(const std::string& flag, const std::string& v, int lo, int hi) {
   return static_cast<int>(n);
 }
 
+}  // namespace
+
 options parse(int argc, char** argv) {
   options o;
+  bool seconds_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -120,12 +123,14 @@ options parse(int argc, char** argv) {
         if (s != "new" && s != "zap" && s != "deny")
           throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, all)");
       if (o.scenarios.empty()) throw std::invalid_argument("--scenario is empty");
+      o.scenarios_given = true;
     } else if (a == "--connections") {
       o.connections.clear();
       for (auto& s : split(value())) o.connections.push_back(to_int(a, s, 1, 1024));
       if (o.connections.empty()) throw std::invalid_argument("--connections is empty");
     } else if (a == "--seconds") {
       o.seconds = to_int(a, value(), 1, 600);
+      seconds_given = true;
     } else if (a == "--accounts") {
       o.accounts = to_int(a, value(), 1, 1000000);
     } else if (a == "--devices") {
@@ -144,483 +149,134 @@ options parse(int argc, char** argv) {
       if (eq == std::string::npos || eq == 0 || v.compare(0, 8, "MAXSESS_") != 0)
         throw std::invalid_argument("--daemon-env wants MAXSESS_…=VALUE, got '" + v + "'");
       o.daemon_env[v.substr(0, eq)] = v.substr(eq + 1);
+    } else if (a == "--cluster-compare") {
+      o.cluster_compare = true;
+    } else if (a == "--failover") {
+      o.failover_kills = to_int(a, value(), 1, 1000);
+    } else if (a == "--freeze") {
+      o.failover_freezes = to_int(a, value(), 1, 1000);
+    } else if (a == "--nodes") {
+      o.nodes = to_int(a, value(), 2, 9);
+    } else if (a == "--lease-ttl") {
+      o.lease_ttl = value();
+    } else if (a == "--probe-timeout-ms") {
+      o.probe_timeout_ms = to_int(a, value(), 50, 60000);
+    } else if (a == "--failover-load") {
+      o.failover_load = to_int(a, value(), 0, 256);
+    } else if (a == "--probe-gap-ms") {
+      o.probe_gap_ms = to_int(a, value(), 0, 10000);
+    } else if (a == "--pin") {
+      o.pin.clear();
+      for (auto& l : split(value())) o.pin.push_back(parse_cpu_list(l));
+      if (o.pin.empty()) throw std::invalid_argument("--pin is empty");
+    } else if (a == "--client-pin") {
+      o.client_pin = parse_cpu_list(value());
+    } else if (a == "--log-dir") {
+      o.log_dir = value();
+    } else if (a == "--pg-pin") {
+      o.pg_pin = parse_cpu_list(value());
     } else {
       throw std::invalid_argument("unknown argument '" + a + "'");
     }
   }
+  const bool cluster_mode = o.cluster_compare || o.failover_kills > 0 || o.failover_freezes > 0;
+  if (o.cluster_compare && !o.scenarios_given) o.scenarios = {"new", "deny"};
+  if (o.cluster_compare && !seconds_given) o.seconds = 8;
+  if (!o.pin.empty() && static_cast<int>(o.pin.size()) != o.nodes)
+    throw std::invalid_argument("--pin names " + std::to_string(o.pin.size()) +
+                                " CPU lists for --nodes " + std::to_string(o.nodes) +
+                                " (one per node, comma-separated)");
+  if (!o.pin.empty() && !cluster_mode)
+    throw std::invalid_argument("--pin applies to the cluster modes (--cluster-compare, --failover, --freeze)");
   return o;
 }
 
-// ---------------------------------------------------------------- safety net
-
-std::atomic<pid_t> g_daemon_pid{-1};  // the daemon currently running
-std::string g_pg_dir;                 // private server's state folder, if any
-std::atomic<bool> g_interrupted{false};
-std::atomic<bool> g_done{false};
-
-void on_signal(int) { g_interrupted = true; }
-
-std::string shell_quote(const std::string& s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'')
-      out += "'\\''";
-    else
-      out += c;
-  }
-  return out + "'";
-}
-
-void stop_private_pg() {
-  if (g_pg_dir.empty()) return;
-  std::string cmd = shell_quote(MAXSESS_PG_SCRIPT) + " stop " + shell_quote(g_pg_dir) +
-                    " >/dev/null 2>&1; rm -rf " + shell_quote(g_pg_dir);
-  if (std::system(cmd.c_str()) != 0) std::cerr << "maxsess_bench: pg.sh stop failed\n";
-  g_pg_dir.clear();
-}
-
-// Kills what we started when the whole run overstays its budget or ^C.
-void watchdog(clk::time_point deadline) {
-  while (!g_done) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    const bool late = clk::now() > deadline;
-    if (!late && !g_interrupted) continue;
-    std::cerr << "maxsess_bench: " << (late ? "time budget exceeded" : "interrupted")
-              << ", cleaning up\n";
-    if (pid_t p = g_daemon_pid.load(); p > 0) ::kill(p, SIGKILL);
-    stop_private_pg();
-    std::_Exit(3);
-  }
-}
-
-// ------------------------------------------------------------------ /proc
-
-std::string proc_field(pid_t pid, const std::string& key) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.compare(0, key.size() + 1, key + ":") == 0) {
-      std::stringstream ss(line.substr(key.size() + 1));
-      std::string v;
-      ss >> v;
-      return v;  // kB
-    }
-  return "";
-}
-
-double kb_to_mib(const std::string& kb) { return kb.empty() ? 0 : std::stod(kb) / 1024.0; }
-
-// utime + stime of a process, seconds; `sys` gets stime alone.
-double proc_cpu_seconds(pid_t pid, double* sys = nullptr) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto rp = all.rfind(')');
-  if (rp == std::string::npos) return 0;
-  std::stringstream ss(all.substr(rp + 2));
-  std::vector<std::string> f;
-  std::string tok;
-  while (ss >> tok) f.push_back(tok);
-  // after ")": field 3 is f[0]; utime is field 14 -> f[11], stime f[12]
-  if (f.size() < 13) return 0;
-  const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
-  if (sys) *sys = std::stod(f[12]) / tck;
-  return (std::stod(f[11]) + std::stod(f[12])) / tck;
-}
-
-// The private PostgreSQL's CPU: the postmaster (with its reaped children)
-// and every live child process. -1 when there is no private server.
-pid_t g_postmaster = -1;
-
-std::vector<std::string> stat_fields(pid_t pid) {  // fields after "(comm)"
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::string> f;
-  auto rp = all.rfind(')');
-  if (rp == std::string::npos) return f;
-  std::stringstream ss(all.substr(rp + 2));
-  std::string tok;
-  while (ss >> tok) f.push_back(tok);
-  return f;  // f[0] = state (field 3), f[1] = ppid, f[11..14] = utime stime cutime cstime
-}
-
-double pg_cpu_seconds() {
-  if (g_postmaster <= 0) return -1;
-  const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
-  double total = 0;
-  auto f = stat_fields(g_postmaster);
-  if (f.size() < 15) return -1;
-  for (int i = 11; i <= 14; ++i) total += std::stod(f[i]);
-  std::unique_ptr<DIR, int (*)(DIR*)> dir(opendir("/proc"), closedir);
-  if (!dir) return -1;
-  const std::string parent = std::to_string(g_postmaster);
-  while (dirent* e = readdir(dir.get())) {
-    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
-    auto c = stat_fields(static_cast<pid_t>(std::atol(e->d_name)));
-    if (c.size() >= 13 && c[1] == parent) total += std::stod(c[11]) + std::stod(c[12]);
-  }
-  return total / tck;
-}
-
-pid_t read_postmaster_pid(const std::string& pg_dir) {
-  std::ifstream d(pg_dir + "/datadir");
-  std::string datadir;
-  std::getline(d, datadir);
-  std::ifstream p(datadir + "/postmaster.pid");
-  long pid = -1;
-  p >> pid;
-  return pid > 0 ? static_cast<pid_t>(pid) : -1;
-}
-
-struct cpu_sample {
-  unsigned long long busy = 0, total = 0;
-};
-cpu_sample system_cpu() {
-  std::ifstream in("/proc/stat");
-  std::string cpu;
-  in >> cpu;
-  unsigned long long v[10] = {};
-  for (auto& x : v) in >> x;
-  cpu_sample s;
-  for (auto x : v) s.total += x;
-  s.total -= v[8] + v[9];  // guest time is already in user/nice
-  s.busy = s.total - v[3] - v[4];  // minus idle, iowait
-  return s;
-}
-
-double self_cpu_seconds() {
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
-         (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-}
-
-// ------------------------------------------------------------- the load
-
-std::string link_body(const std::string& account, const std::string& device,
-                      const std::string& stream) {
-  return "{\"account_id\":\"" + account + "\",\"device_id\":\"" + device +
-         "\",\"content\":{\"type\":\"live\",\"stream\":\"" + stream +
-         "\"},\"client_ip\":\"203.0.113.7\"}";
-}
-
-struct thread_result {
-  std::vector<uint32_t> latency_us;
-  std::map<int, uint64_t> statuses;
-  uint64_t errors = 0;
-  std::string first_error;
-  std::string first_unexpected;  // body of the first answer other than expected
-};
-
-struct run_result {
-  std::string scenario;
-  int connections = 0;
-  double elapsed_s = 0;
-  uint64_t requests = 0;
-  std::map<int, uint64_t> statuses;
-  uint64_t errors = 0;
-  std::string first_error, first_unexpected;
-  double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;  // ms
-  double hwm_mib = 0, rss_mib = 0;
-  double daemon_cpu_s = 0, daemon_sys_s = 0, client_cpu_s = 0, pg_cpu_s = -1;
-  double system_busy_s = 0;  // CPU-seconds used by everything on the machine
-  double system_busy = 0;    // the same as a fraction of all cores
-  std::string loadavg;       // /proc/loadavg before the window
-  long long rows_before = 0, rows_after = 0;
-  long long commits = -1, rows_written = -1;
-  long long wal_syncs = -1;
-  int exit_code = 0;
-};
-
-long long count_rows(const std::string& dsn) {
-  return std::stoll(query_scalar(dsn, "SELECT count(*) FROM playback_sessions"));
-}
-
-long long wal_syncs(const std::string& server) {
-  try {  // pg_stat_wal: PostgreSQL 14+; cluster-wide
-    auto v = query_scalar(server, "SELECT wal_sync FROM pg_stat_wal");
-    return v.empty() ? -1 : std::stoll(v);
-  } catch (const std::exception&) {
-    return -1;
-  }
-}
-
-std::map<std::string, std::string> admin_headers(const daemon_process& d) {
-  return {{"Authorization", "Bearer " + d.admin_token()}};
-}
-
-// Runs fn(i) for i in [0, n) on `threads` threads, each with its own client.
-template <class Fn>
-void parallel_setup(const daemon_process& d, int n, int threads, Fn fn) {
-  std::atomic<int> next{0};
-  std::mutex m;
-  std::string failure;
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t)
-    pool.emplace_back([&] {
-      http_client c("127.0.0.1", d.port());
-      for (int i; (i = next++) < n;) {
-        try {
-          fn(c, i);
-        } catch (const std::exception& e) {
-          std::lock_guard<std::mutex> l(m);
-          if (failure.empty()) failure = e.what();
-          next = n;
-        }
-      }
-    });
-  for (auto& t : pool) t.join();
-  if (!failure.empty()) throw std::runtime_error("set-up failed: " + failure);
-}
-
-void expect(const http_reply& r, int status, const std::string& what) {
-  if (r.status != status)
-    throw std::runtime_error(what + ": HTTP " + std::to_string(r.status) + " " + r.body);
-}
-
-daemon_options daemon_opts(const options& o, const std::string& dsn) {
-  daemon_options d;
-  d.dsn = dsn;
-  // daemon.cpp writes log level debug; a benchmark measures the daemon at
-  // its default level.
-  if (!o.debug_log) d.env["MAXSESS__LOG__LEVEL"] = "info";
-  // The set-up sessions stay pending (no Flussonic here): keep them from
-  // expiring (pending_ttl 60 s) before or during the window.
-  d.env["MAXSESS__PLAYBACK_SESSION__PENDING_TTL"] = "1h";
-  for (const auto& [k, v] : o.daemon_env) d.env[k] = v;
-  if (o.http_threads > 0) d.env["MAXSESS__NODE__HTTP_THREADS"] = std::to_string(o.http_threads);
-  return d;
-}
-
-int parse_log_counter(const std::string& log, const std::string& key) {
-  std::regex re("stopped.* " + key + "=\"?([0-9]+)");
-  std::smatch m;
-  if (std::regex_search(log, m, re)) return std::stoi(m[1]);
-  return -1;
-}
+namespace {
 
 run_result run_one(const options& o, const std::string& server, const std::string& scenario,
                    int conns) {
+  using namespace maxsess::test;
   run_result res;
-  res.scenario = scenario;
-  res.connections = conns;
-  const int setup_threads = std::min(conns, 8);
   const std::string dsn = create_migrated_database("bench_" + scenario);
 
   // ---- 1. set-up daemon
-  {
-    daemon_process d(daemon_opts(o, dsn));
-    d.start();
-    g_daemon_pid = d.pid();
-    http_client admin("127.0.0.1", d.port());
-    expect(admin.put_json("/api/v1/streamers/1", R"({"host":"s1","url":"http://s1"})",
-                          admin_headers(d)),
-           200, "PUT /api/v1/streamers/1");
-    const int limit = scenario == "deny" ? 1 : 0;  // 0 = unlimited
-    const auto body = "{\"max_sessions\":" + std::to_string(limit) + ",\"exempt\":false}";
-    parallel_setup(d, o.accounts, setup_threads, [&](http_client& c, int k) {
-      expect(c.put_json("/api/v1/accounts/a" + std::to_string(k), body, admin_headers(d)), 200,
-             "PUT account");
-    });
-    const int per_account = scenario == "zap" ? o.devices : scenario == "deny" ? 1 : 0;
-    parallel_setup(d, o.accounts * per_account, setup_threads, [&](http_client& c, int i) {
-      auto r = c.post_json("/api/v1/links", link_body("a" + std::to_string(i / per_account),
-                                                      "d" + std::to_string(i % per_account),
-                                                      "ch0"));
-      expect(r, 200, "warm-up link");
-    });
-    int rc = d.stop();
-    g_daemon_pid = -1;
-    if (rc != 0) throw std::runtime_error("set-up daemon exited " + std::to_string(rc));
-  }
+  set_up_database(o, dsn, scenario);
   res.rows_before = count_rows(dsn);
   const long long wal_before = wal_syncs(server);
 
   // ---- 2. measured daemon
-  daemon_process d(daemon_opts(o, dsn));
+  daemon_options opts;
+  opts.dsn = dsn;
+  opts.env = daemon_env(o);
+  daemon_process d(opts);
   d.start();
-  g_daemon_pid = d.pid();
+  track_pid(d.pid());
+  const pid_t pid = d.pid();
   // Load every account actor first (reads only), so the window measures
   // decisions, not first loads.
-  parallel_setup(d, o.accounts, setup_threads, [&](http_client& c, int k) {
-    expect(c.get("/api/v1/accounts/a" + std::to_string(k), admin_headers(d)), 200,
-           "GET account");
-  });
+  warm_accounts(o, {d.port()}, d.admin_token());
 
-  const int expected = scenario == "deny" ? 403 : 200;
-  const long long fixed = static_cast<long long>(o.accounts) * o.devices;
-  std::atomic<uint64_t> seq{0};
-  std::atomic<bool> go{false};
-  std::vector<thread_result> results(conns);
-  std::vector<std::thread> threads;
-  clk::time_point start, stop_at;
-  for (int t = 0; t < conns; ++t)
-    threads.emplace_back([&, t] {
-      auto& r = results[t];
-      r.latency_us.reserve(1 << 16);
-      auto client = std::make_unique<http_client>("127.0.0.1", d.port());
-      while (!go) std::this_thread::yield();
-      while (clk::now() < stop_at && !g_interrupted) {
-        const uint64_t n = seq++;
-        std::string account, device, stream;
-        if (scenario == "new") {
-          account = "a" + std::to_string(n % o.accounts);
-          device = "n" + std::to_string(n);
-          stream = "ch" + std::to_string(n % 50);
-        } else if (scenario == "zap") {
-          const uint64_t slot = n % fixed;
-          account = "a" + std::to_string(slot / o.devices);
-          device = "d" + std::to_string(slot % o.devices);
-          stream = "ch" + std::to_string(1 + (n / fixed) % 50);  // another channel each pass
-        } else {
-          account = "a" + std::to_string(n % o.accounts);
-          device = "x" + std::to_string(n);
-          stream = "ch1";
-        }
-        const auto body = link_body(account, device, stream);
-        const auto t0 = clk::now();
-        try {
-          auto reply = client->post_json("/api/v1/links", body);
-          const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clk::now() - t0);
-          r.latency_us.push_back(static_cast<uint32_t>(us.count()));
-          r.statuses[reply.status]++;
-          if (reply.status != expected && r.first_unexpected.empty())
-            r.first_unexpected = std::to_string(reply.status) + " " + reply.body.substr(0, 300);
-        } catch (const std::exception& e) {
-          r.errors++;
-          if (r.first_error.empty()) r.first_error = e.what();
-          client = std::make_unique<http_client>("127.0.0.1", d.port());
-        }
-      }
-    });
-
-  {
-    std::ifstream la("/proc/loadavg");
-    std::getline(la, res.loadavg);
-  }
-  double sys_d0 = 0;
-  const double cpu_d0 = proc_cpu_seconds(d.pid(), &sys_d0);
-  const double cpu_c0 = self_cpu_seconds();
-  const double cpu_p0 = pg_cpu_seconds();
-  const auto sys0 = system_cpu();
-  start = clk::now();
-  stop_at = start + std::chrono::seconds(o.seconds);
-  go = true;
-  for (auto& t : threads) t.join();
-  const auto end = clk::now();
-  const auto sys1 = system_cpu();
-  if (const double p1 = pg_cpu_seconds(); p1 >= 0 && cpu_p0 >= 0) res.pg_cpu_s = p1 - cpu_p0;
-  res.client_cpu_s = self_cpu_seconds() - cpu_c0;
-  double sys_d1 = 0;
-  res.daemon_cpu_s = proc_cpu_seconds(d.pid(), &sys_d1) - cpu_d0;
-  res.daemon_sys_s = sys_d1 - sys_d0;
-  res.elapsed_s = std::chrono::duration<double>(end - start).count();
-  res.system_busy = sys1.total > sys0.total
-                        ? static_cast<double>(sys1.busy - sys0.busy) / (sys1.total - sys0.total)
-                        : 0;
-  res.system_busy_s = static_cast<double>(sys1.busy - sys0.busy) / sysconf(_SC_CLK_TCK);
-  res.hwm_mib = kb_to_mib(proc_field(d.pid(), "VmHWM"));
-  res.rss_mib = kb_to_mib(proc_field(d.pid(), "VmRSS"));
+  load_plan plan;
+  plan.scenario = scenario;
+  plan.connections = conns;
+  plan.seconds = o.seconds;
+  plan.accounts = o.accounts;
+  plan.devices = o.devices;
+  plan.ports = {d.port()};
+  plan.client_cpus = o.client_pin;
+  plan.daemons = {pid};
+  run_load(plan, res);
 
   res.exit_code = d.stop();
-  g_daemon_pid = -1;
+  untrack_pid(pid);
   const auto log = d.log();
   res.commits = parse_log_counter(log, "commits");
   res.rows_written = parse_log_counter(log, "rows");
   res.rows_after = count_rows(dsn);
   if (const long long w = wal_syncs(server); w >= 0 && wal_before >= 0)
     res.wal_syncs = w - wal_before;
-
-  std::vector<uint32_t> all;
-  for (auto& r : results) {
-    all.insert(all.end(), r.latency_us.begin(), r.latency_us.end());
-    for (auto& [s, n] : r.statuses) res.statuses[s] += n;
-    res.errors += r.errors;
-    if (res.first_error.empty()) res.first_error = r.first_error;
-    if (res.first_unexpected.empty()) res.first_unexpected = r.first_unexpected;
-  }
-  res.requests = all.size();
-  if (!all.empty()) {
-    std::sort(all.begin(), all.end());
-    auto pct = [&](double p) {
-      auto i = static_cast<std::size_t>(p * (all.size() - 1) + 0.5);
-      return all[std::min(i, all.size() - 1)] / 1000.0;
-    };
-    res.p50 = pct(0.50);
-    res.p90 = pct(0.90);
-    res.p99 = pct(0.99);
-    res.max = all.back() / 1000.0;
-    double sum = 0;
-    for (auto v : all) sum += v;
-    res.mean = sum / all.size() / 1000.0;
-  }
   if (res.exit_code != 0) std::cerr << "daemon log tail:\n" << log.substr(log.size() > 3000 ? log.size() - 3000 : 0);
-  // The database stays until the server is stopped (a private one is
-  // deleted as a whole); drop it on a shared server.
-  if (g_pg_dir.empty()) {
-    try {
-      auto name_pos = dsn.rfind("dbname=");
-      query_scalar(server, "DROP DATABASE IF EXISTS " + dsn.substr(name_pos + 7));
-    } catch (const std::exception&) {
-    }
-  }
+  drop_database(server, dsn);
   return res;
 }
 
-std::string fmt(double v, int prec = 1) {
-  std::ostringstream ss;
-  ss << std::fixed << std::setprecision(prec) << v;
-  return ss.str();
-}
-
-double other_cpu(const run_result& r) {
-  return r.system_busy_s - r.client_cpu_s - r.daemon_cpu_s - std::max(0.0, r.pg_cpu_s);
-}
-
-void print_detail(const run_result& r, int ncpu) {
-  std::cout << "\n== scenario " << r.scenario << ", " << r.connections << " connections, "
-            << fmt(r.elapsed_s, 2) << " s\n"
-            << "requests     " << r.requests << "  (" << fmt(r.requests / r.elapsed_s, 0)
-            << " req/s)\n"
-            << "statuses    ";
-  for (auto& [s, n] : r.statuses) std::cout << " " << s << ":" << n;
-  std::cout << "  transport errors: " << r.errors << "\n"
-            << "latency ms   mean " << fmt(r.mean, 2) << "  p50 " << fmt(r.p50, 2) << "  p90 "
-            << fmt(r.p90, 2) << "  p99 " << fmt(r.p99, 2) << "  max " << fmt(r.max, 2) << "\n"
-            << "daemon       VmHWM " << fmt(r.hwm_mib) << " MiB, VmRSS " << fmt(r.rss_mib)
-            << " MiB, CPU " << fmt(r.daemon_cpu_s, 2) << " s (" << fmt(r.daemon_cpu_s / r.elapsed_s * 100, 0)
-            << "% of one core; kernel " << fmt(r.daemon_sys_s, 2) << " s), "
-            << fmt(r.requests ? r.daemon_cpu_s / r.requests * 1e6 : 0, 1) << " us CPU/request, exit "
-            << r.exit_code << "\n"
-            << "client       CPU " << fmt(r.client_cpu_s, 2) << " s ("
-            << fmt(r.client_cpu_s / r.elapsed_s * 100, 0) << "% of one core)\n"
-            << "PostgreSQL   CPU "
-            << (r.pg_cpu_s >= 0 ? fmt(r.pg_cpu_s, 2) + " s (" + fmt(r.pg_cpu_s / r.elapsed_s * 100, 0) + "% of one core)" : "n/a (not a private server)")
-            << "\n"
-            << "machine      " << fmt(r.system_busy * 100, 0) << "% of " << ncpu
-            << " cores busy = " << fmt(r.system_busy_s, 2) << " CPU-s; not client/daemon/PostgreSQL: "
-            << fmt(std::max(0.0, other_cpu(r)), 2) << " CPU-s (other processes, kernel)\n"
-            << "loadavg      " << r.loadavg << " (before the window)\n"
-            << "rows         playback_sessions " << r.rows_before << " -> " << r.rows_after
-            << "\n"
-            << "writer       commits " << r.commits << ", rows " << r.rows_written;
-  if (r.commits > 0) std::cout << " (" << fmt(double(r.rows_written) / r.commits, 1) << " rows/commit, "
-                               << fmt(r.commits / r.elapsed_s, 0) << " commits/s)";
-  std::cout << "\nWAL fsyncs   " << (r.wal_syncs >= 0 ? std::to_string(r.wal_syncs) : "n/a")
-            << " (pg_stat_wal.wal_sync, whole server, measured daemon's lifetime)\n";
-  if (!r.first_error.empty()) std::cout << "first error  " << r.first_error << "\n";
-  if (!r.first_unexpected.empty()) std::cout << "unexpected   " << r.first_unexpected << "\n";
-  std::cout.flush();
-}
+void on_signal(int) { g_interrupted = true; }
 
 }  // namespace
 
+}  // namespace maxsess::bench
+
 int main(int argc, char** argv) {
+  using namespace maxsess::bench;
+  using maxsess::test::query_scalar;
   options o;
   try {
     o = parse(argc, argv);
   } catch (const std::exception& e) {
     std::cerr << "maxsess_bench: " << e.what() << "\n\n" << usage_text;
     return 2;
+  }
+  // Lines out at once (also through a pipe): nothing sits in stdio's buffer
+  // when a daemon is forked.
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  // maxsessd's own environment overrides win over the config every daemon
+  // gets (MAXSESS_PG_DSN would point every node at one database): the
+  // daemons get only what --daemon-env and the tool set.
+  for (char** e = environ; *e;) {
+    const std::string kv = *e;
+    const std::string name = kv.substr(0, kv.find('='));
+    const bool named = name == "MAXSESS_PG_DSN" || name == "MAXSESS_HTTP_LISTEN" ||
+                       name == "MAXSESS_ADMIN_TOKEN" || name == "MAXSESS_TOKEN_SECRET" ||
+                       name == "MAXSESS_NODE_ID" || name.rfind("MAXSESS_CLUSTER_", 0) == 0 ||
+                       name.rfind("MAXSESS__", 0) == 0;
+    if (named) {
+      std::cerr << "maxsess_bench: ignoring " << name
+                << " from the environment (it would override every daemon's config; "
+                   "use --dsn or --daemon-env)\n";
+      unsetenv(name.c_str());  // environ shifts: look at the same slot again
+    } else {
+      ++e;
+    }
   }
   struct sigaction sa{};
   sa.sa_handler = on_signal;
@@ -630,9 +286,11 @@ int main(int argc, char** argv) {
 
   const int runs = static_cast<int>(o.scenarios.size() * o.connections.size());
   // Per run: set-up, two daemon start/stops (<= 30 s + 40 s each by
-  // daemon_process), the window; plus the server start.
-  const auto budget = std::chrono::seconds(120 + runs * (o.seconds + 180));
-  std::thread dog(watchdog, clk::now() + budget);
+  // daemon_process), the window; plus the server start. The cluster modes
+  // add their own (cluster.cpp).
+  auto budget = std::chrono::seconds(120 + runs * (o.seconds + 180));
+  if (o.cluster_compare || o.failover_kills > 0 || o.failover_freezes > 0) budget = cluster_budget(o);
+  start_watchdog(clk::now() + budget);
 
   int rc = 0;
   std::vector<run_result> results;
@@ -655,50 +313,69 @@ int main(int argc, char** argv) {
       setenv("MAXSESS_TEST_PG_DIR", g_pg_dir.c_str(), 1);
       g_postmaster = read_postmaster_pid(g_pg_dir);
     }
-    const auto server = server_dsn();
+    const auto server = maxsess::test::server_dsn();
     if (!server) throw std::runtime_error("no PostgreSQL DSN");
+    // A server given by DSN: its processes are counted (and pinned) when it
+    // runs on this machine and its data directory is readable.
+    if (g_postmaster <= 0) g_postmaster = postmaster_of(*server);
     for (const char* s : {"server_version", "fsync", "synchronous_commit", "full_page_writes",
-                          "wal_sync_method", "shared_buffers", "commit_delay"})
+                          "wal_sync_method", "shared_buffers", "commit_delay", "max_connections"})
       server_settings += std::string(" ") + s + "=" + query_scalar(*server, std::string("SHOW ") + s);
+    if (!o.pg_pin.empty()) {
+      auto procs = pg_processes();
+      if (procs.empty())
+        throw std::runtime_error("--pg-pin: PostgreSQL's processes are not visible here");
+      for (pid_t p : procs)
+        if (!pin_process(p, o.pg_pin))
+          throw std::runtime_error("--pg-pin: cannot pin PostgreSQL process " + std::to_string(p) +
+                                   ": " + std::strerror(errno));
+      // New backends are forked by the postmaster and inherit its CPUs.
+      std::cout << "PostgreSQL pinned to CPUs " << cpu_list_text(o.pg_pin) << " (" << procs.size()
+                << " processes)\n";
+    }
 
     const int ncpu = static_cast<int>(sysconf(_SC_NPROCESSORS_ONLN));
     std::cout << "maxsess_bench: " << ncpu << " CPUs online (shared by this client, maxsessd and "
-              << "PostgreSQL)\nserver:" << server_settings << "\nmaxsessd: " << maxsessd_path()
+              << "PostgreSQL)\nserver:" << server_settings << "\nmaxsessd: " << maxsess::test::maxsessd_path()
               << "\naccounts " << o.accounts << ", window " << o.seconds << " s\n";
-    for (const auto& [k, v] : daemon_opts(o, "").env) std::cout << "daemon env " << k << "=" << v << "\n";
-    for (const auto& sc : o.scenarios)
-      for (int c : o.connections) {
-        if (g_interrupted) break;
-        results.push_back(run_one(o, *server, sc, c));
-        print_detail(results.back(), ncpu);
-      }
+    for (const auto& [k, v] : daemon_env(o)) std::cout << "daemon env " << k << "=" << v << "\n";
+    if (!o.client_pin.empty()) std::cout << "client threads pinned to CPUs " << cpu_list_text(o.client_pin) << "\n";
 
-    std::cout << "\nCPU columns: CPU-seconds per second of the window (1.00 = one core busy)\n"
-                 "\n| scenario | conns | req/s | statuses | p50 ms | p90 ms | p99 ms | max ms "
-                 "| daemon VmHWM MiB | CPU client | CPU daemon | CPU PostgreSQL | CPU other "
-                 "| rows after | commits | rows/commit |\n"
-                 "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-    for (const auto& r : results) {
-      std::string st;
-      for (auto& [s, n] : r.statuses) st += (st.empty() ? "" : " ") + std::to_string(s) + ":" + std::to_string(n);
-      if (r.errors) st += " err:" + std::to_string(r.errors);
-      auto per_s = [&](double cpu) { return cpu < 0 ? std::string("n/a") : fmt(cpu / r.elapsed_s, 2); };
-      std::cout << "| " << r.scenario << " | " << r.connections << " | "
-                << fmt(r.requests / r.elapsed_s, 0) << " | " << st << " | " << fmt(r.p50, 2)
-                << " | " << fmt(r.p90, 2) << " | " << fmt(r.p99, 2) << " | " << fmt(r.max, 1)
-                << " | " << fmt(r.hwm_mib) << " | " << per_s(r.client_cpu_s) << " | "
-                << per_s(r.daemon_cpu_s) << " | " << per_s(r.pg_cpu_s) << " | "
-                << per_s(std::max(0.0, other_cpu(r))) << " | " << r.rows_after << " | "
-                << r.commits << " | "
-                << (r.commits > 0 ? fmt(double(r.rows_written) / r.commits, 1) : "-") << " |\n";
-      if (r.exit_code != 0 || r.errors > 0) rc = 1;
+    if (o.cluster_compare || o.failover_kills > 0 || o.failover_freezes > 0) {
+      if (o.cluster_compare) rc = std::max(rc, run_cluster_compare(o, *server, ncpu));
+      if (o.failover_kills > 0 || o.failover_freezes > 0)
+        rc = std::max(rc, run_failover(o, *server));
+    } else {
+      for (const auto& sc : o.scenarios)
+        for (int c : o.connections) {
+          if (g_interrupted) break;
+          results.push_back(run_one(o, *server, sc, c));
+          print_detail(results.back(), ncpu);
+        }
+
+      std::cout << "\nCPU columns: CPU-seconds per second of the window (1.00 = one core busy)\n"
+                   "\n| scenario | conns | req/s | statuses | p50 ms | p90 ms | p99 ms | max ms "
+                   "| daemon VmHWM MiB | CPU client | CPU daemon | CPU PostgreSQL | CPU other "
+                   "| rows after | commits | rows/commit |\n"
+                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      for (const auto& r : results) {
+        auto per_s = [&](double cpu) { return cpu < 0 ? std::string("n/a") : fmt(cpu / r.elapsed_s, 2); };
+        std::cout << "| " << r.scenario << " | " << r.connections << " | "
+                  << fmt(r.requests / r.elapsed_s, 0) << " | " << statuses_text(r) << " | " << fmt(r.p50, 2)
+                  << " | " << fmt(r.p90, 2) << " | " << fmt(r.p99, 2) << " | " << fmt(r.max, 1)
+                  << " | " << fmt(r.hwm_mib) << " | " << per_s(r.client_cpu_s) << " | "
+                  << per_s(r.daemon_cpu_s) << " | " << per_s(r.pg_cpu_s) << " | "
+                  << per_s(std::max(0.0, other_cpu(r))) << " | " << r.rows_after << " | "
+                  << r.commits << " | "
+                  << (r.commits > 0 ? fmt(double(r.rows_written) / r.commits, 1) : "-") << " |\n";
+        if (r.exit_code != 0 || r.errors > 0) rc = 1;
+      }
     }
   } catch (const std::exception& e) {
     std::cerr << "maxsess_bench: " << e.what() << "\n";
     rc = 1;
   }
   stop_private_pg();
-  g_done = true;
-  dog.join();
+  stop_watchdog();
   return rc;
 }
