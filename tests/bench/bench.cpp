@@ -47,7 +47,8 @@ namespace maxsess::bench {
 
 const char* const usage_text =
     "usage: maxsess_bench [options]\n"
-    "  --scenario LIST      new, zap, deny, comma-separated, or all (default new;\n"
+    "  --scenario LIST      new, zap, deny, cold (every request a never-loaded account),\n"
+    "                       comma-separated, or all = new,zap,deny (default new;\n"
     "                       --cluster-compare: new,deny)\n"
     "  --connections LIST   client connections (threads), comma-separated (default 8)\n"
     "  --seconds D          measured seconds per run (default 10; --cluster-compare: 8)\n"
@@ -120,8 +121,8 @@ options parse(int argc, char** argv) {
       auto v = value();
       o.scenarios = v == "all" ? std::vector<std::string>{"new", "zap", "deny"} : split(v);
       for (auto& s : o.scenarios)
-        if (s != "new" && s != "zap" && s != "deny")
-          throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, all)");
+        if (s != "new" && s != "zap" && s != "deny" && s != "cold")
+          throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, cold, all)");
       if (o.scenarios.empty()) throw std::invalid_argument("--scenario is empty");
       o.scenarios_given = true;
     } else if (a == "--connections") {
@@ -213,8 +214,8 @@ run_result run_one(const options& o, const std::string& server, const std::strin
   track_pid(d.pid());
   const pid_t pid = d.pid();
   // Load every account actor first (reads only), so the window measures
-  // decisions, not first loads.
-  warm_accounts(o, {d.port()}, d.admin_token());
+  // decisions, not first loads; `cold` measures exactly those first loads.
+  if (scenario != "cold") warm_accounts(o, {d.port()}, d.admin_token());
 
   load_plan plan;
   plan.scenario = scenario;

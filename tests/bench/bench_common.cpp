@@ -342,6 +342,12 @@ void run_load(const load_plan& p, run_result& res) {
           account = "a" + std::to_string(n % p.accounts);
           device = "n" + p.device_tag + std::to_string(n);
           stream = "ch" + std::to_string(n % 50);
+        } else if (p.scenario == "cold") {
+          // Every request for an account nobody asked about before: the
+          // owner must load it (the cold path), then approve and write.
+          account = "c" + p.device_tag + std::to_string(n);
+          device = "d0";
+          stream = "ch1";
         } else if (p.scenario == "zap") {
           const uint64_t slot = n % fixed;
           account = "a" + std::to_string(slot / p.devices);
