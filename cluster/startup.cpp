@@ -11,16 +11,16 @@ std::string join_cluster(const node_options& o) {
   try {
     storage::shard_leases db(o.dsn);
     auto meta = db.ensure_cluster_meta(o.shards, wire::protocol_version);
-    if (!meta.matches) {
-      if (meta.stored.shards != o.shards)
-        return "cluster.shards is " + std::to_string(o.shards) + " but this database's cluster runs with " +
-               std::to_string(meta.stored.shards) +
-               " shards (every node must use the same count, fixed at the cluster's first run); "
-               "set cluster.shards: " + std::to_string(meta.stored.shards);
-      return "this build speaks cluster protocol " + std::to_string(wire::protocol_version) +
-             " but the database's cluster was created with protocol " +
-             std::to_string(meta.stored.protocol_version) + "; see docs/cluster.md, upgrades";
-    }
+    // Another shard count would give accounts two owners: refused. Another
+    // protocol version is a rolling upgrade: nodes of different versions
+    // never connect (the hello refuses them), so each serves only the
+    // shards it holds a lease on, and new-version nodes take shards over
+    // as old ones hand theirs off (docs/cluster.md, upgrades).
+    if (!meta.matches && meta.stored.shards != o.shards)
+      return "cluster.shards is " + std::to_string(o.shards) + " but this database's cluster runs with " +
+             std::to_string(meta.stored.shards) +
+             " shards (every node must use the same count, fixed at the cluster's first run); "
+             "set cluster.shards: " + std::to_string(meta.stored.shards);
     storage::node_info self;
     self.node_id = o.node_id;
     self.http_address = o.http_address;
