@@ -573,7 +573,7 @@ void account_state::put_settings(const account_settings& s,
                                  std::vector<storage::write_op>& writes) {
   settings_ = s;
   settings_->account_id = account_id_;
-  writes.push_back(storage::write_op::of(storage::account_upsert{*settings_}));
+  writes.push_back(storage::write_op::of(storage::account_upsert{*settings_, shard_, epoch_, owner_}));
 }
 
 int account_state::expire(sys_time now, std::vector<storage::write_op>& writes) {

@@ -79,6 +79,11 @@ struct session_delete {
 };
 struct account_upsert {
   account_settings settings;
+  // Cluster mode: fenced on the account's shard lease like session writes
+  // (empty owner: single node, no lease check).
+  int shard = 0;
+  int64_t epoch = 0;
+  std::string owner{};
 };
 
 struct write_op {

@@ -102,7 +102,7 @@ write_status status_of(const write_op& op, const PGresult* r) {
 }
 
 // The lease an op is fenced on: (shard, owner, epoch); nullopt when the op
-// has no owner (single-node mode) or is not a session write.
+// has no owner (single-node mode).
 struct lease_claim {
   int shard;
   const std::string* owner;
@@ -119,7 +119,9 @@ std::optional<lease_claim> claim_of(const write_op& op) {
         return std::nullopt;
       return lease_claim{op.del.shard, &op.del.owner, op.del.epoch};
     case write_op::kind::upsert_account:
-      return std::nullopt;
+      if (op.account.owner.empty())
+        return std::nullopt;
+      return lease_claim{op.account.shard, &op.account.owner, op.account.epoch};
   }
   return std::nullopt;
 }

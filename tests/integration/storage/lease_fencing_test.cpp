@@ -170,6 +170,24 @@ TEST_F(StorageLeaseFencing, AnotherEpochAnotherOwnerOrNoLeaseRowIsFenced) {
   EXPECT_EQ(rows_of("d"), "1");
 }
 
+// Account settings written by a node that lost the shard are fenced too.
+TEST_F(StorageLeaseFencing, AStaleNodesAccountSettingsAreFenced) {
+  storage::shard_leases leases(dsn);
+  storage::session_store store(dsn);
+  ASSERT_TRUE(leases.shards().acquire(3, "n1", 60s));
+  auto settings = [](int64_t max, const std::string& owner, int64_t epoch) {
+    account_settings a;
+    a.account_id = "acc9";
+    a.max_sessions = max;
+    return storage::write_op::of(storage::account_upsert{a, 3, epoch, owner});
+  };
+  EXPECT_EQ(store.apply({settings(2, "n1", 1)}), (std::vector<write_status>{write_status::ok}));
+  EXPECT_EQ(store.apply({settings(7, "n2", 1)}), (std::vector<write_status>{write_status::fenced}));
+  EXPECT_EQ(store.apply({settings(7, "n1", 2)}), (std::vector<write_status>{write_status::fenced}));
+  ASSERT_TRUE(store.get_account("acc9").has_value());
+  EXPECT_EQ(store.get_account("acc9")->max_sessions, 2) << "a fenced settings write changed nothing";
+}
+
 TEST_F(StorageLeaseFencing, OnlyTheFencedOpsOfATransactionAreSkipped) {
   storage::shard_leases leases(dsn);
   ASSERT_EQ(leases.shards().acquire_many({1, 2}, "n1", 60s).size(), 2u);
