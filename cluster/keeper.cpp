@@ -146,6 +146,23 @@ void maybe_finish_leave(keeper_self self) {
   s.left.clear();
 }
 
+// Gives a lease back on the worker (best effort: a lease that is not
+// released simply expires); `then` runs there afterwards.
+void post_release(keeper_self self, bool streamer, int64_t id, int64_t epoch,
+                  std::function<void()> then = {}) {
+  auto& s = self->state;
+  auto db = s.db;
+  auto node = s.args.opts.node_id;
+  s.io->post([db, node, streamer, id, epoch, then] {
+    try {
+      (streamer ? db->get().streamers() : db->get().shards()).release(id, node, epoch);
+    } catch (const std::exception&) {
+      db->conn.reset();
+    }
+    if (then) then();
+  });
+}
+
 // Graceful handoff of one shard: nobody serves it from now on, its owner
 // drains (answers what it holds, lands its writes), then the lease goes.
 void hand_off(keeper_self self, int shard) {
@@ -157,18 +174,8 @@ void hand_off(keeper_self self, int shard) {
   ++s.releasing;
   auto owner = s.args.hooks->disown(shard);
   auto release = [self, shard, epoch = *epoch] {
-    auto& s = self->state;
-    auto db = s.db;
-    auto node = s.args.opts.node_id;
     auto handle = caf::actor_cast<keeper_impl>(self);
-    s.io->post([db, node, shard, epoch, handle] {
-      try {
-        db->get().shards().release(shard, node, epoch);
-      } catch (const std::exception&) {
-        db->conn.reset();  // the lease simply expires
-      }
-      caf::anon_send(handle, released_atom_v, shard);
-    });
+    post_release(self, false, shard, epoch, [handle, shard] { caf::anon_send(handle, released_atom_v, shard); });
   };
   if (!owner) return release();
   self->request(owner, s.args.opts.timing.ttl, drain_atom_v)
@@ -234,7 +241,7 @@ void connect(keeper_self self, const std::string& key, const std::string& addres
 }
 
 // Every shard not held here goes to its owner's peer, or to nobody.
-void route_others(keeper_self self, sys_time now) {
+void route_others(keeper_self self) {
   auto& s = self->state;
   std::vector<const storage::lease*> by_shard(static_cast<size_t>(s.args.opts.shards), nullptr);
   for (auto& l : s.lease_rows)
@@ -248,7 +255,6 @@ void route_others(keeper_self self, sys_time now) {
     else
       set_route(self, shard, peer->first, peer->second);
   }
-  (void)now;
 }
 
 void take(keeper_self self, std::vector<int64_t> ids, bool streamers) {
@@ -278,12 +284,8 @@ void take(keeper_self self, std::vector<int64_t> ids, bool streamers) {
 
 // FNV-1a, then a 64-bit finaliser: plain FNV of "n1/7" and "n2/7" differ
 // too little in their high bits to rank nodes fairly.
-uint64_t fnv1a(const std::string& text) {
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char c : text) {
-    h ^= c;
-    h *= 1099511628211ull;
-  }
+uint64_t rank_hash(const std::string& text) {
+  uint64_t h = fnv1a64(text);
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdull;
   h ^= h >> 33;
@@ -297,7 +299,7 @@ std::string ranks_first(const std::vector<std::string>& nodes, int64_t streamer)
   std::string best;
   uint64_t best_score = 0;
   for (auto& node : nodes) {
-    auto score = fnv1a(node + "/" + std::to_string(streamer));
+    auto score = rank_hash(node + "/" + std::to_string(streamer));
     if (best.empty() || score > best_score) {
       best = node;
       best_score = score;
@@ -345,17 +347,7 @@ void place_streamers(keeper_self self, const round_result& r, const std::vector<
       ++i;
       continue;
     }
-    auto db = s.db;
-    auto node = s.args.opts.node_id;
-    auto id = i->first;
-    auto epoch = i->second;
-    s.io->post([db, node, id, epoch] {
-      try {
-        db->get().streamers().release(id, node, epoch);
-      } catch (const std::exception&) {
-        db->conn.reset();
-      }
-    });
+    post_release(self, true, i->first, i->second);
     i = s.streamers_held.erase(i);
   }
   s.streamer_rows = r.streamer_leases;
@@ -439,7 +431,7 @@ void on_round(keeper_self self, round_result& r) {
     if (n.node_id != s.args.opts.node_id && !s.peers.count(n.node_id))
       connect(self, n.node_id, n.cluster_address);
   }
-  if (s.leaving) return route_others(self, now);
+  if (s.leaving) return route_others(self);
   // A node only plans with nodes it can reach: a shard it hands to a node it
   // cannot forward to would answer 503 here for nothing.
   std::vector<std::string> reachable;
@@ -456,7 +448,7 @@ void on_round(keeper_self self, round_result& r) {
   look_when_unreachable_leases_end(self, reachable);
   for (int shard : plan.release) hand_off(self, shard);
   take(self, std::vector<int64_t>(plan.acquire.begin(), plan.acquire.end()), false);
-  route_others(self, now);
+  route_others(self);
   place_streamers(self, r, reachable);
 }
 
@@ -565,7 +557,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
         s.peers.erase(node);
         s.args.metrics->set("maxsess_cluster_peers_connected", {}, static_cast<double>(s.peers.size()));
         s.args.log->warn("cluster", "peer down", {{"node", node}});
-        route_others(self, now_of(self));
+        route_others(self);
         // Its shards free up when its leases run out: look right then.
         std::vector<std::string> reachable{s.args.opts.node_id};
         for (auto& kv : s.peers) reachable.push_back(kv.first);
@@ -587,17 +579,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
             }
           });
           for (int shard : s.leases->held()) hand_off(self, shard);
-          for (auto& [id, epoch] : s.streamers_held) {
-            auto streamer = id;
-            auto e = epoch;
-            s.io->post([db, node, streamer, e] {
-              try {
-                db->get().streamers().release(streamer, node, e);
-              } catch (const std::exception&) {
-                db->conn.reset();
-              }
-            });
-          }
+          for (auto& [id, epoch] : s.streamers_held) post_release(self, true, id, epoch);
           s.streamers_held.clear();
           publish_placement(self);
         }

@@ -118,16 +118,20 @@ std::optional<link_mode> parse_link_mode(std::string_view s) {
   return value_of(link_mode_names, s);
 }
 
-int shard_of(std::string_view account_id, int shards) {
-  if (shards <= 0)
-    return 0;
-  // FNV-1a 64: offset basis and prime from the reference definition.
+uint64_t fnv1a64(std::string_view text) {
+  // Offset basis and prime from the reference definition.
   uint64_t h = 14695981039346656037ULL;
-  for (char c : account_id) {
+  for (char c : text) {
     h ^= static_cast<unsigned char>(c);
     h *= 1099511628211ULL;
   }
-  return static_cast<int>(h % static_cast<uint64_t>(shards));
+  return h;
+}
+
+int shard_of(std::string_view account_id, int shards) {
+  if (shards <= 0)
+    return 0;
+  return static_cast<int>(fnv1a64(account_id) % static_cast<uint64_t>(shards));
 }
 
 }  // namespace maxsess

@@ -112,4 +112,6 @@ namespace maxsess {
 // Accounts map to a fixed number of shards (cluster ownership unit). Stable
 // across builds and platforms: FNV-1a 64 of the id, modulo shards.
 int shard_of(std::string_view account_id, int shards);
+// FNV-1a 64 (the hash shard_of uses).
+uint64_t fnv1a64(std::string_view text);
 }  // namespace maxsess
