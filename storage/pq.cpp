@@ -39,6 +39,30 @@ std::string int_array(const std::vector<int64_t>& items) {
   return out;
 }
 
+array_literal& array_literal::text(const std::string& v) {
+  sep();
+  out_ += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\')
+      out_ += '\\';
+    out_ += c;
+  }
+  out_ += '"';
+  return *this;
+}
+
+array_literal& array_literal::integer(int64_t v) {
+  sep();
+  out_ += std::to_string(v);
+  return *this;
+}
+
+array_literal& array_literal::raw(const char* v) {
+  sep();
+  out_ += v;
+  return *this;
+}
+
 void throw_result_error(const char* what, PGconn* conn, const PGresult* r) {
   std::string msg = trimmed(r ? PQresultErrorMessage(r) : PQerrorMessage(conn));
   if (msg.empty())

@@ -64,6 +64,30 @@ std::string text_array(const std::vector<std::string>& items);
 // A PostgreSQL bigint[] literal: {1,2,3}.
 std::string int_array(const std::vector<int64_t>& items);
 
+// Builds one array literal element by element (text, integers, NULLs): the
+// columns of a multi-row statement (unnest of arrays) in one parameter each.
+class array_literal {
+ public:
+  array_literal& text(const std::string& v);
+  array_literal& integer(int64_t v);
+  array_literal& boolean(bool v) { return raw(v ? "t" : "f"); }
+  array_literal& null() { return raw("NULL"); }
+  template <class T>
+  array_literal& nullable_integer(const std::optional<T>& v) {
+    return v ? integer(static_cast<int64_t>(*v)) : null();
+  }
+  array_literal& nullable_text(const std::optional<std::string>& v) { return v ? text(*v) : null(); }
+  std::string done() && {
+    out_ += '}';
+    return std::move(out_);
+  }
+
+ private:
+  array_literal& raw(const char* v);
+  void sep() { out_ += out_.size() == 1 ? "" : ","; }
+  std::string out_ = "{";
+};
+
 // Throws conflict_error for a unique violation, storage_error otherwise.
 [[noreturn]] void throw_result_error(const char* what, PGconn* conn, const PGresult* r);
 

@@ -94,18 +94,28 @@ const char* const sql_clear_sessions =
     " AND updated_at < now() - $2::bigint * interval '1 millisecond')"
     " RETURNING account_id, device_id";
 
-// Fenced upsert: 0 rows affected = the stored row has a newer shard epoch.
-const char* const sql_upsert_session =
+// Fenced upsert of many rows at once: one array per column, unnested (one
+// statement, one plan, one executor start for a whole group commit instead
+// of one per row); a stored row with a newer shard epoch is left alone.
+// Keys must be distinct within one call (ON CONFLICT cannot touch a row
+// twice); RETURNING names the rows the epoch check let through, the others
+// were fenced.
+const char* const sql_upsert_sessions =
     "INSERT INTO playback_sessions (account_id, device_id, shard, shard_epoch, status,"
     " content_type, stream, content_start, content_duration, streamer_id, client_ip,"
     " flussonic, token, started_at, updated_at, ended_at, duration_s, bytes, end_reason,"
     " exempt)"
-    " VALUES ($1, $2, $3::int, $4::bigint, $5, $6, $7, $8::bigint, $9::bigint, $10::bigint,"
-    " $11, $12::jsonb, $13,"
-    " timestamptz 'epoch' + $14::bigint * interval '1 millisecond',"
-    " timestamptz 'epoch' + $15::bigint * interval '1 millisecond',"
-    " timestamptz 'epoch' + $16::bigint * interval '1 millisecond',"
-    " $17::bigint, $18::bigint, $19, $20::boolean)"
+    " SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12::jsonb, c13,"
+    " timestamptz 'epoch' + c14 * interval '1 millisecond',"
+    " timestamptz 'epoch' + c15 * interval '1 millisecond',"
+    " timestamptz 'epoch' + c16 * interval '1 millisecond',"
+    " c17, c18, c19, c20"
+    " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[],"
+    " $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[],"
+    " $13::text[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[],"
+    " $19::text[], $20::boolean[])"
+    " AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18,"
+    " c19, c20)"
     " ON CONFLICT (account_id, device_id) DO UPDATE SET"
     " shard = EXCLUDED.shard, shard_epoch = EXCLUDED.shard_epoch, status = EXCLUDED.status,"
     " content_type = EXCLUDED.content_type, stream = EXCLUDED.stream,"
@@ -115,7 +125,8 @@ const char* const sql_upsert_session =
     " started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,"
     " ended_at = EXCLUDED.ended_at, duration_s = EXCLUDED.duration_s,"
     " bytes = EXCLUDED.bytes, end_reason = EXCLUDED.end_reason, exempt = EXCLUDED.exempt"
-    " WHERE playback_sessions.shard_epoch <= EXCLUDED.shard_epoch";
+    " WHERE playback_sessions.shard_epoch <= EXCLUDED.shard_epoch"
+    " RETURNING account_id, device_id";
 
 // Fenced delete. Answers (rows deleted, row present before): 0 deleted while
 // present = fenced; absent = nothing to delete (ok).

@@ -43,7 +43,7 @@ extern const char* const sql_resolve_tokens;
 extern const char* const sql_clear_sessions;
 
 // Sessions: fenced writes.
-extern const char* const sql_upsert_session;
+extern const char* const sql_upsert_sessions;
 extern const char* const sql_delete_session;
 extern const char* const sql_lock_shard_leases;
 

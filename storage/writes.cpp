@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 
 #include "storage/rows.hpp"
@@ -39,38 +40,47 @@ struct statement {
   param_list params;
 };
 
-constexpr const char* stmt_upsert_session = "maxsess_upsert_session";
+constexpr const char* stmt_upsert_sessions = "maxsess_upsert_sessions";
 constexpr const char* stmt_delete_session = "maxsess_delete_session";
 constexpr const char* stmt_upsert_account = "maxsess_upsert_account";
 constexpr const char* stmt_lock_shard_leases = "maxsess_lock_shard_leases";
 
+// Every session upsert of a transaction as one multi-row statement (see
+// sql_upsert_sessions): one array literal per column.
+statement sessions_statement(const std::vector<const write_op*>& upserts) {
+  array_literal c[20];
+  for (const auto* op : upserts) {
+    const auto& s = op->upsert.session;
+    c[0].text(s.account_id);
+    c[1].text(s.device_id);
+    c[2].integer(op->upsert.shard);
+    c[3].integer(op->upsert.epoch);
+    c[4].text(to_string(s.status));
+    c[5].text(to_string(s.content.type));
+    c[6].text(s.content.stream);
+    c[7].nullable_integer(s.content.start);
+    c[8].nullable_integer(s.content.duration);
+    c[9].integer(s.streamer_id);
+    c[10].text(s.client_ip);
+    c[11].text(flussonic_to_json(s.flussonic));
+    c[12].text(s.token);
+    c[13].integer(to_unix_ms(s.started_at));
+    c[14].integer(to_unix_ms(s.updated_at));
+    c[15].nullable_integer(s.ended_at ? std::optional<int64_t>(to_unix_ms(*s.ended_at)) : std::nullopt);
+    c[16].integer(s.duration_s);
+    c[17].integer(s.bytes);
+    c[18].nullable_text(s.reason ? std::optional<std::string>(to_string(*s.reason)) : std::nullopt);
+    c[19].boolean(s.exempt);
+  }
+  param_list p;
+  for (auto& col : c) p.text(std::move(col).done());
+  return {stmt_upsert_sessions, sql_upsert_sessions, std::move(p)};
+}
+
 statement statement_for(const write_op& op) {
   switch (op.what) {
-    case write_op::kind::upsert_session: {
-      const auto& s = op.upsert.session;
-      param_list p;
-      p.text(s.account_id)
-          .text(s.device_id)
-          .integer(int64_t{op.upsert.shard})
-          .integer(op.upsert.epoch)
-          .text(std::string(to_string(s.status)))
-          .text(std::string(to_string(s.content.type)))
-          .text(s.content.stream)
-          .nullable_integer(s.content.start)
-          .nullable_integer(s.content.duration)
-          .integer(s.streamer_id)
-          .text(s.client_ip)
-          .text(flussonic_to_json(s.flussonic))
-          .text(s.token)
-          .integer(to_unix_ms(s.started_at))
-          .integer(to_unix_ms(s.updated_at))
-          .nullable_integer(s.ended_at ? std::optional<int64_t>(to_unix_ms(*s.ended_at)) : std::nullopt)
-          .integer(s.duration_s)
-          .integer(s.bytes)
-          .nullable_text(s.reason ? std::optional<std::string>(to_string(*s.reason)) : std::nullopt)
-          .boolean(s.exempt);
-      return {stmt_upsert_session, sql_upsert_session, std::move(p)};
-    }
+    case write_op::kind::upsert_session:
+      return sessions_statement({&op});
     case write_op::kind::delete_session: {
       param_list p;
       p.text(op.del.account_id).text(op.del.device_id).integer(op.del.epoch);
@@ -88,9 +98,8 @@ statement statement_for(const write_op& op) {
 
 write_status status_of(const write_op& op, const PGresult* r) {
   switch (op.what) {
-    case write_op::kind::upsert_session:
-      return std::string(PQcmdTuples(const_cast<PGresult*>(r))) == "0" ? write_status::fenced
-                                                                      : write_status::ok;
+    case write_op::kind::upsert_session:  // answered by the multi-row statement
+      return write_status::ok;
     case write_op::kind::delete_session:
       if (PQntuples(r) == 1 && get_int(r, 0, 0) == 0 && get_bool(r, 0, 1))
         return write_status::fenced;
@@ -245,6 +254,81 @@ class pipeline {
   bool broken_ = false;
 };
 
+// What one transaction sends for its ops. Ops on the same row are
+// coalesced: each op carries the whole row (or its deletion), so only the
+// last op per row is sent and its status answers the earlier ones too. All
+// session upserts then go as ONE multi-row statement; deletes and account
+// settings (rare) one statement each. The order between different rows
+// does not matter inside one transaction.
+struct write_plan {
+  std::vector<statement> statements;
+  // Per statement: the ops whose status its result decides (the last op of
+  // a row first, then the ones it superseded); for the multi-row upsert,
+  // every upsert op.
+  std::vector<std::vector<std::size_t>> covers;
+  std::size_t upserts_at = SIZE_MAX;  // index of the multi-row upsert, if any
+  // For the multi-row upsert: row key -> ops of that row (last one first).
+  std::unordered_map<std::string, std::vector<std::size_t>> upsert_rows;
+};
+
+std::string row_key(const std::string& account, const std::string& device) {
+  std::string k;
+  k.reserve(account.size() + device.size() + 1);
+  k += account;
+  k += '\0';
+  k += device;
+  return k;
+}
+
+std::string row_key(const write_op& op) {
+  switch (op.what) {
+    case write_op::kind::upsert_session:
+      return row_key(op.upsert.session.account_id, op.upsert.session.device_id);
+    case write_op::kind::delete_session:
+      return row_key(op.del.account_id, op.del.device_id);
+    case write_op::kind::upsert_account:
+      return "\1" + op.account.settings.account_id;  // another table: never equal to a session key
+  }
+  return {};
+}
+
+write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<write_status>& out) {
+  std::vector<std::string> keys(ops.size());
+  std::unordered_map<std::string, std::size_t> last;  // row -> its last op
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (out[i] == write_status::fenced) continue;
+    keys[i] = row_key(*ops[i]);
+    last[keys[i]] = i;
+  }
+  std::unordered_map<std::size_t, std::vector<std::size_t>> superseded;  // last op -> earlier ops
+  for (std::size_t i = 0; i < ops.size(); ++i)
+    if (out[i] != write_status::fenced && last[keys[i]] != i) superseded[last[keys[i]]].push_back(i);
+
+  write_plan plan;
+  std::vector<const write_op*> upserts;
+  std::vector<std::size_t> upsert_ops;
+  for (std::size_t i = 0; i < ops.size(); ++i) {
+    if (out[i] == write_status::fenced || last[keys[i]] != i) continue;
+    std::vector<std::size_t> covers{i};
+    auto sup = superseded.find(i);
+    if (sup != superseded.end()) covers.insert(covers.end(), sup->second.begin(), sup->second.end());
+    if (ops[i]->what == write_op::kind::upsert_session) {
+      upserts.push_back(ops[i]);
+      upsert_ops.insert(upsert_ops.end(), covers.begin(), covers.end());
+      plan.upsert_rows.emplace(std::move(keys[i]), std::move(covers));
+    } else {
+      plan.statements.push_back(statement_for(*ops[i]));
+      plan.covers.push_back(std::move(covers));
+    }
+  }
+  if (!upserts.empty()) {
+    plan.upserts_at = plan.statements.size();
+    plan.statements.push_back(sessions_statement(upserts));
+    plan.covers.push_back(std::move(upsert_ops));
+  }
+  return plan;
+}
+
 }  // namespace
 
 // BEGIN, the ops and COMMIT go through one pipeline. When some ops name an
@@ -257,20 +341,17 @@ std::vector<write_status> apply_ops(connection& c, const std::vector<const write
     return out;
 
   // Built before the pipeline starts, so nothing below throws while it is
-  // in flight.
-  std::vector<statement> op_statements;
-  op_statements.reserve(ops.size());
+  // in flight (rebuilt only when the lease check fenced some ops).
   std::vector<int64_t> lease_shards;
-  for (const auto* op : ops) {
-    op_statements.push_back(statement_for(*op));
+  for (const auto* op : ops)
     if (auto claim = claim_of(*op))
       lease_shards.push_back(claim->shard);
-  }
   std::sort(lease_shards.begin(), lease_shards.end());
   lease_shards.erase(std::unique(lease_shards.begin(), lease_shards.end()),
                       lease_shards.end());
+  write_plan plan = plan_for(ops, out);
 
-  c.prepare(stmt_upsert_session, sql_upsert_session);
+  c.prepare(stmt_upsert_sessions, sql_upsert_sessions);
   c.prepare(stmt_delete_session, sql_delete_session);
   c.prepare(stmt_upsert_account, sql_upsert_account);
   if (!lease_shards.empty())
@@ -287,19 +368,15 @@ std::vector<write_status> apply_ops(connection& c, const std::vector<const write
         fence_by_leases(ops, r, out);
     });
     statements.clear();
+    if (std::find(out.begin(), out.end(), write_status::fenced) != out.end())
+      plan = plan_for(ops, out);  // fenced ops change nothing: leave them out
   }
 
-  // The ops left to send (fenced ones change nothing), then COMMIT.
-  std::vector<std::size_t> op_index;  // statement -> op; ops.size() for BEGIN/COMMIT
-  op_index.assign(statements.size(), ops.size());
-  for (std::size_t i = 0; i < ops.size(); ++i) {
-    if (out[i] == write_status::fenced)
-      continue;
-    statements.push_back(std::move(op_statements[i]));
-    op_index.push_back(i);
-  }
+  // The plan's statements, then COMMIT.
+  const std::size_t first = statements.size();
+  for (auto& st : plan.statements)
+    statements.push_back(std::move(st));
   statements.push_back({nullptr, sql_commit, {}});
-  op_index.push_back(ops.size());
 
   bool committed = false;
   p.run(statements, [&](std::size_t i, const PGresult* r) {
@@ -308,8 +385,21 @@ std::vector<write_status> apply_ops(connection& c, const std::vector<const write
       committed = std::string(PQcmdStatus(const_cast<PGresult*>(r))) == "COMMIT";
       if (!committed)
         p.fail(std::string("transaction not committed: ") + PQcmdStatus(const_cast<PGresult*>(r)));
-    } else if (op_index[i] < ops.size()) {
-      out[op_index[i]] = status_of(*ops[op_index[i]], r);
+    } else if (i >= first) {
+      const std::size_t k = i - first;
+      if (k == plan.upserts_at) {
+        // Rows not returned were fenced by the epoch check.
+        for (auto& [key, row_ops] : plan.upsert_rows)
+          for (auto op : row_ops) out[op] = write_status::fenced;
+        for (int row = 0, n = PQntuples(r); row < n; ++row) {
+          auto it = plan.upsert_rows.find(row_key(get_text(r, row, 0), get_text(r, row, 1)));
+          if (it != plan.upsert_rows.end())
+            for (auto op : it->second) out[op] = write_status::ok;
+        }
+      } else {
+        const auto st = status_of(*ops[plan.covers[k].front()], r);
+        for (auto op : plan.covers[k]) out[op] = st;
+      }
     }
   });
   p.finish();

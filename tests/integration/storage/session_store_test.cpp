@@ -211,6 +211,53 @@ TEST_F(StorageSessionStore, ManyOpsInOneApply) {
   EXPECT_EQ(store.sessions_of("acc3").size(), 100u);
 }
 
+TEST_F(StorageSessionStore, OpsOnOneRowInOneApplyLeaveTheLastOneAndShareItsStatus) {
+  // The session upserts of one transaction go as one multi-row statement,
+  // which cannot touch a row twice: the last op per row wins.
+  storage::session_store store(dsn);
+  auto first = bare_session("a", "d");
+  auto second = full_session("a", "d");
+  second.bytes = 4242;
+  auto st = store.apply({upsert(first, 1), upsert(bare_session("a", "other"), 1), upsert(second, 1)});
+  EXPECT_EQ(st, (std::vector<write_status>{write_status::ok, write_status::ok, write_status::ok}));
+  auto rows = store.sessions_of("a");
+  ASSERT_EQ(rows.size(), 2u);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT bytes FROM playback_sessions WHERE device_id = 'd'"), "4242");
+
+  // Upsert then delete: gone; delete then upsert: there.
+  st = store.apply({upsert(first, 1), erase("a", "d", 1), erase("a", "other", 1),
+                    upsert(bare_session("a", "other"), 1)});
+  EXPECT_EQ(st, (std::vector<write_status>(4, write_status::ok)));
+  EXPECT_EQ(store.count_sessions(), 1);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT device_id FROM playback_sessions"), "other");
+
+  // A fenced last op fences the ops it superseded; other rows are not affected.
+  store.apply({upsert(bare_session("a", "held"), 7)});
+  st = store.apply({upsert(bare_session("a", "held"), 3), upsert(bare_session("a", "free"), 3),
+                    upsert(bare_session("a", "held"), 3)});
+  EXPECT_EQ(st, (std::vector<write_status>{write_status::fenced, write_status::ok,
+                                           write_status::fenced}));
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT shard_epoch FROM playback_sessions WHERE device_id = 'held'"), "7");
+}
+
+TEST_F(StorageSessionStore, ArrayParametersCarryAwkwardTextUnchanged) {
+  // Every column of the multi-row upsert travels inside an array literal:
+  // quotes, backslashes, braces, commas, NULL-looking text and empties.
+  storage::session_store store(dsn);
+  auto s = full_session("acc.1", "dev-\\\"x");
+  s.content.stream = "a,b}{\"NULL\"\\";
+  s.client_ip = "NULL";
+  s.token = "";
+  s.content.start.reset();
+  s.reason.reset();
+  s.ended_at.reset();
+  ASSERT_EQ(store.apply({upsert(s, 1), upsert(bare_session("acc.1", "NULL"), 1)})[0], write_status::ok);
+  auto rows = store.sessions_of("acc.1");
+  ASSERT_EQ(rows.size(), 2u);
+  for (const auto& r : rows)
+    if (r.device_id == s.device_id) expect_same_session(r, s);
+}
+
 TEST_F(StorageSessionStore, AFailingOpRollsBackTheWholeApply) {
   storage::session_store store(dsn);
   // The bad op sits in a later pipeline chunk than the first good ones.
