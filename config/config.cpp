@@ -64,7 +64,8 @@ std::vector<section> layout(daemon_config& c) {
        {{"dsn", &st.dsn},
         {"batch_max_rows", &st.batch_max_rows},
         {"batch_max_delay", &st.batch_max_delay},
-        {"read_connections", &st.read_connections}}},
+        {"read_connections", &st.read_connections},
+        {"write_connections", &st.write_connections}}},
       {"security",
        {{"admin_token", &se.admin_token},
         {"client_tokens", &se.client_tokens},
@@ -599,6 +600,7 @@ class loader {
     check_range("storage.batch_max_rows", c.storage.batch_max_rows, 1,
                 std::numeric_limits<int>::max(), "");
     check_range("storage.read_connections", c.storage.read_connections, 1, 256, "");
+    check_range("storage.write_connections", c.storage.write_connections, 1, 64, "");
 
     // security
     require("security", "admin_token", c.security.admin_token,

@@ -30,6 +30,9 @@ struct storage_section {
   // commit (measured faster and lower-latency, docs/performance.md).
   duration batch_max_delay = std::chrono::milliseconds(0);
   int read_connections = 2;        // connections for loads (account state, admin)
+  // Writer lanes, each a connection + thread committing on its own: one
+  // lane's fsync wait overlaps another's work (an account always uses one).
+  int write_connections = 2;
 };
 
 struct security_section {

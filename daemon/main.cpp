@@ -338,7 +338,8 @@ int run_serve(const config::daemon_config& cfg) {
   // not hold its lease-row locks past the point its lease can expire.
   storage::batch_writer writer(cfg.storage.dsn, cfg.storage.batch_max_rows,
                                cfg.storage.batch_max_delay,
-                               cfg.cluster.enabled ? cfg.cluster.lease_ttl / 2 : std::chrono::milliseconds(0));
+                               cfg.cluster.enabled ? cfg.cluster.lease_ttl / 2 : std::chrono::milliseconds(0),
+                               cfg.storage.write_connections);
   actors::pg_account_store store(reader, writer);
   net::flussonic_client flussonic(std::chrono::seconds(5));
 

@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "domain/model.hpp"
 #include "storage/call_quietly.hpp"
 #include "storage/pq.hpp"
 #include "storage/writes.hpp"
@@ -20,11 +21,25 @@ using detail::apply_ops;
 using detail::call_quietly;
 using detail::connection;
 
-struct batch_writer::impl {
+namespace {
+const std::string& account_of(const write_op& op) {
+  switch (op.what) {
+    case write_op::kind::upsert_session: return op.upsert.session.account_id;
+    case write_op::kind::delete_session: return op.del.account_id;
+    case write_op::kind::upsert_account: return op.account.settings.account_id;
+  }
+  return op.upsert.session.account_id;
+}
+}  // namespace
+
+// One connection and its thread: the whole group-commit machinery. The
+// batch_writer runs several side by side (storage.write_connections) so that
+// one lane's commit (its fsync wait above all) overlaps another's work.
+struct lane {
   using steady = std::chrono::steady_clock;
   struct pending {
     std::vector<write_op> ops;
-    done_fn done;
+    batch_writer::done_fn done;
     steady::time_point queued_at;
   };
 
@@ -38,7 +53,7 @@ struct batch_writer::impl {
   std::deque<pending> queue;
   std::size_t queued_ops = 0;
   bool stopping = false;
-  stats counters;
+  batch_writer::stats counters;
 
   std::mutex stop_mutex;
   std::thread thread;
@@ -161,59 +176,93 @@ struct batch_writer::impl {
     }
     answer_failed(batch, 0, batch.size());
   }
+
+  void submit(std::vector<write_op> ops, batch_writer::done_fn done) {
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      if (!stopping) {
+        bool was_empty = queue.empty();
+        queued_ops += ops.size();
+        bool full = queued_ops >= max_rows;
+        queue.push_back({std::move(ops), std::move(done), steady::now()});
+        // Wake the writer only when it has something new to decide.
+        if (was_empty || full)
+          wake.notify_one();
+        return;
+      }
+    }
+    call_quietly(done, write_status::failed);
+  }
+
+  void flush_and_stop() {
+    std::lock_guard<std::mutex> stop_lock(stop_mutex);
+    {
+      std::lock_guard<std::mutex> lock(mutex);
+      stopping = true;
+    }
+    wake.notify_all();
+    // From a callback (the writer thread itself): the thread ends on its own
+    // after draining; whoever destroys the writer joins it.
+    if (thread.joinable() && thread.get_id() != std::this_thread::get_id())
+      thread.join();
+  }
+};
+
+struct batch_writer::impl {
+  std::vector<std::unique_ptr<lane>> lanes;
 };
 
 batch_writer::batch_writer(std::string dsn, int batch_max_rows,
                            std::chrono::milliseconds batch_max_delay,
-                           std::chrono::milliseconds idle_in_transaction_timeout)
+                           std::chrono::milliseconds idle_in_transaction_timeout, int connections)
     : impl_(std::make_unique<impl>()) {
-  impl_->dsn = std::move(dsn);
-  if (idle_in_transaction_timeout.count() > 0)
-    impl_->options = "-c idle_in_transaction_session_timeout=" + std::to_string(idle_in_transaction_timeout.count());
-  impl_->max_rows = static_cast<std::size_t>(std::max(1, batch_max_rows));
-  impl_->max_delay = std::max(std::chrono::milliseconds(0), batch_max_delay);
-  impl_->thread = std::thread([this] { impl_->run(); });
+  for (int i = 0; i < std::max(1, connections); ++i) {
+    auto l = std::make_unique<lane>();
+    l->dsn = dsn;
+    if (idle_in_transaction_timeout.count() > 0)
+      l->options = "-c idle_in_transaction_session_timeout=" + std::to_string(idle_in_transaction_timeout.count());
+    l->max_rows = static_cast<std::size_t>(std::max(1, batch_max_rows));
+    l->max_delay = std::max(std::chrono::milliseconds(0), batch_max_delay);
+    l->thread = std::thread([raw = l.get()] { raw->run(); });
+    impl_->lanes.push_back(std::move(l));
+  }
 }
 
 batch_writer::~batch_writer() {
   flush_and_stop();
-  if (impl_->thread.joinable())
-    impl_->thread.detach();  // destroyed from its own callback: nothing else to do
+  for (auto& l : impl_->lanes)
+    if (l->thread.joinable())
+      l->thread.detach();  // destroyed from its own callback: nothing else to do
 }
 
+// One account's writes always take the same lane, so they commit in the
+// order they were submitted (a lane is FIFO); different accounts' writes
+// never depend on each other's order.
 void batch_writer::submit(std::vector<write_op> ops, done_fn done) {
-  {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    if (!impl_->stopping) {
-      bool was_empty = impl_->queue.empty();
-      impl_->queued_ops += ops.size();
-      bool full = impl_->queued_ops >= impl_->max_rows;
-      impl_->queue.push_back({std::move(ops), std::move(done), impl::steady::now()});
-      // Wake the writer only when it has something new to decide.
-      if (was_empty || full)
-        impl_->wake.notify_one();
-      return;
-    }
-  }
-  call_quietly(done, write_status::failed);
+  std::size_t i = 0;
+  if (impl_->lanes.size() > 1 && !ops.empty())
+    i = fnv1a64(account_of(ops.front())) % impl_->lanes.size();
+  impl_->lanes[i]->submit(std::move(ops), std::move(done));
 }
 
 void batch_writer::flush_and_stop() {
-  std::lock_guard<std::mutex> stop_lock(impl_->stop_mutex);
-  {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    impl_->stopping = true;
-  }
-  impl_->wake.notify_all();
-  // From a callback (the writer thread itself): the thread ends on its own
-  // after draining; whoever destroys the writer joins it.
-  if (impl_->thread.joinable() && impl_->thread.get_id() != std::this_thread::get_id())
-    impl_->thread.join();
+  for (auto& l : impl_->lanes) l->flush_and_stop();
 }
 
 batch_writer::stats batch_writer::get_stats() const {
-  std::lock_guard<std::mutex> lock(impl_->mutex);
-  return impl_->counters;
+  stats total;
+  for (auto& l : impl_->lanes) {
+    std::lock_guard<std::mutex> lock(l->mutex);
+    const auto& c = l->counters;
+    total.commits += c.commits;
+    total.ops += c.ops;
+    total.failures += c.failures;
+    total.submits += c.submits;
+    total.fenced_submits += c.fenced_submits;
+    total.failed_submits += c.failed_submits;
+    if (!c.last_error.empty()) total.last_error = c.last_error;
+  }
+  return total;
 }
 
 }  // namespace maxsess::storage

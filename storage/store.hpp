@@ -217,8 +217,12 @@ class batch_writer {
   // writer's transaction when the process stalls in the middle of one (a
   // frozen node): its FOR SHARE lock on lease rows would otherwise block
   // every takeover of those shards until it wakes up.
+  // connections: lanes, each with its own connection, thread and queue;
+  // every op of one submit must belong to one account (its first op's
+  // account picks the lane, so one account's submits commit in order).
   batch_writer(std::string dsn, int batch_max_rows, std::chrono::milliseconds batch_max_delay,
-               std::chrono::milliseconds idle_in_transaction_timeout = std::chrono::milliseconds(0));
+               std::chrono::milliseconds idle_in_transaction_timeout = std::chrono::milliseconds(0),
+               int connections = 1);
   ~batch_writer();  // flush_and_stop()
   void submit(std::vector<write_op> ops, done_fn done);
   // Commits everything submitted so far, then stops the thread. Idempotent.

@@ -43,6 +43,39 @@ TEST_F(StorageBatchWriter, ConcurrentSubmitsAreGroupCommitted) {
     EXPECT_EQ(store.sessions_of("acc" + std::to_string(t)).size(), static_cast<size_t>(per_thread));
 }
 
+TEST_F(StorageBatchWriter, SeveralLanesKeepEachAccountsOrderAndUseEveryLane) {
+  // Each account rewrites one row over and over with a growing byte count,
+  // without waiting for the commits: what is stored at the end must be the
+  // last version of every account's row, whichever lanes the accounts took.
+  storage::batch_writer writer(dsn, 64, 0ms, 0ms, 3);
+  collector<write_status> done;
+  constexpr int accounts = 24, versions = 40;
+  std::vector<std::thread> submitters;
+  for (int t = 0; t < 4; ++t)
+    submitters.emplace_back([&, t] {
+      for (int v = 1; v <= versions; ++v)
+        for (int a = t; a < accounts; a += 4) {
+          auto s = bare_session("acc" + std::to_string(a), "dev");
+          s.bytes = v;
+          writer.submit({upsert(s, 1)}, [&](write_status st) { done.add(st); });
+        }
+    });
+  for (auto& t : submitters)
+    t.join();
+  ASSERT_TRUE(done.wait(accounts * versions)) << "callbacks missing";
+  for (auto st : done.values())
+    EXPECT_EQ(st, write_status::ok);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM playback_sessions WHERE bytes = " +
+                                        std::to_string(versions)),
+            std::to_string(accounts));
+  // Three lanes = three writer connections to the server.
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                    "current_database() AND pid <> pg_backend_pid()"),
+            "3");
+  writer.flush_and_stop();
+  EXPECT_EQ(writer.get_stats().submits, static_cast<uint64_t>(accounts * versions));
+}
+
 TEST_F(StorageBatchWriter, OkIsReportedOnlyOnceTheRowIsVisible) {
   storage::batch_writer writer(dsn, 16, 1ms);
   storage::session_store store(dsn);

@@ -107,6 +107,7 @@ storage:
   batch_max_rows: 512
   batch_max_delay: 5ms
   read_connections: 4
+  write_connections: 3
 security:
   admin_token: adm
   client_tokens: [portal-a, portal-b]
@@ -150,6 +151,7 @@ log:
   EXPECT_EQ(c.storage.batch_max_rows, 512);
   EXPECT_EQ(c.storage.batch_max_delay, 5ms);
   EXPECT_EQ(c.storage.read_connections, 4);
+  EXPECT_EQ(c.storage.write_connections, 3);
   EXPECT_EQ(c.security.admin_token, "adm");
   EXPECT_EQ(c.security.client_tokens, (std::vector<std::string>{"portal-a", "portal-b"}));
   EXPECT_EQ(c.security.token_secret, "new:s2,old:s1");
@@ -301,18 +303,20 @@ TEST(config_errors, cluster_listen_and_seeds_are_checked_only_when_enabled) {
 
 TEST(config_errors, ranges) {
   const auto r = load("storage:\n  dsn: x\n  batch_max_rows: 0\n  read_connections: 0\n"
+                      "  write_connections: 65\n"
                       "security:\n  admin_token: a\n  token_secret: s\n"
                       "node:\n  http_threads: 0\n  http_body_limit: -1\n"
                       "playback_session:\n  default_max_sessions: -1\n  batch_size: 0\n"
                       "cluster:\n  shards: 65537\n"
                       "log:\n  level: verbose\n  format: xml\n");
   for (const char* path : {"node.http_threads", "node.http_body_limit", "storage.batch_max_rows",
-                           "storage.read_connections", "playback_session.default_max_sessions",
+                           "storage.read_connections", "storage.write_connections",
+                           "playback_session.default_max_sessions",
                            "playback_session.batch_size", "cluster.shards", "log.level",
                            "log.format"})
     EXPECT_EQ(count_problems(r, path), 1u) << path << "\n" << dump(r);
-  // Exactly these nine: none of them stopped the others being found.
-  EXPECT_EQ(r.problems.size(), 9u) << dump(r);
+  // Exactly these ten: none of them stopped the others being found.
+  EXPECT_EQ(r.problems.size(), 10u) << dump(r);
   EXPECT_TRUE(load(required_yaml + "node:\n  http_threads: 64\ncluster:\n  shards: 65536\n").ok());
   EXPECT_TRUE(mentions(find_problem(load(required_yaml + "node:\n  http_threads: 65\n"),
                                     "node.http_threads"),
