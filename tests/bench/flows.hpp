@@ -75,8 +75,16 @@ void put_streamer(uint16_t port, const std::string& admin_token, int id, const s
 
 // VmRSS (KiB) once the process stopped growing: no change over 1 MiB in
 // `quiet_ms`, and no statement of its database still running. Throws after
-// `limit_s` seconds.
-long wait_settled(pid_t pid, const std::string& dsn, int quiet_ms, int limit_s);
+// `limit_s` seconds. `db_busy_s`: when a statement was last seen running
+// (seconds into the wait).
+long wait_settled(pid_t pid, const std::string& dsn, int quiet_ms, int limit_s,
+                  double* db_busy_s = nullptr);
+
+// Runs bulk INSERTs into `table` with its primary key and indexes dropped,
+// then builds them again exactly as they were (pg_constraint, pg_indexes):
+// one sort per index instead of a million index insertions.
+void insert_without_indexes(const std::string& dsn, const std::string& table,
+                            const std::vector<std::string>& statements);
 
 // Everything in `s` as a %-escaped query value (RFC 3986 unreserved kept).
 std::string query_escape(const std::string& s);

@@ -207,8 +207,9 @@ std::string db_name(const std::string& dsn) {
   return name.substr(0, name.find(' '));
 }
 
-long wait_settled(pid_t pid, const std::string& dsn, int quiet_ms, int limit_s) {
-  const auto deadline = clk::now() + std::chrono::seconds(limit_s);
+long wait_settled(pid_t pid, const std::string& dsn, int quiet_ms, int limit_s, double* db_busy_s) {
+  const auto begin = clk::now();
+  const auto deadline = begin + std::chrono::seconds(limit_s);
   const std::string busy_sql =
       "SELECT count(*) FROM pg_stat_activity WHERE datname = '" + db_name(dsn) +
       "' AND state = 'active' AND pid <> pg_backend_pid()";
@@ -219,6 +220,7 @@ long wait_settled(pid_t pid, const std::string& dsn, int quiet_ms, int limit_s) 
     if (kb.empty()) throw std::runtime_error("the daemon exited while loading");
     const long rss = std::stol(kb);
     const bool db_busy = query_scalar(dsn, busy_sql) != "0";
+    if (db_busy && db_busy_s) *db_busy_s = std::chrono::duration<double>(clk::now() - begin).count();
     if (last < 0 || std::labs(rss - last) > 1024 || db_busy) {
       quiet_since = clk::now();
       last = rss;
@@ -228,6 +230,27 @@ long wait_settled(pid_t pid, const std::string& dsn, int quiet_ms, int limit_s) 
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   throw std::runtime_error("the daemon did not settle within " + std::to_string(limit_s) + " s");
+}
+
+void insert_without_indexes(const std::string& dsn, const std::string& table,
+                            const std::vector<std::string>& statements) {
+  // Its primary key and indexes as created, to build again afterwards.
+  const std::string rel = "'" + table + "'::regclass";
+  const auto pkey = query_scalar(dsn, "SELECT conname FROM pg_constraint WHERE conrelid = " + rel + " AND contype = 'p'");
+  const auto pkey_def = query_scalar(
+      dsn, "SELECT pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = " + rel + " AND contype = 'p'");
+  const std::string others = "tablename = '" + table + "' AND indexname NOT IN (SELECT conname FROM pg_constraint"
+                             " WHERE conrelid = " + rel + ")";
+  const auto defs = query_scalar(dsn, "SELECT string_agg(indexdef, ';') FROM pg_indexes WHERE " + others);
+  const auto names = query_scalar(dsn, "SELECT string_agg(quote_ident(indexname), ',') FROM pg_indexes WHERE " + others);
+  if (!names.empty()) query_scalar(dsn, "DROP INDEX " + names);
+  if (!pkey.empty()) query_scalar(dsn, "ALTER TABLE " + table + " DROP CONSTRAINT " + pkey);
+  for (const auto& sql : statements) query_scalar(dsn, sql);
+  // One session, so that the SET applies to the builds.
+  query_scalar(dsn, "SET maintenance_work_mem = '256MB';" +
+                        (pkey.empty() ? "" : "ALTER TABLE " + table + " ADD CONSTRAINT " + pkey + " " + pkey_def + ";") +
+                        defs);
+  query_scalar(dsn, "ANALYZE " + table);
 }
 
 std::string query_escape(const std::string& s) {
