@@ -195,6 +195,9 @@ int run_sync(const options& o, const std::string& server) {
   const double rss0 = kb_to_mib(proc_field(d.pid(), "VmRSS"));
   const double cpu0 = proc_cpu_seconds(d.pid());
   const auto t0 = clk::now();
+  const int64_t t0_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
   const auto [status, answer] = post_job(d.port(), d.admin_token(), "{\"streamer_ids\":[1]}");
   const double sync_s = std::chrono::duration<double>(clk::now() - t0).count();
   const double cpu = proc_cpu_seconds(d.pid()) - cpu0;
@@ -203,6 +206,15 @@ int run_sync(const options& o, const std::string& server) {
   const auto active = query_scalar(dsn, "SELECT count(*) FROM playback_sessions WHERE status = 'active'");
   const int exit_code = d.stop();
   untrack_pid(d.pid());
+  // When the daemon asked for its last page: listing vs applying.
+  int daemon_pages = 0;
+  int64_t last_page_ms = 0;
+  for (const auto& e : emu.control("GET", "/_emu/api_log").value("api_log", nlohmann::json::array()))
+    if (e.value("utc_ms", int64_t{0}) >= t0_ms && e.value("method", "") == "GET") {
+      ++daemon_pages;
+      last_page_ms = std::max(last_page_ms, e.value("utc_ms", int64_t{0}));
+    }
+  const double listing_s = last_page_ms > 0 ? (last_page_ms - t0_ms) / 1000.0 : -1;
   emu.stop();
 
   long listed = -1, untracked = -1, ended = -1, killed = -1, adopted = -1;
@@ -227,6 +239,9 @@ int run_sync(const options& o, const std::string& server) {
             << "set-up       " << fmt(setup_s, 1) << " s (SQL rows, signed tokens, emulator listing)\n"
             << "sync         " << fmt(sync_s, 2) << " s end to end (POST /api/v1/jobs/sync -> answer), HTTP "
             << status << "\n"
+            << "phases       listing: the daemon asked for its last of " << daemon_pages << " pages "
+            << fmt(listing_s, 2) << " s in; applying what was listed: the remaining "
+            << fmt(sync_s - listing_s, 2) << " s\n"
             << "job          listed " << listed << ", adopted " << adopted << ", untracked " << untracked
             << ", ended " << ended << ", killed " << killed << "; rows active after: " << active << "\n"
             << "daemon       CPU " << fmt(cpu, 2) << " s (" << fmt(cpu / sync_sessions * 1e6, 1)
@@ -254,6 +269,7 @@ int run_sync(const options& o, const std::string& server) {
   line["ok"] = ok;
   line["listed"] = listed;
   line["hwm_growth_mib"] = std::round((hwm1 - hwm0) * 10) / 10;
+  line["listing_s"] = std::round(listing_s * 1000) / 1000;
   emit(line);
   auto anchor = [sync_s = sync_s](const char* name, const fetch_result& f, const std::string& note) {
     nlohmann::ordered_json a;

@@ -815,6 +815,12 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.emu
         if what == "state" and method == "GET":
             return self._send(200, emu.state())
+        if what == "api_log" and method == "GET":
+            # The Sessions API requests alone: small even when 100 000
+            # sessions are open (state lists them all).
+            with emu.lock:
+                return self._send(200, {"api_requests": emu.api_requests,
+                                        "api_log": list(emu.api_log)})
         if method != "POST":
             return self._error(405, "method not allowed")
         body = self._json_body()
