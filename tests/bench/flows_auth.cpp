@@ -128,6 +128,7 @@ int run_auth(const options& o, const std::string& server, const std::string& sce
                           statuses_text(res));
   line["ok"] = ok;
   line["statuses"] = statuses_text(res);
+  line["wal_fsyncs"] = wal0 >= 0 && wal1 >= 0 ? nlohmann::ordered_json(wal1 - wal0) : nlohmann::ordered_json();
   emit(line);
   drop_database(server, dsn);
   return ok ? 0 : 1;

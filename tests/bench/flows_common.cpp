@@ -36,6 +36,7 @@ int run_flow(const options& o, const std::string& server, const std::string& sce
   } catch (const std::exception& e) {
     // One scenario failing (a set-up step, a daemon that did not start)
     // does not stop the others; the run still fails.
+    // Its daemons were killed by their destructors on the way out.
     std::cout << "\n== scenario " << scenario << " FAILED: " << e.what() << "\n";
     flows::emit({{"scenario", scenario}, {"metric", "error"}, {"value", nullptr}, {"ok", false},
                  {"note", e.what()}});
