@@ -40,6 +40,7 @@
 
 #include "tests/bench/bench_common.hpp"
 #include "tests/bench/cluster.hpp"
+#include "tests/bench/flows.hpp"
 #include "tests/support/daemon.hpp"
 #include "tests/support/pg_test.hpp"
 
@@ -49,7 +50,9 @@ const char* const usage_text =
     "usage: maxsess_bench [options]\n"
     "  --scenario LIST      new, zap, deny, cold (every request a never-loaded account),\n"
     "                       comma-separated, or all = new,zap,deny (default new;\n"
-    "                       --cluster-compare: new,deny)\n"
+    "                       --cluster-compare: new,deny); flows (flows.hpp): auth-new,\n"
+    "                       auth-update, webhook, sync, memory\n"
+    "  --json FILE          append one JSON object per measured figure to FILE\n"
     "  --connections LIST   client connections (threads), comma-separated (default 8)\n"
     "  --seconds D          measured seconds per run (default 10; --cluster-compare: 8)\n"
     "  --accounts N         accounts in play (default 1000)\n"
@@ -121,10 +124,12 @@ options parse(int argc, char** argv) {
       auto v = value();
       o.scenarios = v == "all" ? std::vector<std::string>{"new", "zap", "deny"} : split(v);
       for (auto& s : o.scenarios)
-        if (s != "new" && s != "zap" && s != "deny" && s != "cold")
+        if (s != "new" && s != "zap" && s != "deny" && s != "cold" && !is_flow_scenario(s))
           throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, cold, all)");
       if (o.scenarios.empty()) throw std::invalid_argument("--scenario is empty");
       o.scenarios_given = true;
+    } else if (a == "--json") {
+      json_path() = value();
     } else if (a == "--connections") {
       o.connections.clear();
       for (auto& s : split(value())) o.connections.push_back(to_int(a, s, 1, 1024));
@@ -348,17 +353,20 @@ int main(int argc, char** argv) {
         rc = std::max(rc, run_failover(o, *server));
     } else {
       for (const auto& sc : o.scenarios)
-        for (int c : o.connections) {
+        if (is_flow_scenario(sc) && !g_interrupted) rc = std::max(rc, run_flow(o, *server, sc, ncpu));
+      for (const auto& sc : o.scenarios)
+        for (int c : is_flow_scenario(sc) ? std::vector<int>{} : o.connections) {
           if (g_interrupted) break;
           results.push_back(run_one(o, *server, sc, c));
           print_detail(results.back(), ncpu);
         }
 
-      std::cout << "\nCPU columns: CPU-seconds per second of the window (1.00 = one core busy)\n"
-                   "\n| scenario | conns | req/s | statuses | p50 ms | p90 ms | p99 ms | max ms "
-                   "| daemon VmHWM MiB | CPU client | CPU daemon | CPU PostgreSQL | CPU other "
-                   "| rows after | commits | rows/commit |\n"
-                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+      if (!results.empty())
+        std::cout << "\nCPU columns: CPU-seconds per second of the window (1.00 = one core busy)\n"
+                     "\n| scenario | conns | req/s | statuses | p50 ms | p90 ms | p99 ms | max ms "
+                     "| daemon VmHWM MiB | CPU client | CPU daemon | CPU PostgreSQL | CPU other "
+                     "| rows after | commits | rows/commit |\n"
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
       for (const auto& r : results) {
         auto per_s = [&](double cpu) { return cpu < 0 ? std::string("n/a") : fmt(cpu / r.elapsed_s, 2); };
         std::cout << "| " << r.scenario << " | " << r.connections << " | "
