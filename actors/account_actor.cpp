@@ -370,6 +370,12 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
       },
       [=](drain_atom) {
         auto& s = self->state;
+        if (s.loaded && !s.draining) {
+          // What waited in memory lands before the shard goes.
+          std::vector<write_op> ops;
+          s.logic->flush_progress(ops);
+          if (!ops.empty()) submit(self, std::move(ops), [](write_status) {});
+        }
         s.draining = true;
         finish_load(self, false);  // what waits for a load is refused
         quit_when_written(self);

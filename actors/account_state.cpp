@@ -98,9 +98,18 @@ const playback_session* account_state::find(const std::string& device_id) const 
   return i == sessions_.end() ? nullptr : &i->second;
 }
 
-void account_state::persist(const playback_session& s,
-                            std::vector<storage::write_op>& writes) const {
+void account_state::persist(const playback_session& s, std::vector<storage::write_op>& writes) {
   writes.push_back(storage::write_op::of(storage::session_upsert{s, shard_, epoch_, owner_}));
+  // The row carries the latest progress too.
+  if (!progress_.empty() && progress_.erase(s.device_id) && progress_.empty()) progress_due_.reset();
+}
+
+void account_state::flush_progress(std::vector<storage::write_op>& writes) {
+  auto devices = std::move(progress_);
+  progress_.clear();
+  progress_due_.reset();
+  for (const auto& device : devices)
+    if (auto it = sessions_.find(device); it != sessions_.end()) persist(it->second, writes);
 }
 
 void account_state::end(playback_session& s, session_status st, end_reason why, sys_time now) {
@@ -348,7 +357,18 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
   if (s != nullptr && holds_slot(s->status)) {
     if (auto* f = find_flussonic(*s, req.session_id)) {
       if (!f->open) return {auth_result::deny_replaced};
+      const bool progress_only = s->status == session_status::active;
       refresh(*s, r, now);
+      if (progress_only && cfg_.progress_write_delay.count() > 0) {
+        // Nothing decided changed (the session was active, stays active,
+        // same Flussonic session): the bulk of auth traffic. Its row is
+        // written within progress_write_delay, with whatever came since,
+        // instead of one durable write per check; a crash loses at most
+        // that much progress (bytes, duration, last seen), never a decision.
+        if (progress_.insert(s->device_id).second && !progress_due_)
+          progress_due_ = now + cfg_.progress_write_delay;
+        return {auth_result::allow};
+      }
       persist(*s, fx.writes);
       return {auth_result::allow};
     }
@@ -578,6 +598,7 @@ void account_state::put_settings(const account_settings& s,
 
 int account_state::expire(sys_time now, std::vector<storage::write_op>& writes) {
   int changed = 0;
+  if (progress_due_ && now >= *progress_due_) flush_progress(writes);
   // A session ends at the moment it was due, also when that was long ago
   // (the daemon was down, or the shard had no owner for a while).
   for (auto& [device, s] : sessions_) {
@@ -595,7 +616,7 @@ int account_state::expire(sys_time now, std::vector<storage::write_op>& writes) 
 }
 
 std::optional<sys_time> account_state::next_deadline() const {
-  std::optional<sys_time> next;
+  std::optional<sys_time> next = progress_due_;
   for (auto& [device, s] : sessions_) {
     sys_time d;
     if (s.status == session_status::pending)

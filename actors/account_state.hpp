@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -24,6 +25,10 @@ struct decision_settings {
   std::chrono::milliseconds pending_ttl{60000};
   std::chrono::milliseconds stale_after{180000};
   std::chrono::milliseconds link_ttl{600000};
+  // How long the progress of a playing session reported by an auth
+  // update_session (bytes, duration, last seen) may wait in memory before
+  // its row is written; 0 = written before the answer, like every change.
+  std::chrono::milliseconds progress_write_delay{1000};
 };
 
 struct link_request {
@@ -182,7 +187,11 @@ class account_state {
 
   // pending past pending_ttl -> ended (never_started); active without update
   // for stale_after -> ended (stale). Returns how many sessions changed.
+  // Also writes the progress that waited progress_write_delay.
   int expire(sys_time now, std::vector<storage::write_op>& writes);
+  // Writes every progress waiting in memory now (the shard leaves the node).
+  void flush_progress(std::vector<storage::write_op>& writes);
+  bool progress_pending() const { return !progress_.empty(); }
 
   // When expire() next has something to do (nullopt: nothing live).
   std::optional<sys_time> next_deadline() const;
@@ -200,7 +209,7 @@ class account_state {
  private:
   bool counts(const playback_session& s) const;
   void end(playback_session& s, session_status st, end_reason why, sys_time now);
-  void persist(const playback_session& s, std::vector<storage::write_op>& writes) const;
+  void persist(const playback_session& s, std::vector<storage::write_op>& writes);
   playback_session& start_session(const std::string& device_id, const std::string& stream,
                                   content_type type, sys_time now);
   void kill_over_limit(sys_time now, side_effects& fx);
@@ -218,6 +227,10 @@ class account_state {
   streamer_directory& streamers_;
   std::optional<account_settings> settings_;
   std::map<std::string, playback_session> sessions_;  // by device id
+  // Devices whose progress (update_session) is newer in memory than in the
+  // database, and when it must be written at the latest (expire() does).
+  std::set<std::string> progress_;
+  std::optional<sys_time> progress_due_;
 };
 
 }  // namespace maxsess::actors

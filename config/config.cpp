@@ -76,6 +76,7 @@ std::vector<section> layout(daemon_config& c) {
         {"default_max_sessions", &p.default_max_sessions},
         {"pending_ttl", &p.pending_ttl},
         {"stale_after", &p.stale_after},
+        {"progress_write_delay", &p.progress_write_delay},
         {"link_ttl", &p.link_ttl},
         {"auth_duration", &p.auth_duration},
         {"webhooks", &p.webhooks},
@@ -642,6 +643,11 @@ class loader {
     check_positive("playback_session.idle_passivate", p.idle_passivate);
     check_positive("playback_session.stale_after", p.stale_after);
     if (p.stale_after.count() > 0) check_stale_after();
+    if (p.progress_write_delay >= p.stale_after && p.stale_after.count() > 0)
+      invalid("playback_session.progress_write_delay",
+              "is " + format_duration(p.progress_write_delay) + " but must be less than stale_after (" +
+                  format_duration(p.stale_after) +
+                  "): a node taking the shard over would find the session's last update too old");
 
     // cluster
     if (c.cluster.enabled) {

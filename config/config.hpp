@@ -47,6 +47,10 @@ struct playback_section {
   int64_t default_max_sessions = 3;
   duration pending_ttl = std::chrono::seconds(60);
   duration stale_after = std::chrono::seconds(180);
+  // Progress of a playing session from auth update_session (bytes,
+  // duration, last seen) waits up to this long in memory before its row is
+  // written (0 = before each answer). Decisions are always written first.
+  duration progress_write_delay = std::chrono::seconds(1);
   duration link_ttl = std::chrono::minutes(10);
   duration auth_duration = std::chrono::seconds(30);
   bool webhooks = false;

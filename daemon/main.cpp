@@ -349,6 +349,7 @@ int run_serve(const config::daemon_config& cfg) {
   rt_opts.decisions.default_max_sessions = ps.default_max_sessions;
   rt_opts.decisions.pending_ttl = ps.pending_ttl;
   rt_opts.decisions.stale_after = ps.stale_after;
+  rt_opts.decisions.progress_write_delay = ps.progress_write_delay;
   rt_opts.decisions.link_ttl = ps.link_ttl;
   rt_opts.idle_passivate = ps.idle_passivate;
   rt_opts.request_timeout = cfg.node.request_timeout;

@@ -75,6 +75,65 @@ TEST_F(FlussonicState, AuthBindsAndActivates) {
   EXPECT_EQ(st->find("d1")->updated_at, clock.now());
 }
 
+TEST_F(FlussonicState, UpdateSessionProgressIsWrittenWithinTheDelayNotPerCheck) {
+  // progress_write_delay (default 1 s): an update_session of an active,
+  // bound session changes nothing decided, so it waits in memory.
+  link("d1");
+  ASSERT_EQ(auth("d1", "f1").result, auth_result::allow);  // binds, pending -> active: written
+  fx.writes.clear();
+  clock.advance(std::chrono::milliseconds(300));
+  EXPECT_EQ(auth("d1", "f1", "1.1.1.1", false).result, auth_result::allow);
+  EXPECT_TRUE(fx.writes.empty());
+  EXPECT_TRUE(st->progress_pending());
+  // The deadline is the first unwritten check's + delay.
+  ASSERT_TRUE(st->next_deadline().has_value());
+  EXPECT_EQ(*st->next_deadline(), clock.now() + std::chrono::seconds(1));
+  clock.advance(std::chrono::milliseconds(500));
+  EXPECT_EQ(auth("d1", "f1", "1.1.1.1", false).result, auth_result::allow);
+  const auto last_seen = clock.now();
+  EXPECT_TRUE(fx.writes.empty());
+  std::vector<storage::write_op> ops;
+  st->expire(clock.now(), ops);
+  EXPECT_TRUE(ops.empty()) << "not due yet";
+  clock.advance(std::chrono::milliseconds(500));
+  st->expire(clock.now(), ops);
+  ASSERT_EQ(ops.size(), 1u);  // one row with everything since
+  EXPECT_EQ(ops[0].upsert.session.updated_at, last_seen);
+  EXPECT_FALSE(st->progress_pending());
+}
+
+TEST_F(FlussonicState, AnyOtherWriteOfTheSessionCarriesItsProgress) {
+  link("d1");
+  ASSERT_EQ(auth("d1", "f1").result, auth_result::allow);
+  clock.advance(seconds(5));
+  ASSERT_EQ(auth("d1", "f1", "1.1.1.1", false).result, auth_result::allow);
+  ASSERT_TRUE(st->progress_pending());
+  fx.writes.clear();
+  // A decision on the same device (a second Flussonic session) is written
+  // before its answer, and its row has the progress too.
+  ASSERT_EQ(auth("d1", "f2").result, auth_result::allow);
+  ASSERT_EQ(fx.writes.size(), 1u);
+  EXPECT_FALSE(st->progress_pending());
+  // Handing the shard off writes what waits.
+  clock.advance(seconds(5));
+  ASSERT_EQ(auth("d1", "f2", "1.1.1.1", false).result, auth_result::allow);
+  std::vector<storage::write_op> ops;
+  st->flush_progress(ops);
+  EXPECT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0].upsert.session.updated_at, clock.now());
+}
+
+TEST_F(FlussonicState, ZeroProgressDelayWritesEveryCheck) {
+  cfg.progress_write_delay = std::chrono::milliseconds(0);
+  st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
+  link("d1");
+  ASSERT_EQ(auth("d1", "f1").result, auth_result::allow);
+  fx.writes.clear();
+  EXPECT_EQ(auth("d1", "f1", "1.1.1.1", false).result, auth_result::allow);
+  EXPECT_EQ(fx.writes.size(), 1u);
+  EXPECT_FALSE(st->progress_pending());
+}
+
 TEST_F(FlussonicState, SecondAddressWithTheSameTokenIsRefused) {
   link("d1");
   EXPECT_EQ(auth("d1", "f1", "1.1.1.1").result, auth_result::allow);
