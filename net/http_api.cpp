@@ -28,17 +28,28 @@ namespace {
 // on an actor thread.
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-std::string percent_decode(const std::string& s, bool& ok) {
-  std::string out;
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// No '+' for space: Flussonic and our clients percent-encode.
+std::string percent_decode(std::string_view s, bool& ok) {
   ok = true;
+  if (s.find('%') == std::string_view::npos) return std::string(s);  // the usual case
+  std::string out;
+  out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%') {
-      if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
-          !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      int hi = i + 2 < s.size() ? hex_digit(s[i + 1]) : -1;
+      int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+      if (lo < 0) {
         ok = false;
         return {};
       }
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
     } else {
       out.push_back(s[i]);
@@ -63,18 +74,18 @@ std::vector<std::string> split_path(const std::string& path) {
   return parts;
 }
 
-std::map<std::string, std::string> parse_query(const std::string& q) {
+std::map<std::string, std::string> parse_query(std::string_view q) {
   std::map<std::string, std::string> out;
   std::size_t i = 0;
   while (i <= q.size() && !q.empty()) {
     auto j = q.find('&', i);
-    if (j == std::string::npos) j = q.size();
+    if (j == std::string_view::npos) j = q.size();
     auto kv = q.substr(i, j - i);
     auto eq = kv.find('=');
     bool ok1 = true, ok2 = true;
-    auto k = percent_decode(eq == std::string::npos ? kv : kv.substr(0, eq), ok1);
-    auto v = eq == std::string::npos ? std::string{} : percent_decode(kv.substr(eq + 1), ok2);
-    if (ok1 && ok2 && !k.empty()) out[k] = v;
+    auto k = percent_decode(kv.substr(0, eq), ok1);
+    auto v = eq == std::string_view::npos ? std::string{} : percent_decode(kv.substr(eq + 1), ok2);
+    if (ok1 && ok2 && !k.empty()) out.insert_or_assign(std::move(k), std::move(v));
     if (j == q.size()) break;
     i = j + 1;
   }
@@ -303,7 +314,7 @@ void http_api::handle(request req, std::string remote, reply_fn reply) {
     metrics->inc("maxsess_http_requests_total", {{"route", group}, {"code", std::to_string(r.result_int())}});
     reply(std::move(r));
   };
-  if (q != std::string::npos) c->query = parse_query(target.substr(q + 1));
+  if (q != std::string::npos) c->query = parse_query(std::string_view(target).substr(q + 1));
   c->req = std::move(req);
   try {
     route(*c);

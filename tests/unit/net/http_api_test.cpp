@@ -460,3 +460,19 @@ TEST_F(Api, AuthAndWebhookAnswersAreTheBytesNlohmannWrote) {
   r = call(http::verb::post, "/webhook/playback-session/flussonic/s1", "[]");
   EXPECT_EQ(r.body(), oracle_dump(json{{"accepted", 7}, {"duplicates", 1}, {"malformed", 2}, {"ignored", 3}, {"untracked", 4}}));
 }
+
+TEST_F(Api, QueryStringsArePercentDecoded) {
+  auto token = signer.sign("acc1", "tv1", "news", clock.now() + std::chrono::minutes(10));
+  accounts.next_auth.result = actors::auth_result::allow;
+  auto r = call(http::verb::get, "/flussonic/auth?na%6De=n%65w%73&ip=1.2.3.4&session_id=a%2Fb&token=" + token);
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  ASSERT_EQ(accounts.auths.size(), 1u);
+  EXPECT_EQ(accounts.auths[0].session_id, "a/b");
+  // A pair with bad escapes is dropped whole: here the token, so no_token.
+  for (auto bad : {"%zz", "%4", "%", "x%g1"}) {
+    r = call(http::verb::get, std::string("/flussonic/auth?name=news&session_id=s&token=") + bad);
+    EXPECT_EQ(body(r)["reason"], "no_token") << bad;
+  }
+  r = call(http::verb::get, "/flussonic/auth?name=news&session_id=s&token=" + token + "&token=%zz");
+  EXPECT_EQ(r.result(), http::status::ok) << "the bad second token is dropped, the first one counts";
+}
