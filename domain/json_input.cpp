@@ -7,11 +7,22 @@ namespace maxsess::json_input {
 
 namespace {
 
-simdjson::dom::parser& thread_parser() {
-  // One per thread: CAF workers and Beast I/O threads each parse with their
-  // own; its buffers grow to the largest body seen and are reused.
-  thread_local simdjson::dom::parser p;
-  return p;
+// One per thread: CAF workers and Beast I/O threads each parse with their
+// own, reused from body to body (no allocation once warm). The body is
+// copied into `padded` (simdjson reads up to SIMDJSON_PADDING bytes past
+// the end). After a body larger than retain_bytes (node.http_body_limit
+// may be raised) both shrink back at the next ordinary one, so a thread
+// does not keep megabytes for one odd batch.
+constexpr std::size_t retain_bytes = 1 << 20;
+
+struct thread_state {
+  simdjson::dom::parser parser;
+  std::string padded;
+};
+
+thread_state& state() {
+  thread_local thread_state s;
+  return s;
 }
 
 bool digit(char c) { return c >= '0' && c <= '9'; }
@@ -65,16 +76,28 @@ std::string widen_big_integers(std::string_view text) {
 
 parse_status parse(std::string_view text, simdjson::dom::element& out) {
   if (text.size() >= 3 && text.substr(0, 3) == "\xEF\xBB\xBF") text.remove_prefix(3);
-  auto& p = thread_parser();
-  auto err = p.parse(text.data(), text.size(), true).get(out);
+  auto& st = state();
+  auto run = [&st, &out](std::string_view t) {
+    if (t.size() <= retain_bytes) {
+      if (st.padded.capacity() > retain_bytes + simdjson::SIMDJSON_PADDING) std::string().swap(st.padded);
+      if (st.parser.capacity() > retain_bytes && st.parser.allocate(retain_bytes, max_depth))
+        return simdjson::MEMALLOC;
+    }
+    st.padded.assign(t.data(), t.size());
+    st.padded.append(simdjson::SIMDJSON_PADDING, '\0');
+    return st.parser.parse(st.padded.data(), t.size(), false).get(out);
+  };
+  auto err = run(text);
   if (err == simdjson::NUMBER_ERROR) {
     // Rare (hostile or odd input): retry once with big integers as doubles.
     auto widened = widen_big_integers(text);
-    if (widened.size() != text.size()) err = p.parse(widened.data(), widened.size(), true).get(out);
+    if (widened.size() != text.size()) err = run(widened);
   }
   if (err == simdjson::DEPTH_ERROR) return parse_status::too_deep;
   return err ? parse_status::invalid : parse_status::ok;
 }
+
+std::size_t thread_capacity() { return std::max(state().parser.capacity(), state().padded.capacity()); }
 
 std::optional<simdjson::dom::element> find(simdjson::dom::object obj, std::string_view key) {
   std::optional<simdjson::dom::element> found;

@@ -30,6 +30,9 @@ parse_status parse(std::string_view text, simdjson::dom::element& out);
 // kept the last), nullopt when absent.
 std::optional<simdjson::dom::element> find(simdjson::dom::object obj, std::string_view key);
 
+// Bytes this thread's parser keeps between parses (for the tests).
+std::size_t thread_capacity();
+
 // Exposed for the tests: `text` with every integer literal outside
 // [-2^63, 2^64) given a ".0" so that it parses as a double, the way
 // nlohmann read it. Strings are left alone.

@@ -72,3 +72,16 @@ TEST(JsonInput, NestingDeeperThanTheLimitIsRefused) {
   EXPECT_EQ(parse(nest(json_input::max_depth + 1)), json_input::parse_status::too_deep);
   EXPECT_EQ(parse(nest(60000)), json_input::parse_status::too_deep) << "no recursion to overflow the stack";
 }
+
+TEST(JsonInput, AThreadKeepsNoHugeBuffersAfterOneHugeBody) {
+  std::string big = "[";
+  for (int i = 0; i < 700000; ++i) big += "1,";  // 1.4 MB, over the 1 MiB kept
+  big += "1]";
+  EXPECT_EQ(parse(big), json_input::parse_status::ok);
+  EXPECT_GE(json_input::thread_capacity(), big.size());
+  EXPECT_EQ(parse(R"({"a":1})"), json_input::parse_status::ok);
+  EXPECT_LE(json_input::thread_capacity(), (1u << 20) + 64u);
+  element e;
+  ASSERT_EQ(json_input::parse(R"({"a":"still fine"})", e), json_input::parse_status::ok);
+  EXPECT_EQ(std::string(e["a"].get_string().value()), "still fine");
+}
