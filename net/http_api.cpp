@@ -3,13 +3,21 @@
 #include <boost/asio/ip/address.hpp>
 #include <nlohmann/json.hpp>
 
+#include "domain/json_input.hpp"
+#include "net/json_writer.hpp"
+
 #include <memory>
 #include <openssl/crypto.h>
 
 namespace maxsess::net {
 
+// nlohmann stays for the admin answers (streamers, jobs), which are rare;
+// the hot paths (links, auth, webhooks, errors) write with json_writer and
+// every body is read with json_input (simdjson).
 using nlohmann::json;
 using actors::link_result;
+using jelement = simdjson::dom::element;
+using jtype = simdjson::dom::element_type;
 
 namespace {
 
@@ -20,17 +28,28 @@ namespace {
 // on an actor thread.
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-std::string percent_decode(const std::string& s, bool& ok) {
-  std::string out;
+int hex_digit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// No '+' for space: Flussonic and our clients percent-encode.
+std::string percent_decode(std::string_view s, bool& ok) {
   ok = true;
+  if (s.find('%') == std::string_view::npos) return std::string(s);  // the usual case
+  std::string out;
+  out.reserve(s.size());
   for (std::size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%') {
-      if (i + 2 >= s.size() || !std::isxdigit(static_cast<unsigned char>(s[i + 1])) ||
-          !std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      int hi = i + 2 < s.size() ? hex_digit(s[i + 1]) : -1;
+      int lo = hi >= 0 ? hex_digit(s[i + 2]) : -1;
+      if (lo < 0) {
         ok = false;
         return {};
       }
-      out.push_back(static_cast<char>(std::stoi(s.substr(i + 1, 2), nullptr, 16)));
+      out.push_back(static_cast<char>(hi * 16 + lo));
       i += 2;
     } else {
       out.push_back(s[i]);
@@ -55,18 +74,18 @@ std::vector<std::string> split_path(const std::string& path) {
   return parts;
 }
 
-std::map<std::string, std::string> parse_query(const std::string& q) {
+std::map<std::string, std::string> parse_query(std::string_view q) {
   std::map<std::string, std::string> out;
   std::size_t i = 0;
   while (i <= q.size() && !q.empty()) {
     auto j = q.find('&', i);
-    if (j == std::string::npos) j = q.size();
+    if (j == std::string_view::npos) j = q.size();
     auto kv = q.substr(i, j - i);
     auto eq = kv.find('=');
     bool ok1 = true, ok2 = true;
-    auto k = percent_decode(eq == std::string::npos ? kv : kv.substr(0, eq), ok1);
-    auto v = eq == std::string::npos ? std::string{} : percent_decode(kv.substr(eq + 1), ok2);
-    if (ok1 && ok2 && !k.empty()) out[k] = v;
+    auto k = percent_decode(kv.substr(0, eq), ok1);
+    auto v = eq == std::string_view::npos ? std::string{} : percent_decode(kv.substr(eq + 1), ok2);
+    if (ok1 && ok2 && !k.empty()) out.insert_or_assign(std::move(k), std::move(v));
     if (j == q.size()) break;
     i = j + 1;
   }
@@ -77,19 +96,23 @@ bool same_secret(const std::string& a, const std::string& b) {
   return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
-json session_json(const playback_session& s) {
-  json content = {{"type", to_string(s.content.type)}, {"stream", s.content.stream}};
-  if (s.content.start) content["start"] = *s.content.start;
-  if (s.content.duration) content["duration"] = *s.content.duration;
-  json j = {{"device_id", s.device_id},
-            {"status", to_string(s.status)},
-            {"content", std::move(content)},
-            {"streamer_id", s.streamer_id},
-            {"started_at", to_rfc3339(s.started_at)},
-            {"updated_at", to_rfc3339(s.updated_at)}};
-  if (s.ended_at) j["ended_at"] = to_rfc3339(*s.ended_at);
-  if (s.reason) j["end_reason"] = to_string(*s.reason);
-  return j;
+// Keys in sorted order, as nlohmann's std::map wrote them: the answers'
+// bytes are what they were (tests/unit/net/http_api_test.cpp compares).
+void write_session(json_writer& w, const playback_session& s) {
+  w.begin_object();
+  w.key("content").begin_object();
+  if (s.content.duration) w.key("duration").number(*s.content.duration);
+  if (s.content.start) w.key("start").number(*s.content.start);
+  w.key("stream").string(s.content.stream).key("type").string(to_string(s.content.type));
+  w.end_object();
+  w.key("device_id").string(s.device_id);
+  if (s.reason) w.key("end_reason").string(to_string(*s.reason));
+  if (s.ended_at) w.key("ended_at").string(to_rfc3339(*s.ended_at));
+  w.key("started_at").string(to_rfc3339(s.started_at));
+  w.key("status").string(to_string(s.status));
+  w.key("streamer_id").number(s.streamer_id);
+  w.key("updated_at").string(to_rfc3339(s.updated_at));
+  w.end_object();
 }
 
 json streamer_json(const streamer& s) {
@@ -107,13 +130,16 @@ json streamer_json(const streamer& s) {
               {"enabled", s.enabled}};
 }
 
-json account_json(const actors::account_view& v) {
-  json sessions = json::array();
-  for (auto& s : v.sessions) sessions.push_back(session_json(s));
-  return json{{"account_id", v.settings.account_id},
-              {"max_sessions", v.settings.max_sessions},
-              {"exempt", v.settings.exempt},
-              {"sessions", std::move(sessions)}};
+std::string account_json(const actors::account_view& v) {
+  json_writer w(128 + 256 * v.sessions.size());
+  w.begin_object();
+  w.key("account_id").string(v.settings.account_id);
+  w.key("exempt").boolean(v.settings.exempt);
+  w.key("max_sessions").number(v.settings.max_sessions);
+  w.key("sessions").begin_array();
+  for (auto& s : v.sessions) write_session(w, s);
+  w.end_array().end_object();
+  return w.take();
 }
 
 // A validation failure: the field and what is wrong with it.
@@ -122,50 +148,56 @@ struct bad_input {
   std::string message;
 };
 
-bool is_int(const json& j) { return j.is_number_integer() || j.is_number_unsigned(); }
+// An integer that fits int64 (simdjson gives uint64 only above INT64_MAX,
+// and a double for a fraction, an exponent or beyond 64 bits).
+std::optional<int64_t> as_int64(const jelement& j) {
+  if (j.type() != jtype::INT64) return std::nullopt;
+  return j.get_int64().value_unsafe();
+}
 
 // Reads an optional/required field of a JSON object with its type checked.
+// A key given twice counts once, with its last value (as nlohmann did).
 struct reader {
-  const json& obj;
+  simdjson::dom::object obj;
   std::string prefix;  // "content." for nested objects
   std::optional<bad_input> error;
 
-  const json* field(const char* name, bool required) {
-    if (error) return nullptr;
-    auto i = obj.find(name);
-    if (i == obj.end() || i->is_null()) {
+  std::optional<jelement> field(const char* name, bool required) {
+    if (error) return std::nullopt;
+    auto j = json_input::find(obj, name);
+    if (!j || j->is_null()) {
       if (required) error = bad_input{prefix + name, std::string("missing required field ") + prefix + name};
-      return nullptr;
+      return std::nullopt;
     }
-    return &*i;
+    return j;
   }
   std::optional<std::string> str(const char* name, bool required) {
-    auto* j = field(name, required);
+    auto j = field(name, required);
     if (!j) return std::nullopt;
     if (!j->is_string()) {
       error = bad_input{prefix + name, prefix + name + " must be a string"};
       return std::nullopt;
     }
-    return j->get<std::string>();
+    return std::string(j->get_string().value_unsafe());
   }
   std::optional<int64_t> integer(const char* name, bool required, int64_t min) {
-    auto* j = field(name, required);
+    auto j = field(name, required);
     if (!j) return std::nullopt;
-    if (!is_int(*j) || (j->is_number_unsigned() && j->get<uint64_t>() > INT64_MAX) ||
-        j->get<int64_t>() < min) {
+    auto v = as_int64(*j);
+    if (!v || *v < min) {
       error = bad_input{prefix + name, prefix + name + " must be an integer >= " + std::to_string(min)};
       return std::nullopt;
     }
-    return j->get<int64_t>();
+    return v;
   }
   std::optional<bool> boolean(const char* name, bool required) {
-    auto* j = field(name, required);
+    auto j = field(name, required);
     if (!j) return std::nullopt;
-    if (!j->is_boolean()) {
+    if (!j->is_bool()) {
       error = bad_input{prefix + name, prefix + name + " must be true or false"};
       return std::nullopt;
     }
-    return j->get<bool>();
+    return j->get_bool().value_unsafe();
   }
 };
 
@@ -188,9 +220,13 @@ bool is_json_content(const request& req) {
 
 response error_response(http::status status, const std::string& code, const std::string& message,
                         const std::string& field) {
-  json e = {{"code", code}, {"message", message}};
-  if (!field.empty()) e["field"] = field;
-  return make_json_response(status, dump(json{{"error", std::move(e)}}));
+  json_writer w(64 + message.size());
+  w.begin_object().key("error").begin_object();
+  w.key("code").string(code);
+  if (!field.empty()) w.key("field").string(field);
+  w.key("message").string(message);
+  w.end_object().end_object();
+  return make_json_response(status, w.take());
 }
 
 // One request in flight: what route() needs, and the way to answer.
@@ -209,6 +245,7 @@ struct http_api::call : std::enable_shared_from_this<http_api::call> {
     reply(std::move(r));
   }
   void json_ok(http::status st, const json& body) { send(make_json_response(st, dump(body))); }
+  void json_text(http::status st, std::string body) { send(make_json_response(st, std::move(body))); }
   void fail(http::status st, const std::string& code, const std::string& msg,
             const std::string& field = {}) {
     send(error_response(st, code, msg, field));
@@ -219,23 +256,30 @@ struct http_api::call : std::enable_shared_from_this<http_api::call> {
     r.set(http::field::retry_after, "1");
     send(std::move(r));
   }
-  // The parsed JSON body object, or nullopt after answering 4xx.
-  std::optional<json> body_object() {
+  // The parsed JSON body object, or nullopt after answering 4xx. It lives
+  // in this thread's parser: read it before anything else parses here.
+  std::optional<simdjson::dom::object> body_object() {
     if (!is_json_content(req)) {
       fail(http::status::unsupported_media_type, "unsupported_media_type",
            "send the body as JSON with Content-Type: application/json", "Content-Type");
       return std::nullopt;
     }
-    auto j = json::parse(req.body(), nullptr, false);
-    if (j.is_discarded()) {
-      fail(http::status::bad_request, "bad_request", "the body is not valid JSON", "body");
-      return std::nullopt;
+    jelement j;
+    switch (json_input::parse(req.body(), j)) {
+      case json_input::parse_status::ok: break;
+      case json_input::parse_status::too_deep:
+        fail(http::status::bad_request, "bad_request",
+             "the body nests arrays/objects deeper than " + std::to_string(json_input::max_depth), "body");
+        return std::nullopt;
+      case json_input::parse_status::invalid:
+        fail(http::status::bad_request, "bad_request", "the body is not valid JSON", "body");
+        return std::nullopt;
     }
     if (!j.is_object()) {
       fail(http::status::bad_request, "bad_request", "the body must be a JSON object", "body");
       return std::nullopt;
     }
-    return j;
+    return j.get_object().value_unsafe();
   }
 };
 
@@ -270,7 +314,7 @@ void http_api::handle(request req, std::string remote, reply_fn reply) {
     metrics->inc("maxsess_http_requests_total", {{"route", group}, {"code", std::to_string(r.result_int())}});
     reply(std::move(r));
   };
-  if (q != std::string::npos) c->query = parse_query(target.substr(q + 1));
+  if (q != std::string::npos) c->query = parse_query(std::string_view(target).substr(q + 1));
   c->req = std::move(req);
   try {
     route(*c);
@@ -391,12 +435,12 @@ void http_api::post_link(call& c) {
   actors::link_request lr;
   auto account = r.str("account_id", true);
   auto device = r.str("device_id", true);
-  const json* content = r.field("content", true);
+  auto content = r.field("content", true);
   if (r.error) return c.bad(*r.error);
   if (auto e = check_id("account_id", *account)) return c.bad(*e);
   if (auto e = check_id("device_id", *device)) return c.bad(*e);
   if (!content->is_object()) return c.bad({"content", "content must be an object {\"type\", \"stream\"}"});
-  reader rc{*content, "content.", std::nullopt};
+  reader rc{content->get_object().value_unsafe(), "content.", std::nullopt};
   auto type = rc.str("type", true);
   auto stream = rc.str("stream", true);
   auto start = rc.integer("start", false, 0);
@@ -435,20 +479,28 @@ void http_api::post_link(call& c) {
     static const char* names[] = {"approved", "denied", "unknown_streamer", "no_streamer", "unavailable"};
     metrics->inc("maxsess_link_decisions_total", {{"result", names[static_cast<int>(o.result)]}});
     switch (o.result) {
-      case link_result::approved:
-        return keep->json_ok(http::status::ok, {{"decision", "approved"},
-                                                {"url", o.url},
-                                                {"token", o.token},
-                                                {"expires_at", to_rfc3339(o.expires_at)},
-                                                {"session", session_json(o.session)}});
+      case link_result::approved: {
+        json_writer w(384 + o.url.size() + o.token.size());
+        w.begin_object();
+        w.key("decision").string("approved");
+        w.key("expires_at").string(to_rfc3339(o.expires_at));
+        w.key("session");
+        write_session(w, o.session);
+        w.key("token").string(o.token);
+        w.key("url").string(o.url);
+        w.end_object();
+        return keep->json_text(http::status::ok, w.take());
+      }
       case link_result::denied: {
-        json sessions = json::array();
-        for (auto& s : o.holders) sessions.push_back(session_json(s));
-        json e = {{"code", "max_sessions_reached"},
-                  {"message", o.message},
-                  {"max_sessions", o.max_sessions},
-                  {"sessions", std::move(sessions)}};
-        return keep->send(make_json_response(http::status::forbidden, dump(json{{"error", e}})));
+        json_writer w(160 + 256 * o.holders.size());
+        w.begin_object().key("error").begin_object();
+        w.key("code").string("max_sessions_reached");
+        w.key("max_sessions").number(o.max_sessions);
+        w.key("message").string(o.message);
+        w.key("sessions").begin_array();
+        for (auto& s : o.holders) write_session(w, s);
+        w.end_array().end_object().end_object();
+        return keep->json_text(http::status::forbidden, w.take());
       }
       case link_result::unknown_streamer:
         return keep->fail(http::status::bad_request, "bad_request", o.message, "streamer_id");
@@ -494,7 +546,7 @@ void http_api::account_admin(call& c, const std::string& account) {
       if (!v->found)
         return keep->fail(http::status::not_found, "not_found",
                           "account has neither settings nor sessions");
-      keep->json_ok(http::status::ok, account_json(*v));
+      keep->json_text(http::status::ok, account_json(*v));
     });
   }
   auto body = c.body_object();
@@ -503,13 +555,14 @@ void http_api::account_admin(call& c, const std::string& account) {
   auto max = r.integer("max_sessions", true, 0);
   auto exempt = r.boolean("exempt", false);
   if (r.error) return c.bad(*r.error);
-  if (auto id = body->find("account_id"); id != body->end() && *id != account)
+  if (auto id = json_input::find(*body, "account_id");
+      id && !(id->is_string() && id->get_string().value_unsafe() == account))
     return c.bad({"account_id", "account_id in the body must match the path"});
   auto keep = c.shared_from_this();
   deps_.accounts.put_account({account, *max, exempt.value_or(false)},
                              [keep](std::optional<actors::account_view> v) {
                                if (!v) return keep->unavailable("could not save the account; retry");
-                               keep->json_ok(http::status::ok, account_json(*v));
+                               keep->json_text(http::status::ok, account_json(*v));
                              });
 }
 
@@ -600,6 +653,14 @@ void http_api::streamer_admin_one(call& c, const std::string& id_text) {
 
 namespace maxsess::net {
 
+namespace {
+std::string auth_deny_json(std::string_view why) {
+  json_writer w(48 + why.size());
+  w.begin_object().key("reason").string(why).key("result").string("deny").end_object();
+  return w.take();
+}
+}  // namespace
+
 void http_api::flussonic_auth(call& c) {
   auto get = [&](const char* k) {
     auto i = c.query.find(k);
@@ -607,8 +668,7 @@ void http_api::flussonic_auth(call& c) {
   };
   auto deny = [this, &c](const std::string& why) {
     deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", why}});
-    auto r = make_json_response(http::status::forbidden, dump(json{{"result", "deny"}, {"reason", why}}));
-    c.send(std::move(r));
+    c.send(make_json_response(http::status::forbidden, auth_deny_json(why)));
   };
   auto token = get("token");
   auto name = get("name");
@@ -643,15 +703,14 @@ void http_api::flussonic_auth(call& c) {
     auto result = to_string(o.result);
     if (o.result != actors::auth_result::allow && o.result != actors::auth_result::unavailable) {
       deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", result}});
-      return keep->send(make_json_response(http::status::forbidden,
-                                           dump(json{{"result", "deny"}, {"reason", result}})));
+      return keep->send(make_json_response(http::status::forbidden, auth_deny_json(result)));
     }
     // Degraded (no answer in time): a valid token plays rather than 5xx
     // (FLUSSONIC.md §1); sync, webhooks and the next check catch up.
     if (o.result == actors::auth_result::unavailable)
       deps_.log.warn("auth", "account did not answer; allowing a valid token", {{"account", account}});
     deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", result}});
-    auto r = make_json_response(http::status::ok, dump(json{{"result", "allow"}}));
+    auto r = make_json_response(http::status::ok, R"({"result":"allow"})");
     r.set("X-UserId", account);
     r.set("X-AuthDuration",
           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(opts_.auth_duration).count()));
@@ -669,11 +728,15 @@ void http_api::webhook(call& c, const std::string& host) {
       return keep->fail(http::status::bad_request, "bad_request", "the body is not JSON", "body");
     if (r.result == st::unavailable)
       return keep->unavailable("not every event could be recorded; send the batch again");
-    keep->json_ok(http::status::ok, {{"accepted", r.events},
-                                     {"duplicates", r.duplicates},
-                                     {"malformed", r.malformed},
-                                     {"ignored", r.ignored},
-                                     {"untracked", r.untracked}});
+    json_writer w(96);
+    w.begin_object();
+    w.key("accepted").number(r.events);
+    w.key("duplicates").number(r.duplicates);
+    w.key("ignored").number(r.ignored);
+    w.key("malformed").number(r.malformed);
+    w.key("untracked").number(r.untracked);
+    w.end_object();
+    keep->json_text(http::status::ok, w.take());
   });
 }
 
@@ -689,7 +752,7 @@ void http_api::job(call& c, const std::string& kind) {
     reader r{*body, "", std::nullopt};
     auto batch = r.integer("batch_size", false, 1);
     auto timeout = r.integer("timeout", false, 0);
-    const json* ids = r.field("streamer_ids", false);
+    auto ids = r.field("streamer_ids", false);
     if (r.error) return c.bad(*r.error);
     if (batch && *batch > 10000) return c.bad({"batch_size", "batch_size must be 1..10000"});
     if (timeout && *timeout > 10LL * 365 * 24 * 3600)
@@ -698,10 +761,11 @@ void http_api::job(call& c, const std::string& kind) {
     if (timeout) req.timeout = std::chrono::seconds(*timeout);
     if (ids) {
       if (!ids->is_array()) return c.bad({"streamer_ids", "streamer_ids must be an array of positive integers"});
-      for (auto& id : *ids) {
-        if (!is_int(id) || id.get<int64_t>() <= 0)
-          return c.bad({"streamer_ids", "streamer_ids must be an array of positive integers"});
-        req.streamer_ids.push_back(id.get<int64_t>());
+      simdjson::dom::array list = ids->get_array().value_unsafe();
+      for (auto id : list) {
+        auto v = as_int64(id);
+        if (!v || *v <= 0) return c.bad({"streamer_ids", "streamer_ids must be an array of positive integers"});
+        req.streamer_ids.push_back(*v);
       }
     }
   }

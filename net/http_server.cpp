@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "domain/log.hpp"
+#include "net/json_writer.hpp"
 
 namespace maxsess::net {
 
@@ -49,34 +50,12 @@ constexpr std::size_t linger_max_bytes = 1024 * 1024;
 constexpr std::chrono::milliseconds linger_max_time{2000};
 constexpr std::chrono::milliseconds accept_retry_delay{50};
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          static const char* hex = "0123456789abcdef";
-          out += "\\u00";
-          out += hex[(c >> 4) & 0xf];
-          out += hex[c & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
-}
-
 response error_response(http::status status, const std::string& code, const std::string& message) {
-  return make_json_response(status,
-                            "{\"error\":{\"code\":\"" + json_escape(code) + "\",\"message\":\"" +
-                                json_escape(message) + "\"}}");
+  json_writer w(64 + message.size());
+  w.begin_object().key("error").begin_object();
+  w.key("code").string(code).key("message").string(message);
+  w.end_object().end_object();
+  return make_json_response(status, w.take());
 }
 
 // Errors that are part of normal life: the peer went away, a deadline

@@ -58,3 +58,48 @@ TEST(WebhookEvents, NotJson) {
   EXPECT_FALSE(parse_webhook_batch("").json);
   EXPECT_TRUE(parse_webhook_batch("[]").json);
 }
+
+TEST(WebhookEvents, HostileBatchesReadAsBefore) {
+  // A key given twice: the last counts. Numbers beyond 64 bits or negative
+  // are as if absent; big unsigned ids keep their digits.
+  auto b = parse_webhook_batch(R"([
+    {"event":"play_closed","id":"first","id":"s1","media":"m","bytes":99999999999999999999999,"duration":18446744073709551615,"closed_at":1764000020},
+    {"event":"play_updated","id":18446744073709551615,"bytes":"12","event_id":2.9,"updated_at":-5,"utc_ms":1764000000000}
+  ])");
+  ASSERT_TRUE(b.json);
+  ASSERT_EQ(b.events.size(), 2u);
+  EXPECT_EQ(b.events[0].report.session_id, "s1");
+  EXPECT_EQ(b.events[0].report.bytes, -1);
+  EXPECT_EQ(b.events[0].report.duration, -1);
+  EXPECT_EQ(*b.events[0].report.at, from_unix_ms(1764000020000));
+  EXPECT_EQ(b.events[1].report.session_id, "18446744073709551615");
+  EXPECT_EQ(b.events[1].report.bytes, 12);
+  EXPECT_EQ(b.events[1].event_id, 2);
+  EXPECT_EQ(*b.events[1].report.at, from_unix_ms(1764000000000)) << "a negative time is skipped";
+  // Nested events, scalars and arrays in the list are malformed entries.
+  auto m = parse_webhook_batch(R"([[{"event":"play_closed","id":"x"}], null, true, {"event":["play_closed"],"id":"x"}])");
+  EXPECT_TRUE(m.json);
+  EXPECT_EQ(m.malformed, 4);
+  EXPECT_EQ(parse_webhook_batch("5").malformed, 1);
+  // Invalid UTF-8 anywhere, a lone surrogate or nesting deeper than 1024:
+  // the whole body is not JSON (400, the sink does not resend it forever).
+  EXPECT_FALSE(parse_webhook_batch("[{\"event\":\"play_closed\",\"id\":\"\xC3\x28\"}]").json);
+  EXPECT_FALSE(parse_webhook_batch(R"([{"event":"play_closed","id":"\ud800"}])").json);
+  EXPECT_FALSE(parse_webhook_batch("[" + std::string(2000, '[') + std::string(2000, ']') + "]").json);
+  EXPECT_TRUE(parse_webhook_batch("\xEF\xBB\xBF[]").json) << "a byte-order mark is skipped, as nlohmann did";
+}
+
+TEST(WebhookEvents, ABatchOfAHundred) {
+  std::string body = "[";
+  for (int i = 0; i < 100; ++i) {
+    if (i) body += ",";
+    body += R"({"event":"play_updated","event_id":)" + std::to_string(i) + R"(,"id":"s)" + std::to_string(i) +
+            R"(","media":"ch","token":"t","ip":"10.0.0.1","bytes":1000,"duration":60,"updated_at":1764000010,"extra":{"a":[1,2]}})";
+  }
+  body += "]";
+  auto b = parse_webhook_batch(body);
+  ASSERT_EQ(b.events.size(), 100u);
+  EXPECT_EQ(b.events[99].event_id, 99);
+  EXPECT_EQ(b.events[99].report.session_id, "s99");
+  EXPECT_EQ(b.events[99].name, "play_updated");
+}

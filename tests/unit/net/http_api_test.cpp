@@ -329,3 +329,150 @@ TEST_F(Api, MetricsAreTextFormat) {
 }
 
 }  // namespace
+
+namespace {
+// The answers as the nlohmann-based code rendered them (its std::map sorted
+// the keys): the writer must give the same bytes.
+json oracle_session(const playback_session& s) {
+  json content = {{"type", to_string(s.content.type)}, {"stream", s.content.stream}};
+  if (s.content.start) content["start"] = *s.content.start;
+  if (s.content.duration) content["duration"] = *s.content.duration;
+  json j = {{"device_id", s.device_id},
+            {"status", to_string(s.status)},
+            {"content", std::move(content)},
+            {"streamer_id", s.streamer_id},
+            {"started_at", to_rfc3339(s.started_at)},
+            {"updated_at", to_rfc3339(s.updated_at)}};
+  if (s.ended_at) j["ended_at"] = to_rfc3339(*s.ended_at);
+  if (s.reason) j["end_reason"] = to_string(*s.reason);
+  return j;
+}
+std::string oracle_dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+}  // namespace
+
+TEST_F(Api, LinkAnswersAreTheBytesNlohmannWrote) {
+  playback_session full;
+  full.device_id = "tv-\"1\"";
+  full.status = session_status::ended;
+  full.content = {content_type::catchup, "caf\xC3\xA9/\xFF", 1764000000, 3600};
+  full.streamer_id = 42;
+  full.started_at = clock.now();
+  full.updated_at = clock.now() + std::chrono::seconds(5);
+  full.ended_at = clock.now() + std::chrono::seconds(9);
+  full.reason = end_reason::killed_by_operator;
+  playback_session bare;
+  bare.device_id = "d2";
+  accounts.next.result = actors::link_result::approved;
+  accounts.next.url = "http://s/news/index.m3u8?token=T&x=\x01\t";
+  accounts.next.token = "T";
+  accounts.next.expires_at = clock.now();
+  const std::string req = R"({"account_id":"a1","device_id":"d1","content":{"type":"live","stream":"x"}})";
+  for (auto* s : {&full, &bare}) {
+    accounts.next.session = *s;
+    auto r = call(http::verb::post, "/api/v1/links", req);
+    EXPECT_EQ(r.body(), oracle_dump(json{{"decision", "approved"},
+                                         {"url", accounts.next.url},
+                                         {"token", "T"},
+                                         {"expires_at", to_rfc3339(clock.now())},
+                                         {"session", oracle_session(*s)}}));
+  }
+  accounts.next.result = actors::link_result::denied;
+  accounts.next.message = "You have reached the maximum number of playback sessions";
+  accounts.next.max_sessions = 2;
+  accounts.next.holders = {full, bare};
+  auto r = call(http::verb::post, "/api/v1/links", req);
+  EXPECT_EQ(r.body(), oracle_dump(json{{"error",
+                                        {{"code", "max_sessions_reached"},
+                                         {"message", accounts.next.message},
+                                         {"max_sessions", 2},
+                                         {"sessions", {oracle_session(full), oracle_session(bare)}}}}}));
+  r = call(http::verb::post, "/api/v1/links", R"({"device_id":"d"})");
+  EXPECT_EQ(r.body(), oracle_dump(json{{"error",
+                                        {{"code", "bad_request"},
+                                         {"message", "missing required field account_id"},
+                                         {"field", "account_id"}}}}));
+}
+
+TEST_F(Api, HostileLinkBodiesAreAnsweredAsBefore) {
+  accounts.next.result = actors::link_result::approved;
+  const std::string deep = std::string(2000, '[') + std::string(2000, ']');
+  struct bad_case {
+    std::string body;
+    std::string field;
+  };
+  std::vector<bad_case> cases = {
+      // A key given twice: the last one counts (nlohmann's behaviour).
+      {R"({"account_id":"a","account_id":7,"device_id":"d","content":{"type":"live","stream":"s"}})", "account_id"},
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s"},"content":null})", "content"},
+      // Beyond 64 bits: a number but not an integer, named by its field.
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s"},"streamer_id":18446744073709551616})", "streamer_id"},
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s"},"streamer_id":9223372036854775808})", "streamer_id"},
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s","start":-99999999999999999999}})", "content.start"},
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s","duration":1.5}})", "content.duration"},
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s"},"streamer_id":1e2})", "streamer_id"},
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s"},"streamer_id":true})", "streamer_id"},
+      {R"({"account_id":"a","device_id":"d","content":[1]})", "content"},
+      {R"({"account_id":"a","device_id":"d","content":{"type":7,"stream":"s"}})", "content.type"},
+      {R"({"account_id":"a\u0000b","device_id":"d","content":{"type":"live","stream":"s"}})", "account_id"},
+      // Not JSON at all / not an object: the body.
+      {"{\"account_id\":\"\xC3\x28\",\"device_id\":\"d\",\"content\":{\"type\":\"live\",\"stream\":\"s\"}}", "body"},
+      {R"({"account_id":"\udc00","device_id":"d","content":{"type":"live","stream":"s"}})", "body"},
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s"},"x":1e400})", "body"},
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s"}} x)", "body"},
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s"},})", "body"},
+      {R"("account_id")", "body"},
+      // Deeper than json_input::max_depth (nlohmann had no limit): refused.
+      {R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s"},"x":)" + deep + "}", "body"},
+  };
+  for (auto& c : cases) {
+    auto r = call(http::verb::post, "/api/v1/links", c.body);
+    EXPECT_EQ(r.result(), http::status::bad_request) << c.body << " -> " << r.body();
+    EXPECT_EQ(body(r)["error"]["field"], c.field) << c.body << " -> " << r.body();
+  }
+  EXPECT_TRUE(accounts.links.empty());
+  // Accepted: the last of duplicate keys, a BOM, unknown fields of any shape.
+  auto r = call(http::verb::post, "/api/v1/links",
+                "\xEF\xBB\xBF" R"({"account_id":7,"account_id":"a","device_id":"d","content":{"type":"tv"},)"
+                R"("content":{"type":"vod","stream":"s","start":0,"start":5},"extra":{"n":[1,{"m":99999999999999999999999}]}})");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  ASSERT_EQ(accounts.links.size(), 1u);
+  EXPECT_EQ(accounts.links[0].account_id, "a");
+  EXPECT_EQ(accounts.links[0].content.type, content_type::vod);
+  EXPECT_EQ(accounts.links[0].content.start, 5);
+}
+
+TEST_F(Api, AuthAndWebhookAnswersAreTheBytesNlohmannWrote) {
+  auto token = signer.sign("acc1", "tv1", "news", clock.now() + std::chrono::minutes(10));
+  accounts.next_auth.result = actors::auth_result::allow;
+  auto r = call(http::verb::get, "/flussonic/auth?name=news&session_id=s&token=" + token);
+  EXPECT_EQ(r.body(), R"({"result":"allow"})");
+  accounts.next_auth.result = actors::auth_result::deny_killed;
+  r = call(http::verb::get, "/flussonic/auth?name=news&session_id=s&token=" + token);
+  EXPECT_EQ(r.body(), oracle_dump(json{{"result", "deny"}, {"reason", to_string(actors::auth_result::deny_killed)}}));
+  r = call(http::verb::get, "/flussonic/auth?name=news&session_id=s");
+  EXPECT_EQ(r.body(), oracle_dump(json{{"result", "deny"}, {"reason", "no_token"}}));
+  side.next_hook = {};
+  side.next_hook.events = 7;
+  side.next_hook.duplicates = 1;
+  side.next_hook.malformed = 2;
+  side.next_hook.ignored = 3;
+  side.next_hook.untracked = 4;
+  r = call(http::verb::post, "/webhook/playback-session/flussonic/s1", "[]");
+  EXPECT_EQ(r.body(), oracle_dump(json{{"accepted", 7}, {"duplicates", 1}, {"malformed", 2}, {"ignored", 3}, {"untracked", 4}}));
+}
+
+TEST_F(Api, QueryStringsArePercentDecoded) {
+  auto token = signer.sign("acc1", "tv1", "news", clock.now() + std::chrono::minutes(10));
+  accounts.next_auth.result = actors::auth_result::allow;
+  auto r = call(http::verb::get, "/flussonic/auth?na%6De=n%65w%73&ip=1.2.3.4&session_id=a%2Fb&token=" + token);
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  ASSERT_EQ(accounts.auths.size(), 1u);
+  EXPECT_EQ(accounts.auths[0].session_id, "a/b");
+  // A pair with bad escapes is dropped whole: here the token, so no_token.
+  for (auto bad : {"%zz", "%4", "%", "x%g1"}) {
+    r = call(http::verb::get, std::string("/flussonic/auth?name=news&session_id=s&token=") + bad);
+    EXPECT_EQ(body(r)["reason"], "no_token") << bad;
+  }
+  r = call(http::verb::get, "/flussonic/auth?name=news&session_id=s&token=" + token + "&token=%zz");
+  EXPECT_EQ(r.result(), http::status::ok) << "the bad second token is dropped, the first one counts";
+}
