@@ -40,6 +40,7 @@
 
 #include "tests/bench/bench_common.hpp"
 #include "tests/bench/cluster.hpp"
+#include "tests/bench/links.hpp"
 #include "tests/support/daemon.hpp"
 #include "tests/support/pg_test.hpp"
 
@@ -49,7 +50,8 @@ const char* const usage_text =
     "usage: maxsess_bench [options]\n"
     "  --scenario LIST      new, zap, deny, cold (every request a never-loaded account),\n"
     "                       comma-separated, or all = new,zap,deny (default new;\n"
-    "                       --cluster-compare: new,deny)\n"
+    "                       --cluster-compare: new,deny); links = make bench's link\n"
+    "                       figures (SQL-seeded accounts, zipf, open loop; links.cpp)\n"
     "  --connections LIST   client connections (threads), comma-separated (default 8)\n"
     "  --seconds D          measured seconds per run (default 10; --cluster-compare: 8)\n"
     "  --accounts N         accounts in play (default 1000)\n"
@@ -81,6 +83,12 @@ const char* const usage_text =
     "  --client-pin L       CPUs of the load threads (e.g. 12-15)\n"
     "  --pg-pin L           CPUs of PostgreSQL when its processes are on this machine\n"
     "  --log-dir DIR        keep the cluster nodes' logs there (appended)\n"
+    "make bench (scripts/bench.sh):\n"
+    "  --json FILE          append one JSON line per measured figure\n"
+    "  --loadgen-threads N  event-loop threads of the load generator (default 1)\n"
+    "  --zipf-s S           links: zipf exponent of account popularity (default 1.0)\n"
+    "  --answer-sample FILE links: write one link answer's body there (the anchors'\n"
+    "                       body)\n"
     "maxsessd is $MAXSESS_BIN, else the maxsessd next to this build.\n";
 
 namespace {
@@ -121,8 +129,8 @@ options parse(int argc, char** argv) {
       auto v = value();
       o.scenarios = v == "all" ? std::vector<std::string>{"new", "zap", "deny"} : split(v);
       for (auto& s : o.scenarios)
-        if (s != "new" && s != "zap" && s != "deny" && s != "cold")
-          throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, cold, all)");
+        if (s != "new" && s != "zap" && s != "deny" && s != "cold" && s != "links")
+          throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, cold, links, all)");
       if (o.scenarios.empty()) throw std::invalid_argument("--scenario is empty");
       o.scenarios_given = true;
     } else if (a == "--connections") {
@@ -176,6 +184,18 @@ options parse(int argc, char** argv) {
       o.log_dir = value();
     } else if (a == "--pg-pin") {
       o.pg_pin = parse_cpu_list(value());
+    } else if (a == "--json") {
+      o.json = value();
+    } else if (a == "--loadgen-threads") {
+      o.loadgen_threads = to_int(a, value(), 1, 64);
+    } else if (a == "--zipf-s") {
+      const auto v = value();
+      char* end = nullptr;
+      o.zipf_s = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(o.zipf_s >= 0 && o.zipf_s <= 5))
+        throw std::invalid_argument("--zipf-s wants a number 0..5, got '" + v + "'");
+    } else if (a == "--answer-sample") {
+      o.answer_sample = value();
     } else {
       throw std::invalid_argument("unknown argument '" + a + "'");
     }
@@ -226,6 +246,7 @@ run_result run_one(const options& o, const std::string& server, const std::strin
   plan.ports = {d.port()};
   plan.client_cpus = o.client_pin;
   plan.daemons = {pid};
+  plan.loadgen_threads = o.loadgen_threads;
   run_load(plan, res);
 
   res.exit_code = d.stop();
@@ -350,11 +371,18 @@ int main(int argc, char** argv) {
       for (const auto& sc : o.scenarios)
         for (int c : o.connections) {
           if (g_interrupted) break;
+          if (sc == "links") {  // its own windows and figures
+            if (c == o.connections.front()) rc = std::max(rc, run_links(o, *server, ncpu));
+            continue;
+          }
           results.push_back(run_one(o, *server, sc, c));
           print_detail(results.back(), ncpu);
+          write_json(o, "matrix:" + sc + "/" + std::to_string(c), results.back(),
+                     std::to_string(o.accounts) + " accounts");
         }
 
-      std::cout << "\nCPU columns: CPU-seconds per second of the window (1.00 = one core busy)\n"
+      if (!results.empty())
+        std::cout << "\nCPU columns: CPU-seconds per second of the window (1.00 = one core busy)\n"
                    "\n| scenario | conns | req/s | statuses | p50 ms | p90 ms | p99 ms | max ms "
                    "| daemon VmHWM MiB | CPU client | CPU daemon | CPU PostgreSQL | CPU other "
                    "| rows after | commits | rows/commit |\n"
