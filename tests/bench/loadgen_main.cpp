@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 #include <string>
@@ -162,7 +163,7 @@ int main(int argc, char** argv) {
   const double server_us = r.requests && !pids.empty() ? (cpu1 - cpu0) * 1e6 / r.requests : -1;
   std::string statuses;
   for (auto& [s, n] : r.statuses) statuses += (statuses.empty() ? "" : " ") + std::to_string(s) + ":" + std::to_string(n);
-  std::cout << scenario << ": " << static_cast<long long>(r.rate()) << " req/s (" << r.requests << " in "
+  std::cout << std::setprecision(4) << scenario << ": " << static_cast<long long>(r.rate()) << " req/s (" << r.requests << " in "
             << r.elapsed_s << " s, " << o.connections << " conns, " << (o.open_loop ? "open loop" : "closed loop")
             << "), statuses " << statuses << ", errors " << r.errors << ", late " << r.late << ", p50 "
             << r.quantile_ms(0.5) << " ms, p90 " << r.quantile_ms(0.9) << " ms, p99 " << r.quantile_ms(0.99)
@@ -180,7 +181,7 @@ int main(int argc, char** argv) {
   f.cpu_us_per_op = server_us;
   f.rss_mib = pids.empty() ? -1 : rss;
   std::ostringstream n;
-  n << note << (note.empty() ? "" : "; ") << "loadgen " << o.connections << " conns "
+  n << std::fixed << std::setprecision(1) << note << (note.empty() ? "" : "; ") << "loadgen " << o.connections << " conns "
     << (o.open_loop ? "open" : "closed") << " loop, client " << r.cpu_us_per_request() << " us/req";
   if (r.errors) n << ", " << r.errors << " transport errors";
   f.note = n.str();
