@@ -23,6 +23,7 @@
 #
 # Environment: BUILD_DIR (build), BENCH_BUDGET (570), BENCH_WINDOW (seconds
 # per measured window, 6), BENCH_ACCOUNTS (1000000), BENCH_CONNS (64),
+# BENCH_CLIENT_THREADS (2),
 # BENCH_SKIP (space-separated: links flows cluster nginx beast redis).
 set -euo pipefail
 
@@ -33,6 +34,11 @@ BUDGET=${BENCH_BUDGET:-570}
 WINDOW=${BENCH_WINDOW:-6}
 ACCOUNTS=${BENCH_ACCOUNTS:-1000000}
 CONNS=${BENCH_CONNS:-64}
+# Load threads of our client, maxsess and anchors alike: with one thread on
+# a machine that others load too, the client got a visibly smaller share of
+# the cores than wrk -t2 did (measured: 16 k vs 42 k req/s against one nginx
+# worker, back to back), so both clients run two.
+CLIENT_THREADS=${BENCH_CLIENT_THREADS:-2}
 SKIP=" ${BENCH_SKIP:-} "
 OUT_DIR=$BUILD_DIR/bench
 START=$SECONDS
@@ -197,7 +203,8 @@ step_failed=()
 if ! skipped links; then
   say "links: ${ACCOUNTS} accounts x 4 devices, ${CONNS} connections, ${WINDOW} s windows"
   bounded 240 120 "$BENCH" --dsn "$DSN" --scenario links --accounts "$ACCOUNTS" --devices 4 \
-    --connections "$CONNS" --seconds "$WINDOW" --json "$JSON" --answer-sample "$ANSWER" >>"$LOG" 2>&1 ||
+    --connections "$CONNS" --seconds "$WINDOW" --loadgen-threads "$CLIENT_THREADS" --json "$JSON" \
+    --answer-sample "$ANSWER" >>"$LOG" 2>&1 ||
     step_failed+=("links (exit $?)")
 fi
 
@@ -211,7 +218,7 @@ if (( ${#flows[@]} )) && ! skipped flows; then
   list=$(IFS=,; echo "${flows[*]}")
   say "flows: $list"
   bounded 240 100 "$BENCH" --dsn "$DSN" --scenario "$list" --connections "$CONNS" \
-    --seconds "$WINDOW" --json "$JSON" >>"$LOG" 2>&1 || step_failed+=("flows (exit $?)")
+    --seconds "$WINDOW" --loadgen-threads "$CLIENT_THREADS" --json "$JSON" >>"$LOG" 2>&1 || step_failed+=("flows (exit $?)")
 elif (( ${#flows[@]} == 0 )); then
   say "flows: not in this maxsess_bench (auth, webhook, sync, memory skipped)"
 fi
@@ -219,7 +226,7 @@ fi
 if ! skipped cluster; then
   say "cluster: 1 node vs 3 nodes (new, ${CONNS} connections, 4 s windows)"
   bounded 150 70 "$BENCH" --dsn "$DSN" --cluster-compare --scenario new --connections "$CONNS" \
-    --seconds 4 --json "$JSON" >>"$LOG" 2>&1 || step_failed+=("cluster (exit $?)")
+    --seconds 4 --loadgen-threads "$CLIENT_THREADS" --json "$JSON" >>"$LOG" 2>&1 || step_failed+=("cluster (exit $?)")
 fi
 scripts/pg.sh stop "$PG_DIR" >>"$LOG" 2>&1 || true
 PG_DIR=""
@@ -286,7 +293,8 @@ EOF
     sleep 0.3  # the workers
     pids=$(pgrep -P "$NGINX_PID" | paste -sd, -)
     say "nginx, $workers worker(s), port $port: loadgen, then wrk"
-    bounded 30 40 "$LOADGEN" --port "$port" --target /link.json --connections "$CONNS" --seconds "$AWIN" \
+    bounded 30 40 "$LOADGEN" --port "$port" --target /link.json --connections "$CONNS" \
+      --threads "$CLIENT_THREADS" --seconds "$AWIN" \
       --pids "$pids" --scenario "anchor:nginx-static-${workers}w" \
       --note "$workers worker(s), static $BODY_BYTES-byte JSON" --json "$JSON" >>"$LOG" 2>&1 ||
       step_failed+=("nginx ${workers}w (exit $?)")
@@ -298,9 +306,9 @@ EOF
       c1=$(cpu_of ${pids//,/ })
       out=$(cat "$WORK/wrk.out")
       echo "$out" >>"$LOG"
-      python3 - "$out" "$workers" "$c0" "$c1" "$(rss_of ${pids//,/ })" "$BODY_BYTES" "$AWIN" >>"$JSON" <<'EOF'
+      python3 - "$out" "$workers" "$c0" "$c1" "$(rss_of ${pids//,/ })" "$CONNS" "$AWIN" >>"$JSON" <<'EOF'
 import json, re, sys
-out, workers, c0, c1, rss, size, win = sys.argv[1:]
+out, workers, c0, c1, rss, conns, win = sys.argv[1:]
 rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
 n = int(re.search(r"(\d+) requests in", out).group(1))
 cpu = float(re.search(r"CPU_S ([\d.]+)", out).group(1))
@@ -308,7 +316,7 @@ print(json.dumps({"scenario": "anchor:nginx-static-%sw-wrk" % workers, "metric":
                   "p50_ms": None, "p99_ms": None,
                   "cpu_us_per_op": (float(c1) - float(c0)) * 1e6 / n if n else None,
                   "rss_mib": float(rss),
-                  "note": "wrk -t2 -c64 %ss, %s worker(s); wrk's own CPU %.1f us/req" % (win, workers, cpu * 1e6 / n if n else 0)}))
+                  "note": "wrk -t2 -c%s %ss, %s worker(s); wrk's own CPU %.1f us/req" % (conns, win, workers, cpu * 1e6 / n if n else 0)}))
 EOF
       tail -n 1 "$JSON" >&2
     else
@@ -328,6 +336,7 @@ if ! skipped beast; then
     say "beast anchor, 1 I/O thread, port $port"
     bounded 30 25 "$LOADGEN" --port "$port" --method POST --target /api/v1/links \
       --header 'Content-Type: application/json' --body-file "$LINK_BODY" --connections "$CONNS" \
+      --threads "$CLIENT_THREADS" \
       --seconds "$AWIN" --pids "$BEAST_PID" --scenario anchor:beast \
       --note "bare Boost.Beast, 1 I/O thread, the same $BODY_BYTES bytes" --json "$JSON" >>"$LOG" 2>&1 ||
       step_failed+=("beast (exit $?)")
