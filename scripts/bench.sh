@@ -171,7 +171,7 @@ BEAST=$BUILD_DIR/tests/bench/maxsess_beast_anchor
 say "built in $((SECONDS - START)) s; budget left $(left) s"
 
 mkdir -p "$OUT_DIR"
-WORK=$(mktemp -d /tmp/maxsess-bench-XXXXXX)
+WORK=$(mktemp -d /tmp/maxsess-makebench-XXXXXX)
 # nginx's workers (user nobody when started as root) read the body from here.
 chmod 755 "$WORK"
 JSON=$OUT_DIR/results.jsonl
