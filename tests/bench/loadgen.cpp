@@ -319,7 +319,10 @@ class worker {
   void poll() {
     poll_timer_.expires_after(std::chrono::milliseconds(100));
     poll_timer_.async_wait([this](const boost::system::error_code& ec) {
-      if (ec) return;
+      // stopping_: this wait may have expired (its handler queued) just as
+      // the end timer's finish_all() cancelled it; re-arming then would keep
+      // the io_context alive for good.
+      if (ec || stopping_) return;
       if (o_.interrupted && *o_.interrupted) return finish_all();
       if (o_.open_loop && clk::now() >= w_.measure_end) {
         bool all_done = true;
@@ -354,6 +357,7 @@ class worker {
         }
       }
       c->done = true;
+      c->in_flight = false;
       boost::system::error_code ignored;
       c->socket.close(ignored);
       c->timer.cancel();
