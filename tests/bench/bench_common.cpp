@@ -433,7 +433,12 @@ void write_json(const options& o, const std::string& scenario, const run_result&
   if (r.late) add(std::to_string(r.late) + " late (counted in the percentiles)");
   if (r.requests && r.pg_cpu_s >= 0) add("PostgreSQL " + fmt(r.pg_cpu_s * 1e6 / r.requests, 0) + " us/req");
   if (r.requests) add("client " + fmt(r.client_cpu_s * 1e6 / r.requests, 1) + " us/req");
-  add("machine " + fmt(r.system_busy * 100, 0) + "% busy");
+  // What processes outside the measurement took (other agents' builds on a
+  // shared machine): the table flags windows where it was large.
+  const double ncpu = static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+  if (r.elapsed_s > 0)
+    add("machine " + fmt(r.system_busy * 100, 0) + "% busy, others " +
+        fmt(std::max(0.0, other_cpu(r)) / r.elapsed_s / ncpu * 100, 0) + "% of the cores");
   f.note = n;
   loadgen::append_json(o.json, f);
 }

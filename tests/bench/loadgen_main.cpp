@@ -5,6 +5,7 @@
 // people and, with --json, appends one JSON line of the bench's contract.
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -56,6 +57,23 @@ double proc_rss_mib(int pid) {
   for (std::string line; std::getline(in, line);)
     if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
   return 0;
+}
+
+// /proc/stat's first line: busy and total jiffies of all cores.
+struct machine_cpu {
+  unsigned long long busy = 0, total = 0;
+};
+machine_cpu machine_now() {
+  std::ifstream in("/proc/stat");
+  std::string cpu;
+  in >> cpu;
+  unsigned long long v[10] = {};
+  for (auto& x : v) in >> x;
+  machine_cpu m;
+  for (auto x : v) m.total += x;
+  m.total -= v[8] + v[9];          // guest time is already in user/nice
+  m.busy = m.total - v[3] - v[4];  // minus idle, iowait
+  return m;
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -140,9 +158,11 @@ int main(int argc, char** argv) {
 
   // The server's CPU over the window alone: sampled when the warm-up ends.
   double cpu0 = 0;
+  machine_cpu m0;
   std::thread sampler([&] {
     std::this_thread::sleep_for(o.warmup + std::chrono::milliseconds(2));
     for (int p : pids) cpu0 += proc_cpu_s(p);
+    m0 = machine_now();
   });
   lg::result r;
   try {
@@ -158,6 +178,12 @@ int main(int argc, char** argv) {
     cpu1 += proc_cpu_s(p);
     rss += proc_rss_mib(p);
   }
+  // Everything else the cores did meanwhile (other people's work on a
+  // shared machine), as a share of all cores.
+  const machine_cpu m1 = machine_now();
+  const double tck = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double all_s = (m1.total - m0.total) / tck, busy_s = (m1.busy - m0.busy) / tck;
+  const double others = all_s > 0 ? std::max(0.0, busy_s - r.cpu_s - (cpu1 - cpu0)) / all_s : 0;
   // The drain after the window adds a little server CPU in the open loop;
   // the closed loop stops at the window's end.
   const double server_us = r.requests && !pids.empty() ? (cpu1 - cpu0) * 1e6 / r.requests : -1;
@@ -184,6 +210,7 @@ int main(int argc, char** argv) {
   n << std::fixed << std::setprecision(1) << note << (note.empty() ? "" : "; ") << "loadgen " << o.connections << " conns "
     << (o.open_loop ? "open" : "closed") << " loop, client " << r.cpu_us_per_request() << " us/req";
   if (r.errors) n << ", " << r.errors << " transport errors";
+  n << std::setprecision(0) << "; others " << others * 100 << "% of the cores";
   f.note = n.str();
   try {
     lg::append_json(json, f);

@@ -72,6 +72,13 @@ def best_nginx(figures):
     return j
 
 
+def others(j):
+    """The share of the cores other processes took during the window (the
+    note says it; a large one means the figure is depressed by them)."""
+    m = re.search(r"others (\d+)% of the cores", (j or {}).get("note", ""))
+    return f"{m.group(1)} %" if m else ""
+
+
 def ratio(a, b):
     if not a or not b or a.get("value") in (None, 0) or b.get("value") in (None, 0):
         return None
@@ -118,6 +125,7 @@ def main():
             num(j.get("p99_ms"), 2) if first and j else "",
             num(j.get("cpu_us_per_op"), 1) if first and j else "",
             num(j.get("rss_mib"), 1) if first and j else "",
+            others(j) if first else "",
         ])
 
     def vs_nginx(name, label, bar_ratio=None, goal=None):
@@ -196,10 +204,10 @@ def main():
     # ---- errors the scenarios reported
     for k, j in sorted(figures.items()):
         if j.get("metric") == "error":
-            rows.append([k, "error", "", "", "", "", "no", "", "", "", j.get("note", "")[:60]])
+            rows.append([k, "error", "", "", "", "", "no", "", "", "", "", j.get("note", "")[:60]])
 
     head = ["scenario", "maxsess", "anchor", "anchor figure", "ratio", "bar (issue 7)", "meets",
-            "p50 ms", "p99 ms", "CPU µs/op", "RSS MiB"]
+            "p50 ms", "p99 ms", "CPU µs/op", "RSS MiB", "others' CPU"]
     out = []
     out.append("")
     for m in machine:
@@ -214,13 +222,13 @@ def main():
 
     # ---- the anchors, and what the clients cost
     out.append("")
-    out.append("| anchor | figure | p50 ms | p99 ms | server CPU µs/op | RSS MiB | note |")
-    out.append("|---|---|---|---|---|---|---|")
+    out.append("| anchor | figure | p50 ms | p99 ms | server CPU µs/op | RSS MiB | others' CPU | note |")
+    out.append("|---|---|---|---|---|---|---|---|")
     for k in sorted(figures):
         if k.startswith("anchor:") and k != "anchor:nginx-static":
             j = figures[k]
             out.append(f"| {k[7:]} | {rate_text(j)} | {num(j.get('p50_ms'), 2)} | {num(j.get('p99_ms'), 2)} | "
-                       f"{num(j.get('cpu_us_per_op'), 1)} | {num(j.get('rss_mib'), 1)} | {j.get('note', '')} |")
+                       f"{num(j.get('cpu_us_per_op'), 1)} | {num(j.get('rss_mib'), 1)} | {others(j)} | {j.get('note', '')} |")
     clients = []
     for k in sorted(figures):
         m = re.fullmatch(r"anchor:nginx-static-(\d+)w", k)
