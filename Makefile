@@ -1,4 +1,5 @@
-# maxsess — the two commands: `make run` and `make test` (see README.md).
+# maxsess — the two commands: `make run` and `make test` (see README.md);
+# `make bench` measures it beside its anchors (docs/performance.md).
 # Debian 12; the first build installs packages (scripts/deps.sh, root or sudo).
 
 BUILD_DIR   ?= build

@@ -133,6 +133,8 @@ options parse(int argc, char** argv) {
           throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, cold, links, all)");
       if (o.scenarios.empty()) throw std::invalid_argument("--scenario is empty");
       o.scenarios_given = true;
+    } else if (a == "--json") {
+      json_path() = value();
     } else if (a == "--connections") {
       o.connections.clear();
       for (auto& s : split(value())) o.connections.push_back(to_int(a, s, 1, 1024));
@@ -184,8 +186,6 @@ options parse(int argc, char** argv) {
       o.log_dir = value();
     } else if (a == "--pg-pin") {
       o.pg_pin = parse_cpu_list(value());
-    } else if (a == "--json") {
-      o.json = value();
     } else if (a == "--loadgen-threads") {
       o.loadgen_threads = to_int(a, value(), 1, 64);
     } else if (a == "--zipf-s") {

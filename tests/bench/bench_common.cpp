@@ -31,6 +31,11 @@ namespace maxsess::bench {
 
 using namespace maxsess::test;
 
+std::string& json_path() {
+  static std::string path;
+  return path;
+}
+
 // ---------------------------------------------------------------- safety net
 
 std::atomic<bool> g_interrupted{false};
@@ -440,7 +445,7 @@ void write_json(const options& o, const std::string& scenario, const run_result&
     add("machine " + fmt(r.system_busy * 100, 0) + "% busy, others " +
         fmt(std::max(0.0, other_cpu(r)) / r.elapsed_s / ncpu * 100, 0) + "% of the cores");
   f.note = n;
-  loadgen::append_json(o.json, f);
+  loadgen::append_json(json_path(), f);
 }
 
 std::map<std::string, std::string> admin_headers(const std::string& token) {

@@ -47,7 +47,6 @@ struct options {
   std::vector<int> pg_pin;              // --pg-pin: CPUs of PostgreSQL (same machine)
   std::string log_dir;                  // --log-dir: keep the cluster nodes' logs there
   // make bench (scripts/bench.sh)
-  std::string json;                     // --json: append one JSON line per measured figure
   int loadgen_threads = 1;              // --loadgen-threads: the client's event-loop threads
   double zipf_s = 1.0;                  // --zipf-s: links suite's account popularity
   std::string answer_sample;            // --answer-sample: write one link answer's body there
@@ -55,6 +54,11 @@ struct options {
 };
 
 options parse(int argc, char** argv);
+
+// --json FILE ("" = none): every measured figure appends one JSON line there
+// (loadgen::figure's shape). A process-wide setting rather than an option
+// field so that every scenario family writes to the same file the same way.
+std::string& json_path();
 extern const char* const usage_text;
 
 // ---------------------------------------------------------------- safety net
