@@ -18,8 +18,9 @@
 #    same bytes, Redis 7 with a Lua limiter script (redis-benchmark);
 # 6. prints the table (tests/bench/table.py) and writes
 #    $BUILD_DIR/bench/results.json (figures) and results.jsonl (raw lines).
-# Everything it starts is stopped on exit, ^C included; the whole run has a
-# time budget (BENCH_BUDGET seconds, default 570) and every step a bound.
+# Everything it starts is stopped on exit, ^C included; the run after the
+# build has a time budget (BENCH_BUDGET seconds, default 570) and every step
+# a bound.
 #
 # Environment: BUILD_DIR (build), BENCH_BUDGET (570), BENCH_WINDOW (seconds
 # per measured window, 6), BENCH_ACCOUNTS (1000000), BENCH_CONNS (64),
@@ -121,6 +122,19 @@ wait_port() {  # port [pid]: until something accepts on it (10 s; not once pid i
   return 1
 }
 
+# "busy total" jiffies of all cores (/proc/stat), for the share of the
+# cores other processes took during an anchor's window.
+machine_jiffies() {
+  awk '/^cpu / { t = 0; for (i = 2; i <= 9; i++) t += $i; print t - $5 - $6, t; exit }' /proc/stat
+}
+# others_pct "B0 T0" "B1 T1" client_s server_s
+others_pct() {
+  python3 -c 'import os, sys
+b0, t0 = map(float, sys.argv[1].split()); b1, t1 = map(float, sys.argv[2].split())
+hz = os.sysconf("SC_CLK_TCK"); total = (t1 - t0) / hz
+print(round(max(0.0, (b1 - b0) / hz - float(sys.argv[3]) - float(sys.argv[4])) / total * 100) if total > 0 else 0)' "$@"
+}
+
 # CPU seconds (utime+stime) of processes, summed; RSS MiB likewise.
 cpu_of() {
   local total=0 p
@@ -168,7 +182,10 @@ cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target maxsessd maxsess_bench maxses
 BENCH=$BUILD_DIR/tests/bench/maxsess_bench
 LOADGEN=$BUILD_DIR/tests/bench/maxsess_loadgen
 BEAST=$BUILD_DIR/tests/bench/maxsess_beast_anchor
-say "built in $((SECONDS - START)) s; budget left $(left) s"
+say "built in $((SECONDS - START)) s"
+# The budget counts from here: a first build (minutes on 2 cores) must not
+# eat the measurement's time.
+START=$SECONDS
 
 mkdir -p "$OUT_DIR"
 WORK=$(mktemp -d /tmp/maxsess-makebench-XXXXXX)
@@ -301,14 +318,17 @@ EOF
     tail -n 3 "$LOG" >&2
     # wrk, same connections: its req/s and its own CPU per request.
     c0=$(cpu_of ${pids//,/ })
+    m0=$(machine_jiffies)
     # (to a file, not $(...): a subshell would leave wrk running on ^C)
     if bounded 30 35 python3 "$WORK/cpu_run.py" wrk -t2 -c"$CONNS" -d"${AWIN}s" "http://127.0.0.1:$port/link.json" >"$WORK/wrk.out"; then
+      m1=$(machine_jiffies)
       c1=$(cpu_of ${pids//,/ })
       out=$(cat "$WORK/wrk.out")
       echo "$out" >>"$LOG"
-      python3 - "$out" "$workers" "$c0" "$c1" "$(rss_of ${pids//,/ })" "$CONNS" "$AWIN" >>"$JSON" <<'EOF'
+      others=$(others_pct "$m0" "$m1" "$(awk '/^CPU_S/ {print $2}' "$WORK/wrk.out")" "$(python3 -c "print($c1 - $c0)")")
+      python3 - "$out" "$workers" "$c0" "$c1" "$(rss_of ${pids//,/ })" "$CONNS" "$AWIN" "$others" >>"$JSON" <<'EOF'
 import json, re, sys
-out, workers, c0, c1, rss, conns, win = sys.argv[1:]
+out, workers, c0, c1, rss, conns, win, others = sys.argv[1:]
 rps = float(re.search(r"Requests/sec:\s*([\d.]+)", out).group(1))
 n = int(re.search(r"(\d+) requests in", out).group(1))
 cpu = float(re.search(r"CPU_S ([\d.]+)", out).group(1))
@@ -316,7 +336,8 @@ print(json.dumps({"scenario": "anchor:nginx-static-%sw-wrk" % workers, "metric":
                   "p50_ms": None, "p99_ms": None,
                   "cpu_us_per_op": (float(c1) - float(c0)) * 1e6 / n if n else None,
                   "rss_mib": float(rss),
-                  "note": "wrk -t2 -c%s %ss, %s worker(s); wrk's own CPU %.1f us/req" % (conns, win, workers, cpu * 1e6 / n if n else 0)}))
+                  "note": "wrk -t2 -c%s %ss, %s worker(s); wrk's own CPU %.1f us/req; others %s%% of the cores"
+                          % (conns, win, workers, cpu * 1e6 / n if n else 0, others)}))
 EOF
       tail -n 1 "$JSON" >&2
     else
@@ -384,15 +405,18 @@ print(max(20000, int(float(rows[-1][1]) * float(sys.argv[2]))))' "$WORK/redis.ou
     fi
     c0=$(cpu_of "$REDIS_PID")
     t0=$(date +%s.%N)
-    if bounded 40 10 redis-benchmark -h 127.0.0.1 -p "$port" -c "$CONNS" -n "$n" -r 1000000 --csv \
-          EVALSHA "$sha" 1 acct:__rand_int__ dev:__rand_int__ 4 600000 >"$WORK/redis.out" 2>>"$LOG"; then
+    m0=$(machine_jiffies)
+    if bounded 40 10 python3 "$WORK/cpu_run.py" redis-benchmark -h 127.0.0.1 -p "$port" -c "$CONNS" -n "$n" \
+          -r 1000000 --csv EVALSHA "$sha" 1 acct:__rand_int__ dev:__rand_int__ 4 600000 >"$WORK/redis.out" 2>>"$LOG"; then
+      m1=$(machine_jiffies)
       t1=$(date +%s.%N)
       c1=$(cpu_of "$REDIS_PID")
-      out=$(cat "$WORK/redis.out")
+      out=$(grep -v '^CPU_S' "$WORK/redis.out")
       echo "$out" >>"$LOG"
-      python3 - "$out" "$c0" "$c1" "$(rss_of "$REDIS_PID")" "$n" "$t0" "$t1" >>"$JSON" <<'EOF'
+      others=$(others_pct "$m0" "$m1" "$(awk '/^CPU_S/ {print $2}' "$WORK/redis.out")" "$(python3 -c "print($c1 - $c0)")")
+      python3 - "$out" "$c0" "$c1" "$(rss_of "$REDIS_PID")" "$n" "$t0" "$t1" "$others" >>"$JSON" <<'EOF'
 import csv, io, json, sys
-out, c0, c1, rss, n, t0, t1 = sys.argv[1:]
+out, c0, c1, rss, n, t0, t1, others = sys.argv[1:]
 rows = [r for r in csv.reader(io.StringIO(out)) if r and r[0] != "test"]
 r = rows[-1]
 rps, p50, p99 = float(r[1]), float(r[4]), float(r[6])
@@ -401,7 +425,8 @@ print(json.dumps({"scenario": "anchor:redis-lua", "metric": "decisions/s", "valu
                   "cpu_us_per_op": (float(c1) - float(c0)) * 1e6 / int(n),
                   "rss_mib": float(rss),
                   "note": "Redis 7 EVALSHA ZSET limiter (limit 4, random account and device over 1 M), "
-                          "no persistence, redis-benchmark -c 64 -n %s (%.1f s)" % (n, float(t1) - float(t0))}))
+                          "no persistence, redis-benchmark -c 64 -n %s (%.1f s); others %s%% of the cores"
+                          % (n, float(t1) - float(t0), others)}))
 EOF
       tail -n 1 "$JSON" >&2
     else
