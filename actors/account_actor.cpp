@@ -146,41 +146,69 @@ void ask_to_passivate(account_self self) {
       });
 }
 
-template <class T, class F>
-void run(account_self self, caf::typed_response_promise<T> rp, F& f, const T& unavailable) {
+// `deliver` takes the answer: a response promise's, or the HTTP side's
+// callback (the direct form of link and auth requests).
+template <class T, class F, class D>
+void run(account_self self, D deliver, F& f, const T& unavailable) {
   auto& s = self->state;
   side_effects fx;
   T value = f(*s.logic, s.ctx->deps.clock.now(), fx);
-  apply(self, std::move(fx), [rp, value = std::move(value), unavailable](write_status st) mutable {
-    // An approval (or any change) is answered only after its row is durable.
-    rp.deliver(st == write_status::ok ? std::move(value) : unavailable);
-  });
+  apply(self, std::move(fx),
+        [deliver = std::move(deliver), value = std::move(value), unavailable](write_status st) mutable {
+          // An approval (or any change) is answered only after its row is durable.
+          deliver(st == write_status::ok ? std::move(value) : unavailable);
+        });
   arm_wake(self);
 }
 
 // Runs a request against the account's state now, or once it is loaded.
-template <class T, class F>
-caf::result<T> exec(account_self self, F f, T unavailable) {
+template <class T, class F, class D>
+void exec_with(account_self self, F f, T unavailable, D deliver) {
   auto& s = self->state;
   ++s.handled;
   s.last_activity = s.ctx->deps.clock.now();
-  auto rp = self->make_response_promise<T>();
   if (s.draining || !s.ctx->shards->serving(s.logic->shard(), s.last_activity)) {
-    rp.deliver(unavailable);
-    return rp;
+    deliver(std::move(unavailable));
+    return;
   }
   if (!s.loaded) {
-    s.waiting.emplace_back([self, rp, f, unavailable](bool ok) mutable {
+    s.waiting.emplace_back([self, deliver, f, unavailable](bool ok) mutable {
       if (ok)
-        run(self, rp, f, unavailable);
+        run(self, std::move(deliver), f, unavailable);
       else
-        rp.deliver(unavailable);
+        deliver(std::move(unavailable));
     });
     start_load(self, s.logic->account_id());  // no-op while a load runs
-    return rp;
+    return;
   }
-  run(self, rp, f, unavailable);
+  run(self, std::move(deliver), f, unavailable);
+}
+
+template <class T, class F>
+caf::result<T> exec(account_self self, F f, T unavailable) {
+  auto rp = self->make_response_promise<T>();
+  exec_with(self, std::move(f), std::move(unavailable), [rp](T v) mutable { rp.deliver(std::move(v)); });
   return rp;
+}
+
+template <class T, class F>
+void exec_cb(account_self self, F f, T unavailable, std::function<void(T)> cb) {
+  exec_with(self, std::move(f), std::move(unavailable),
+            [cb = std::move(cb)](T v) { call_back(cb, std::move(v)); });
+}
+
+link_outcome link_unavailable() { return unavailable_link("could not record the session; retry"); }
+
+auto link_fn(link_request req) {
+  return [req = std::move(req)](account_state& st, sys_time now, side_effects& fx) {
+    return st.request_link(req, now, fx.writes);
+  };
+}
+
+auto auth_fn(auth_request req) {
+  return [req = std::move(req)](account_state& st, sys_time now, side_effects& fx) {
+    return st.authorize(req, now, fx);
+  };
 }
 
 // Draining: the actor goes once its last write has an answer (a load still
@@ -213,12 +241,10 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
   }
   return {
       [=](link_atom, link_request& req) -> caf::result<link_outcome> {
-        return exec<link_outcome>(
-            self,
-            [req = std::move(req)](account_state& st, sys_time now, side_effects& fx) {
-              return st.request_link(req, now, fx.writes);
-            },
-            unavailable_link("could not record the session; retry"));
+        return exec<link_outcome>(self, link_fn(std::move(req)), link_unavailable());
+      },
+      [=](link_atom, link_request& req, account_service::link_cb& cb) {
+        exec_cb<link_outcome>(self, link_fn(std::move(req)), link_unavailable(), std::move(cb));
       },
       [=](end_atom, std::string& device, bool kill) -> caf::result<end_result> {
         return exec<end_result>(
@@ -243,12 +269,11 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
             std::nullopt);
       },
       [=](auth_atom, auth_request& req) -> caf::result<auth_outcome> {
-        return exec<auth_outcome>(
-            self,
-            [req = std::move(req)](account_state& st, sys_time now, side_effects& fx) {
-              return st.authorize(req, now, fx);
-            },
-            auth_outcome{auth_result::unavailable});
+        return exec<auth_outcome>(self, auth_fn(std::move(req)), auth_outcome{auth_result::unavailable});
+      },
+      [=](auth_atom, auth_request& req, account_service::auth_cb& cb) {
+        exec_cb<auth_outcome>(self, auth_fn(std::move(req)), auth_outcome{auth_result::unavailable},
+                              std::move(cb));
       },
       [=](play_atom, std::string& device, play_report& r) -> caf::result<bool> {
         return exec<bool>(

@@ -72,6 +72,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::job_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::job_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::streamer_run)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::streamer_side::webhook_cb)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::account_service::link_cb)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::account_service::auth_cb)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(maxsess::actors::streamer_side::job_cb)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::function<void()>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::chrono::milliseconds)
@@ -132,7 +134,11 @@ using account_actor = caf::typed_actor<
     caf::replies_to<forget_atom, std::chrono::milliseconds /*timeout*/>::with<bool>,
     // the shard is leaving this node: finish what is in flight (writes land
     // or are fenced), answer anything new `unavailable`, then quit
-    caf::reacts_to<drain_atom>>;
+    caf::reacts_to<drain_atom>,
+    // The hot requests from this node's HTTP side, answered through the
+    // callback instead of a response (see local_shard_actor).
+    caf::reacts_to<link_atom, link_request, account_service::link_cb>,
+    caf::reacts_to<auth_atom, auth_request, account_service::auth_cb>>;
 
 // The owner of one shard's accounts: the same requests, addressed by account
 // (link, put and auth requests carry the account id inside).
@@ -194,6 +200,13 @@ using local_shard_actor = shard_actor::extend<
     // finish, answer true once none is left (the lease may then go), quit
     caf::replies_to<drain_atom>::with<bool>,
     caf::reacts_to<loaded_atom, live_accounts>,   // the takeover load (its own)
-    caf::reacts_to<stop_atom>>;                   // stop every account actor, then itself
+    caf::reacts_to<stop_atom>,                    // stop every account actor, then itself
+    // Link and auth requests from this node's HTTP side when the owner is
+    // local: the account actor calls the callback with its answer (it posts
+    // to the connection). No asking actor per request, no CAF request
+    // timeout (the HTTP server's per-request deadline is the backstop), one
+    // hop less each way. Remote owners get the request/response form.
+    caf::reacts_to<link_atom, link_request, account_service::link_cb>,
+    caf::reacts_to<auth_atom, auth_request, account_service::auth_cb>>;
 
 }  // namespace maxsess::actors

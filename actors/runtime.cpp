@@ -35,12 +35,43 @@ auto constant(T value) {
   return [value](const caf::error&) { return value; };
 }
 
+// A callback that is answered exactly once even when its message is lost: a
+// direct request sent to an owner that quit meanwhile (a handoff) is dropped
+// with its callback, and the last copy going away answers `on_drop`.
+template <class T>
+std::function<void(T)> answered_once(std::function<void(T)> cb, T on_drop) {
+  struct guard {
+    guard(std::function<void(T)> c, T d) : cb(std::move(c)), on_drop(std::move(d)) {}
+    guard(const guard&) = delete;  // one guard, one answer
+    ~guard() {
+      if (!done) call_back(cb, std::move(on_drop));
+    }
+    std::function<void(T)> cb;
+    T on_drop;
+    bool done = false;
+  };
+  auto g = std::make_shared<guard>(std::move(cb), std::move(on_drop));
+  return [g](T v) {
+    if (g->done) return;
+    g->done = true;
+    call_back(g->cb, std::move(v));
+  };
+}
+
 class actor_account_service final : public account_service {
  public:
-  actor_account_service(caf::actor_system& sys, const context& ctx) : sys_(sys), ctx_(ctx) {}
+  actor_account_service(caf::actor_system& sys, const context& ctx, const shard_table& table)
+      : sys_(sys), ctx_(ctx), table_(table) {}
+  // Link and auth requests go straight to a local owner (see
+  // local_shard_actor); a remote owner is asked.
   void request_link(link_request req, link_cb done) override {
-    auto dest = ctx_.owner_of(req.account_id);
-    ask<link_outcome>(sys_, dest, timeout(), std::move(done),
+    const int shard = shard_of(req.account_id, ctx_.opts.shards);
+    if (auto local = table_.locate_local(shard)) {
+      auto cb = answered_once<link_outcome>(std::move(done), unavailable_link("owner gone; retry"));
+      caf::anon_send(local, link_atom_v, std::move(req), std::move(cb));
+      return;
+    }
+    ask<link_outcome>(sys_, table_.locate(shard), timeout(), std::move(done),
                       [](const caf::error& e) { return unavailable_link("no answer: " + caf::to_string(e)); },
                       link_atom_v, std::move(req));
   }
@@ -60,8 +91,13 @@ class actor_account_service final : public account_service {
                         put_atom_v, std::move(settings));
   }
   void authorize(auth_request req, auth_cb done) override {
-    auto dest = ctx_.owner_of(req.account_id);
-    ask<auth_outcome>(sys_, dest, timeout(), std::move(done),
+    const int shard = shard_of(req.account_id, ctx_.opts.shards);
+    if (auto local = table_.locate_local(shard)) {
+      auto cb = answered_once<auth_outcome>(std::move(done), auth_outcome{auth_result::unavailable});
+      caf::anon_send(local, auth_atom_v, std::move(req), std::move(cb));
+      return;
+    }
+    ask<auth_outcome>(sys_, table_.locate(shard), timeout(), std::move(done),
                       constant(auth_outcome{auth_result::unavailable}), auth_atom_v, std::move(req));
   }
 
@@ -69,6 +105,7 @@ class actor_account_service final : public account_service {
   std::chrono::milliseconds timeout() const { return ctx_.opts.request_timeout; }
   caf::actor_system& sys_;
   const context& ctx_;
+  const shard_table& table_;
 };
 
 class actor_streamer_side final : public streamer_side {
@@ -118,7 +155,7 @@ struct actor_runtime::impl {
     supervisor = spawn_streamer_supervisor(system, &ctx);
     ctx.supervisor = supervisor;
     webhook = spawn_webhook_actor(system, &ctx);
-    service = std::make_unique<actor_account_service>(system, ctx);
+    service = std::make_unique<actor_account_service>(system, ctx, table);
     streamer_service = std::make_unique<actor_streamer_side>(webhook, supervisor);
   }
 
@@ -137,7 +174,7 @@ struct actor_runtime::impl {
       std::lock_guard lock(mutex);
       owners[shard] = owner;
     }
-    table.route(shard, owner);
+    table.route_local(shard, owner);
     return owner;
   }
 

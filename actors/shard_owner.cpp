@@ -122,6 +122,15 @@ caf::result<int32_t> apply_events(shard_self self, play_batch batch) {
   return rp;
 }
 
+// A direct request while the shard is not served here: nobody's answer
+// (unavailable) goes to the callback.
+template <class T, class... Ts>
+void ask_nobody(shard_self self, const shard_actor& nobody, std::function<void(T)> cb, Ts&&... xs) {
+  self->request(nobody, caf::infinite, std::forward<Ts>(xs)...)
+      .then([cb](T& v) { call_back(cb, std::move(v)); },
+            [cb](caf::error&) { call_back(cb, T{}); });  // T{}: unavailable
+}
+
 local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* ctx,
                                                 shard_owner_args args) {
   self->state.ctx = ctx;
@@ -192,6 +201,17 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
         if (auto n = nobody()) return self->delegate(n, a, std::move(req));
         auto dest = owner(self, req.account_id);
         return self->delegate(dest, a, std::move(req));
+      },
+      // The direct forms (this node's HTTP side, a callback for the answer).
+      [=](link_atom a, link_request& req, account_service::link_cb& cb) {
+        if (auto n = nobody()) return ask_nobody<link_outcome>(self, n, std::move(cb), a, std::move(req));
+        auto dest = owner(self, req.account_id);
+        self->send(dest, a, std::move(req), std::move(cb));
+      },
+      [=](auth_atom a, auth_request& req, account_service::auth_cb& cb) {
+        if (auto n = nobody()) return ask_nobody<auth_outcome>(self, n, std::move(cb), a, std::move(req));
+        auto dest = owner(self, req.account_id);
+        self->send(dest, a, std::move(req), std::move(cb));
       },
       [=](play_atom, play_batch& batch) -> caf::result<int32_t> {
         if (self->state.draining) return -1;

@@ -7,6 +7,7 @@ namespace maxsess::actors {
 shard_table::shard_table(int shards, shard_actor nobody)
     : nobody_(nobody),
       routes_(static_cast<size_t>(shards), nobody),
+      local_(static_cast<size_t>(shards)),
       until_ns_(new std::atomic<int64_t>[static_cast<size_t>(shards)]) {
   for (int i = 0; i < shards; ++i) until_ns_[static_cast<size_t>(i)] = std::numeric_limits<int64_t>::max();
 }
@@ -24,9 +25,21 @@ shard_actor shard_table::locate(int shard) const {
   return routes_[static_cast<size_t>(shard)];
 }
 
+local_shard_actor shard_table::locate_local(int shard) const {
+  std::shared_lock lock(mutex_);
+  return local_[static_cast<size_t>(shard)];
+}
+
 void shard_table::route(int shard, shard_actor to) {
   std::unique_lock lock(mutex_);
   routes_[static_cast<size_t>(shard)] = std::move(to);
+  local_[static_cast<size_t>(shard)] = local_shard_actor{};
+}
+
+void shard_table::route_local(int shard, local_shard_actor owner) {
+  std::unique_lock lock(mutex_);
+  routes_[static_cast<size_t>(shard)] = owner;
+  local_[static_cast<size_t>(shard)] = std::move(owner);
 }
 
 void shard_table::route_to_nobody(int shard) { route(shard, nobody_); }

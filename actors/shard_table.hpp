@@ -22,7 +22,11 @@ class shard_table final : public shard_locator {
   // (from the lease keeper); until first set, a shard is served without one.
   void serve_until(int shard, sys_time deadline);
   void route(int shard, shard_actor to);
+  // A local owner: also what locate_local() answers.
+  void route_local(int shard, local_shard_actor owner);
   void route_to_nobody(int shard);
+  // The owner of `shard` when it runs on this node, else a null handle.
+  local_shard_actor locate_local(int shard) const;
   const shard_actor& nobody() const { return nobody_; }
   int size() const { return static_cast<int>(routes_.size()); }
 
@@ -30,6 +34,7 @@ class shard_table final : public shard_locator {
   shard_actor nobody_;
   mutable std::shared_mutex mutex_;
   std::vector<shard_actor> routes_;
+  std::vector<local_shard_actor> local_;  // the same route when it is a local owner
   std::unique_ptr<std::atomic<int64_t>[]> until_ns_;  // per shard; max = no deadline
 };
 

@@ -422,11 +422,17 @@ int run_serve(const config::daemon_config& cfg) {
   http_opts.threads = cfg.node.http_threads;
   http_opts.body_limit = cfg.node.http_body_limit;
   http_opts.read_timeout = cfg.node.http_read_timeout;
-  // The server's own last-resort timeout sits above the actor one, so the
-  // actors' "unavailable" answer normally wins.
-  // Jobs (sync/kill on every streamer) take longer than one account request.
-  http_opts.handler_timeout = std::max<std::chrono::milliseconds>(
-      cfg.node.request_timeout + std::chrono::seconds(1), rt_opts.job_timeout + std::chrono::seconds(5));
+  // The server's own timeout per request. Link and auth requests to a local
+  // owner have no other (they skip CAF's request timeout, see
+  // actors/protocol.hpp): request_timeout + 1 s answers 503 when a write
+  // hangs. Elsewhere it sits above the actors' own timeout, so their
+  // "unavailable" answer normally wins. Jobs (sync/kill on every streamer)
+  // take longer than one account request.
+  http_opts.handler_timeout = cfg.node.request_timeout + std::chrono::seconds(1);
+  http_opts.handler_timeout_for = [account = http_opts.handler_timeout,
+                                   job = rt_opts.job_timeout + std::chrono::seconds(5)](const net::request& r) {
+    return r.target().starts_with("/api/v1/jobs") ? job : account;
+  };
   net::http_server server(http_opts, [&api](net::request req, std::string remote, net::reply_fn reply) {
     api.handle(std::move(req), std::move(remote), std::move(reply));
   });

@@ -252,7 +252,8 @@ class session : public std::enable_shared_from_this<session> {
     server_.request_started();
 
     auto slot = std::make_shared<reply_slot>();
-    timer_.expires_after(server_.opts.handler_timeout);
+    timer_.expires_after(server_.opts.handler_timeout_for ? server_.opts.handler_timeout_for(req)
+                                                          : server_.opts.handler_timeout);
     timer_.async_wait([self = shared_from_this(), slot](error_code ec) {
       self->on_handler_timeout(ec, slot);
     });

@@ -44,6 +44,9 @@ struct server_options {
   std::chrono::milliseconds read_timeout{30000};   // idle keep-alive / slow client
   std::chrono::milliseconds write_timeout{30000};
   std::chrono::milliseconds handler_timeout{10000};  // no reply by then -> 503
+  // Optional: the deadline of one request instead (e.g. short for account
+  // requests, long for jobs).
+  std::function<std::chrono::milliseconds(const request&)> handler_timeout_for;
   // Optional: unexpected I/O errors (not the expected close/timeout ones) are
   // logged here at debug/warn; must outlive the server.
   maxsess::logger* log = nullptr;

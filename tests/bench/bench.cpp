@@ -40,6 +40,7 @@
 
 #include "tests/bench/bench_common.hpp"
 #include "tests/bench/cluster.hpp"
+#include "tests/bench/flows.hpp"
 #include "tests/bench/links.hpp"
 #include "tests/support/daemon.hpp"
 #include "tests/support/pg_test.hpp"
@@ -50,8 +51,10 @@ const char* const usage_text =
     "usage: maxsess_bench [options]\n"
     "  --scenario LIST      new, zap, deny, cold (every request a never-loaded account),\n"
     "                       comma-separated, or all = new,zap,deny (default new;\n"
-    "                       --cluster-compare: new,deny); links = make bench's link\n"
-    "                       figures (SQL-seeded accounts, zipf, open loop; links.cpp)\n"
+    "                       --cluster-compare: new,deny); flows (flows.hpp): auth-new,\n"
+    "                       auth-update, webhook, sync, memory; links = make bench's\n"
+    "                       link figures (SQL-seeded accounts, zipf, open loop; links.cpp)\n"
+    "  --json FILE          append one JSON object per measured figure to FILE\n"
     "  --connections LIST   client connections (threads), comma-separated (default 8)\n"
     "  --seconds D          measured seconds per run (default 10; --cluster-compare: 8)\n"
     "  --accounts N         accounts in play (default 1000)\n"
@@ -84,7 +87,6 @@ const char* const usage_text =
     "  --pg-pin L           CPUs of PostgreSQL when its processes are on this machine\n"
     "  --log-dir DIR        keep the cluster nodes' logs there (appended)\n"
     "make bench (scripts/bench.sh):\n"
-    "  --json FILE          append one JSON line per measured figure\n"
     "  --loadgen-threads N  event-loop threads of the load generator (default 1)\n"
     "  --zipf-s S           links: zipf exponent of account popularity (default 1.0)\n"
     "  --answer-sample FILE links: write one link answer's body there (the anchors'\n"
@@ -129,8 +131,9 @@ options parse(int argc, char** argv) {
       auto v = value();
       o.scenarios = v == "all" ? std::vector<std::string>{"new", "zap", "deny"} : split(v);
       for (auto& s : o.scenarios)
-        if (s != "new" && s != "zap" && s != "deny" && s != "cold" && s != "links")
-          throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, cold, links, all)");
+        if (s != "new" && s != "zap" && s != "deny" && s != "cold" && s != "links" &&
+            !is_flow_scenario(s))
+          throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, cold, links, all, or a flow)");
       if (o.scenarios.empty()) throw std::invalid_argument("--scenario is empty");
       o.scenarios_given = true;
     } else if (a == "--json") {
@@ -369,7 +372,9 @@ int main(int argc, char** argv) {
         rc = std::max(rc, run_failover(o, *server));
     } else {
       for (const auto& sc : o.scenarios)
-        for (int c : o.connections) {
+        if (is_flow_scenario(sc) && !g_interrupted) rc = std::max(rc, run_flow(o, *server, sc, ncpu));
+      for (const auto& sc : o.scenarios)
+        for (int c : is_flow_scenario(sc) ? std::vector<int>{} : o.connections) {
           if (g_interrupted) break;
           if (sc == "links") {  // its own windows and figures
             if (c == o.connections.front()) rc = std::max(rc, run_links(o, *server, ncpu));
@@ -383,10 +388,10 @@ int main(int argc, char** argv) {
 
       if (!results.empty())
         std::cout << "\nCPU columns: CPU-seconds per second of the window (1.00 = one core busy)\n"
-                   "\n| scenario | conns | req/s | statuses | p50 ms | p90 ms | p99 ms | max ms "
-                   "| daemon VmHWM MiB | CPU client | CPU daemon | CPU PostgreSQL | CPU other "
-                   "| rows after | commits | rows/commit |\n"
-                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+                     "\n| scenario | conns | req/s | statuses | p50 ms | p90 ms | p99 ms | max ms "
+                     "| daemon VmHWM MiB | CPU client | CPU daemon | CPU PostgreSQL | CPU other "
+                     "| rows after | commits | rows/commit |\n"
+                     "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
       for (const auto& r : results) {
         auto per_s = [&](double cpu) { return cpu < 0 ? std::string("n/a") : fmt(cpu / r.elapsed_s, 2); };
         std::cout << "| " << r.scenario << " | " << r.connections << " | "

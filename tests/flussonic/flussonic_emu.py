@@ -15,6 +15,7 @@ tests/flussonic/README.md.
 import argparse
 import base64
 import binascii
+import bisect
 import copy
 import json
 import os
@@ -112,6 +113,7 @@ class Session:
         self.next_update_at = None   # monotonic seconds, auth updates
         self.next_event_at = None    # monotonic seconds, play_updated
         self.update_lock = threading.Lock()
+        self._api_cache = None      # (fields it was made from, JSON text)
 
     def duration(self):
         end = self.closed_at if self.closed_at is not None else now_ms()
@@ -127,6 +129,16 @@ class Session:
             "referer": self.referer, "query_string": self.query_string,
             "max_sessions": None, "soft_limitation": None,
         }
+
+    def api_json(self):
+        """api_object() as JSON text, cached until one of its fields changes:
+        a large listing serialises each unchanged session once, not per page."""
+        key = (self.id, self.name, self.token, self.user_id, self.ip, self.proto, self.bytes,
+               self.opened_at, self.started_at, self.updated_at, self.user_agent,
+               self.referer, self.query_string)
+        if self._api_cache is None or self._api_cache[0] != key:
+            self._api_cache = (key, json.dumps(self.api_object()))
+        return self._api_cache[1]
 
     def legacy_api_object(self):
         return {
@@ -172,6 +184,10 @@ class Emulator:
                 self.config = copy.deepcopy(DEFAULT_CONFIG)
             self.sessions = {}          # id -> Session, insertion = open order
             self.seq = 0
+            # Open sessions in open order and their seqs, rebuilt only after
+            # a session opened or closed: a listing of 100 000 sessions pages
+            # by bisection instead of sorting them all for every page.
+            self._open_cache = None
             self.deleted = []
             self.auth_calls = []
             self.api_log = []
@@ -211,7 +227,38 @@ class Emulator:
 
     def open_sessions(self):
         with self.lock:
-            return [s for s in self.sessions.values() if s.open]
+            return list(self._open_index()[0])
+
+    def _open_index(self):
+        """(open sessions in seq order, their seqs); lock held. Insertion
+        order of self.sessions is seq order, so no sort is needed."""
+        if self._open_cache is None:
+            live = [s for s in self.sessions.values() if s.open]
+            self._open_cache = (live, [s.seq for s in live])
+        return self._open_cache
+
+    def bulk_open(self, body):
+        """Opens many sessions at once, as a streamer that already plays
+        them: no auth request, no events, no updates scheduled (a listing for
+        load tests, e.g. a sync of 100 000 sessions)."""
+        name = str(body.get("name") or "stream")
+        ip = str(body.get("ip") or "10.0.0.1")
+        proto = str(body.get("proto") or "hls")
+        tokens = body.get("tokens")
+        if not isinstance(tokens, list):
+            raise ValueError("tokens must be a list")
+        t = now_ms()
+        with self.lock:
+            for token in tokens:
+                self.seq += 1
+                token = str(token)
+                s = Session(self.seq, name, token, ip, proto, False, None, None,
+                            urllib.parse.urlencode({"token": token}) if token else "")
+                s.open = True
+                s.opened_at = s.started_at = s.updated_at = t
+                self.sessions[s.id] = s
+            self._open_cache = None
+            return len(self._open_index()[0])
 
     def _append(self, lst, item):
         lst.append(item)
@@ -336,6 +383,7 @@ class Emulator:
                     s.user_id = headers["x-userid"]
         with self.lock:
             s.open = True
+            self._open_cache = None
             s.opened_at = now_ms()
             s.updated_at = s.opened_at
             self._emit("play_opened", s)
@@ -382,6 +430,7 @@ class Emulator:
         if not s.open:
             return False
         s.open = False
+        self._open_cache = None
         s.closed_at = now_ms()
         s.updated_at = s.closed_at
         s.close_reason = reason
@@ -577,6 +626,9 @@ class Emulator:
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "Flussonic-emu/1.0"
+    # Headers and body go out in two writes: without this, a keep-alive
+    # client waits for the delayed ACK (~40 ms) on every answer.
+    disable_nagle_algorithm = True
     emu = None       # set in main()
     verbose = False
 
@@ -745,15 +797,16 @@ class Handler(BaseHTTPRequestHandler):
                 self._error(400, "bad cursor")
                 return 400
         with emu.lock:
-            all_open = sorted(emu.open_sessions(), key=lambda s: s.seq)
-            rest = [s for s in all_open if s.seq > after]
-            page = rest[:limit]
+            all_open, seqs = emu._open_index()
+            first = bisect.bisect_right(seqs, after)
+            page = all_open[first:first + limit]
             nxt = None
-            if len(rest) > limit:
+            if len(all_open) - first > limit:
                 nxt = base64.urlsafe_b64encode(("after:%d" % page[-1].seq).encode()).decode()
-            out = {"sessions": [s.api_object() for s in page], "next": nxt, "prev": None,
-                   "estimated_count": len(all_open)}
-        self._send(200, out)
+            # The same text json.dumps would give for the whole object.
+            raw = ('{"sessions": [%s], "next": %s, "prev": null, "estimated_count": %d}'
+                   % (", ".join(s.api_json() for s in page), json.dumps(nxt), len(all_open)))
+        self._send(200, raw=raw.encode())
         return 200
 
     # ----- control API -------------------------------------------------------
@@ -762,6 +815,12 @@ class Handler(BaseHTTPRequestHandler):
         emu = self.emu
         if what == "state" and method == "GET":
             return self._send(200, emu.state())
+        if what == "api_log" and method == "GET":
+            # The Sessions API requests alone: small even when 100 000
+            # sessions are open (state lists them all).
+            with emu.lock:
+                return self._send(200, {"api_requests": emu.api_requests,
+                                        "api_log": list(emu.api_log)})
         if method != "POST":
             return self._error(405, "method not allowed")
         body = self._json_body()
@@ -769,6 +828,10 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(body, dict):
                 return self._error(400, "object expected")
             return self._send(200, emu.play(body))
+        if what == "bulk":
+            if not isinstance(body, dict) or not isinstance(body.get("tokens"), list):
+                return self._error(400, "tokens (a list) expected")
+            return self._send(200, {"open": emu.bulk_open(body)})
         if what in ("update", "close"):
             sid = body.get("id") if isinstance(body, dict) else None
             with emu.lock:

@@ -54,11 +54,40 @@ TEST_F(StorageMigrate, CreatesEveryTable) {
                                           "') IS NOT NULL"),
               "t")
         << table;
-  for (const char* index : {"playback_sessions_status_updated_idx", "playback_sessions_shard_idx"})
+  for (const char* index : {"playback_sessions_shard_status_idx", "playback_sessions_streamer_idx",
+                            "playback_sessions_token_idx"})
     EXPECT_EQ(test::query_scalar(dsn, std::string("SELECT to_regclass('") + index +
                                           "') IS NOT NULL"),
               "t")
         << index;
+  // 003: no index on updated_at (it changes on every write, so it would
+  // make every update a non-HOT one), and room on the pages for HOT.
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM pg_indexes WHERE tablename = "
+                                    "'playback_sessions' AND indexdef LIKE '%updated_at%'"),
+            "0");
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT array_to_string(reloptions, ',') FROM pg_class "
+                                    "WHERE relname = 'playback_sessions'"),
+            "fillfactor=80");
+}
+
+TEST_F(StorageMigrate, PlayUpdatesOfASessionAreHotUpdates) {
+  // What every playing device causes (bytes, duration, updated_at,
+  // flussonic change; token, status, streamer, shard do not) must not touch
+  // the indexes.
+  storage::migrate(dsn);
+  test::query_scalar(dsn,
+                     "INSERT INTO playback_sessions (account_id, device_id, shard, shard_epoch, status,"
+                     " content_type, stream, streamer_id, token, started_at, updated_at)"
+                     " VALUES ('a', 'd', 1, 1, 'active', 'live', 's', 1, 'tok', now(), now())");
+  for (int i = 1; i <= 20; ++i)
+    test::query_scalar(dsn, "UPDATE playback_sessions SET bytes = " + std::to_string(i * 1000) +
+                                ", duration_s = " + std::to_string(i) +
+                                ", updated_at = now(), flussonic = '[{\"id\": \"x\"}]'");
+  // pg_stat counters reach the view once the backend reports them.
+  test::query_scalar(dsn, "SELECT pg_stat_force_next_flush()");
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT n_tup_upd = n_tup_hot_upd AND n_tup_upd = 20 FROM "
+                                    "pg_stat_user_tables WHERE relname = 'playback_sessions'"),
+            "t");
 }
 
 TEST_F(StorageMigrate, UpgradesAVersionOneDatabaseKeepingItsRows) {

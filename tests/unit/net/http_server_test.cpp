@@ -291,6 +291,43 @@ TEST_F(HttpServer, NoReplyGives503AfterHandlerTimeout) {
   EXPECT_TRUE(wait_until([&] { return server_->requests_in_flight() == 0; }));
 }
 
+TEST_F(HttpServer, PerRequestTimeoutOverridesTheDefault) {
+  // handler_timeout_for: a short deadline for some requests, the long
+  // default for others (jobs), chosen per request.
+  std::mutex m;
+  std::vector<reply_fn> held;
+  server_options opts;
+  opts.handler_timeout = 60s;
+  opts.handler_timeout_for = [](const request& r) {
+    return r.target() == "/short" ? std::chrono::milliseconds(200) : std::chrono::milliseconds(60000);
+  };
+  start(
+      [&](request req, std::string, reply_fn reply) {
+        std::lock_guard<std::mutex> lk(m);
+        held.push_back(std::move(reply));
+        (void)req;
+      },
+      opts);
+  http_client a(localhost, port_);
+  const auto t0 = steady::now();
+  EXPECT_EQ(a.get("/short").status, 503);
+  EXPECT_LT(ms_since(t0), 5000);
+  // The long one is still waiting well after the short one's deadline; it
+  // gets the handler's answer.
+  http_client b(localhost, port_);
+  std::thread t([&] { EXPECT_EQ(b.get("/long").body, "late"); });
+  ASSERT_TRUE(wait_until([&] {
+    std::lock_guard<std::mutex> lk(m);
+    return held.size() == 2;
+  }));
+  std::this_thread::sleep_for(400ms);
+  {
+    std::lock_guard<std::mutex> lk(m);
+    held[1](text("late"));
+  }
+  t.join();
+}
+
 TEST_F(HttpServer, SecondReplyIsIgnored) {
   start([](request req, std::string, reply_fn reply) {
     const std::string t(req.target());
