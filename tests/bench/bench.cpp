@@ -190,7 +190,7 @@ options parse(int argc, char** argv) {
     } else if (a == "--pg-pin") {
       o.pg_pin = parse_cpu_list(value());
     } else if (a == "--loadgen-threads") {
-      o.loadgen_threads = to_int(a, value(), 1, 64);
+      loadgen_threads() = to_int(a, value(), 1, 64);
     } else if (a == "--zipf-s") {
       const auto v = value();
       char* end = nullptr;
@@ -249,7 +249,6 @@ run_result run_one(const options& o, const std::string& server, const std::strin
   plan.ports = {d.port()};
   plan.client_cpus = o.client_pin;
   plan.daemons = {pid};
-  plan.loadgen_threads = o.loadgen_threads;
   run_load(plan, res);
 
   res.exit_code = d.stop();

@@ -36,6 +36,11 @@ std::string& json_path() {
   return path;
 }
 
+int& loadgen_threads() {
+  static int threads = 1;
+  return threads;
+}
+
 // ---------------------------------------------------------------- safety net
 
 std::atomic<bool> g_interrupted{false};
@@ -348,7 +353,8 @@ void run_load_with(const load_plan& p, const loadgen::request_fn& make, int expe
   loadgen::options lo;
   lo.ports = p.ports;
   lo.connections = p.connections;
-  lo.threads = std::max(1, p.loadgen_threads);
+  lo.threads = std::max(1, p.loadgen_threads > 0 ? p.loadgen_threads : loadgen_threads());
+  if (p.check) lo.check = p.check;
   lo.open_loop = p.open_loop;
   lo.rate = p.rate;
   lo.warmup = std::chrono::milliseconds(p.warmup_ms);
@@ -409,6 +415,7 @@ void run_load_with(const load_plan& p, const loadgen::request_fn& make, int expe
   }
   res.requests = lr.requests;
   res.late = lr.late;
+  res.unexpected = lr.unexpected;
   for (auto& [s, n] : lr.statuses) res.statuses[s] += n;
   res.errors += lr.errors;
   res.first_error = lr.first_error;

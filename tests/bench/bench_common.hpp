@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tests/bench/loadgen.hpp"
@@ -47,7 +48,6 @@ struct options {
   std::vector<int> pg_pin;              // --pg-pin: CPUs of PostgreSQL (same machine)
   std::string log_dir;                  // --log-dir: keep the cluster nodes' logs there
   // make bench (scripts/bench.sh)
-  int loadgen_threads = 1;              // --loadgen-threads: the client's event-loop threads
   double zipf_s = 1.0;                  // --zipf-s: links suite's account popularity
   std::string answer_sample;            // --answer-sample: write one link answer's body there
   bool scenarios_given = false;
@@ -59,6 +59,9 @@ options parse(int argc, char** argv);
 // (loadgen::figure's shape). A process-wide setting rather than an option
 // field so that every scenario family writes to the same file the same way.
 std::string& json_path();
+// --loadgen-threads N (default 1): the load generator's event-loop threads
+// for every window that does not set its own (load_plan::loadgen_threads).
+int& loadgen_threads();
 extern const char* const usage_text;
 
 // ---------------------------------------------------------------- safety net
@@ -121,6 +124,7 @@ struct run_result {
   uint64_t requests = 0;
   std::map<int, uint64_t> statuses;
   uint64_t errors = 0;
+  uint64_t unexpected = 0;  // answers the plan's check (or expected status) refused
   uint64_t late = 0;  // open loop: requests of the window unanswered at its end (in the percentiles)
   std::string first_error, first_unexpected;
   std::string sample_body;  // the first 2xx answer's body
@@ -147,10 +151,14 @@ struct load_plan {
   std::vector<uint16_t> ports;    // client thread t talks to ports[t % size]
   std::vector<int> client_cpus;   // empty: load threads not pinned
   std::vector<pid_t> daemons;     // whose CPU and memory are counted
-  int loadgen_threads = 1;        // event-loop threads driving the connections
+  int loadgen_threads = 0;        // event-loop threads driving the connections; 0: loadgen_threads()
   bool open_loop = false;         // fixed rate (below), latency from the intended send time
   double rate = 0;                // open loop: requests/s over all connections
   int warmup_ms = 0;              // load before the window, not recorded
+  // When set, judges every answer of the window (request sequence number,
+  // status, body) instead of the expected status; res.unexpected counts
+  // the ones it refused.
+  std::function<bool(uint64_t seq, int status, std::string_view body)> check;
 };
 
 // C keep-alive connections driven by the loadgen (closed loop unless

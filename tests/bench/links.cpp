@@ -138,7 +138,6 @@ int run_links(const options& o, const std::string& server, int ncpu) {
     p.ports = {d.d->port()};
     p.client_cpus = o.client_pin;
     p.daemons = {d.pid};
-    p.loadgen_threads = o.loadgen_threads;
     p.warmup_ms = 1000;
     return p;
   };

@@ -96,7 +96,7 @@ double thread_cpu_s() {
 
 // What one thread saw; merged at the end.
 struct tally {
-  uint64_t requests = 0, late = 0, errors = 0, response_bytes = 0;
+  uint64_t requests = 0, late = 0, errors = 0, response_bytes = 0, unexpected = 0;
   std::map<int, uint64_t> statuses;
   std::string first_error, first_unexpected, sample_body;
   histogram latency;
@@ -122,6 +122,7 @@ struct connection {
   bool in_flight = false;
   bool done = false;
   clk::time_point sent;      // closed loop: actual send; open loop: intended
+  uint64_t seq = 0;          // the request in flight (gen_state.seq)
   uint64_t slot = 0;         // open loop: index of the next request on this connection
 };
 
@@ -152,7 +153,9 @@ class worker {
       else
         send(*c, clk::now());
     }
-    end_timer_.expires_at(o_.open_loop ? w_.hard_end : w_.measure_end);
+    // Both loops send nothing new after the window and wait up to `drain`
+    // for the answers in flight (the server applies those requests anyway).
+    end_timer_.expires_at(w_.hard_end);
     end_timer_.async_wait([this](const boost::system::error_code& ec) {
       if (!ec) finish_all();
     });
@@ -200,6 +203,16 @@ class worker {
       schedule(c);
     else if (clk::now() < w_.measure_end && !stopping_)
       send(c, clk::now());
+    else
+      retire(c);
+  }
+
+  // The window is over for this connection: nothing more to send on it.
+  void retire(connection& c) {
+    c.done = true;
+    boost::system::error_code ignored;
+    c.socket.close(ignored);
+    c.timer.cancel();
   }
 
   void send(connection& c, clk::time_point stamp) {
@@ -207,6 +220,7 @@ class worker {
     req_.headers.clear();
     req_.body.clear();
     o_.make_request(req_, g);
+    c.seq = g.seq;
     auto& b = c.wbuf;
     b.clear();
     b.append(req_.method).append(" ").append(req_.target).append(" HTTP/1.1\r\nHost: ")
@@ -277,11 +291,16 @@ class worker {
       ++t_.statuses[status];
       t_.response_bytes += length;
       t_.latency.record(static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(now - c.sent).count()));
-      const bool ok = expect_.empty() ? status / 100 == 2
-                                      : std::find(expect_.begin(), expect_.end(), status) != expect_.end();
-      if (!ok && t_.first_unexpected.empty())
-        t_.first_unexpected = std::to_string(status) + " " + std::string(data + header_len, std::min<size_t>(length, 300));
     }
+    // Every answer is judged, the warm-up's and the drain's too: a scenario
+    // that tracks what the server applied (webhooks) must see all of them.
+    const bool ok =
+        o_.check ? o_.check(c.seq, status, std::string_view(data + header_len, length))
+        : expect_.empty() ? status / 100 == 2
+                          : std::find(expect_.begin(), expect_.end(), status) != expect_.end();
+    if (!ok) ++t_.unexpected;
+    if (!ok && t_.first_unexpected.empty())
+      t_.first_unexpected = std::to_string(status) + " " + std::string(data + header_len, std::min<size_t>(length, 300));
     if (t_.sample_body.empty() && status / 100 == 2) t_.sample_body.assign(data + header_len, length);
     c.have = 0;
     if (close) return reconnect(c, false);
@@ -315,7 +334,7 @@ class worker {
     });
   }
 
-  // ^C: look every 100 ms; open loop: also stop once every connection is done.
+  // ^C: look every 100 ms; after the window, stop once every connection is done.
   void poll() {
     poll_timer_.expires_after(std::chrono::milliseconds(100));
     poll_timer_.async_wait([this](const boost::system::error_code& ec) {
@@ -324,10 +343,15 @@ class worker {
       // the io_context alive for good.
       if (ec || stopping_) return;
       if (o_.interrupted && *o_.interrupted) return finish_all();
-      if (o_.open_loop && clk::now() >= w_.measure_end) {
+      if (clk::now() >= w_.measure_end) {
         bool all_done = true;
         for (auto& c : conns_) {
-          if (!c->done && !c->in_flight) schedule(*c);  // closes those past the window
+          if (!c->done && !c->in_flight) {  // idle (a pacing timer, a reconnect)
+            if (o_.open_loop)
+              schedule(*c);  // closes it once past the window
+            else
+              retire(*c);
+          }
           all_done = all_done && (c->done && !c->in_flight);
         }
         if (all_done) return finish_all();
@@ -432,6 +456,7 @@ result run(const options& o, const std::vector<int>& expect) {
     auto& t = wk->result();
     r.requests += t.requests;
     r.late += t.late;
+    r.unexpected += t.unexpected;
     r.errors += t.errors;
     r.response_bytes += t.response_bytes;
     for (auto& [s, n] : t.statuses) r.statuses[s] += n;

@@ -23,6 +23,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -96,10 +97,15 @@ struct options {
   double rate = 0;               // open loop: requests/s over all connections
   std::chrono::milliseconds warmup{0};      // before the window, not recorded
   std::chrono::milliseconds duration{5000}; // the measured window
-  std::chrono::milliseconds drain{2000};    // after it: answers still awaited
+  std::chrono::milliseconds drain{2000};    // after it: answers in flight awaited (not recorded
+                                            // in the closed loop; late in the open loop)
   // Fills the request (the object is reused: clear what you do not set).
   request_fn make_request;
   std::function<void(int thread)> on_thread_start;  // e.g. pinning
+  // When set, judges each answer, warm-up and drain included (the request's gen_state.seq,
+  // status, body) instead of run()'s `expect`; result.unexpected counts the
+  // refused ones. Called on the load threads.
+  std::function<bool(uint64_t seq, int status, std::string_view body)> check;
   std::atomic<bool>* interrupted = nullptr;          // stop early when set
   uint64_t seed = 42;
 };
@@ -111,6 +117,7 @@ struct result {
   std::map<int, uint64_t> statuses;
   uint64_t errors = 0;            // transport errors (each one reconnects)
   std::string first_error;
+  uint64_t unexpected = 0;        // answers refused by check / expect (warm-up and drain too)
   std::string first_unexpected;   // first answer whose status is not 2xx/expected
   std::string sample_body;        // the first answer's body
   uint64_t response_bytes = 0;    // bodies of the recorded answers

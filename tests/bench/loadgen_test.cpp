@@ -149,7 +149,19 @@ TEST(LoadgenRun, ClosedLoopCountsEveryAnswer) {
     r.target = "/echo-length";
     r.body = std::string(10 + g.seq % 7, 'x');
   };
+  // Every request the server answered is judged, the ones answered after the
+  // window too (the loop sends nothing new then, and drains what is in flight).
+  std::atomic<int> judged{0};
+  std::atomic<int> wrong_length{0};
+  o.check = [&](uint64_t seq, int status, std::string_view body) {
+    ++judged;
+    if (std::string(body) != std::to_string(10 + seq % 7)) ++wrong_length;
+    return status == 200;
+  };
   const auto res = lg::run(o);
+  EXPECT_EQ(judged.load(), server.requests());
+  EXPECT_EQ(wrong_length.load(), 0);
+  EXPECT_EQ(res.unexpected, 0u);
   EXPECT_GT(res.requests, 10u);
   EXPECT_EQ(res.errors, 0u) << res.first_error;
   EXPECT_EQ(res.statuses.at(200), res.requests);
