@@ -74,7 +74,13 @@ nlohmann::ordered_json json_of(const run_result& r, const std::string& metric, d
   j["p99_ms"] = round(r.p99, 2);
   j["cpu_us_per_op"] = ops > 0 ? round(r.daemon_cpu_s / ops * 1e6, 1) : 0.0;
   j["rss_mib"] = round(r.rss_mib, 1);
-  j["note"] = note;
+  // The share of the cores processes outside the measurement took (the
+  // table's "others' CPU" column, as bench_common's write_json says it).
+  const double ncpu = static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+  j["note"] = r.elapsed_s > 0 ? note + "; others " +
+                                    fmt(std::max(0.0, other_cpu(r)) / r.elapsed_s / ncpu * 100, 0) +
+                                    "% of the cores"
+                              : note;
   return j;
 }
 
