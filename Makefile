@@ -1,4 +1,5 @@
-# maxsess — the two commands: `make run` and `make test` (see README.md).
+# maxsess — the two commands: `make run` and `make test` (see README.md);
+# `make bench` measures it beside its anchors (docs/performance.md).
 # Debian 12; the first build installs packages (scripts/deps.sh, root or sudo).
 
 BUILD_DIR   ?= build
@@ -13,7 +14,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DMAXSESS_WERROR=ON
 endif
 
-.PHONY: all build test run stop-db deps clean
+.PHONY: all build test run stop-db deps clean bench
 
 all: build
 
@@ -29,6 +30,12 @@ build: deps
 # MAXSESS_PG_FAST=1: that server runs without fsync (pg.sh --fast).
 test: build
 	cd $(BUILD_DIR) && MAXSESS_PG_FAST=1 ctest --output-on-failure -j$(JOBS)
+
+# Not part of `test`: maxsess's figures beside nginx, a bare Beast server
+# and Redis+Lua, measured in one run (under 10 minutes) and printed as one
+# table; figures in $(BUILD_DIR)/bench/results.json (scripts/bench.sh).
+bench: deps
+	BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) scripts/bench.sh
 
 # A private PostgreSQL in $(RUN_PG_DIR) (kept between runs; `make stop-db`
 # deletes it), the schema, then the daemon in the foreground.

@@ -41,6 +41,7 @@
 #include "tests/bench/bench_common.hpp"
 #include "tests/bench/cluster.hpp"
 #include "tests/bench/flows.hpp"
+#include "tests/bench/links.hpp"
 #include "tests/support/daemon.hpp"
 #include "tests/support/pg_test.hpp"
 
@@ -51,7 +52,8 @@ const char* const usage_text =
     "  --scenario LIST      new, zap, deny, cold (every request a never-loaded account),\n"
     "                       comma-separated, or all = new,zap,deny (default new;\n"
     "                       --cluster-compare: new,deny); flows (flows.hpp): auth-new,\n"
-    "                       auth-update, webhook, sync, memory\n"
+    "                       auth-update, webhook, sync, memory; links = make bench's\n"
+    "                       link figures (SQL-seeded accounts, zipf, open loop; links.cpp)\n"
     "  --json FILE          append one JSON object per measured figure to FILE\n"
     "  --connections LIST   client connections (threads), comma-separated (default 8)\n"
     "  --seconds D          measured seconds per run (default 10; --cluster-compare: 8)\n"
@@ -84,6 +86,11 @@ const char* const usage_text =
     "  --client-pin L       CPUs of the load threads (e.g. 12-15)\n"
     "  --pg-pin L           CPUs of PostgreSQL when its processes are on this machine\n"
     "  --log-dir DIR        keep the cluster nodes' logs there (appended)\n"
+    "make bench (scripts/bench.sh):\n"
+    "  --loadgen-threads N  event-loop threads of the load generator (default 1)\n"
+    "  --zipf-s S           links: zipf exponent of account popularity (default 1.0)\n"
+    "  --answer-sample FILE links: write one link answer's body there (the anchors'\n"
+    "                       body)\n"
     "maxsessd is $MAXSESS_BIN, else the maxsessd next to this build.\n";
 
 namespace {
@@ -124,8 +131,9 @@ options parse(int argc, char** argv) {
       auto v = value();
       o.scenarios = v == "all" ? std::vector<std::string>{"new", "zap", "deny"} : split(v);
       for (auto& s : o.scenarios)
-        if (s != "new" && s != "zap" && s != "deny" && s != "cold" && !is_flow_scenario(s))
-          throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, cold, all)");
+        if (s != "new" && s != "zap" && s != "deny" && s != "cold" && s != "links" &&
+            !is_flow_scenario(s))
+          throw std::invalid_argument("unknown scenario '" + s + "' (new, zap, deny, cold, links, all, or a flow)");
       if (o.scenarios.empty()) throw std::invalid_argument("--scenario is empty");
       o.scenarios_given = true;
     } else if (a == "--json") {
@@ -181,6 +189,16 @@ options parse(int argc, char** argv) {
       o.log_dir = value();
     } else if (a == "--pg-pin") {
       o.pg_pin = parse_cpu_list(value());
+    } else if (a == "--loadgen-threads") {
+      loadgen_threads() = to_int(a, value(), 1, 64);
+    } else if (a == "--zipf-s") {
+      const auto v = value();
+      char* end = nullptr;
+      o.zipf_s = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end || !(o.zipf_s >= 0 && o.zipf_s <= 5))
+        throw std::invalid_argument("--zipf-s wants a number 0..5, got '" + v + "'");
+    } else if (a == "--answer-sample") {
+      o.answer_sample = value();
     } else {
       throw std::invalid_argument("unknown argument '" + a + "'");
     }
@@ -357,8 +375,14 @@ int main(int argc, char** argv) {
       for (const auto& sc : o.scenarios)
         for (int c : is_flow_scenario(sc) ? std::vector<int>{} : o.connections) {
           if (g_interrupted) break;
+          if (sc == "links") {  // its own windows and figures
+            if (c == o.connections.front()) rc = std::max(rc, run_links(o, *server, ncpu));
+            continue;
+          }
           results.push_back(run_one(o, *server, sc, c));
           print_detail(results.back(), ncpu);
+          write_json(o, "matrix:" + sc + "/" + std::to_string(c), results.back(),
+                     std::to_string(o.accounts) + " accounts");
         }
 
       if (!results.empty())

@@ -31,6 +31,16 @@ namespace maxsess::bench {
 
 using namespace maxsess::test;
 
+std::string& json_path() {
+  static std::string path;
+  return path;
+}
+
+int& loadgen_threads() {
+  static int threads = 1;
+  return threads;
+}
+
 // ---------------------------------------------------------------- safety net
 
 std::atomic<bool> g_interrupted{false};
@@ -300,80 +310,58 @@ std::string link_body(const std::string& account, const std::string& device,
          "\"},\"client_ip\":\"203.0.113.7\"}";
 }
 
-namespace {
-struct thread_result {
-  std::vector<uint32_t> latency_us;
-  std::map<int, uint64_t> statuses;
-  uint64_t errors = 0;
-  std::string first_error;
-  std::string first_unexpected;  // body of the first answer other than expected
-};
-}  // namespace
-
 void run_load(const load_plan& p, run_result& res) {
+  const int expected = p.scenario == "deny" ? 403 : 200;
+  const long long fixed = static_cast<long long>(p.accounts) * p.devices;
+  // The request of sequence number n (unique over the whole window).
+  auto make = [&p, fixed](loadgen::request& r, const loadgen::gen_state& g) {
+    const uint64_t n = g.seq;
+    std::string account, device, stream;
+    if (p.scenario == "new") {
+      account = "a" + std::to_string(n % p.accounts);
+      device = "n" + p.device_tag + std::to_string(n);
+      stream = "ch" + std::to_string(n % 50);
+    } else if (p.scenario == "cold") {
+      // Every request for an account nobody asked about before: the
+      // owner must load it (the cold path), then approve and write.
+      account = "c" + p.device_tag + std::to_string(n);
+      device = "d0";
+      stream = "ch1";
+    } else if (p.scenario == "zap") {
+      const uint64_t slot = n % fixed;
+      account = "a" + std::to_string(slot / p.devices);
+      device = "d" + std::to_string(slot % p.devices);
+      stream = "ch" + std::to_string(1 + (n / fixed) % 50);  // another channel each pass
+    } else {
+      account = "a" + std::to_string(n % p.accounts);
+      device = "x" + p.device_tag + std::to_string(n);
+      stream = "ch1";
+    }
+    r.method = "POST";
+    r.target = "/api/v1/links";
+    r.headers.emplace_back("Content-Type", "application/json");
+    r.body = link_body(account, device, stream);
+  };
+  run_load_with(p, make, expected, res);
+}
+
+void run_load_with(const load_plan& p, const loadgen::request_fn& make, int expected,
+                   run_result& res) {
   if (p.ports.empty()) throw std::invalid_argument("run_load: no ports");
   res.scenario = p.scenario;
   res.connections = p.connections;
-  const int expected = p.scenario == "deny" ? 403 : 200;
-  const long long fixed = static_cast<long long>(p.accounts) * p.devices;
-  std::atomic<uint64_t> seq{0};
-  std::atomic<bool> go{false};
-  std::atomic<int> setup_failures{0};
-  std::vector<thread_result> results(p.connections);
-  std::vector<std::thread> threads;
-  clk::time_point start, stop_at;
-  for (int t = 0; t < p.connections; ++t)
-    threads.emplace_back([&, t] {
-      auto& r = results[t];
-      try {
-        pin_this_thread(p.client_cpus);
-      } catch (const std::exception& e) {
-        r.first_error = e.what();
-        ++setup_failures;
-      }
-      r.latency_us.reserve(1 << 16);
-      const uint16_t port = p.ports[t % p.ports.size()];
-      auto client = std::make_unique<http_client>("127.0.0.1", port);
-      while (!go) std::this_thread::yield();
-      while (clk::now() < stop_at && !g_interrupted && setup_failures == 0) {
-        const uint64_t n = seq++;
-        std::string account, device, stream;
-        if (p.scenario == "new") {
-          account = "a" + std::to_string(n % p.accounts);
-          device = "n" + p.device_tag + std::to_string(n);
-          stream = "ch" + std::to_string(n % 50);
-        } else if (p.scenario == "cold") {
-          // Every request for an account nobody asked about before: the
-          // owner must load it (the cold path), then approve and write.
-          account = "c" + p.device_tag + std::to_string(n);
-          device = "d0";
-          stream = "ch1";
-        } else if (p.scenario == "zap") {
-          const uint64_t slot = n % fixed;
-          account = "a" + std::to_string(slot / p.devices);
-          device = "d" + std::to_string(slot % p.devices);
-          stream = "ch" + std::to_string(1 + (n / fixed) % 50);  // another channel each pass
-        } else {
-          account = "a" + std::to_string(n % p.accounts);
-          device = "x" + p.device_tag + std::to_string(n);
-          stream = "ch1";
-        }
-        const auto body = link_body(account, device, stream);
-        const auto t0 = clk::now();
-        try {
-          auto reply = client->post_json("/api/v1/links", body);
-          const auto us = std::chrono::duration_cast<std::chrono::microseconds>(clk::now() - t0);
-          r.latency_us.push_back(static_cast<uint32_t>(us.count()));
-          r.statuses[reply.status]++;
-          if (reply.status != expected && r.first_unexpected.empty())
-            r.first_unexpected = std::to_string(reply.status) + " " + reply.body.substr(0, 300);
-        } catch (const std::exception& e) {
-          r.errors++;
-          if (r.first_error.empty()) r.first_error = e.what();
-          client = std::make_unique<http_client>("127.0.0.1", port);
-        }
-      }
-    });
+  loadgen::options lo;
+  lo.ports = p.ports;
+  lo.connections = p.connections;
+  lo.threads = std::max(1, p.loadgen_threads > 0 ? p.loadgen_threads : loadgen_threads());
+  if (p.check) lo.check = p.check;
+  lo.open_loop = p.open_loop;
+  lo.rate = p.rate;
+  lo.warmup = std::chrono::milliseconds(p.warmup_ms);
+  lo.duration = std::chrono::milliseconds(p.seconds * 1000);
+  lo.interrupted = &g_interrupted;
+  lo.make_request = make;
+  lo.on_thread_start = [&p](int) { pin_this_thread(p.client_cpus); };
 
   {
     std::ifstream la("/proc/loadavg");
@@ -389,23 +377,33 @@ void run_load(const load_plan& p, run_result& res) {
     *sys = s_all;
     return all;
   };
-  double sys_d0 = 0;
-  const double cpu_d0 = daemons_cpu(&sys_d0);
-  const double cpu_c0 = self_cpu_seconds();
-  const double cpu_p0 = pg_cpu_seconds();
-  const auto sys0 = system_cpu();
-  start = clk::now();
-  stop_at = start + std::chrono::seconds(p.seconds);
-  go = true;
-  for (auto& t : threads) t.join();
-  const auto end = clk::now();
+  // The counters are read when the window starts (after the warm-up) and
+  // when it ends, by a thread of their own: loadgen::run blocks meanwhile.
+  double sys_d0 = 0, cpu_d0 = 0, cpu_p0 = -1;
+  cpu_sample sys0;
+  std::thread sampler([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(p.warmup_ms + 2));
+    cpu_d0 = daemons_cpu(&sys_d0);
+    cpu_p0 = pg_cpu_seconds();
+    sys0 = system_cpu();
+  });
+  loadgen::result lr;
+  try {
+    lr = loadgen::run(lo, {expected});
+  } catch (...) {
+    sampler.join();
+    throw;
+  }
+  sampler.join();
+  // Open loop: the drain after the window (answers still awaited) adds a
+  // little to these CPU figures; the closed loop stops at the window's end.
   const auto sys1 = system_cpu();
   if (const double p1 = pg_cpu_seconds(); p1 >= 0 && cpu_p0 >= 0) res.pg_cpu_s = p1 - cpu_p0;
-  res.client_cpu_s = self_cpu_seconds() - cpu_c0;
+  res.client_cpu_s = lr.cpu_s;
   double sys_d1 = 0;
   res.daemon_cpu_s = daemons_cpu(&sys_d1) - cpu_d0;
   res.daemon_sys_s = sys_d1 - sys_d0;
-  res.elapsed_s = std::chrono::duration<double>(end - start).count();
+  res.elapsed_s = lr.elapsed_s;
   res.system_busy = sys1.total > sys0.total
                         ? static_cast<double>(sys1.busy - sys0.busy) / (sys1.total - sys0.total)
                         : 0;
@@ -415,31 +413,46 @@ void run_load(const load_plan& p, run_result& res) {
     res.hwm_mib += kb_to_mib(proc_field(pid, "VmHWM"));
     res.rss_mib += kb_to_mib(proc_field(pid, "VmRSS"));
   }
+  res.requests = lr.requests;
+  res.late = lr.late;
+  res.unexpected = lr.unexpected;
+  for (auto& [s, n] : lr.statuses) res.statuses[s] += n;
+  res.errors += lr.errors;
+  res.first_error = lr.first_error;
+  res.first_unexpected = lr.first_unexpected;
+  res.sample_body = lr.sample_body;
+  if (lr.latency.count() > 0) {
+    res.p50 = lr.quantile_ms(0.50);
+    res.p90 = lr.quantile_ms(0.90);
+    res.p99 = lr.quantile_ms(0.99);
+    res.max = lr.latency.max_ns() / 1e6;
+    res.mean = lr.latency.mean_ns() / 1e6;
+  }
+}
 
-  std::vector<uint32_t> all;
-  for (auto& r : results) {
-    all.insert(all.end(), r.latency_us.begin(), r.latency_us.end());
-    for (auto& [s, n] : r.statuses) res.statuses[s] += n;
-    res.errors += r.errors;
-    if (res.first_error.empty()) res.first_error = r.first_error;
-    if (res.first_unexpected.empty()) res.first_unexpected = r.first_unexpected;
-  }
-  if (setup_failures > 0) throw std::runtime_error("client pinning failed: " + res.first_error);
-  res.requests = all.size();
-  if (!all.empty()) {
-    std::sort(all.begin(), all.end());
-    auto pct = [&](double q) {
-      auto i = static_cast<std::size_t>(q * (all.size() - 1) + 0.5);
-      return all[std::min(i, all.size() - 1)] / 1000.0;
-    };
-    res.p50 = pct(0.50);
-    res.p90 = pct(0.90);
-    res.p99 = pct(0.99);
-    res.max = all.back() / 1000.0;
-    double sum = 0;
-    for (auto v : all) sum += v;
-    res.mean = sum / all.size() / 1000.0;
-  }
+void write_json(const options& o, const std::string& scenario, const run_result& r,
+                const std::string& note) {
+  loadgen::figure f;
+  f.scenario = scenario;
+  f.value = r.elapsed_s > 0 ? r.requests / r.elapsed_s : 0;
+  f.p50_ms = r.p50;
+  f.p99_ms = r.p99;
+  f.cpu_us_per_op = r.requests ? r.daemon_cpu_s * 1e6 / r.requests : -1;
+  f.rss_mib = r.rss_mib;
+  std::string n = note;
+  auto add = [&n](const std::string& t) { n += (n.empty() ? "" : "; ") + t; };
+  add(std::to_string(r.connections) + " conns, statuses " + statuses_text(r));
+  if (r.late) add(std::to_string(r.late) + " late (counted in the percentiles)");
+  if (r.requests && r.pg_cpu_s >= 0) add("PostgreSQL " + fmt(r.pg_cpu_s * 1e6 / r.requests, 0) + " us/req");
+  if (r.requests) add("client " + fmt(r.client_cpu_s * 1e6 / r.requests, 1) + " us/req");
+  // What processes outside the measurement took (other agents' builds on a
+  // shared machine): the table flags windows where it was large.
+  const double ncpu = static_cast<double>(sysconf(_SC_NPROCESSORS_ONLN));
+  if (r.elapsed_s > 0)
+    add("machine " + fmt(r.system_busy * 100, 0) + "% busy, others " +
+        fmt(std::max(0.0, other_cpu(r)) / r.elapsed_s / ncpu * 100, 0) + "% of the cores");
+  f.note = n;
+  loadgen::append_json(json_path(), f);
 }
 
 std::map<std::string, std::string> admin_headers(const std::string& token) {
@@ -585,7 +598,9 @@ void print_detail(const run_result& r, int ncpu) {
             << " req/s)\n"
             << "statuses    ";
   for (auto& [s, n] : r.statuses) std::cout << " " << s << ":" << n;
-  std::cout << "  transport errors: " << r.errors << "\n"
+  std::cout << "  transport errors: " << r.errors;
+  if (r.late) std::cout << "  late (open loop, unanswered at the end): " << r.late;
+  std::cout << "\n"
             << "latency ms   mean " << fmt(r.mean, 2) << "  p50 " << fmt(r.p50, 2) << "  p90 "
             << fmt(r.p90, 2) << "  p99 " << fmt(r.p99, 2) << "  max " << fmt(r.max, 2) << "\n"
             << who << "  VmHWM " << fmt(r.hwm_mib) << " MiB, VmRSS " << fmt(r.rss_mib)
@@ -594,7 +609,8 @@ void print_detail(const run_result& r, int ncpu) {
             << fmt(r.requests ? r.daemon_cpu_s / r.requests * 1e6 : 0, 1) << " us CPU/request, exit "
             << r.exit_code << "\n"
             << "client       CPU " << fmt(r.client_cpu_s, 2) << " s ("
-            << fmt(r.client_cpu_s / r.elapsed_s * 100, 0) << "% of one core)\n"
+            << fmt(r.client_cpu_s / r.elapsed_s * 100, 0) << "% of one core, "
+            << fmt(r.requests ? r.client_cpu_s / r.requests * 1e6 : 0, 1) << " us/request)\n"
             << "PostgreSQL   CPU "
             << (r.pg_cpu_s >= 0 ? fmt(r.pg_cpu_s, 2) + " s (" + fmt(r.pg_cpu_s / r.elapsed_s * 100, 0) + "% of one core)" : "n/a (server processes not visible here)")
             << "\n"

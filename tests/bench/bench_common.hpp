@@ -11,8 +11,10 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "tests/bench/loadgen.hpp"
 #include "tests/support/http_client.hpp"
 
 namespace maxsess::bench {
@@ -45,10 +47,21 @@ struct options {
   std::vector<int> client_pin;          // --client-pin: CPUs of the load threads
   std::vector<int> pg_pin;              // --pg-pin: CPUs of PostgreSQL (same machine)
   std::string log_dir;                  // --log-dir: keep the cluster nodes' logs there
+  // make bench (scripts/bench.sh)
+  double zipf_s = 1.0;                  // --zipf-s: links suite's account popularity
+  std::string answer_sample;            // --answer-sample: write one link answer's body there
   bool scenarios_given = false;
 };
 
 options parse(int argc, char** argv);
+
+// --json FILE ("" = none): every measured figure appends one JSON line there
+// (loadgen::figure's shape). A process-wide setting rather than an option
+// field so that every scenario family writes to the same file the same way.
+std::string& json_path();
+// --loadgen-threads N (default 1): the load generator's event-loop threads
+// for every window that does not set its own (load_plan::loadgen_threads).
+int& loadgen_threads();
 extern const char* const usage_text;
 
 // ---------------------------------------------------------------- safety net
@@ -111,7 +124,10 @@ struct run_result {
   uint64_t requests = 0;
   std::map<int, uint64_t> statuses;
   uint64_t errors = 0;
+  uint64_t unexpected = 0;  // answers the plan's check (or expected status) refused
+  uint64_t late = 0;  // open loop: requests of the window unanswered at its end (in the percentiles)
   std::string first_error, first_unexpected;
+  std::string sample_body;  // the first 2xx answer's body
   double p50 = 0, p90 = 0, p99 = 0, max = 0, mean = 0;  // ms
   double hwm_mib = 0, rss_mib = 0;                       // summed over the daemons
   double daemon_cpu_s = 0, daemon_sys_s = 0, client_cpu_s = 0, pg_cpu_s = -1;
@@ -135,11 +151,28 @@ struct load_plan {
   std::vector<uint16_t> ports;    // client thread t talks to ports[t % size]
   std::vector<int> client_cpus;   // empty: load threads not pinned
   std::vector<pid_t> daemons;     // whose CPU and memory are counted
+  int loadgen_threads = 0;        // event-loop threads driving the connections; 0: loadgen_threads()
+  bool open_loop = false;         // fixed rate (below), latency from the intended send time
+  double rate = 0;                // open loop: requests/s over all connections
+  int warmup_ms = 0;              // load before the window, not recorded
+  // When set, judges every answer of the window (request sequence number,
+  // status, body) instead of the expected status; res.unexpected counts
+  // the ones it refused.
+  std::function<bool(uint64_t seq, int status, std::string_view body)> check;
 };
 
-// C client threads, closed loop for D seconds; fills the latency, status,
-// CPU and memory fields of `res` (not rows, commits, WAL).
+// C keep-alive connections driven by the loadgen (closed loop unless
+// plan.open_loop) for D seconds; fills the latency, status, CPU and memory
+// fields of `res` (not rows, commits, WAL). The requests of plan.scenario
+// (new, cold, zap, deny).
 void run_load(const load_plan& plan, run_result& res);
+// The same with the caller's requests; `expected`: the status every answer should have.
+void run_load_with(const load_plan& plan, const loadgen::request_fn& make, int expected,
+                   run_result& res);
+// One JSON line of the bench's contract (loadgen::figure) for a window:
+// value req/s, daemon CPU per request, daemon RSS; the note says the rest.
+void write_json(const options& o, const std::string& scenario, const run_result& r,
+                const std::string& note = "");
 
 std::map<std::string, std::string> admin_headers(const std::string& token);
 void expect(const http_reply& r, int status, const std::string& what);

@@ -527,6 +527,7 @@ int run_cluster_compare(const options& o, const std::string& server, int ncpu) {
               << fmt(r.requests ? r.daemon_cpu_s / r.requests * 1e6 : 0, 0) << " | " << r.rows_written
               << " | " << (r.wal_syncs >= 0 ? std::to_string(r.wal_syncs) : "n/a") << " |\n";
     if (r.exit_code != 0 || r.errors > 0) rc = 1;
+    write_json(o, "cluster:" + r.scenario + ":" + r.label, r, "vs 1 node off " + ratio(off));
   }
   std::cout.flush();
   return rc;

@@ -30,10 +30,9 @@ bool is_flow_scenario(const std::string& name);
 // 0: every answer was the expected one; 1 otherwise.
 int run_flow(const options& o, const std::string& server, const std::string& scenario, int ncpu);
 
-// --json FILE ("" = none): one JSON object per line, shared with the link
-// scenarios' table printer: scenario, metric, value, p50_ms, p99_ms,
+// One JSON object per line to json_path() (bench_common.hpp, --json), read
+// by the table printer: scenario, metric, value, p50_ms, p99_ms,
 // cpu_us_per_op, rss_mib, note (+ fields of a scenario's own).
-std::string& json_path();
 void append_json_line(const std::string& path, const nlohmann::ordered_json& fields);
 
 namespace flows {
