@@ -261,7 +261,7 @@ struct sync_listing {
 // At most this many accounts are being told a sync's result at once: each
 // answer lets the next one go, so the shard owners and account actors never
 // hold a whole sync in their mailboxes and link decisions keep their turn.
-constexpr std::size_t sync_window = 256;
+constexpr std::size_t sync_window = 2048;
 
 struct streamer_state {
   const context* ctx = nullptr;
@@ -349,6 +349,8 @@ struct sync_fanout {
   std::size_t told = 0;
   std::size_t in_flight = 0;
   bool stopped = false;
+  std::chrono::steady_clock::time_point started, listed;  // for the slow-sync line
+  int pages = 0;
 };
 
 void stopped_sync(streamer_actor* self, streamer_run& run, listing_end why, const std::string& error) {
@@ -398,6 +400,18 @@ void pump(streamer_actor* self, const std::shared_ptr<sync_fanout>& f) {
   }
   if (f->in_flight == 0 && (f->stopped || f->by_account.empty())) {
     f->by_account.clear();
+    // A sync slower than a second says where its time went (listing the
+    // streamer vs. telling the accounts).
+    using ms = std::chrono::milliseconds;
+    auto end = std::chrono::steady_clock::now();
+    if (end - f->started > std::chrono::seconds(1))
+      ctx->deps.log.info("streamer", "slow sync",
+                         {{"streamer", std::to_string(self->state.s.id)},
+                          {"listed", std::to_string(f->run.listed)},
+                          {"pages", std::to_string(f->pages)},
+                          {"accounts", std::to_string(f->accounts)},
+                          {"listing_ms", std::to_string(std::chrono::duration_cast<ms>(f->listed - f->started).count())},
+                          {"telling_ms", std::to_string(std::chrono::duration_cast<ms>(end - f->listed).count())}});
     finish(self, sync_run, f->run);
   }
 }
@@ -409,6 +423,7 @@ void start_sync(streamer_actor* self, int batch) {
   auto s = st.s;
   auto listed_at = ctx->deps.clock.now();
   auto deadline = deadline_of(ctx);
+  auto started = std::chrono::steady_clock::now();
   const worker* io = st.io;
   offload<sync_listing>(
       self,
@@ -451,7 +466,7 @@ void start_sync(streamer_actor* self, int batch) {
         if (!g.listing.complete()) g.by_account = {};
         return g;
       },
-      [self, listed_at, deadline](sync_listing g) {
+      [self, listed_at, deadline, started](sync_listing g) {
         auto* ctx = self->state.ctx;
         ctx->deps.metrics.inc("maxsess_untracked_sessions_total", {{"source", "sync"}}, g.untracked);
         auto f = std::make_shared<sync_fanout>();
@@ -471,6 +486,9 @@ void start_sync(streamer_actor* self, int batch) {
         f->accounts = f->by_account.size();
         f->listed_at = listed_at;
         f->deadline = deadline;
+        f->started = started;
+        f->listed = std::chrono::steady_clock::now();
+        f->pages = g.listing.pages;
         pump(self, f);
       },
       failed_run(self, sync_run));
