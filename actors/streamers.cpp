@@ -284,6 +284,9 @@ using streamer_actor = caf::stateful_actor<streamer_state>;
 template <class T>
 void offload(streamer_actor* self, std::function<T()> work, std::function<void(T)> then,
              std::function<void(std::string)> failed) {
+  // A stopped worker drops what is posted: answer now, or a job would wait
+  // for a run that never comes.
+  if (self->state.io->stopping()) return failed("stopped: the daemon is shutting down");
   auto handle = caf::actor_cast<caf::actor>(self);
   self->state.io->post([handle, self, work, then, failed] {
     std::function<void()> k;
@@ -855,6 +858,11 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
         self->delayed_send(self, self->state.ctx->opts.clear_interval, tick_atom_v);
       },
       [=](run_atom, std::function<void()>& k) { k(); },
+      // Shutdown begins (jobs only): every worker stops taking work, so a
+      // listing stops at its next page and its job is answered.
+      [=](stop_atom, bool) {
+        for (auto& [id, w] : self->state.workers) w->request_stop(true);
+      },
       [=](stop_atom) {
         for (auto& [id, a] : self->state.streamers) self->send_exit(a, caf::exit_reason::user_shutdown);
         self->state.streamers.clear();

@@ -477,6 +477,7 @@ int run_serve(const config::daemon_config& cfg) {
   // they take over at once rather than after the lease TTL; requests that
   // still arrive here are forwarded to the new owners meanwhile.
   if (node) node->leave(cl.timing.ttl * 2);
+  runtime.streamers().stop_jobs();        // a running sync stops at its next page, its job answers
   server.stop(std::chrono::seconds(10));  // stop accepting, answer in-flight requests
   if (node) node->stop();
   runtime.shutdown();                     // actors done: no new writes after this

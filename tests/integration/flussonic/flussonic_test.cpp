@@ -317,6 +317,33 @@ TEST_F(Flussonic, SyncPastItsDeadlineStopsAtTheNextPage) {
       << metrics;
 }
 
+TEST_F(Flussonic, ShutdownStopsAListingThatNeverEnds) {
+  boot(false, "auth_backend", false, "  sync_timeout: 10m\n");
+  fill(*emu, 5);
+  emu->configure({{"api_next", "increment"}, {"api_delay_ms", 100}});
+  auto pending = std::async(std::launch::async, [&] {
+    http_client c("127.0.0.1", d->port());
+    try {
+      return c.post_json("/api/v1/jobs/sync", R"({"batch_size":5})", admin()).body;
+    } catch (const std::exception& e) {
+      return std::string(e.what());  // the daemon went away without answering
+    }
+  });
+  auto asked = emu->state()["api_requests"].get<int>();
+  ASSERT_TRUE(eventually([&] { return emu->state()["api_requests"].get<int>() > asked + 3; }));
+  // Neither the cap (200 000 at 5 a page) nor the deadline is near: only
+  // the shutdown stops the listing, at the next page, and the job is
+  // answered before the HTTP server's 10 s drain would cut it off.
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(d->stop(), 0) << d->log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s) << "the listing held the shutdown up";
+  auto answer = pending.get();
+  EXPECT_NE(answer.find("stopped"), std::string::npos) << answer;
+  auto after = emu->state()["api_requests"].get<int>();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(emu->state()["api_requests"].get<int>(), after) << "nothing lists after shutdown";
+}
+
 TEST_F(Flussonic, SyncsOfOneStreamerNeverOverlap) {
   boot(false, "auth_backend", false);
   fill(*emu, 3);
