@@ -296,16 +296,25 @@ TEST_F(Flussonic, ListingsThatNeverEndStopAndDecisionsGoOn) {
 }
 
 TEST_F(Flussonic, SyncPastItsDeadlineStopsAtTheNextPage) {
-  boot(false, "auth_backend", false, "  sync_timeout: 1s\n");
+  boot(false, "auth_backend", false, "  sync_timeout: 3s\n");
   auto l = link("acc", "tv1");
   std::string id = emu->play("news", l["token"], "10.0.0.1", false)["id"];
   ASSERT_TRUE(job("sync")["ok"].get<bool>());
   emu->close(id);
   fill(*emu, 5);
-  // Pages of 200 ms that never end: the 1 s deadline stops it after a few
-  // pages, long before the default cap.
+  // Pages of 200 ms that never end: the 3 s deadline stops it after some
+  // fifteen pages, long before the default cap.
   emu->configure({{"api_next", "increment"}, {"api_delay_ms", 200}});
-  auto rep = job("sync", {{"batch_size", 5}});
+  auto running = std::async(std::launch::async, [&] {
+    http_client c("127.0.0.1", d->port());
+    return c.post_json("/api/v1/jobs/sync", R"({"batch_size":5})", admin()).body;
+  });
+  auto asked = emu->state()["api_requests"].get<int>();
+  ASSERT_TRUE(eventually([&] { return emu->state()["api_requests"].get<int>() > asked; }));
+  // Decisions go on while the sync runs (it holds no actor while listing).
+  link("acc", "tv2");
+  EXPECT_EQ(running.wait_for(0s), std::future_status::timeout) << "the sync was over before the link";
+  auto rep = json::parse(running.get(), nullptr, false);
   EXPECT_FALSE(rep["ok"].get<bool>()) << rep.dump();
   std::string error = rep["streamers"][0]["error"];
   EXPECT_NE(error.find("sync_timeout"), std::string::npos) << error;
