@@ -135,6 +135,22 @@ TEST(SyncMeasure, ManyListedSessions) {
     if (round == 1 && std::getenv("MAXSESS_SYNC_PAUSE"))  // time to attach perf to the daemon
       std::this_thread::sleep_for(std::chrono::seconds(std::atoi(std::getenv("MAXSESS_SYNC_PAUSE"))));
   }
+  // Then the API from issue 7 ("next" = cursor + 1 forever, the same
+  // sessions on every page): the sync stops at sync_max_sessions.
+  emu.configure({{"api_next", "increment"}});
+  {
+    long hwm0 = proc_kib(d.pid(), "VmHWM:");
+    auto t0 = std::chrono::steady_clock::now();
+    auto body = run("curl -s -m 300 -H 'Authorization: Bearer " + d.admin_token() +
+                    "' -H 'Content-Type: application/json' -d '{\"batch_size\":" + std::to_string(batch) +
+                    "}' http://127.0.0.1:" + std::to_string(d.port()) + "/api/v1/jobs/sync");
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    auto rep = json::parse(body, nullptr, false);
+    ASSERT_TRUE(rep.is_object()) << body;
+    EXPECT_FALSE(rep["ok"].get<bool>()) << body;
+    std::printf("endless listing: %.3f s, %s; peak RSS %ld -> %ld KiB\n", secs, rep["streamers"][0].dump().c_str(),
+                hwm0, proc_kib(d.pid(), "VmHWM:"));
+  }
   auto log = d.log();
   for (auto at = log.find("slow sync"); at != std::string::npos; at = log.find("slow sync", at + 1))
     std::printf("%s\n", log.substr(at, log.find('\n', at) - at).c_str());
