@@ -217,7 +217,10 @@ TEST_F(Flussonic, SyncOnlyReachesTheSameStatesAndKillsTheNewestOverLimit) {
 
 // Sessions that carry no maxsess token, opened at once on the emulator.
 void fill(flussonic_emulator& emu, int count) {
-  emu.control("POST", "/_emu/bulk", {{"count", count}, {"name", "filler"}});
+  static int made = 0;
+  json tokens = json::array();
+  for (int i = 0; i < count; ++i) tokens.push_back("filler-" + std::to_string(made++));
+  emu.control("POST", "/_emu/bulk", {{"tokens", tokens}, {"name", "filler"}});
 }
 
 TEST_F(Flussonic, SyncAcrossPagesEndsOnlyWhatTheWholeListingLacks) {
