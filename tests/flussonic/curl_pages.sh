@@ -15,9 +15,9 @@ while :; do
   curl -sf -u "$auth" -o "$tmp" "$url"
   pages=$((pages + 1))
   # Only the next cursor is looked at (the emulator writes it last, as
-  # "next":"..." or "next":null): curl's part is the floor, not a client.
+  # "next": "..." or "next": null): curl's part is the floor, not a client.
   tail=$(tail -c 300 "$tmp")
-  [[ $tail =~ \"next\":\"([^\"]*)\" ]] || break
+  [[ $tail =~ \"next\":\ ?\"([^\"]*)\" ]] || break
   cursor=${BASH_REMATCH[1]}
 done
 end=$(date +%s.%N)
