@@ -290,13 +290,15 @@ playback_session& account_state::start_session(const std::string& device_id,
   return s;
 }
 
-void account_state::refresh(playback_session& s, const play_report& r, sys_time now) {
+bool account_state::refresh(playback_session& s, const play_report& r, sys_time now) {
+  bool changed = false;
   sys_time at = r.at ? std::min(*r.at, now) : now;
-  if (at > s.updated_at) s.updated_at = at;  // older never overwrites newer
-  if (r.duration > s.duration_s) s.duration_s = r.duration;
-  if (r.bytes > s.bytes) s.bytes = r.bytes;
-  if (auto* f = find_flussonic(s, r.session_id); f && at > f->updated_at) f->updated_at = at;
-  if (s.status == session_status::pending) s.status = session_status::active;
+  if (at > s.updated_at) s.updated_at = at, changed = true;  // older never overwrites newer
+  if (r.duration > s.duration_s) s.duration_s = r.duration, changed = true;
+  if (r.bytes > s.bytes) s.bytes = r.bytes, changed = true;
+  if (auto* f = find_flussonic(s, r.session_id); f && at > f->updated_at) f->updated_at = at, changed = true;
+  if (s.status == session_status::pending) s.status = session_status::active, changed = true;
+  return changed;
 }
 
 bool account_state::from_an_earlier_link(const playback_session& s, const play_report& r) const {
@@ -510,9 +512,15 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
       }
     }
     bind(s, r.session_id, r.ip, r.stream, now);
+    refresh(s, r, now);
+    persist(s, fx.writes);
+    return;
   }
-  refresh(s, r, now);
-  persist(s, fx.writes);
+  // A report that changes nothing writes nothing: a sync lists every
+  // playing session each time, and a session the streamer shows unchanged
+  // must not cost a row write (memory and database agree: a failed write
+  // reloads the account).
+  if (refresh(s, r, now)) persist(s, fx.writes);
 }
 
 void account_state::on_sync(int64_t streamer_id,

@@ -215,7 +215,8 @@ class account_state {
   void kill_over_limit(sys_time now, side_effects& fx);
   void kill_session(playback_session& s, end_reason why, sys_time now, side_effects& fx);
   bool at_limit_without(const std::string& device_id) const;
-  void refresh(playback_session& s, const play_report& r, sys_time now);
+  // True when it changed something (else nothing needs writing).
+  bool refresh(playback_session& s, const play_report& r, sys_time now);
   bool from_an_earlier_link(const playback_session& s, const play_report& r) const;
 
   std::string account_id_;

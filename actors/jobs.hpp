@@ -65,6 +65,10 @@ class streamer_side {
   virtual void run_job(job_request req, job_cb done) = 0;
   // The registered streamers changed (admin API): start/stop streamer actors.
   virtual void streamers_changed() = 0;
+  // Shutdown begins: running syncs and kills stop at their next page or
+  // close (answering "stopped"), so in-flight job requests are answered
+  // before the HTTP server's drain ends; no job runs afterwards.
+  virtual void stop_jobs() {}
 };
 
 }  // namespace maxsess::actors

@@ -119,6 +119,7 @@ class actor_streamer_side final : public streamer_side {
     caf::anon_send(supervisor_, job_atom_v, std::move(req), std::move(done));
   }
   void streamers_changed() override { caf::anon_send(supervisor_, refresh_atom_v); }
+  void stop_jobs() override { caf::anon_send(supervisor_, stop_atom_v, true); }
 
  private:
   caf::actor webhook_;

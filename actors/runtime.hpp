@@ -38,6 +38,10 @@ struct runtime_options {
   bool webhooks = false;  // true: no periodic sync
   std::chrono::milliseconds sync_interval{60000};
   int batch_size = 100;
+  // playback_session.sync_max_sessions / sync_timeout (main sets them from
+  // the config; 0: no cap / no deadline).
+  int64_t sync_max_sessions = 0;
+  std::chrono::milliseconds sync_timeout{0};
   std::chrono::milliseconds kill_interval{300000};
   std::chrono::milliseconds clear_interval{86400000};
   std::chrono::milliseconds clear_timeout{120000};

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "actors/context.hpp"
+#include "actors/sync_listing.hpp"
 #include "actors/webhook_events.hpp"
 #include "domain/worker.hpp"
 
@@ -75,13 +76,13 @@ std::optional<token_owner> owner_of_signed(const context* ctx, const std::string
   return std::nullopt;
 }
 
-play_report report_of(const listed_session& l, int64_t streamer_id) {
+play_report report_of(listed_session&& l, int64_t streamer_id) {
   play_report r;
   r.what = play_report::kind::listed;
-  r.session_id = l.id;
-  r.stream = l.name;
-  r.ip = l.ip;
-  r.token = l.token;
+  r.session_id = std::move(l.id);
+  r.stream = std::move(l.name);
+  r.ip = std::move(l.ip);
+  r.token = std::move(l.token);
   r.bytes = l.bytes;
   r.duration = l.duration;
   r.at = l.updated_at;
@@ -89,24 +90,28 @@ play_report report_of(const listed_session& l, int64_t streamer_id) {
   return r;
 }
 
-// Shutdown must not wait for a long listing or a row of kills to finish.
+// Shutdown must not wait for a row of kills to finish.
 void check_stop(const worker* io) {
   if (io != nullptr && io->stopping()) throw flussonic_error("stopping");
 }
 
-// Lists every session of a streamer, page by page.
-std::vector<listed_session> list_all(flussonic_api& api, const streamer& s, int batch,
-                                     const worker* io) {
-  std::vector<listed_session> all;
-  std::string cursor;
-  for (int pages = 0; pages < 100000; ++pages) {
-    check_stop(io);
-    auto page = api.list_sessions(s, batch, cursor);
-    for (auto& l : page.sessions) all.push_back(std::move(l));
-    if (page.next.empty() || page.next == cursor) break;
-    cursor = page.next;
-  }
-  return all;
+// The limits every listing of a streamer runs under (sync and kill alike):
+// the cap, the deadline, and the worker being told to stop (shutdown, the
+// streamer removed).
+listing_limits limits_of(const context* ctx, int batch, std::chrono::steady_clock::time_point deadline,
+                         const worker* io) {
+  listing_limits l;
+  l.batch = batch;
+  l.max_sessions = ctx->opts.sync_max_sessions;
+  l.deadline = deadline;
+  l.stopping = [io] { return io != nullptr && io->stopping(); };
+  return l;
+}
+
+std::chrono::steady_clock::time_point deadline_of(const context* ctx) {
+  auto t = ctx->opts.sync_timeout;
+  if (t.count() <= 0) return std::chrono::steady_clock::time_point::max();
+  return std::chrono::steady_clock::now() + t;
 }
 
 // --- webhook actor -----------------------------------------------------------
@@ -243,11 +248,20 @@ caf::behavior webhook_fn(webhook_actor* self, const context* ctx) {
 
 enum run_kind : int { sync_run = 0, kill_run = 1 };
 
-struct grouped_sync {
-  std::map<std::string, seen_list> by_account;
-  int listed = 0;
+// What a sync's listing phase hands to the streamer actor: every listed
+// session with one of our tokens, grouped by account (each account's group
+// is complete only when the listing is), plus the accounts that believe they
+// play here (an empty group tells them everything there is gone).
+struct sync_listing {
+  std::unordered_map<std::string, seen_list> by_account;
+  listing_outcome listing;
   int untracked = 0;
 };
+
+// At most this many accounts are being told a sync's result at once: each
+// answer lets the next one go, so the shard owners and account actors never
+// hold a whole sync in their mailboxes and link decisions keep their turn.
+constexpr std::size_t sync_window = 2048;
 
 struct streamer_state {
   const context* ctx = nullptr;
@@ -270,6 +284,9 @@ using streamer_actor = caf::stateful_actor<streamer_state>;
 template <class T>
 void offload(streamer_actor* self, std::function<T()> work, std::function<void(T)> then,
              std::function<void(std::string)> failed) {
+  // A stopped worker drops what is posted: answer now, or a job would wait
+  // for a run that never comes.
+  if (self->state.io->stopping()) return failed("stopped: the daemon is shutting down");
   auto handle = caf::actor_cast<caf::actor>(self);
   self->state.io->post([handle, self, work, then, failed] {
     std::function<void()> k;
@@ -323,72 +340,159 @@ std::function<void(std::string)> failed_run(streamer_actor* self, int kind) {
   };
 }
 
+// Tells the accounts their share of a complete listing, sync_window at a
+// time, and finishes the run when the last one answered (or, past the
+// deadline, when those already told answered).
+struct sync_fanout {
+  std::unordered_map<std::string, seen_list> by_account;  // not told yet
+  streamer_run run;
+  sys_time listed_at{};
+  std::chrono::steady_clock::time_point deadline;
+  std::size_t accounts = 0;  // to tell, in all
+  std::size_t told = 0;
+  std::size_t in_flight = 0;
+  bool stopped = false;
+  std::chrono::steady_clock::time_point started, listed;  // for the slow-sync line
+  int pages = 0;
+};
+
+void stopped_sync(streamer_actor* self, streamer_run& run, listing_end why, const std::string& error) {
+  auto* ctx = self->state.ctx;
+  ctx->deps.metrics.inc("maxsess_sync_stopped_total",
+                        {{"streamer", std::to_string(self->state.s.id)}, {"reason", to_string(why)}});
+  ctx->deps.log.warn("streamer", "sync stopped before it was complete",
+                     {{"streamer", std::to_string(self->state.s.id)}, {"host", self->state.s.host},
+                      {"reason", to_string(why)}, {"listed", std::to_string(run.listed)}, {"error", error}});
+  run.ok = false;
+  run.error = "sync stopped: " + error;
+}
+
+void pump(streamer_actor* self, const std::shared_ptr<sync_fanout>& f) {
+  auto* ctx = self->state.ctx;
+  while (!f->stopped && f->in_flight < sync_window && !f->by_account.empty()) {
+    if (std::chrono::steady_clock::now() >= f->deadline) {
+      f->stopped = true;
+      stopped_sync(self, f->run, listing_end::timed_out,
+                   "the sync did not finish within playback_session.sync_timeout: " +
+                       std::to_string(f->told) + " of " + std::to_string(f->accounts) +
+                       " accounts were told what the streamer lists; the others are told at the next sync");
+      break;
+    }
+    auto node = f->by_account.extract(f->by_account.begin());
+    ++f->told;
+    ++f->in_flight;
+    auto dest = ctx->owner_of(node.key());
+    self->request(dest, account_timeout, sync_atom_v, std::move(node.key()), self->state.s.id,
+                  std::move(node.mapped()), f->listed_at)
+        .then(
+            [self, f](sync_summary sum) {
+              f->run.adopted += sum.adopted;
+              f->run.ended += sum.ended;
+              f->run.killed += sum.killed;
+              --f->in_flight;
+              pump(self, f);
+            },
+            [self, f](caf::error& e) {
+              if (f->run.ok) {
+                f->run.ok = false;
+                f->run.error = "an account did not answer: " + caf::to_string(e);
+              }
+              --f->in_flight;
+              pump(self, f);
+            });
+  }
+  if (f->in_flight == 0 && (f->stopped || f->by_account.empty())) {
+    f->by_account.clear();
+    // A sync slower than a second says where its time went (listing the
+    // streamer vs. telling the accounts).
+    using ms = std::chrono::milliseconds;
+    auto end = std::chrono::steady_clock::now();
+    if (end - f->started > std::chrono::seconds(1))
+      ctx->deps.log.info("streamer", "slow sync",
+                         {{"streamer", std::to_string(self->state.s.id)},
+                          {"listed", std::to_string(f->run.listed)},
+                          {"pages", std::to_string(f->pages)},
+                          {"accounts", std::to_string(f->accounts)},
+                          {"listing_ms", std::to_string(std::chrono::duration_cast<ms>(f->listed - f->started).count())},
+                          {"telling_ms", std::to_string(std::chrono::duration_cast<ms>(end - f->listed).count())}});
+    finish(self, sync_run, f->run);
+  }
+}
+
 void start_sync(streamer_actor* self, int batch) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   st.running[sync_run] = true;
   auto s = st.s;
   auto listed_at = ctx->deps.clock.now();
+  auto deadline = deadline_of(ctx);
+  auto started = std::chrono::steady_clock::now();
   const worker* io = st.io;
-  offload<grouped_sync>(
+  offload<sync_listing>(
       self,
-      [ctx, s, batch, io] {
-        grouped_sync g;
-        auto all = list_all(*ctx->deps.flussonic, s, batch, io);
-        g.listed = static_cast<int>(all.size());
+      [ctx, s, batch, io, deadline] {
+        sync_listing g;
         // Accounts that believe they play here get a report even if the
         // streamer lists nothing for them: that is how "gone" is found.
         for (auto& a : db_call<std::vector<std::string>>(
                  ctx, [id = s.id](storage::session_store& db) { return db.accounts_on_streamer(id); }))
           g.by_account[a];
-        std::vector<std::string> foreign;
-        for (auto& l : all)
-          if (!l.token.empty() && l.token.rfind("m1.", 0) != 0) foreign.push_back(l.token);
-        std::map<std::string, std::pair<std::string, std::string>> resolved;
-        if (!foreign.empty())
-          resolved = db_call<decltype(resolved)>(
-              ctx, [foreign](storage::session_store& db) { return db.resolve_tokens(foreign); });
-        for (auto& l : all) {
-          std::optional<token_owner> who = owner_of_signed(ctx, l.token);
-          if (!who) {
-            auto i = resolved.find(l.token);
-            if (i != resolved.end()) who = token_owner{i->second.first, i->second.second, std::nullopt};
-          }
-          if (!who) {
-            ++g.untracked;  // not ours: counted, left alone
-            continue;
-          }
-          auto r = report_of(l, s.id);
-          r.token_issued_at = who->issued_at;
-          g.by_account[who->account_id].emplace_back(who->device_id, std::move(r));
-        }
+        // Page by page: each page's sessions are tied to their accounts and
+        // the page is dropped; what stays is one compact report per session
+        // of ours, bounded by sync_max_sessions.
+        g.listing = list_pages(
+            *ctx->deps.flussonic, s, limits_of(ctx, batch, deadline, io),
+            [&](std::vector<listed_session>& page) {
+              std::vector<std::string> foreign;
+              for (auto& l : page)
+                if (!l.token.empty() && l.token.rfind("m1.", 0) != 0) foreign.push_back(l.token);
+              std::map<std::string, std::pair<std::string, std::string>> resolved;
+              if (!foreign.empty())
+                resolved = db_call<decltype(resolved)>(
+                    ctx, [foreign](storage::session_store& db) { return db.resolve_tokens(foreign); });
+              for (auto& l : page) {
+                std::optional<token_owner> who = owner_of_signed(ctx, l.token);
+                if (!who && !resolved.empty()) {
+                  auto i = resolved.find(l.token);
+                  if (i != resolved.end()) who = token_owner{i->second.first, i->second.second, std::nullopt};
+                }
+                if (!who) {
+                  ++g.untracked;  // not ours: counted, left alone
+                  continue;
+                }
+                auto r = report_of(std::move(l), s.id);
+                r.token_issued_at = who->issued_at;
+                g.by_account[who->account_id].emplace_back(std::move(who->device_id), std::move(r));
+              }
+            });
+        // Nothing is ended on the strength of an incomplete listing.
+        if (!g.listing.complete()) g.by_account = {};
         return g;
       },
-      [self, listed_at](grouped_sync g) {
+      [self, listed_at, deadline, started](sync_listing g) {
         auto* ctx = self->state.ctx;
         ctx->deps.metrics.inc("maxsess_untracked_sessions_total", {{"source", "sync"}}, g.untracked);
-        auto run = std::make_shared<streamer_run>();
-        run->streamer_id = self->state.s.id;
-        run->listed = g.listed;
-        run->untracked = g.untracked;
-        auto pending = std::make_shared<size_t>(g.by_account.size());
-        if (*pending == 0) return finish(self, sync_run, *run);
-        for (auto& [account, seen] : g.by_account) {
-          self->request(ctx->owner_of(account), account_timeout, sync_atom_v, account, self->state.s.id,
-                        std::move(seen), listed_at)
-              .then(
-                  [self, run, pending](sync_summary sum) {
-                    run->adopted += sum.adopted;
-                    run->ended += sum.ended;
-                    run->killed += sum.killed;
-                    if (--*pending == 0) finish(self, sync_run, *run);
-                  },
-                  [self, run, pending](caf::error& e) {
-                    run->ok = false;
-                    run->error = "an account did not answer: " + caf::to_string(e);
-                    if (--*pending == 0) finish(self, sync_run, *run);
-                  });
+        auto f = std::make_shared<sync_fanout>();
+        f->run.streamer_id = self->state.s.id;
+        f->run.listed = static_cast<int>(g.listing.listed);
+        f->run.untracked = g.untracked;
+        if (!g.listing.complete()) {
+          if (g.listing.end == listing_end::stopped) {
+            f->run.ok = false;
+            f->run.error = g.listing.error;
+          } else {
+            stopped_sync(self, f->run, g.listing.end, g.listing.error);
+          }
+          return finish(self, sync_run, f->run);
         }
+        f->by_account = std::move(g.by_account);
+        f->accounts = f->by_account.size();
+        f->listed_at = listed_at;
+        f->deadline = deadline;
+        f->started = started;
+        f->listed = std::chrono::steady_clock::now();
+        f->pages = g.listing.pages;
+        pump(self, f);
       },
       failed_run(self, sync_run));
 }
@@ -401,16 +505,31 @@ using closed_list = std::vector<std::tuple<std::string, std::string, std::vector
 closed_list close_on_streamer(const context* ctx, const streamer& s,
                               const std::vector<kill_order>& orders, int batch, const worker* io) {
   closed_list out;
-  std::optional<std::vector<listed_session>> listing;
+  // Orders without a session id close whatever plays their token: one
+  // bounded listing keeps only the ids of those tokens' sessions.
+  std::unordered_map<std::string, std::vector<std::string>> by_token;
+  for (auto& o : orders)
+    if (o.session_id.empty() && !o.token.empty()) by_token[o.token];
+  if (!by_token.empty()) {
+    auto outcome = list_pages(*ctx->deps.flussonic, s, limits_of(ctx, batch, deadline_of(ctx), io),
+                              [&](std::vector<listed_session>& page) {
+                                for (auto& l : page)
+                                  if (auto i = by_token.find(l.token); i != by_token.end())
+                                    i->second.push_back(std::move(l.id));
+                              });
+    // What an incomplete listing found is still closed; the rest waits for
+    // the next kill run.
+    if (!outcome.complete())
+      ctx->deps.log.warn("streamer", "kill: listing the streamer stopped early",
+                         {{"streamer", std::to_string(s.id)}, {"error", outcome.error}});
+  }
   for (auto& o : orders) {
     check_stop(io);
     std::vector<std::string> ids;
     if (!o.session_id.empty()) {
       ids.push_back(o.session_id);
     } else if (!o.token.empty()) {
-      if (!listing) listing = list_all(*ctx->deps.flussonic, s, batch, io);
-      for (auto& l : *listing)
-        if (l.token == o.token) ids.push_back(l.id);
+      ids = by_token[o.token];
     }
     std::vector<std::string> closed;
     for (auto& id : ids)
@@ -739,6 +858,11 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
         self->delayed_send(self, self->state.ctx->opts.clear_interval, tick_atom_v);
       },
       [=](run_atom, std::function<void()>& k) { k(); },
+      // Shutdown begins (jobs only): every worker stops taking work, so a
+      // listing stops at its next page and its job is answered.
+      [=](stop_atom, bool) {
+        for (auto& [id, w] : self->state.workers) w->request_stop(true);
+      },
       [=](stop_atom) {
         for (auto& [id, a] : self->state.streamers) self->send_exit(a, caf::exit_reason::user_shutdown);
         self->state.streamers.clear();

@@ -82,6 +82,8 @@ std::vector<section> layout(daemon_config& c) {
         {"webhooks", &p.webhooks},
         {"sync_interval", &p.sync_interval},
         {"batch_size", &p.batch_size},
+        {"sync_max_sessions", &p.sync_max_sessions},
+        {"sync_timeout", &p.sync_timeout},
         {"kill_interval", &p.kill_interval},
         {"clear_interval", &p.clear_interval},
         {"clear_timeout", &p.clear_timeout},
@@ -638,6 +640,9 @@ class loader {
     check_positive("playback_session.sync_interval", p.sync_interval);
     check_range("playback_session.batch_size", p.batch_size, 1, std::numeric_limits<int>::max(),
                 "");
+    check_range<int64_t>("playback_session.sync_max_sessions", p.sync_max_sessions, 1,
+                         std::numeric_limits<int64_t>::max(), "");
+    check_positive("playback_session.sync_timeout", p.sync_timeout);
     check_positive("playback_session.kill_interval", p.kill_interval);
     check_positive("playback_session.clear_interval", p.clear_interval);
     check_positive("playback_session.idle_passivate", p.idle_passivate);

@@ -56,6 +56,12 @@ struct playback_section {
   bool webhooks = false;
   duration sync_interval = std::chrono::seconds(60);
   int batch_size = 100;
+  // One sync of one streamer stops (and ends nothing) when the streamer lists
+  // more sessions than this, or when it has not finished within sync_timeout:
+  // a Flussonic API that pages forever must not grow the daemon without bound
+  // (docs/flussonic.md, "How a sync runs").
+  int64_t sync_max_sessions = 200000;
+  duration sync_timeout = std::chrono::seconds(60);
   duration kill_interval = std::chrono::seconds(300);
   duration clear_interval = std::chrono::hours(24);
   duration clear_timeout = std::chrono::seconds(120);

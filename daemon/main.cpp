@@ -187,6 +187,9 @@ void describe_metrics(metric_registry& m) {
   m.describe_counter("maxsess_kills_pushed_total", "Flussonic sessions closed by an immediate kill push.");
   m.describe_counter("maxsess_streamer_runs_total", "Sync and kill runs per streamer.");
   m.describe_counter("maxsess_streamer_errors_total", "Failed sync and kill runs per streamer.");
+  m.describe_counter("maxsess_sync_stopped_total",
+                     "Syncs stopped before their listing was complete (nothing ended), by streamer and "
+                     "reason: cap (sync_max_sessions), timeout (sync_timeout), repeated_cursor.");
   m.describe_counter("maxsess_clear_runs_total", "Clear runs.");
   m.describe_counter("maxsess_clear_errors_total", "Failed clear runs.");
   m.describe_counter("maxsess_cleared_rows_total", "Session rows deleted by clear.");
@@ -358,6 +361,11 @@ int run_serve(const config::daemon_config& cfg) {
   rt_opts.webhooks = ps.webhooks;
   rt_opts.sync_interval = ps.sync_interval;
   rt_opts.batch_size = ps.batch_size;
+  rt_opts.sync_max_sessions = ps.sync_max_sessions;
+  rt_opts.sync_timeout = ps.sync_timeout;
+  // A job waits for its streamers' runs, which stop themselves at
+  // sync_timeout; the job gives up a little later, never first.
+  rt_opts.job_timeout = std::max(rt_opts.job_timeout, ps.sync_timeout + std::chrono::seconds(15));
   rt_opts.kill_interval = ps.kill_interval;
   rt_opts.clear_interval = ps.clear_interval;
   rt_opts.clear_timeout = ps.clear_timeout;
@@ -469,6 +477,7 @@ int run_serve(const config::daemon_config& cfg) {
   // they take over at once rather than after the lease TTL; requests that
   // still arrive here are forwarded to the new owners meanwhile.
   if (node) node->leave(cl.timing.ttl * 2);
+  runtime.streamers().stop_jobs();        // a running sync stops at its next page, its job answers
   server.stop(std::chrono::seconds(10));  // stop accepting, answer in-flight requests
   if (node) node->stop();
   runtime.shutdown();                     // actors done: no new writes after this

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <limits>
 #include <optional>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -60,13 +61,6 @@ std::string lower(std::string s) {
 }
 
 // --- tolerant JSON field access ----------------------------------------------
-
-// The member, or nullptr when absent or null.
-const json* field(const json& o, const char* key) {
-  const auto it = o.find(key);
-  if (it == o.end() || it->is_null()) return nullptr;
-  return &*it;
-}
 
 int64_t clamp_double(double d) {
   if (d >= 9.2e18) return std::numeric_limits<int64_t>::max();
@@ -138,31 +132,175 @@ std::optional<int64_t> unix_ms_of(const json* v) {
   return clamp_double(d > 1e12 ? d : d * 1000.0);
 }
 
-std::optional<listed_session> session_of(const json& o) {
-  if (!o.is_object()) return std::nullopt;
+// The session fields a listing uses; every other member is skipped unread.
+enum session_key : int { k_id, k_session_id, k_name, k_token, k_ip, k_user_id, k_bytes, k_bytes_sent,
+                         k_duration, k_updated_at, k_opened_at, k_created_at, k_count };
+constexpr std::string_view session_keys[k_count] = {
+    "id", "session_id", "name", "token", "ip", "user_id", "bytes", "bytes_sent",
+    "duration", "updated_at", "opened_at", "created_at"};
+
+int session_key_of(std::string_view k) {
+  for (int i = 0; i < k_count; ++i)
+    if (session_keys[i] == k) return i;
+  return -1;
+}
+
+// One listed session's scalar members of interest (null = absent; a member
+// that is an object or array counts as absent, as the field helpers above
+// would read it).
+struct session_fields {
+  json v[k_count];
+  const json* get(session_key k) const { return v[k].is_null() ? nullptr : &v[k]; }
+};
+
+std::optional<listed_session> session_of(const session_fields& o) {
   listed_session s;
-  auto id = text_of(field(o, "id"));
-  if (!id || id->empty()) id = text_of(field(o, "session_id"));
+  auto id = text_of(o.get(k_id));
+  if (!id || id->empty()) id = text_of(o.get(k_session_id));
   if (!id || id->empty()) return std::nullopt;
   s.id = std::move(*id);
-  if (auto v = text_of(field(o, "name"))) s.name = std::move(*v);
-  if (auto v = text_of(field(o, "token"))) s.token = std::move(*v);
-  if (auto v = text_of(field(o, "ip"))) s.ip = std::move(*v);
-  if (auto v = text_of(field(o, "user_id"))) s.user_id = std::move(*v);
-  auto bytes = int_of(field(o, "bytes"));
-  if (!bytes) bytes = int_of(field(o, "bytes_sent"));
+  if (auto v = text_of(o.get(k_name))) s.name = std::move(*v);
+  if (auto v = text_of(o.get(k_token))) s.token = std::move(*v);
+  if (auto v = text_of(o.get(k_ip))) s.ip = std::move(*v);
+  if (auto v = text_of(o.get(k_user_id))) s.user_id = std::move(*v);
+  auto bytes = int_of(o.get(k_bytes));
+  if (!bytes) bytes = int_of(o.get(k_bytes_sent));
   if (bytes) s.bytes = *bytes;
-  const auto updated = unix_ms_of(field(o, "updated_at"));
+  const auto updated = unix_ms_of(o.get(k_updated_at));
   if (updated) s.updated_at = from_unix_ms(*updated);
-  if (auto d = int_of(field(o, "duration"))) {
+  if (auto d = int_of(o.get(k_duration))) {
     s.duration = *d;
   } else {
-    auto opened = unix_ms_of(field(o, "opened_at"));
-    if (!opened) opened = unix_ms_of(field(o, "created_at"));
+    auto opened = unix_ms_of(o.get(k_opened_at));
+    if (!opened) opened = unix_ms_of(o.get(k_created_at));
     if (opened && updated) s.duration = std::max<int64_t>(0, (*updated - *opened) / 1000);
   }
   return s;
 }
+
+// Reads a sessions page as it is lexed (nlohmann's SAX interface), never
+// building the document: a page of 1 000 sessions as a DOM is ~20 000
+// std::map nodes and strings, which was most of a sync's CPU (issue 7).
+// Only "sessions" (each element's members of interest) and "next" are kept.
+class page_reader : public nlohmann::json_sax<json> {
+ public:
+  session_page page;
+  std::string shape_error;  // set when the answer has the wrong shape
+
+  bool null() override { return scalar(json()); }
+  bool boolean(bool v) override { return scalar(json(v)); }
+  bool number_integer(number_integer_t v) override { return scalar(json(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return scalar(json(v)); }
+  bool number_float(number_float_t v, const string_t&) override { return scalar(json(v)); }
+  bool string(string_t& v) override { return scalar(json(std::move(v))); }
+  bool binary(binary_t&) override { return scalar(json()); }
+
+  bool start_object(std::size_t) override {
+    if (skip_ > 0) return ++skip_, true;
+    switch (at_) {
+      case where::start: at_ = where::top; return true;
+      case where::top_value:
+        if (top_key_ == "sessions") return fail("\"sessions\" is not an array");
+        if (top_key_ == "next") return fail("bad \"next\"");
+        return skip();
+      case where::sessions:
+        at_ = where::session;
+        fields_ = session_fields{};
+        return true;
+      case where::session_value: return skip();  // a nested member: absent
+      default: return fail("unexpected object");
+    }
+  }
+  bool end_object() override {
+    if (skip_ > 0) return unskip();
+    if (at_ == where::session) {
+      if (auto s = session_of(fields_)) page.sessions.push_back(std::move(*s));
+      at_ = where::sessions;
+    } else if (at_ == where::top) {
+      at_ = where::done;
+    }
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    if (skip_ > 0) return ++skip_, true;
+    switch (at_) {
+      case where::start: return fail("not a JSON object");
+      case where::top_value:
+        if (top_key_ == "sessions") {
+          at_ = where::sessions;
+          return true;
+        }
+        if (top_key_ == "next") return fail("bad \"next\"");
+        return skip();
+      default: return skip();  // an array element or member that is an array
+    }
+  }
+  bool end_array() override {
+    if (skip_ > 0) return unskip();
+    if (at_ == where::sessions) at_ = where::top;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (skip_ > 0) return true;
+    if (at_ == where::top) {
+      top_key_ = k;
+      at_ = where::top_value;
+    } else if (at_ == where::session) {
+      session_key_ = session_key_of(k);
+      at_ = where::session_value;
+    }
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
+    throw flussonic_error(std::string("sessions answer is not JSON: ") + e.what());
+  }
+
+ private:
+  enum class where { start, top, top_value, sessions, session, session_value, done };
+
+  bool scalar(json v) {
+    if (skip_ > 0) return true;
+    switch (at_) {
+      case where::start: return fail("not a JSON object");
+      case where::top_value:
+        at_ = where::top;
+        if (top_key_ == "sessions" && !v.is_null()) return fail("\"sessions\" is not an array");
+        if (top_key_ == "next" && !v.is_null()) {
+          auto text = text_of(&v);
+          if (!text) return fail("bad \"next\": " + v.dump());
+          page.next = std::move(*text);
+        }
+        return true;
+      case where::session_value:
+        at_ = where::session;
+        if (session_key_ >= 0) fields_.v[session_key_] = std::move(v);
+        return true;
+      default: return true;  // a sessions element that is not an object: skipped
+    }
+  }
+  // Skips the value just opened (and everything in it).
+  bool skip() {
+    skip_ = 1;
+    return true;
+  }
+  bool unskip() {
+    if (--skip_ == 0) {
+      if (at_ == where::top_value) at_ = where::top;
+      else if (at_ == where::session_value) at_ = where::session;
+    }
+    return true;
+  }
+  bool fail(std::string why) {
+    shape_error = std::move(why);
+    return false;
+  }
+
+  where at_ = where::start;
+  int skip_ = 0;
+  std::string top_key_;
+  int session_key_ = -1;
+  session_fields fields_;
+};
 
 std::string excerpt(const std::string& body) {
   if (body.size() <= error_excerpt) return body;
@@ -261,28 +399,19 @@ std::string basic_authorization(const std::string& user, const std::string& pass
 // --- parsing -----------------------------------------------------------------
 
 session_page parse_session_page(const std::string& body) {
-  json doc;
+  page_reader reader;
+  bool ok = false;
   try {
-    doc = json::parse(body);
-  } catch (const json::exception& e) {
-    throw flussonic_error(std::string("sessions answer is not JSON: ") + e.what() + ": " +
-                          excerpt(body));
+    ok = json::sax_parse(body, &reader);
+  } catch (const flussonic_error& e) {
+    throw flussonic_error(e.what() + std::string(": ") + excerpt(body));
   }
-  if (!doc.is_object()) throw flussonic_error("sessions answer is not a JSON object: " + excerpt(body));
-  session_page page;
-  if (const json* list = field(doc, "sessions")) {
-    if (!list->is_array())
-      throw flussonic_error("sessions answer: \"sessions\" is not an array: " + excerpt(body));
-    page.sessions.reserve(list->size());
-    for (const auto& item : *list)
-      if (auto s = session_of(item)) page.sessions.push_back(std::move(*s));
+  if (!ok) {
+    if (reader.shape_error == "not a JSON object")
+      throw flussonic_error("sessions answer is not a JSON object: " + excerpt(body));
+    throw flussonic_error("sessions answer: " + reader.shape_error + ": " + excerpt(body));
   }
-  if (const json* next = field(doc, "next")) {
-    auto text = text_of(next);
-    if (!text) throw flussonic_error("sessions answer: bad \"next\": " + next->dump());
-    page.next = std::move(*text);
-  }
-  return page;
+  return std::move(reader.page);
 }
 
 // --- client ------------------------------------------------------------------

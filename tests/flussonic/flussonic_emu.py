@@ -59,6 +59,11 @@ DEFAULT_CONFIG = {
     "api_delay_ms": 0,
     # false, true (500) or an HTTP status for every Sessions API request.
     "api_fail": False,
+    # A broken paging for tests: "increment" answers every page with the
+    # first `limit` open sessions and "next" = the cursor + 1, forever;
+    # "repeat" answers "next" = the cursor it was given ("0" on the first
+    # page). null: the real paging.
+    "api_next": None,
     "auth_timeout_ms": 3000,
     "webhook_timeout_ms": 5000,
     # Bytes added to a session on every update.
@@ -787,6 +792,10 @@ class Handler(BaseHTTPRequestHandler):
             limit = 100
         after = 0
         cursor = (query.get("cursor") or [""])[0]
+        with emu.lock:
+            mode = emu.config.get("api_next")
+            if mode in ("increment", "repeat"):
+                return self._broken_page(limit, cursor, mode)
         if cursor:
             try:
                 tag, _, value = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
@@ -806,6 +815,21 @@ class Handler(BaseHTTPRequestHandler):
             # The same text json.dumps would give for the whole object.
             raw = ('{"sessions": [%s], "next": %s, "prev": null, "estimated_count": %d}'
                    % (", ".join(s.api_json() for s in page), json.dumps(nxt), len(all_open)))
+        self._send(200, raw=raw.encode())
+        return 200
+
+    def _broken_page(self, limit, cursor, mode):
+        if mode == "increment":
+            try:
+                nxt = str(int(cursor or "0") + 1)
+            except ValueError:
+                nxt = "1"
+        else:
+            nxt = cursor or "0"
+        with self.emu.lock:
+            page = self.emu._open_index()[0][:limit]
+            raw = ('{"sessions": [%s], "next": %s, "prev": null, "estimated_count": %d}'
+                   % (", ".join(s.api_json() for s in page), json.dumps(nxt), len(page)))
         self._send(200, raw=raw.encode())
         return 200
 

@@ -238,6 +238,26 @@ ctl("/_emu/reset")
 s = ctl("/_emu/state")
 check(s["sessions"] == [] and s["auth_calls"] == [] and s["webhook_posts"] == 0 and s["config"]["api_fail"] is False, s)
 
+# --- bulk sessions, broken paging ---------------------------------------------
+b = ctl("/_emu/bulk", {"tokens": ["t%d" % i for i in range(5)], "name": "bulk"})
+check(b["open"] == 5, b)
+ctl("/_emu/bulk", {"tokens": ["u0", "u1"]})
+got, cursor = [], None
+while True:
+    st, page = http("GET", "/streamer/api/v3/sessions?limit=3" + ("&cursor=" + cursor if cursor else ""), headers=BASIC)
+    check(st == 200 and page["estimated_count"] == 7, page)
+    got += [x["token"] for x in page["sessions"]]; cursor = page["next"]
+    if cursor is None: break
+check(got[:5] == ["t%d" % i for i in range(5)] and len(got) == 7, got)
+ctl("/_emu/config", {"api_next": "increment"})
+st, p1 = http("GET", "/streamer/api/v3/sessions?limit=2", headers=BASIC)
+st, p2 = http("GET", "/streamer/api/v3/sessions?limit=2&cursor=" + p1["next"], headers=BASIC)
+check(p1["next"] == "1" and p2["next"] == "2" and [x["token"] for x in p2["sessions"]] == ["t0", "t1"], (p1, p2))
+ctl("/_emu/config", {"api_next": "repeat"})
+st, p3 = http("GET", "/streamer/api/v3/sessions?limit=2&cursor=7", headers=BASIC)
+check(p3["next"] == "7", p3)
+ctl("/_emu/reset")
+
 # --- SIGTERM ------------------------------------------------------------------
 proc.terminate()
 check(proc.wait(timeout=5) == 0, "clean exit on SIGTERM")

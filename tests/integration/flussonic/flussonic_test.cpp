@@ -35,13 +35,15 @@ class Flussonic : public ::testing::Test {
  protected:
   // webhooks: the daemon is told webhooks are configured (no periodic sync)
   // and the emulator posts events; otherwise a sync-only deployment.
-  void boot(bool webhooks, const std::string& link_mode = "auth_backend", bool auth = true) {
+  // extra: more playback_session settings (YAML lines, two-space indent).
+  void boot(bool webhooks, const std::string& link_mode = "auth_backend", bool auth = true,
+            const std::string& extra = "") {
     if (!server_dsn()) GTEST_SKIP() << "no test PostgreSQL";
     if (!python3_available()) GTEST_SKIP() << "python3 is needed for the Flussonic emulator";
     dsn = create_migrated_database("fl");
     daemon_options o;
     o.dsn = dsn;
-    o.extra_yaml = std::string("  webhooks: ") + (webhooks ? "true" : "false") + "\n";
+    o.extra_yaml = std::string("  webhooks: ") + (webhooks ? "true" : "false") + "\n" + extra;
     d = std::make_unique<daemon_process>(o);
     std::string base = "http://127.0.0.1:" + std::to_string(d->port());
     flussonic_emulator::options eo;
@@ -211,6 +213,165 @@ TEST_F(Flussonic, SyncOnlyReachesTheSameStatesAndKillsTheNewestOverLimit) {
   rep = job("sync");
   EXPECT_EQ(rep["streamers"][0]["untracked"], 1);
   EXPECT_FALSE(deleted_on_streamer(foreign["id"]));
+}
+
+// Sessions that carry no maxsess token, opened at once on the emulator.
+void fill(flussonic_emulator& emu, int count) {
+  static int made = 0;
+  json tokens = json::array();
+  for (int i = 0; i < count; ++i) tokens.push_back("filler-" + std::to_string(made++));
+  emu.control("POST", "/_emu/bulk", {{"tokens", tokens}, {"name", "filler"}});
+}
+
+TEST_F(Flussonic, SyncAcrossPagesEndsOnlyWhatTheWholeListingLacks) {
+  boot(false, "auth_backend", false);
+  auto l1 = link("acc", "tv1");
+  std::string first = emu->play("news", l1["token"], "10.0.0.1", false)["id"];
+  fill(*emu, 9);  // tv2's session comes after five pages of two
+  auto l2 = link("acc", "tv2");
+  emu->play("news", l2["token"], "10.0.0.2", false);
+  auto rep = job("sync", {{"batch_size", 2}});
+  ASSERT_TRUE(rep["ok"].get<bool>()) << rep.dump();
+  EXPECT_EQ(rep["streamers"][0]["listed"], 11);
+  EXPECT_EQ(rep["streamers"][0]["untracked"], 9);
+  EXPECT_EQ(status("acc", "tv1"), "active");
+  EXPECT_EQ(status("acc", "tv2"), "active");
+  // tv1's session goes; tv2's, on the last page only, stays.
+  emu->close(first);
+  rep = job("sync", {{"batch_size", 2}});
+  ASSERT_TRUE(rep["ok"].get<bool>()) << rep.dump();
+  EXPECT_EQ(rep["streamers"][0]["ended"], 1) << rep.dump();
+  EXPECT_EQ(status("acc", "tv1"), "ended");
+  EXPECT_EQ(query_scalar(dsn, "select end_reason from playback_sessions where device_id='tv1'"), "gone");
+  EXPECT_EQ(status("acc", "tv2"), "active") << "listed on a later page than the first one";
+}
+
+TEST_F(Flussonic, SyncPastTheCapStopsAndEndsNothing) {
+  boot(false, "auth_backend", false, "  sync_max_sessions: 10\n");
+  auto l = link("acc", "tv1");
+  std::string id = emu->play("news", l["token"], "10.0.0.1", false)["id"];
+  ASSERT_TRUE(job("sync")["ok"].get<bool>());
+  ASSERT_EQ(status("acc", "tv1"), "active");
+  // tv1's session goes, and the streamer now lists more than the cap.
+  emu->close(id);
+  fill(*emu, 11);
+  auto rep = job("sync", {{"batch_size", 4}});
+  EXPECT_FALSE(rep["ok"].get<bool>()) << rep.dump();
+  std::string error = rep["streamers"][0]["error"];
+  EXPECT_NE(error.find("sync_max_sessions (10)"), std::string::npos) << error;
+  EXPECT_EQ(rep["streamers"][0]["listed"], 8) << "stopped before the page past the cap";
+  EXPECT_EQ(status("acc", "tv1"), "active") << "nothing ends on an incomplete listing";
+  auto metrics = client->get("/metrics").body;
+  EXPECT_NE(metrics.find("maxsess_sync_stopped_total{streamer=\"1\",reason=\"cap\"} 1"), std::string::npos)
+      << metrics;
+  EXPECT_NE(d->log().find("sync stopped before it was complete"), std::string::npos) << d->log();
+}
+
+TEST_F(Flussonic, ListingsThatNeverEndStopAndDecisionsGoOn) {
+  boot(false, "auth_backend", false, "  sync_max_sessions: 2000\n");
+  auto l = link("acc", "tv1");
+  std::string id = emu->play("news", l["token"], "10.0.0.1", false)["id"];
+  ASSERT_TRUE(job("sync")["ok"].get<bool>());
+  emu->close(id);
+  fill(*emu, 10);
+  // "next" = cursor + 1 forever, every page the same sessions (issue 7).
+  emu->configure({{"api_next", "increment"}});
+  auto rep = job("sync", {{"batch_size", 10}});
+  EXPECT_FALSE(rep["ok"].get<bool>()) << rep.dump();
+  EXPECT_EQ(rep["streamers"][0]["listed"], 2000);
+  EXPECT_NE(rep["streamers"][0]["error"].get<std::string>().find("sync_max_sessions"), std::string::npos)
+      << rep.dump();
+  EXPECT_EQ(status("acc", "tv1"), "active");
+  // The same cursor again: stopped at once, nothing ended either.
+  emu->configure({{"api_next", "repeat"}});
+  rep = job("sync", {{"batch_size", 10}});
+  EXPECT_FALSE(rep["ok"].get<bool>()) << rep.dump();
+  EXPECT_EQ(rep["streamers"][0]["listed"], 20);
+  EXPECT_NE(rep["streamers"][0]["error"].get<std::string>().find("cursor it was given"), std::string::npos)
+      << rep.dump();
+  EXPECT_EQ(status("acc", "tv1"), "active");
+  link("acc", "tv2");  // the daemon still decides
+  // Once the streamer pages properly again, the gone session ends.
+  emu->configure({{"api_next", nullptr}});
+  rep = job("sync");
+  EXPECT_TRUE(rep["ok"].get<bool>()) << rep.dump();
+  EXPECT_EQ(status("acc", "tv1"), "ended");
+}
+
+TEST_F(Flussonic, SyncPastItsDeadlineStopsAtTheNextPage) {
+  boot(false, "auth_backend", false, "  sync_timeout: 3s\n");
+  auto l = link("acc", "tv1");
+  std::string id = emu->play("news", l["token"], "10.0.0.1", false)["id"];
+  ASSERT_TRUE(job("sync")["ok"].get<bool>());
+  emu->close(id);
+  fill(*emu, 5);
+  // Pages of 200 ms that never end: the 3 s deadline stops it after some
+  // fifteen pages, long before the default cap.
+  emu->configure({{"api_next", "increment"}, {"api_delay_ms", 200}});
+  auto running = std::async(std::launch::async, [&] {
+    http_client c("127.0.0.1", d->port());
+    return c.post_json("/api/v1/jobs/sync", R"({"batch_size":5})", admin()).body;
+  });
+  auto asked = emu->state()["api_requests"].get<int>();
+  ASSERT_TRUE(eventually([&] { return emu->state()["api_requests"].get<int>() > asked; }));
+  // Decisions go on while the sync runs (it holds no actor while listing).
+  link("acc", "tv2");
+  EXPECT_EQ(running.wait_for(0s), std::future_status::timeout) << "the sync was over before the link";
+  auto rep = json::parse(running.get(), nullptr, false);
+  EXPECT_FALSE(rep["ok"].get<bool>()) << rep.dump();
+  std::string error = rep["streamers"][0]["error"];
+  EXPECT_NE(error.find("sync_timeout"), std::string::npos) << error;
+  EXPECT_LT(rep["streamers"][0]["listed"].get<int>(), 200) << rep.dump();
+  EXPECT_EQ(status("acc", "tv1"), "active");
+  auto metrics = client->get("/metrics").body;
+  EXPECT_NE(metrics.find("maxsess_sync_stopped_total{streamer=\"1\",reason=\"timeout\"} 1"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST_F(Flussonic, ShutdownStopsAListingThatNeverEnds) {
+  boot(false, "auth_backend", false, "  sync_timeout: 10m\n");
+  fill(*emu, 5);
+  emu->configure({{"api_next", "increment"}, {"api_delay_ms", 100}});
+  auto pending = std::async(std::launch::async, [&] {
+    http_client c("127.0.0.1", d->port());
+    try {
+      return c.post_json("/api/v1/jobs/sync", R"({"batch_size":5})", admin()).body;
+    } catch (const std::exception& e) {
+      return std::string(e.what());  // the daemon went away without answering
+    }
+  });
+  auto asked = emu->state()["api_requests"].get<int>();
+  ASSERT_TRUE(eventually([&] { return emu->state()["api_requests"].get<int>() > asked + 3; }));
+  // Neither the cap (200 000 at 5 a page) nor the deadline is near: only
+  // the shutdown stops the listing, at the next page, and the job is
+  // answered before the HTTP server's 10 s drain would cut it off.
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(d->stop(), 0) << d->log();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 8s) << "the listing held the shutdown up";
+  auto answer = pending.get();
+  EXPECT_NE(answer.find("stopped"), std::string::npos) << answer;
+  auto after = emu->state()["api_requests"].get<int>();
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(emu->state()["api_requests"].get<int>(), after) << "nothing lists after shutdown";
+}
+
+TEST_F(Flussonic, SyncsOfOneStreamerNeverOverlap) {
+  boot(false, "auth_backend", false);
+  fill(*emu, 3);
+  emu->configure({{"api_delay_ms", 500}});
+  auto before = emu->state()["api_requests"].get<int>();
+  // A second request while the first runs joins it: one listing, one result.
+  auto other = std::async(std::launch::async, [&] {
+    http_client c("127.0.0.1", d->port());
+    return c.post_json("/api/v1/jobs/sync", "{}", admin());
+  });
+  ASSERT_TRUE(eventually([&] { return emu->state()["api_requests"].get<int>() > before; }));
+  auto rep = job("sync");
+  auto first = json::parse(other.get().body);
+  EXPECT_TRUE(rep["ok"].get<bool>()) << rep.dump();
+  EXPECT_EQ(first, rep);
+  EXPECT_EQ(emu->state()["api_requests"].get<int>(), before + 1) << "one page, asked once";
 }
 
 TEST_F(Flussonic, SecuretokenStreamerWorksEndToEndThroughWebhooks) {

@@ -105,7 +105,37 @@ TEST(FlussonicParseTest, NextCursorForms) {
   EXPECT_TRUE(parse_session_page("{}").sessions.empty());
 }
 
+TEST(FlussonicParseTest, NestedMembersAndOtherKeysAreSkippedUnread) {
+  // The page is read as it is lexed: whatever nests, only the members of
+  // interest of each session object count, and an object where a scalar is
+  // expected reads as absent.
+  const auto page = parse_session_page(R"({
+    "meta": {"sessions": [{"id": "not me"}], "next": "nor me"},
+    "prev": [1, [2, {"next": 3}]],
+    "sessions": [
+      {"id": {"nested": "x"}, "session_id": "a", "reason": {"type": "x", "id": "nope"},
+       "token": "t", "tags": ["id", {"id": "z"}], "name": "ch1"},
+      [{"id": "in an array"}],
+      7, null,
+      {"id": "b", "ip": ["10.0.0.1"], "bytes": "55"}
+    ],
+    "next": "c1"})");
+  ASSERT_EQ(page.sessions.size(), 2u);
+  EXPECT_EQ(page.sessions[0].id, "a");
+  EXPECT_EQ(page.sessions[0].token, "t");
+  EXPECT_EQ(page.sessions[0].name, "ch1");
+  EXPECT_EQ(page.sessions[1].id, "b");
+  EXPECT_EQ(page.sessions[1].ip, "");
+  EXPECT_EQ(page.sessions[1].bytes, 55);
+  EXPECT_EQ(page.next, "c1");
+}
+
 TEST(FlussonicParseTest, BadJsonAndShapesThrow) {
+  EXPECT_THROW(parse_session_page(R"({"sessions": 5})"), flussonic_error);
+  EXPECT_THROW(parse_session_page(R"({"next": [1]})"), flussonic_error);
+  EXPECT_THROW(parse_session_page(R"("text")"), flussonic_error);
+  EXPECT_THROW(parse_session_page(R"({"sessions": []} trailing)"), flussonic_error);
+  EXPECT_THROW(parse_session_page(R"({"sessions": [{"id": "a"})"), flussonic_error);
   EXPECT_THROW(parse_session_page("not json"), flussonic_error);
   EXPECT_THROW(parse_session_page(""), flussonic_error);
   EXPECT_THROW(parse_session_page("[]"), flussonic_error);
