@@ -14,7 +14,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DMAXSESS_WERROR=ON
 endif
 
-.PHONY: all build test run stop-db deps clean bench
+.PHONY: all build test run stop-db deps clean bench capacity
 
 all: build
 
@@ -36,6 +36,11 @@ test: build
 # table; figures in $(BUILD_DIR)/bench/results.json (scripts/bench.sh).
 bench: deps
 	BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) scripts/bench.sh
+
+# docs/capacity.md from the figures of the last `make bench` (what N
+# concurrent sessions need: nodes, PostgreSQL write rate, failover).
+capacity:
+	scripts/capacity.py --results $(BUILD_DIR)/bench/results.json --out docs/capacity.md
 
 # A private PostgreSQL in $(RUN_PG_DIR) (kept between runs; `make stop-db`
 # deletes it), the schema, then the daemon in the foreground.
