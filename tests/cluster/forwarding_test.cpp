@@ -71,6 +71,11 @@ TEST_F(ClusterForwarding, EveryKindOfRequestReachesTheOwnerThroughAnyNode) {
   auto auth = c->request(a, "GET", "/flussonic/auth?request_type=new_session&name=news&session_id=f-1&ip=10.0.0.1&token=" + token);
   EXPECT_EQ(auth.status, 200) << auth.body;
   EXPECT_EQ(auth.headers["x-userid"], acc);
+  // A deny through a non-owner is a deny, not an "unavailable" that the
+  // auth route turns into an allow: the same token from another address
+  // (one token, one Flussonic session) through C.
+  auto reuse = c->request(cc, "GET", "/flussonic/auth?request_type=new_session&name=news&session_id=f-2&ip=10.0.0.2&token=" + token);
+  EXPECT_EQ(reuse.status, 403) << reuse.body;
 
   // A webhook batch posted to a non-owner reaches the owner: the session
   // becomes active (visible through yet another node and in the database).
