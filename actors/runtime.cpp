@@ -3,8 +3,12 @@
 // single node every shard is owned here with epoch 1 for good.
 #include "actors/runtime.hpp"
 
+#include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <map>
 #include <mutex>
+#include <thread>
 
 #include "actors/account_actor.hpp"
 #include "actors/context.hpp"
@@ -38,30 +42,91 @@ auto constant(T value) {
 // A callback that is answered exactly once even when its message is lost: a
 // direct request sent to an owner that quit meanwhile (a handoff) is dropped
 // with its callback, and the last copy going away answers `on_drop`.
+// `expire` (optional) receives a function that answers `on_drop` now unless
+// an answer came first (a deadline).
 template <class T>
-std::function<void(T)> answered_once(std::function<void(T)> cb, T on_drop) {
+std::function<void(T)> answered_once(std::function<void(T)> cb, T on_drop,
+                                     std::function<void()>* expire = nullptr) {
   struct guard {
     guard(std::function<void(T)> c, T d) : cb(std::move(c)), on_drop(std::move(d)) {}
     guard(const guard&) = delete;  // one guard, one answer
     ~guard() {
-      if (!done) call_back(cb, std::move(on_drop));
+      if (!done.exchange(true)) call_back(cb, std::move(on_drop));
     }
     std::function<void(T)> cb;
     T on_drop;
-    bool done = false;
+    std::atomic<bool> done{false};  // the owner's thread and the deadline's race for it
   };
   auto g = std::make_shared<guard>(std::move(cb), std::move(on_drop));
+  if (expire)
+    *expire = [w = std::weak_ptr<guard>(g)] {
+      if (auto g = w.lock())
+        if (!g->done.exchange(true)) call_back(g->cb, g->on_drop);
+    };
   return [g](T v) {
-    if (g->done) return;
-    g->done = true;
+    if (g->done.exchange(true)) return;
     call_back(g->cb, std::move(v));
   };
 }
 
+// Deadlines of direct auth requests: one thread for all of them, woken at
+// the oldest one (all have the same length, so they expire in the order they
+// were added), instead of a CAF request timeout each. An auth check without
+// an answer by then must be answered `unavailable` (the HTTP side allows a
+// valid token), not left to the HTTP server's 503.
+class deadline_line {
+ public:
+  explicit deadline_line(std::chrono::milliseconds after) : after_(after) {
+    thread_ = std::thread([this] { run(); });
+  }
+  ~deadline_line() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+  }
+  void add(std::function<void()> expire) {
+    std::lock_guard lock(mutex_);
+    bool was_empty = line_.empty();
+    line_.push_back({std::chrono::steady_clock::now() + after_, std::move(expire)});
+    if (was_empty) wake_.notify_one();
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mutex_);
+    while (!stopping_) {
+      if (line_.empty()) {
+        wake_.wait(lock);
+        continue;
+      }
+      auto due = line_.front().first;
+      if (std::chrono::steady_clock::now() < due) {
+        wake_.wait_until(lock, due);
+        continue;
+      }
+      auto expire = std::move(line_.front().second);
+      line_.pop_front();
+      lock.unlock();
+      expire();  // a no-op when the answer came first
+      lock.lock();
+    }
+  }
+
+  std::chrono::milliseconds after_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::function<void()>>> line_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 class actor_account_service final : public account_service {
  public:
   actor_account_service(caf::actor_system& sys, const context& ctx, const shard_table& table)
-      : sys_(sys), ctx_(ctx), table_(table) {}
+      : sys_(sys), ctx_(ctx), table_(table), auth_deadlines_(ctx.opts.request_timeout) {}
   // Link and auth requests go straight to a local owner (see
   // local_shard_actor); a remote owner is asked.
   void request_link(link_request req, link_cb done) override {
@@ -93,7 +158,10 @@ class actor_account_service final : public account_service {
   void authorize(auth_request req, auth_cb done) override {
     const int shard = shard_of(req.account_id, ctx_.opts.shards);
     if (auto local = table_.locate_local(shard)) {
-      auto cb = answered_once<auth_outcome>(std::move(done), auth_outcome{auth_result::unavailable});
+      std::function<void()> expire;
+      auto cb = answered_once<auth_outcome>(std::move(done), auth_outcome{auth_result::unavailable},
+                                            &expire);
+      auth_deadlines_.add(std::move(expire));
       caf::anon_send(local, auth_atom_v, std::move(req), std::move(cb));
       return;
     }
@@ -106,6 +174,7 @@ class actor_account_service final : public account_service {
   caf::actor_system& sys_;
   const context& ctx_;
   const shard_table& table_;
+  deadline_line auth_deadlines_;
 };
 
 class actor_streamer_side final : public streamer_side {

@@ -1,6 +1,7 @@
 // An account actor's life in simulated time (det_fixture.hpp): expiry of a
 // pending session, passivation when idle and its race with a request on its
 // way, and what a stopped owner does to a request waiting for its write.
+#include <future>
 #include "tests/unit/actors/det_fixture.hpp"
 
 using namespace maxsess;
@@ -199,6 +200,42 @@ TEST_F(Lifecycle, DirectCallWaitsForItsWritePastRequestTimeoutAndIsAnsweredOnce)
   advance(10s);
   EXPECT_EQ(memory.session("a1", "d1")->status, session_status::ended);
   EXPECT_EQ(a->times, 1);
+}
+
+// A direct auth check whose account cannot answer (its state is still
+// loading, or a write hangs) is answered `unavailable` at request_timeout by
+// the runtime's own deadline (the HTTP side then allows a valid token), not
+// left to the HTTP server's 503; a late answer from the actor is dropped.
+// The deadline runs on real time (its own thread), so this test waits for
+// it, with a generous bound.
+TEST_F(Lifecycle, DirectAuthWithoutAnAnswerIsUnavailableAtRequestTimeout) {
+  runtime_options opts;
+  opts.request_timeout = 200ms;
+  start(opts);
+  own(shard_of("a1"), 1);
+  run();
+  store.hold_loads(true);  // the account's state cannot be read in time
+  auto answered = std::make_shared<std::promise<auth_outcome>>();
+  auto times = std::make_shared<std::atomic<int>>(0);
+  auth_request a;
+  a.account_id = "a1";
+  a.device_id = "d1";
+  a.stream = "news";
+  a.session_id = "f1";
+  a.ip = "1.1.1.1";
+  a.token_issued_at = clock.now();
+  rt->accounts().authorize(a, [answered, times](auth_outcome o) {
+    if (times->fetch_add(1) == 0) answered->set_value(o);
+  });
+  run();
+  auto f = answered->get_future();
+  ASSERT_EQ(f.wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  EXPECT_EQ(f.get().result, auth_result::unavailable);
+  // The load finishing later does not answer a second time.
+  store.hold_loads(false);
+  store.release_load();
+  run();
+  EXPECT_EQ(times->load(), 1);
 }
 
 // A direct call whose owner is gone before the message arrives (a handoff
