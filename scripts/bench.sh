@@ -155,24 +155,7 @@ rss_of() {
 
 # ------------------------------------------------------------ 1. packages
 scripts/deps.sh
-bench_packages=(nginx-light redis-server redis-tools wrk)
-missing=()
-for p in "${bench_packages[@]}"; do
-  dpkg -s "$p" 2>/dev/null | grep -q '^Status: install ok installed' || missing+=("$p")
-done
-if (( ${#missing[@]} )); then
-  say "installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  if [[ $(id -u) -eq 0 ]]; then
-    apt-get update
-    apt-get install -y --no-install-recommends "${missing[@]}"
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update
-    sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
-  else
-    die "missing packages: ${missing[*]}; run as root (or with sudo): apt-get update && apt-get install -y --no-install-recommends ${missing[*]}"
-  fi
-fi
+scripts/deps.sh nginx-light redis-server redis-tools wrk
 
 # ------------------------------------------------------------ 2. build
 if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then

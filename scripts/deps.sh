@@ -3,6 +3,8 @@
 # Does nothing (and needs no network) when they are all installed already.
 # As root it runs apt-get itself; otherwise through `sudo -n` when that works
 # without a password, else it prints the command to run and exits 1.
+#   scripts/deps.sh            the packages below
+#   scripts/deps.sh PKG...     those packages instead (make bench: nginx, redis, wrk)
 set -euo pipefail
 
 packages=(
@@ -12,6 +14,9 @@ packages=(
   postgresql
   curl ca-certificates python3
 )
+if [[ $# -gt 0 ]]; then
+  packages=("$@")
+fi
 
 missing=()
 for p in "${packages[@]}"; do
