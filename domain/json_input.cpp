@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <string>
+#include <vector>
 
 namespace maxsess::json_input {
 
@@ -98,6 +99,54 @@ parse_status parse(std::string_view text, simdjson::dom::element& out) {
 }
 
 std::size_t thread_capacity() { return std::max(state().parser.capacity(), state().padded.capacity()); }
+
+namespace {
+
+constexpr std::size_t pairwise_keys = 16;
+
+std::optional<std::string> duplicate_in(simdjson::dom::element e, const std::string& path) {
+  if (e.is_object()) {
+    simdjson::dom::object obj = e.get_object().value_unsafe();
+    std::optional<std::string_view> dup;
+    if (obj.size() <= pairwise_keys) {
+      for (auto i = obj.begin(); i != obj.end() && !dup; ++i) {
+        auto j = i;
+        for (++j; j != obj.end(); ++j)
+          if (i.key() == j.key()) {
+            dup = i.key();
+            break;
+          }
+      }
+    } else {
+      thread_local std::vector<std::string_view> keys;
+      keys.clear();
+      for (auto field : obj) keys.push_back(field.key);
+      std::sort(keys.begin(), keys.end());
+      if (auto it = std::adjacent_find(keys.begin(), keys.end()); it != keys.end()) dup = *it;
+      if (keys.capacity() > 4096) std::vector<std::string_view>().swap(keys);
+    }
+    auto prefix = path.empty() ? std::string() : path + ".";
+    if (dup) return prefix + std::string(*dup);
+    for (auto field : obj)
+      if (field.value.is_object() || field.value.is_array())
+        if (auto d = duplicate_in(field.value, prefix + std::string(field.key))) return d;
+    return std::nullopt;
+  }
+  if (e.is_array()) {
+    std::size_t index = 0;
+    simdjson::dom::array list = e.get_array().value_unsafe();
+    for (auto item : list) {
+      if (item.is_object() || item.is_array())
+        if (auto d = duplicate_in(item, path + "[" + std::to_string(index) + "]")) return d;
+      ++index;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> duplicate_key(simdjson::dom::element root) { return duplicate_in(root, {}); }
 
 std::optional<simdjson::dom::element> find(simdjson::dom::object obj, std::string_view key) {
   std::optional<simdjson::dom::element> found;

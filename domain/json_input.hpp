@@ -12,6 +12,7 @@
 // NUL byte after the value (nlohmann took it for the end of the input and
 // ignored the rest).
 #include <optional>
+#include <string>
 #include <string_view>
 
 #include <simdjson.h>
@@ -27,8 +28,17 @@ enum class parse_status { ok, invalid, too_deep };
 parse_status parse(std::string_view text, simdjson::dom::element& out);
 
 // The value of `key` in `obj`, the LAST one when the key repeats (nlohmann
-// kept the last), nullopt when absent.
+// kept the last), nullopt when absent. Link and admin bodies never get here
+// with a repeated key: http_api refuses them with duplicate_key() first.
 std::optional<simdjson::dom::element> find(simdjson::dom::object obj, std::string_view key);
+
+// The path of the first key found twice in one object anywhere in `root`
+// ("host", "content.stream", "list[2].id"), nullopt when every object's
+// keys are distinct. Walks the parsed tape (no re-parse); objects of up to
+// 16 keys (every link and admin body) are compared pairwise without
+// allocating, larger ones through a sorted copy of their keys, so a hostile
+// body of thousands of keys costs n log n, not n^2.
+std::optional<std::string> duplicate_key(simdjson::dom::element root);
 
 // Bytes this thread's parser keeps between parses (for the tests).
 std::size_t thread_capacity();

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "domain/validate.hpp"
+
 namespace maxsess {
 
 namespace {
@@ -82,6 +84,16 @@ void append_value(std::string& out, std::string_view v) {
   out.push_back('"');
 }
 
+// No log line prints a URL's userinfo ("http://user:pass@host"), whoever
+// logs it and from wherever the text came (an error message quoting a
+// stored api_url): checked here, once, for the message and every value.
+// Text without "://" (nearly all of it) is passed through without a copy.
+std::string_view without_userinfo(std::string_view text, std::string& buffer) {
+  if (text.find("://") == std::string_view::npos) return text;
+  buffer = redact_userinfo(text);
+  return buffer;
+}
+
 }  // namespace
 
 std::optional<log_level> parse_log_level(std::string_view s) {
@@ -104,7 +116,8 @@ void logger::log(log_level l, std::string_view component, std::string_view msg,
   if (!enabled(l))
     return;
   const std::string ts = to_rfc3339(clock_.now());
-  std::string line;
+  std::string line, msg_buffer, buffer;
+  msg = without_userinfo(msg, msg_buffer);
   if (json_) {
     // ordered_json keeps ts/level/component/msg first, as documented.
     nlohmann::ordered_json j;
@@ -117,7 +130,7 @@ void logger::log(log_level l, std::string_view component, std::string_view msg,
       std::string key = k;
       while (j.contains(key))
         key = "field_" + key;
-      j[key] = v;
+      j[key] = std::string(without_userinfo(v, buffer));
     }
     // Invalid UTF-8 in a value becomes U+FFFD instead of throwing.
     line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
@@ -136,7 +149,7 @@ void logger::log(log_level l, std::string_view component, std::string_view msg,
       line.push_back(' ');
       append_escaped(line, k);
       line.push_back('=');
-      append_value(line, v);
+      append_value(line, without_userinfo(v, buffer));
     }
   }
   line.push_back('\n');

@@ -27,6 +27,7 @@
 
 #include "domain/clock.hpp"
 #include "domain/token.hpp"
+#include "domain/validate.hpp"
 #include "net/http_call.hpp"
 
 namespace maxsess::net {
@@ -324,11 +325,13 @@ flussonic_endpoint flussonic_endpoint_of(const streamer& s) {
   if (url.empty())
     throw flussonic_error("streamer " + std::to_string(s.id) + " (" + s.host +
                           ") has no api_url or url");
+  // Error messages reach the log and the job answers: never with userinfo.
+  const std::string shown = redact_userinfo(url);
   std::string_view rest = url;
   if (const auto p = rest.find("://"); p != std::string_view::npos) {
     const std::string scheme = lower(std::string(rest.substr(0, p)));
-    if (scheme == "https") throw flussonic_error("https is not supported yet: " + url);
-    if (scheme != "http") throw flussonic_error("unsupported URL scheme '" + scheme + "': " + url);
+    if (scheme == "https") throw flussonic_error("https is not supported yet: " + shown);
+    if (scheme != "http") throw flussonic_error("unsupported URL scheme '" + scheme + "': " + shown);
     rest.remove_prefix(p + 3);
   }
   const auto path_at = rest.find_first_of("/?#");
@@ -337,17 +340,17 @@ flussonic_endpoint flussonic_endpoint_of(const streamer& s) {
   if (const auto q = path.find_first_of("?#"); q != std::string_view::npos) path = path.substr(0, q);
   if (authority.find('@') != std::string_view::npos)
     throw flussonic_error("credentials in the URL are not supported (use api_user/api_password): " +
-                          url);
+                          shown);
 
   flussonic_endpoint ep;
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
-    if (close == std::string_view::npos) throw flussonic_error("bad host in URL: " + url);
+    if (close == std::string_view::npos) throw flussonic_error("bad host in URL: " + shown);
     ep.host = std::string(authority.substr(1, close - 1));
     const auto after = authority.substr(close + 1);
     if (!after.empty()) {
-      if (after.front() != ':') throw flussonic_error("bad host in URL: " + url);
+      if (after.front() != ':') throw flussonic_error("bad host in URL: " + shown);
       port = after.substr(1);
     }
   } else {
@@ -355,14 +358,14 @@ flussonic_endpoint flussonic_endpoint_of(const streamer& s) {
     ep.host = std::string(authority.substr(0, colon));
     if (colon != std::string_view::npos) port = authority.substr(colon + 1);
   }
-  if (ep.host.empty()) throw flussonic_error("no host in URL: " + url);
+  if (ep.host.empty()) throw flussonic_error("no host in URL: " + shown);
   if (port.empty()) {
     ep.port = "80";
   } else {
     unsigned n = 0;
     const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
     if (ec != std::errc() || end != port.data() + port.size() || n == 0 || n > 65535)
-      throw flussonic_error("bad port in URL: " + url);
+      throw flussonic_error("bad port in URL: " + shown);
     ep.port = std::to_string(n);
   }
   std::string p(path);

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/json_input.hpp"
+#include "domain/validate.hpp"
 #include "net/json_writer.hpp"
 
 #include <memory>
@@ -116,11 +117,12 @@ void write_session(json_writer& w, const playback_session& s) {
 }
 
 json streamer_json(const streamer& s) {
-  // Secrets (api_password, securetoken_secret) are never returned.
+  // Secrets (api_password, securetoken_secret) are never returned, nor the
+  // userinfo of a URL stored before PUT refused it.
   return json{{"id", s.id},
               {"host", s.host},
-              {"url", s.url},
-              {"api_url", s.api_url},
+              {"url", redact_userinfo(s.url)},
+              {"api_url", redact_userinfo(s.api_url)},
               {"api_user", s.api_user},
               {"api_password_set", !s.api_password.empty()},
               {"link_mode", to_string(s.mode)},
@@ -156,7 +158,9 @@ std::optional<int64_t> as_int64(const jelement& j) {
 }
 
 // Reads an optional/required field of a JSON object with its type checked.
-// A key given twice counts once, with its last value (as nlohmann did).
+// Bodies with a key given twice never get here (body_object refuses them).
+// Every string read here may be stored, so control characters are refused
+// for all of them: libpq ends a text parameter at a NUL.
 struct reader {
   simdjson::dom::object obj;
   std::string prefix;  // "content." for nested objects
@@ -178,7 +182,13 @@ struct reader {
       error = bad_input{prefix + name, prefix + name + " must be a string"};
       return std::nullopt;
     }
-    return std::string(j->get_string().value_unsafe());
+    auto text = j->get_string().value_unsafe();
+    if (has_control_char(text)) {
+      error = bad_input{prefix + name,
+                        prefix + name + " must not contain control characters (U+0000-U+001F, U+007F)"};
+      return std::nullopt;
+    }
+    return std::string(text);
   }
   std::optional<int64_t> integer(const char* name, bool required, int64_t min) {
     auto j = field(name, required);
@@ -277,6 +287,12 @@ struct http_api::call : std::enable_shared_from_this<http_api::call> {
     }
     if (!j.is_object()) {
       fail(http::status::bad_request, "bad_request", "the body must be a JSON object", "body");
+      return std::nullopt;
+    }
+    // A repeated key is ambiguous (parsers differ on which value wins), so
+    // it is refused rather than read as its last value.
+    if (auto dup = json_input::duplicate_key(j)) {
+      fail(http::status::bad_request, "bad_request", "the key " + *dup + " appears more than once", *dup);
       return std::nullopt;
     }
     return j.get_object().value_unsafe();
@@ -614,15 +630,13 @@ void http_api::streamer_admin_one(call& c, const std::string& id_text) {
   auto enabled = r.boolean("enabled", false);
   if (r.error) return keep->bad(*r.error);
   if (body_id && *body_id != id) return keep->bad({"id", "id in the body must match the path"});
-  if (host->empty() || host->size() > 253 ||
-      host->find_first_of("/?#% \t") != std::string::npos)
-    return keep->bad({"host", "host must be a host name or host:port (no scheme, no path)"});
-  auto http_url = [](const std::string& u) {
-    return u.rfind("http://", 0) == 0 || u.rfind("https://", 0) == 0;
-  };
-  if (url && !url->empty() && !http_url(*url)) return keep->bad({"url", "url must start with http:// or https://"});
-  if (api_url && !api_url->empty() && !http_url(*api_url))
-    return keep->bad({"api_url", "api_url must start with http:// or https://"});
+  if (!valid_streamer_host(*host))
+    return keep->bad({"host", "host must be a DNS name, an IPv4 address or an IPv6 address, with an "
+                              "optional :port (IPv6 in brackets then), no scheme, no path"});
+  if (url && !url->empty())
+    if (auto why = http_url_problem("url", *url)) return keep->bad({"url", *why});
+  if (api_url && !api_url->empty())
+    if (auto why = http_url_problem("api_url", *api_url)) return keep->bad({"api_url", *why});
   s.host = *host;
   s.url = url.value_or("");
   s.api_url = api_url.value_or("");

@@ -50,10 +50,13 @@ constexpr std::size_t linger_max_bytes = 1024 * 1024;
 constexpr std::chrono::milliseconds linger_max_time{2000};
 constexpr std::chrono::milliseconds accept_retry_delay{50};
 
-response error_response(http::status status, const std::string& code, const std::string& message) {
+response error_response(http::status status, const std::string& code, const std::string& message,
+                        const char* field = nullptr) {
   json_writer w(64 + message.size());
   w.begin_object().key("error").begin_object();
-  w.key("code").string(code).key("message").string(message);
+  w.key("code").string(code);
+  if (field) w.key("field").string(field);
+  w.key("message").string(message);
   w.end_object().end_object();
   return make_json_response(status, w.take());
 }
@@ -218,6 +221,16 @@ class session : public std::enable_shared_from_this<session> {
       if (!expected_error(ec))
         server_.log(log_level::warn, "read failed", {{"remote", remote_}, {"error", ec.message()}});
       return do_close();
+    }
+    // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, and for any
+    // request with more than one (HTTP/1.0 never required it).
+    const auto& head = parser_->get();
+    const auto hosts = head.count(http::field::host);
+    if (hosts > 1 || (hosts == 0 && head.version() >= 11)) {
+      return write_error(error_response(http::status::bad_request, "bad_request",
+                                        hosts > 1 ? "more than one Host header"
+                                                  : "an HTTP/1.1 request needs a Host header",
+                                        "Host"));
     }
     start_request(parser_->release());
   }

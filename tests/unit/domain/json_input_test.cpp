@@ -66,6 +66,48 @@ TEST(JsonInput, DuplicateKeysTheLastWins) {
   EXPECT_FALSE(json_input::find(e.get_object().value(), "c"));
 }
 
+namespace {
+std::optional<std::string> duplicate(const std::string& text) {
+  element e;
+  EXPECT_EQ(json_input::parse(text, e), json_input::parse_status::ok) << text;
+  return json_input::duplicate_key(e);
+}
+}  // namespace
+
+TEST(JsonInput, DuplicateKeyNamesThePathOfTheRepeatedKey) {
+  EXPECT_EQ(duplicate(R"({"a":1,"b":2,"a":"x"})"), "a");
+  EXPECT_EQ(duplicate(R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"s","stream":"t"}})"),
+            "content.stream");
+  EXPECT_EQ(duplicate(R"({"x":[1,{"k":1},{"k":1,"j":2,"k":3}]})"), "x[2].k");
+  EXPECT_EQ(duplicate(R"([{"a":1},[{"b":1,"b":2}]])"), "[1][0].b");
+  EXPECT_EQ(duplicate(R"({"a":{"b":{"c":{"d":1,"d":2}}}})"), "a.b.c.d");
+  // The same key in different objects, a key that differs only in case, or
+  // an escaped backslash, is no duplicate; the escape "\u0061" is "a".
+  EXPECT_EQ(duplicate(R"({"a":{"a":1},"b":{"a":1},"A":2})"), std::nullopt);
+  EXPECT_EQ(duplicate(R"({"a":1,"\\u0061":2})"), std::nullopt);
+  EXPECT_EQ(duplicate(R"({"a":1,"\u0061":2})"), "a");
+  EXPECT_EQ(duplicate(R"({})"), std::nullopt);
+  EXPECT_EQ(duplicate(R"([1,"a",null])"), std::nullopt);
+  EXPECT_EQ(duplicate(R"("a")"), std::nullopt);
+}
+
+TEST(JsonInput, DuplicateKeyInALargeObjectIsFoundWithoutQuadraticWork) {
+  // Above the pairwise limit the keys are sorted: 20 000 distinct keys, then
+  // one repeated at the very end, in a body of about 250 KiB.
+  std::string big = "{";
+  for (int i = 0; i < 20000; ++i) big += "\"k" + std::to_string(i) + "\":0,";
+  std::string unique = big + "\"last\":1}";
+  EXPECT_EQ(duplicate(unique), std::nullopt);
+  EXPECT_EQ(duplicate(big + "\"k123\":1}"), "k123");
+  // Right at the pairwise limit and one above it.
+  for (int n : {16, 17}) {
+    std::string o = "{";
+    for (int i = 0; i < n; ++i) o += "\"k" + std::to_string(i) + "\":0,";
+    EXPECT_EQ(duplicate(o + "\"z\":0}"), std::nullopt) << n;
+    EXPECT_EQ(duplicate(o + "\"k0\":0}"), "k0") << n;
+  }
+}
+
 TEST(JsonInput, NestingDeeperThanTheLimitIsRefused) {
   auto nest = [](std::size_t n) { return std::string(n, '[') + std::string(n, ']'); };
   EXPECT_EQ(parse(nest(json_input::max_depth - 1)), json_input::parse_status::ok);

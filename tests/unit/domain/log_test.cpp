@@ -117,5 +117,24 @@ TEST_F(log_fixture, concurrent_lines_do_not_interleave) {
     EXPECT_TRUE(nlohmann::json::accept(l)) << l;
 }
 
+// Issue 8: a failed sync logged a stored api_url with its user:password.
+TEST_F(log_fixture, never_prints_a_urls_userinfo_in_either_format) {
+  for (bool json : {false, true}) {
+    out.str({});
+    logger log(out, log_level::debug, json, clock);
+    log.warn("streamer", "sync of http://op:Msg5ecret@h/x failed",
+             {{"error", "credentials in the URL are not supported: http://admin:Hunter2@s1:8080/streamer/api/v3"},
+              {"dsn", "postgresql://maxsess:DbPa55@db:5432/maxsess"},
+              {"plain", "http://s1:8080/streamer/api/v3"}});
+    const auto text = out.str();
+    for (const char* secret : {"Msg5ecret", "Hunter2", "DbPa55", "admin:", "op:"})
+      EXPECT_EQ(text.find(secret), std::string::npos) << secret << " in " << text;
+    EXPECT_NE(text.find("http://***@h/x"), std::string::npos) << text;
+    EXPECT_NE(text.find("http://***@s1:8080/streamer/api/v3"), std::string::npos) << text;
+    EXPECT_NE(text.find("postgresql://***@db:5432/maxsess"), std::string::npos) << text;
+    EXPECT_NE(text.find("http://s1:8080/streamer/api/v3"), std::string::npos) << "no userinfo, unchanged";
+  }
+}
+
 }  // namespace
 }  // namespace maxsess

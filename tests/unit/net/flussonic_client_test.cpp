@@ -178,6 +178,22 @@ TEST(FlussonicEndpointTest, BaseUrlAndPrefix) {
   EXPECT_THROW(flussonic_endpoint_of(s), flussonic_error);
 }
 
+// Issue 8: these messages reach the log and the job answers; a stored
+// api_url with user:password@ must not show its userinfo in any of them.
+TEST(FlussonicEndpointTest, ErrorsNeverShowAUrlsUserinfo) {
+  streamer s;
+  for (std::string url : {"http://op:Hunter2@h:8080/x", "https://op:Hunter2@h", "ftp://op:Hunter2@h",
+                          "http://op:Hunter2@h:99999", "http://op:Hunter2@[::1"}) {
+    s.api_url = url;
+    auto e = error_of([&] { flussonic_endpoint_of(s); });
+    EXPECT_FALSE(e.empty()) << url;
+    EXPECT_EQ(e.find("Hunter2"), std::string::npos) << e;
+    EXPECT_EQ(e.find("op:"), std::string::npos) << e;
+  }
+  s.api_url = "http://op:Hunter2@h:8080/x";
+  EXPECT_NE(error_of([&] { flussonic_endpoint_of(s); }).find("http://***@h:8080/x"), std::string::npos);
+}
+
 TEST(FlussonicEndpointTest, PercentEncode) {
   EXPECT_EQ(percent_encode("abc-._~XYZ09"), "abc-._~XYZ09");
   EXPECT_EQ(percent_encode("YWZ0ZXI6Mg=="), "YWZ0ZXI6Mg%3D%3D");

@@ -443,6 +443,37 @@ TEST_F(HttpServer, GarbageGives400) {
   EXPECT_EQ(client.get("/").status, 200);
 }
 
+// RFC 9112 §3.2 (issue 8): an HTTP/1.1 request without Host, or any request
+// with two, is 400 and never reaches the handler; HTTP/1.0 needs no Host.
+TEST_F(HttpServer, Http11WithoutHostOrWithTwoHostsGives400) {
+  std::atomic<int> calls{0};
+  start([&](request req, std::string remote, reply_fn reply) {
+    ++calls;
+    echo(std::move(req), std::move(remote), std::move(reply));
+  });
+  const auto t0 = steady::now();
+  auto none = raw_exchange(localhost, port_, "GET / HTTP/1.1\r\n\r\n", 5000);
+  EXPECT_EQ(none.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << none;
+  EXPECT_NE(none.find(R"({"error":{"code":"bad_request","field":"Host","message":"an HTTP/1.1 request needs a Host header"}})"),
+            std::string::npos)
+      << none;
+  EXPECT_LT(ms_since(t0), 4000) << "the server should close after a 400";
+  auto with_body = raw_exchange(localhost, port_, "POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
+  EXPECT_EQ(with_body.rfind("HTTP/1.1 400", 0), 0u) << with_body;
+  auto two = raw_exchange(localhost, port_, "GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+  EXPECT_EQ(two.rfind("HTTP/1.1 400", 0), 0u) << two;
+  EXPECT_NE(two.find("more than one Host header"), std::string::npos) << two;
+  auto two_old = raw_exchange(localhost, port_, "GET / HTTP/1.0\r\nHost: a\r\nhost: b\r\n\r\n");
+  EXPECT_EQ(two_old.rfind("HTTP/1.1 400", 0), 0u) << two_old;
+  EXPECT_EQ(calls.load(), 0);
+
+  auto old = raw_exchange(localhost, port_, "GET /old HTTP/1.0\r\n\r\n");
+  EXPECT_EQ(old.rfind("HTTP/1.0 200 OK\r\n", 0), 0u) << old;
+  auto empty_host = raw_exchange(localhost, port_, "GET / HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(empty_host.rfind("HTTP/1.1 200", 0), 0u) << "an empty Host is allowed (RFC 9112 §3.2): " << empty_host;
+  EXPECT_EQ(calls.load(), 2);
+}
+
 TEST_F(HttpServer, SlowClientIsDisconnectedAfterReadTimeout) {
   server_options opts;
   opts.read_timeout = 300ms;
