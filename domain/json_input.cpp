@@ -104,40 +104,41 @@ namespace {
 
 constexpr std::size_t pairwise_keys = 16;
 
-std::optional<std::string> duplicate_in(simdjson::dom::element e, const std::string& path) {
+// The path below `e` of its first repeated key. The path is put together
+// on the way back up, so a body without a repeat allocates nothing.
+std::optional<std::string> duplicate_in(simdjson::dom::element e) {
   if (e.is_object()) {
     simdjson::dom::object obj = e.get_object().value_unsafe();
-    std::optional<std::string_view> dup;
     if (obj.size() <= pairwise_keys) {
-      for (auto i = obj.begin(); i != obj.end() && !dup; ++i) {
+      for (auto i = obj.begin(); i != obj.end(); ++i) {
         auto j = i;
         for (++j; j != obj.end(); ++j)
-          if (i.key() == j.key()) {
-            dup = i.key();
-            break;
-          }
+          if (i.key() == j.key()) return std::string(i.key());
       }
     } else {
       thread_local std::vector<std::string_view> keys;
       keys.clear();
       for (auto field : obj) keys.push_back(field.key);
       std::sort(keys.begin(), keys.end());
-      if (auto it = std::adjacent_find(keys.begin(), keys.end()); it != keys.end()) dup = *it;
+      auto it = std::adjacent_find(keys.begin(), keys.end());
+      std::optional<std::string> dup;
+      if (it != keys.end()) dup = std::string(*it);
       if (keys.capacity() > 4096) std::vector<std::string_view>().swap(keys);
+      if (dup) return dup;
     }
-    auto prefix = path.empty() ? std::string() : path + ".";
-    if (dup) return prefix + std::string(*dup);
     for (auto field : obj)
       if (field.value.is_object() || field.value.is_array())
-        if (auto d = duplicate_in(field.value, prefix + std::string(field.key))) return d;
+        if (auto d = duplicate_in(field.value))
+          return std::string(field.key) + (!d->empty() && d->front() == '[' ? "" : ".") + *d;
     return std::nullopt;
   }
   if (e.is_array()) {
-    std::size_t index = 0;
     simdjson::dom::array list = e.get_array().value_unsafe();
+    std::size_t index = 0;
     for (auto item : list) {
       if (item.is_object() || item.is_array())
-        if (auto d = duplicate_in(item, path + "[" + std::to_string(index) + "]")) return d;
+        if (auto d = duplicate_in(item))
+          return "[" + std::to_string(index) + "]" + (!d->empty() && d->front() == '[' ? "" : ".") + *d;
       ++index;
     }
   }
@@ -146,7 +147,7 @@ std::optional<std::string> duplicate_in(simdjson::dom::element e, const std::str
 
 }  // namespace
 
-std::optional<std::string> duplicate_key(simdjson::dom::element root) { return duplicate_in(root, {}); }
+std::optional<std::string> duplicate_key(simdjson::dom::element root) { return duplicate_in(root); }
 
 std::optional<simdjson::dom::element> find(simdjson::dom::object obj, std::string_view key) {
   std::optional<simdjson::dom::element> found;

@@ -292,7 +292,7 @@ struct http_api::call : std::enable_shared_from_this<http_api::call> {
     // A repeated key is ambiguous (parsers differ on which value wins), so
     // it is refused rather than read as its last value.
     if (auto dup = json_input::duplicate_key(j)) {
-      fail(http::status::bad_request, "bad_request", "the key " + *dup + " appears more than once", *dup);
+      fail(http::status::bad_request, "bad_request", "the key \"" + *dup + "\" appears more than once", *dup);
       return std::nullopt;
     }
     return j.get_object().value_unsafe();

@@ -87,6 +87,8 @@ TEST(JsonInput, DuplicateKeyNamesThePathOfTheRepeatedKey) {
   EXPECT_EQ(duplicate(R"({"a":1,"\\u0061":2})"), std::nullopt);
   EXPECT_EQ(duplicate(R"({"a":1,"\u0061":2})"), "a");
   EXPECT_EQ(duplicate(R"({})"), std::nullopt);
+  EXPECT_EQ(duplicate(R"({"":1,"":2})"), "");
+  EXPECT_EQ(duplicate(R"({"a":{"":1,"":2}})"), "a.");
   EXPECT_EQ(duplicate(R"([1,"a",null])"), std::nullopt);
   EXPECT_EQ(duplicate(R"("a")"), std::nullopt);
 }
