@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "domain/json_input.hpp"
+#include "domain/validate.hpp"
 
 namespace maxsess::actors {
 
@@ -122,6 +123,15 @@ void parse_event(jelement e, webhook_batch& out) {
   if (r.stream.empty()) r.stream = text(f, legacy ? k_media : k_name);
   r.token = text(f, k_token);
   r.ip = text(f, k_ip);
+  // These strings are stored: a control character in one (a NUL in an id)
+  // made the whole group commit fail, other accounts' writes with it, and
+  // the batch 503 at every redelivery. The event is malformed; the rest of
+  // the batch is recorded.
+  if (has_control_char(r.session_id) || has_control_char(r.stream) || has_control_char(r.token) ||
+      has_control_char(r.ip)) {
+    ++out.malformed;
+    return;
+  }
   r.bytes = number(f, legacy ? k_bytes_sent : k_bytes);
   if (r.bytes < 0) r.bytes = number(f, k_bytes);
   r.duration = number(f, k_duration);

@@ -707,6 +707,9 @@ void http_api::flussonic_auth(call& c) {
   req.session_id = get("session_id");
   if (req.session_id.empty()) req.session_id = "ip:" + get("ip");  // tolerate servers that omit it
   req.ip = get("ip");
+  // Both are stored: a control character ("%00") would fail the account's
+  // write, and the check would then be allowed as "account did not answer".
+  if (has_control_char(req.session_id) || has_control_char(req.ip)) return deny("malformed");
   req.new_session = fresh;
   req.duration = number("duration");
   req.bytes = number("bytes");

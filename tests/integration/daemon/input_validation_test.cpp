@@ -23,6 +23,7 @@ class Inputs : public ::testing::Test {
     before_start();
     daemon_options o;
     o.dsn = dsn;
+    o.extra_yaml = "  webhooks: true\n";
     d = std::make_unique<daemon_process>(o);
     d->start();
     client = std::make_unique<http_client>("127.0.0.1", d->port());
@@ -107,6 +108,38 @@ TEST_F(Inputs, ControlCharactersInStoredStringsAre400AndStoreNothing) {
              "account_id", "account id with NUL");
   EXPECT_EQ(query_scalar(dsn, "select count(*) from accounts"), "0");
   EXPECT_EQ(client->get("/healthz").status, 200);
+}
+
+// Defect 1 on Flussonic's side: a NUL in a webhook event's id failed the
+// group commit (the other account's event in the batch with it) and the
+// batch was 503 at every redelivery; a "%00" in an auth check's session_id
+// failed the write and the check was allowed as degraded.
+TEST_F(Inputs, ControlCharactersFromFlussonicAreMalformedAndHarmNoOtherEvent) {
+  auto token = [&](const std::string& account, const std::string& device) {
+    json body = {{"account_id", account}, {"device_id", device}, {"content", {{"type", "live"}, {"stream", "news"}}}};
+    auto r = client->post_json("/api/v1/links", body.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body).value("token", std::string());
+  };
+  auto t1 = token("acc1", "tv1"), t2 = token("acc2", "tv2");
+  const std::string batch =
+      R"([{"event":"play_opened","event_id":1,"id":"sess\u0000x","media":"news","ip":"10.0.0.1","token":")" + t1 +
+      R"("},{"event":"play_opened","event_id":2,"id":"good","media":"news","ip":"10.0.0.2","token":")" + t2 + R"("}])";
+  for (int delivery = 0; delivery < 2; ++delivery) {
+    auto r = client->post_json("/webhook/playback-session/flussonic/s1.example.com", batch);
+    ASSERT_EQ(r.status, 200) << r.body;
+    auto j = json::parse(r.body);
+    EXPECT_EQ(j["malformed"], 1) << r.body;
+    EXPECT_EQ(j["accepted"].get<int>() + j["duplicates"].get<int>(), 1) << r.body;
+  }
+  EXPECT_EQ(sessions_table(), "acc1|tv1|pending,acc2|tv2|active");
+
+  auto auth = client->get("/flussonic/auth?name=news&session_id=a%00b&ip=10.0.0.1&token=" + t1);
+  EXPECT_EQ(auth.status, 403) << auth.body;
+  EXPECT_EQ(json::parse(auth.body)["reason"], "malformed") << auth.body;
+  EXPECT_EQ(sessions_table(), "acc1|tv1|pending,acc2|tv2|active");
+  ASSERT_EQ(d->stop(), 0);
+  EXPECT_EQ(d->log().find("write not applied"), std::string::npos) << d->log();
 }
 
 // Defect 2: hosts are DNS names or IP literals with an optional port.

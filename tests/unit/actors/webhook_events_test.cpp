@@ -53,6 +53,23 @@ TEST(WebhookEvents, MalformedEntriesAreSkippedAndCounted) {
   EXPECT_EQ(b.events[0].report.session_id, "ok");
 }
 
+// Issue 8: a NUL in a stored string failed the group commit of the whole
+// batch (other accounts' events included), at every redelivery.
+TEST(WebhookEvents, ControlCharactersInStoredStringsMakeTheEventMalformed) {
+  auto b = parse_webhook_batch(R"([
+    {"event":"play_opened","id":"s\u0000x","media":"news","token":"t","ip":"1.2.3.4"},
+    {"event":"play_opened","id":"s2","media":"ne\nws","token":"t","ip":"1.2.3.4"},
+    {"event":"play_opened","id":"s3","media":"news","token":"t\u007f","ip":"1.2.3.4"},
+    {"event":"play_opened","id":"s4","media":"news","token":"t","ip":"1.2.3.4\u0000"},
+    {"event":"session_opened","session_id":"s5\u001b","name":"news"},
+    {"event":"play_opened","id":"ok","media":"news","token":"t","ip":"1.2.3.4"}
+  ])");
+  ASSERT_TRUE(b.json);
+  EXPECT_EQ(b.malformed, 5);
+  ASSERT_EQ(b.events.size(), 1u);
+  EXPECT_EQ(b.events[0].report.session_id, "ok");
+}
+
 TEST(WebhookEvents, NotJson) {
   EXPECT_FALSE(parse_webhook_batch("play_closed id=1").json);
   EXPECT_FALSE(parse_webhook_batch("").json);

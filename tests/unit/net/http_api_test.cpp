@@ -336,6 +336,21 @@ TEST_F(Api, FlussonicAuthRefusals) {
       << "degraded: a valid token is never answered 5xx";
 }
 
+// Issue 8: a "%00" in a stored auth parameter failed the account's write,
+// and the check was then allowed as degraded.
+TEST_F(Api, FlussonicAuthRefusesControlCharactersInStoredParameters) {
+  auto token = signer.sign("acc1", "tv1", "news", clock.now() + std::chrono::minutes(10));
+  for (std::string q : {"session_id=a%00b&ip=1.2.3.4", "session_id=s&ip=1.2.3.4%00", "session_id=s%0A&ip=1.2.3.4",
+                        "ip=1.2.3.4%7F"}) {
+    auto r = call(http::verb::get, "/flussonic/auth?name=news&" + q + "&token=" + token);
+    EXPECT_EQ(r.result(), http::status::forbidden) << q;
+    EXPECT_EQ(body(r)["reason"], "malformed") << q << " -> " << r.body();
+  }
+  EXPECT_TRUE(accounts.auths.empty()) << "never reaches the account";
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s&ip=1.2.3.4&token=" + token).result(),
+            http::status::ok);
+}
+
 TEST_F(Api, WebhookStatuses) {
   EXPECT_EQ(call(http::verb::post, "/webhook/playback-session/flussonic/s1.example.com", "[]").result(), http::status::ok);
   ASSERT_EQ(side.posts.size(), 1u);
