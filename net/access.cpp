@@ -26,6 +26,8 @@ bool same_secret(std::string_view a, std::string_view b) {
 
 std::optional<ip_address> parse_ip(std::string_view text) {
   if (text.empty() || text.size() > 45) return std::nullopt;
+  // inet_pton stops at a NUL: "10.0.0.1\0junk" must not pass as 10.0.0.1.
+  if (text.find_first_not_of("0123456789abcdefABCDEF.:") != std::string_view::npos) return std::nullopt;
   char buf[46];
   std::memcpy(buf, text.data(), text.size());
   buf[text.size()] = '\0';

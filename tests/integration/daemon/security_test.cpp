@@ -207,6 +207,8 @@ TEST_F(Security, StreamerAccessRulesOnRealHttp) {
   for (auto& [body, field] : std::vector<std::pair<json, std::string>>{
            {{{"host", "s1.test"}, {"allowed_sources", {"10.0.0.1/8"}}}, "allowed_sources[0]"},
            {{{"host", "s1.test"}, {"allowed_sources", "10.0.0.0/8"}}, "allowed_sources"},
+           {{{"host", "s1.test"}, {"allowed_sources", {std::string("10.0.0.1\0junk", 13)}}}, "allowed_sources[0]"},
+           {{{"host", "s1.test"}, {"allowed_sources", {"10.0.0.0/8", 7}}}, "allowed_sources"},
            {{{"host", "s1.test"}, {"access_secrets", {"short"}}}, "access_secrets[0]"},
            {{{"host", "s1.test"}, {"access_secrets", {access_1, access_1}}}, "access_secrets[1]"},
            {{{"host", "s1.test"}, {"access_secrets", {access_1 + "/x"}}}, "access_secrets[0]"}}) {

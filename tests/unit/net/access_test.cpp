@@ -40,6 +40,9 @@ TEST(Access, ParsesAddresses) {
   for (auto bad : {"", "10.0.0", "10.0.0.256", "010.0.0.1x", "host.example.com", "1.2.3.4 ", "::1::2",
                    "10.0.0.1/8"})
     EXPECT_FALSE(parse_ip(bad)) << bad;
+  // A NUL inside (it would end the C string inet_pton reads) is refused.
+  EXPECT_FALSE(parse_ip(std::string("10.0.0.1\0junk", 13)));
+  EXPECT_FALSE(parse_cidr(std::string("10.0.0.0\0/8", 11)));
 }
 
 TEST(Access, CidrMatching) {
