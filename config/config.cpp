@@ -68,8 +68,11 @@ std::vector<section> layout(daemon_config& c) {
         {"write_connections", &st.write_connections}}},
       {"security",
        {{"admin_token", &se.admin_token},
+        {"admin_token_file", &se.admin_token_file},
         {"client_tokens", &se.client_tokens},
-        {"token_secret", &se.token_secret}}},
+        {"client_tokens_file", &se.client_tokens_file},
+        {"token_secret", &se.token_secret},
+        {"streamer_calls", &se.streamer_calls}}},
       {"playback_session",
        {{"enabled", &p.enabled},
         {"ini", &p.ini},
@@ -108,6 +111,8 @@ constexpr named_variable named_variables[] = {
     {"MAXSESS_PG_DSN", "storage", "dsn"},
     {"MAXSESS_HTTP_LISTEN", "node", "http_listen"},
     {"MAXSESS_ADMIN_TOKEN", "security", "admin_token"},
+    {"MAXSESS_ADMIN_TOKEN_FILE", "security", "admin_token_file"},
+    {"MAXSESS_CLIENT_TOKENS_FILE", "security", "client_tokens_file"},
     {"MAXSESS_TOKEN_SECRET", "security", "token_secret"},
     {"MAXSESS_NODE_ID", "node", "id"},
     {"MAXSESS_CLUSTER_LISTEN", "cluster", "listen"},
@@ -300,6 +305,8 @@ class loader {
                   const std::string& ini_override) {
     if (read_yaml(yaml_text)) {
       apply_environment(env);
+      resolve_file_key("security.admin_token_file", config_.security.admin_token_file);
+      resolve_file_key("security.client_tokens_file", config_.security.client_tokens_file);
       apply_ini(ini_override);
       validate();
     }
@@ -491,6 +498,16 @@ class loader {
     }
   }
 
+  // A relative path written in the file is relative to the file's folder
+  // (as playback_session.ini); one from the environment, to the working
+  // directory. Afterwards the key holds the path that is read.
+  void resolve_file_key(const std::string& key_path, std::string& value) {
+    namespace fs = std::filesystem;
+    if (value.empty() || origin_.count(key_path) || base_dir_.empty() || !fs::path(value).is_relative())
+      return;
+    value = (base_dir_ / value).lexically_normal().string();
+  }
+
   // --- playback_session.ini ------------------------------------------------
 
   void apply_ini(const std::string& ini_override) {
@@ -606,16 +623,38 @@ class loader {
     check_range("storage.write_connections", c.storage.write_connections, 1, 64, "");
 
     // security
-    require("security", "admin_token", c.security.admin_token,
-            "the bearer token of the admin API");
-    if (!c.security.admin_token.empty() && has_blank(c.security.admin_token))
-      invalid("security.admin_token", "must not contain blanks (it is sent as a bearer token)");
+    if (c.security.admin_token_file.empty())
+      require("security", "admin_token", c.security.admin_token,
+              "the bearer token of the admin API (several comma-separated while one rotates), "
+              "or set security.admin_token_file");
+    if (!c.security.admin_token.empty())
+      for (const auto& t : detail::split_list(c.security.admin_token))
+        if (has_blank(t)) {
+          invalid("security.admin_token",
+                  "must not contain blanks (it is sent as a bearer token; commas separate several)");
+          break;
+        }
     for (std::size_t i = 0; i < c.security.client_tokens.size(); ++i) {
       const auto& t = c.security.client_tokens[i];
       if (t.empty() || has_blank(t))
-        invalid("security.client_tokens[" + std::to_string(i) + "]",
+        invalid(origin_.count("security.client_tokens") ? "security.client_tokens"
+                                                        : "security.client_tokens[" + std::to_string(i) + "]",
                 "a client token must be non-empty with no blanks (it is sent as a bearer token)");
     }
+    // The files: readable, not empty, no token with blanks.
+    {
+      std::vector<problem> file_problems;
+      security_section files_only;
+      files_only.admin_token_file = c.security.admin_token_file;
+      files_only.client_tokens_file = c.security.client_tokens_file;
+      read_bearer_tokens(files_only, &file_problems);
+      for (auto& p : file_problems) invalid(p.path, p.message);
+    }
+    if (c.security.streamer_calls != "open" && c.security.streamer_calls != "registered")
+      invalid("security.streamer_calls",
+              shown(c.security.streamer_calls) +
+                  " is not a policy; write open (streamer-side calls that name no registered "
+                  "streamer are served) or registered (they are refused); see docs/security.md");
     if (c.security.token_secret.empty()) {
       require("security", "token_secret", c.security.token_secret,
               "the link signing key(s), \"kid:secret\" or \"kid1:new,kid2:old\" (the first "
@@ -855,6 +894,74 @@ load_result load_from_file(const std::string& path, const environment& env,
   }
 }
 
+namespace {
+// Appends the tokens of one file (see read_bearer_tokens) to `out`.
+void read_token_file(const std::string& key_path, const std::string& path,
+                     std::vector<std::string>& out, std::vector<problem>* problems) {
+  auto report = [&](std::string message) {
+    if (problems) problems->push_back(problem{key_path, std::move(message)});
+  };
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    report("'" + path + "' is a directory; give a file with one token per line");
+    return;
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    report("cannot read '" + path + "': " + std::strerror(errno) +
+           "; fix the path or the file's permissions, or remove the setting");
+    return;
+  }
+  std::string line;
+  std::size_t number = 0, found = 0;
+  while (std::getline(in, line)) {
+    ++number;
+    const std::string t = detail::trim(line);
+    if (t.empty() || t[0] == '#') continue;
+    if (has_blank(t)) {
+      // Never quote the line: it is most likely a token.
+      report("'" + path + "' line " + std::to_string(number) +
+             " holds blanks inside a token; write one token per line");
+      continue;
+    }
+    ++found;
+    out.push_back(t);
+  }
+  if (in.bad()) {
+    report("cannot read '" + path + "'");
+    return;
+  }
+  if (found == 0)
+    report("'" + path + "' holds no token; write one token per line (blank lines and # comments "
+           "are skipped), or remove the setting");
+}
+
+void drop_duplicates(std::vector<std::string>& v) {
+  std::vector<std::string> out;
+  for (auto& t : v)
+    if (std::find(out.begin(), out.end(), t) == out.end()) out.push_back(std::move(t));
+  v = std::move(out);
+}
+}  // namespace
+
+bearer_tokens read_bearer_tokens(const security_section& security, std::vector<problem>* problems) {
+  bearer_tokens out;
+  try {
+    out.admin = detail::split_list(security.admin_token);
+    if (!security.admin_token_file.empty())
+      read_token_file("security.admin_token_file", security.admin_token_file, out.admin, problems);
+    out.client = security.client_tokens;
+    if (!security.client_tokens_file.empty())
+      read_token_file("security.client_tokens_file", security.client_tokens_file, out.client, problems);
+  } catch (const std::exception& e) {
+    if (problems)
+      problems->push_back(problem{"security", std::string("cannot read the token files: ") + e.what()});
+  }
+  drop_duplicates(out.admin);
+  drop_duplicates(out.client);
+  return out;
+}
+
 std::string to_string(const problem& p) { return p.path + ": " + p.message; }
 
 std::string to_yaml(const daemon_config& config, bool redact_secrets) {
@@ -863,7 +970,8 @@ std::string to_yaml(const daemon_config& config, bool redact_secrets) {
   for (const auto& s : layout(copy)) {
     out += std::string(s.name) + ":\n";
     for (const auto& f : s.fields) {
-      const bool secret = redact_secrets && s.name == "security";
+      const bool secret = redact_secrets && s.name == "security" &&
+                          (f.key == "admin_token" || f.key == "client_tokens" || f.key == "token_secret");
       std::string value;
       if (auto* str = std::get_if<std::string*>(&f.where)) {
         std::string v = **str;

@@ -36,9 +36,16 @@ struct storage_section {
 };
 
 struct security_section {
-  std::string admin_token;                 // bearer token for /api/v1 admin routes (required)
-  std::vector<std::string> client_tokens;  // empty = device API open
+  // Bearer token(s) of the /api/v1 admin routes, comma-separated for several
+  // at once (rotation). This or admin_token_file is required.
+  std::string admin_token;
+  std::string admin_token_file;            // one token per line; re-read on SIGHUP
+  std::vector<std::string> client_tokens;  // with client_tokens_file's: empty = device API open
+  std::string client_tokens_file;          // one token per line; re-read on SIGHUP
   std::string token_secret;                // "kid:secret[,kid:secret]" (required)
+  // Streamer-side calls that prove no registered streamer: "open" serves
+  // them, "registered" refuses them (docs/security.md).
+  std::string streamer_calls = "open";
 };
 
 struct playback_section {
@@ -123,12 +130,28 @@ load_result load_from_string(const std::string& yaml_text, const environment& en
 load_result load_from_file(const std::string& path, const environment& env,
                            const std::string& ini_override = {});
 
+// Every bearer token the security section names, in order, duplicates
+// dropped: admin_token split on commas, then the lines of admin_token_file;
+// client_tokens, then the lines of client_tokens_file. A token file holds one
+// token per line; blank lines and lines starting with '#' are skipped,
+// blanks around a token ignored. A named file that cannot be read, or holds
+// no token (an emptied client file must not open the device API), or a token
+// with blanks inside, is a problem (key path, file, line; a token is never
+// quoted). The daemon calls this at start and on SIGHUP; load_* report its
+// problems too.
+struct bearer_tokens {
+  std::vector<std::string> admin;
+  std::vector<std::string> client;
+};
+bearer_tokens read_bearer_tokens(const security_section& security, std::vector<problem>* problems);
+
 // "path: message", the form `maxsessd check-config` prints.
 std::string to_string(const problem& p);
 
 // The effective configuration as YAML that load_from_string accepts back.
 // With redact_secrets, admin_token, client_tokens, token_secret and the
-// DSN's password are replaced by REDACTED (for logs and check-config).
+// DSN's password are replaced by REDACTED (for logs and check-config); the
+// token files' paths are shown (their contents never are).
 std::string to_yaml(const daemon_config& config, bool redact_secrets = true);
 
 // "30s", "5m", "24h", "250ms", "1h30m"; a bare integer means seconds.

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <pthread.h>
+#include <sstream>
 #include <sched.h>
 #include <string>
 #include <thread>
@@ -177,6 +178,8 @@ int usable_cores() {
 void describe_metrics(metric_registry& m) {
   m.describe_counter("maxsess_link_decisions_total", "Link requests by decision.");
   m.describe_counter("maxsess_auth_decisions_total", "Flussonic auth backend answers by result.");
+  m.describe_counter("maxsess_streamer_calls_refused_total",
+                     "Auth backend and webhook calls refused by the streamer access rules, by endpoint and reason (docs/security.md).");
   m.describe_gauge("maxsess_sessions", "Session rows by status.");
   m.describe_counter("maxsess_webhook_events_total", "Webhook play events routed to accounts, by type.");
   m.describe_counter("maxsess_webhook_events_malformed_total", "Webhook entries skipped as malformed.");
@@ -229,7 +232,14 @@ int run_job(const options& opts, const config::daemon_config& cfg) {
   call.method = boost::beast::http::verb::post;
   call.target = "/api/v1/jobs/" + job;
   call.body = body.dump();
-  call.headers.emplace_back("Authorization", "Bearer " + cfg.security.admin_token);
+  // The first admin token (admin_token, then admin_token_file's lines).
+  const auto tokens = config::read_bearer_tokens(cfg.security, nullptr);
+  if (tokens.admin.empty()) {
+    std::cerr << "maxsessd: no admin token to call the daemon with (security.admin_token or "
+                 "security.admin_token_file)\n";
+    return 2;
+  }
+  call.headers.emplace_back("Authorization", "Bearer " + tokens.admin.front());
   call.timeout = std::chrono::minutes(5);
   net::http_answer answer;
   try {
@@ -267,13 +277,60 @@ int run_job(const options& opts, const config::daemon_config& cfg) {
   return j.value("ok", false) ? 0 : 1;
 }
 
-int run_serve(const config::daemon_config& cfg) {
-  // Block the stop signals in every thread started from here on; the main
-  // thread waits for them with sigwait.
+// SIGHUP: reads the configuration again (file, environment, token files)
+// on the main thread, off every actor and I/O thread, and swaps the bearer
+// tokens in whole. A configuration with problems changes nothing. Other
+// changed keys need a restart and are named (values never: they may be
+// secrets).
+void reload_tokens(const options& opts, const config::daemon_config& running, net::token_guard& tokens,
+                   logger& log) {
+  auto res = config::load_from_file(opts.config_path, config::process_environment(), opts.ini_path);
+  std::vector<config::problem> problems = res.problems;
+  config::bearer_tokens next;
+  if (problems.empty()) next = config::read_bearer_tokens(res.config.security, &problems);
+  if (!problems.empty()) {
+    for (auto& p : problems) log.error("main", "SIGHUP: configuration problem", {{"problem", config::to_string(p)}});
+    log.error("main", "SIGHUP: configuration not reloaded; the tokens in use stay",
+              {{"problems", std::to_string(problems.size())}});
+    return;
+  }
+  tokens.replace(net::token_lists{std::move(next.admin), std::move(next.client)});
+  // Keys other than the tokens are read at start only.
+  auto lines = [](const config::daemon_config& c) {
+    std::vector<std::string> out;
+    std::string section, line;
+    std::istringstream in(config::to_yaml(c, false));
+    while (std::getline(in, line)) {
+      if (!line.empty() && line[0] != ' ') section = line.substr(0, line.size() - 1);
+      else out.push_back(section + "." + line.substr(2));
+    }
+    return out;
+  };
+  const auto before = lines(running), after = lines(res.config);
+  std::string restart;
+  for (std::size_t i = 0; i < before.size() && i < after.size(); ++i) {
+    if (before[i] == after[i]) continue;
+    auto key = before[i].substr(0, before[i].find(':'));
+    if (key == "security.admin_token" || key == "security.admin_token_file" ||
+        key == "security.client_tokens" || key == "security.client_tokens_file")
+      continue;
+    restart += (restart.empty() ? "" : ", ") + key;
+  }
+  log.info("main", "SIGHUP: bearer tokens reloaded",
+           {{"admin_tokens", std::to_string(tokens.admin_count())},
+            {"client_tokens", std::to_string(tokens.client_count())}});
+  if (!restart.empty())
+    log.warn("main", "SIGHUP: these changed keys take effect only after a restart", {{"keys", restart}});
+}
+
+int run_serve(const options& opts, const config::daemon_config& cfg) {
+  // Block the stop and reload signals in every thread started from here on;
+  // the main thread waits for them with sigwait.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
@@ -288,6 +345,14 @@ int run_serve(const config::daemon_config& cfg) {
     return 2;
   }
 
+  // Who may call the streamer side: rebuilt whenever the streamers change.
+  net::streamer_access access(
+      net::parse_streamer_calls(cfg.security.streamer_calls).value_or(net::streamer_calls::registered));
+  auto tokens = [&cfg] {
+    auto t = config::read_bearer_tokens(cfg.security, nullptr);
+    return std::make_shared<net::token_guard>(net::token_lists{std::move(t.admin), std::move(t.client)});
+  }();
+
   // The schema must be the one this build knows; `migrate` makes it so.
   actors::streamer_directory streamers;
   try {
@@ -301,6 +366,7 @@ int run_serve(const config::daemon_config& cfg) {
     }
     storage::session_store db(cfg.storage.dsn);
     streamers.replace_all(db.list_streamers());
+    access.replace(streamers.list());
   } catch (const std::exception& e) {
     log.error("main", "cannot use the database", {{"error", e.what()}});
     return 1;
@@ -382,8 +448,10 @@ int run_serve(const config::daemon_config& cfg) {
   }
   actors::actor_runtime runtime(
       rt_opts, {clock, *signer, streamers, store, log, metrics, &reader, &flussonic});
-  actors::streamer_registry registry(streamers, reader,
-                                     [&runtime] { runtime.streamers().streamers_changed(); });
+  actors::streamer_registry registry(streamers, reader, [&runtime, &access, &streamers] {
+    access.replace(streamers.list());
+    runtime.streamers().streamers_changed();
+  });
   std::unique_ptr<cluster::node> node;
   if (cfg.cluster.enabled) {
     // Other nodes' streamer changes reach this one within a lease round.
@@ -400,8 +468,10 @@ int run_serve(const config::daemon_config& cfg) {
     }
   }
 
-  net::api_options api_opts{cfg.security.admin_token, cfg.security.client_tokens, ps.link_ttl,
-                            ps.auth_duration};
+  net::api_options api_opts;
+  api_opts.tokens = tokens;
+  api_opts.link_ttl = ps.link_ttl;
+  api_opts.auth_duration = ps.auth_duration;
   // Gauges read at scrape time: sessions by status (the database is the
   // whole truth across nodes) and account actors alive here.
   auto scrape = [&reader, &metrics](std::function<void(std::string)> done) {
@@ -422,7 +492,7 @@ int run_serve(const config::daemon_config& cfg) {
         done(nlohmann::json{{"node", cfg.node.id}, {"enabled", false}}.dump());
       };
   net::http_api api(api_opts, {runtime.accounts(), registry, runtime.streamers(), *signer, clock,
-                               log, metrics, scrape, ready_check, cluster_status});
+                               log, metrics, scrape, ready_check, cluster_status, &access});
 
   net::server_options http_opts;
   uint16_t port = 0;
@@ -459,10 +529,17 @@ int run_serve(const config::daemon_config& cfg) {
             {"cluster", cfg.cluster.enabled ? cfg.cluster.listen : "off"},
             {"http", http_opts.host + ":" + std::to_string(server.bound_port())},
             {"streamers", std::to_string(streamers.list().size())},
-            {"playback_session.enabled", ps.enabled ? "true" : "false"}});
+            {"playback_session.enabled", ps.enabled ? "true" : "false"},
+            {"security.streamer_calls", cfg.security.streamer_calls},
+            {"admin_tokens", std::to_string(tokens->admin_count())},
+            {"client_tokens", std::to_string(tokens->client_count())}});
 
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  for (;;) {
+    sigwait(&stop_signals, &sig);
+    if (sig != SIGHUP) break;
+    reload_tokens(opts, cfg, *tokens, log);
+  }
   log.info("main", "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
 
   // A second signal or a stuck step must not keep the process forever.
@@ -518,7 +595,7 @@ int main(int argc, char** argv) {
   }
   if (opts.command == "serve") {
     if (!load_config(opts, cfg)) return 2;
-    return run_serve(cfg);
+    return run_serve(opts, cfg);
   }
   std::cerr << "maxsessd: unknown command " << opts.command << "\n\n" << usage;
   return 2;

@@ -104,6 +104,11 @@ struct streamer {
   std::string link_template;  // empty = "{url}/{stream}/index.m3u8?token={token}"
   int64_t capacity = 0;        // 0 = no cap
   bool enabled = true;
+  // Who may call the streamer-side endpoints as this streamer
+  // (docs/security.md): CIDRs of its source addresses (empty = any), and
+  // the secrets its URLs carry (empty = none; several while one rotates).
+  std::vector<std::string> allowed_sources;
+  std::vector<std::string> access_secrets;
 };
 
 }  // namespace maxsess

@@ -8,7 +8,6 @@
 #include "net/json_writer.hpp"
 
 #include <memory>
-#include <openssl/crypto.h>
 
 namespace maxsess::net {
 
@@ -93,8 +92,25 @@ std::map<std::string, std::string> parse_query(std::string_view q) {
   return out;
 }
 
-bool same_secret(const std::string& a, const std::string& b) {
-  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+// A path as it may be logged or echoed: the streamer-side paths carry a
+// secret after the host (docs/security.md), so everything past the host is
+// cut off there.
+std::string loggable_path(const std::string& path, bool unknown = false) {
+  auto keep_segments = [&](std::size_t n) {
+    std::size_t pos = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      pos = path.find('/', pos + 1);
+      if (pos == std::string::npos) return path;
+    }
+    return path.substr(0, pos) + "/...";
+  };
+  if (path.rfind("/webhook/", 0) == 0) return keep_segments(4);
+  if (path.rfind("/flussonic/auth/", 0) == 0) return keep_segments(3);
+  // An unknown path is not echoed past its first segment either: a
+  // secret put in the wrong place (a typo in Flussonic's URL) stays out of
+  // the answer.
+  if (!unknown) return path.size() > 200 ? path.substr(0, 200) + "..." : path;
+  return keep_segments(1);
 }
 
 // Keys in sorted order, as nlohmann's std::map wrote them: the answers'
@@ -129,7 +145,10 @@ json streamer_json(const streamer& s) {
               {"securetoken_secret_set", !s.securetoken_secret.empty()},
               {"link_template", s.link_template},
               {"capacity", s.capacity},
-              {"enabled", s.enabled}};
+              {"enabled", s.enabled},
+              {"allowed_sources", s.allowed_sources},
+              {"access_secrets_set", !s.access_secrets.empty()},
+              {"access_secrets_count", s.access_secrets.size()}};
 }
 
 std::string account_json(const actors::account_view& v) {
@@ -217,6 +236,48 @@ std::optional<bad_input> check_id(const std::string& field, const std::string& v
                               " characters of A-Z a-z 0-9 . _ : @ -, starting with a letter or digit"};
 }
 
+// allowed_sources and access_secrets of a streamer body (docs/security.md).
+// Absent or null: none (PUT replaces the whole streamer). A secret is never
+// quoted back in a message.
+std::optional<bad_input> read_streamer_access(const simdjson::dom::object& body, streamer& s) {
+  auto strings = [&](const char* name, std::size_t max, std::vector<std::string>& out) -> std::optional<bad_input> {
+    auto j = json_input::find(body, name);
+    if (!j || j->is_null()) return std::nullopt;
+    const std::string must = std::string(name) + " must be an array of at most " + std::to_string(max) + " strings";
+    if (!j->is_array()) return bad_input{name, must};
+    simdjson::dom::array list = j->get_array().value_unsafe();
+    for (auto item : list) {
+      if (!item.is_string() || out.size() == max) return bad_input{name, must};
+      out.emplace_back(item.get_string().value_unsafe());
+    }
+    return std::nullopt;
+  };
+  if (auto e = strings("allowed_sources", max_allowed_sources, s.allowed_sources)) return e;
+  for (std::size_t i = 0; i < s.allowed_sources.size(); ++i) {
+    std::string why;
+    auto c = parse_cidr(s.allowed_sources[i], &why);
+    const std::string field = "allowed_sources[" + std::to_string(i) + "]";
+    if (!c) {
+      std::string shown;
+      for (char ch : s.allowed_sources[i].substr(0, 64))
+        shown += (ch >= 0x20 && ch < 0x7f) ? ch : '?';
+      return bad_input{field, field + " '" + shown + "' " + why};
+    }
+  }
+  if (auto e = strings("access_secrets", max_access_secrets, s.access_secrets)) return e;
+  for (std::size_t i = 0; i < s.access_secrets.size(); ++i) {
+    const std::string field = "access_secrets[" + std::to_string(i) + "]";
+    if (!valid_access_secret(s.access_secrets[i]))
+      return bad_input{field, field + " must be " + std::to_string(min_access_secret) + "-" +
+                                  std::to_string(max_access_secret) +
+                                  " characters of A-Z a-z 0-9 - _ . ~ (e.g. openssl rand -hex 24)"};
+    for (std::size_t k = 0; k < i; ++k)
+      if (s.access_secrets[k] == s.access_secrets[i])
+        return bad_input{field, field + " repeats an earlier secret"};
+  }
+  return std::nullopt;
+}
+
 bool is_json_content(const request& req) {
   auto ct = std::string(req[http::field::content_type]);
   auto semi = ct.find(';');
@@ -299,7 +360,14 @@ struct http_api::call : std::enable_shared_from_this<http_api::call> {
   }
 };
 
-http_api::http_api(api_options opts, api_deps deps) : opts_(std::move(opts)), deps_(deps) {}
+http_api::http_api(api_options opts, api_deps deps)
+    : opts_(std::move(opts)),
+      deps_(deps),
+      tokens_(opts_.tokens ? opts_.tokens
+                           : std::make_shared<token_guard>(token_lists{
+                                 opts_.admin_token.empty() ? std::vector<std::string>{}
+                                                           : std::vector<std::string>{opts_.admin_token},
+                                 opts_.client_tokens})) {}
 
 namespace {
 // A few route groups for the latency histogram (bounded label values).
@@ -336,7 +404,7 @@ void http_api::handle(request req, std::string remote, reply_fn reply) {
     route(*c);
   } catch (const std::exception& e) {
     // A bug, not bad input: answer, log, keep serving.
-    deps_.log.error("http", "handler failed", {{"path", c->path}, {"error", e.what()}});
+    deps_.log.error("http", "handler failed", {{"path", loggable_path(c->path)}, {"error", e.what()}});
     c->fail(http::status::internal_server_error, "internal", "internal error");
   }
 }
@@ -361,15 +429,12 @@ void http_api::route(call& c) {
     return h.compare(0, prefix.size(), prefix) == 0 ? h.substr(prefix.size()) : std::string{};
   };
   auto admin_ok = [&]() {
-    if (!opts_.admin_token.empty() && same_secret(bearer(), opts_.admin_token)) return true;
+    if (tokens_->admin_ok(bearer())) return true;
     c.fail(http::status::unauthorized, "unauthorized", "admin bearer token missing or wrong");
     return false;
   };
   auto client_ok = [&]() {
-    if (opts_.client_tokens.empty()) return true;
-    auto t = bearer();
-    for (auto& ok : opts_.client_tokens)
-      if (same_secret(t, ok)) return true;
+    if (tokens_->client_ok(bearer())) return true;
     c.fail(http::status::unauthorized, "unauthorized", "client bearer token missing or wrong");
     return false;
   };
@@ -385,15 +450,26 @@ void http_api::route(call& c) {
   }
   // Flussonic's auth backend, also at the middleware's old paths so
   // configurations pointing there need no edit (PRODUCT.md §4).
+  // /flussonic/auth/{host}[/{secret}] names the calling streamer (and
+  // carries its secret) for the access rules of docs/security.md.
+  const bool auth_named = (parts.size() == 3 || parts.size() == 4) && parts[0] == "flussonic" &&
+                          parts[1] == "auth";
   if (c.path == "/flussonic/auth" || c.path == "/server/api/chk_flussonic_tmp_link.php" ||
-      c.path == "/stalker_portal/server/api/chk_flussonic_tmp_link.php") {
+      c.path == "/stalker_portal/server/api/chk_flussonic_tmp_link.php" || auth_named) {
     if (method != http::verb::get && method != http::verb::post && method != http::verb::head)
       return method_not_allowed("GET");
+    std::optional<std::string> host, secret;
+    if (auth_named) host = parts[2];
+    if (auth_named && parts.size() == 4) secret = parts[3];
+    if (!streamer_call_allowed(c, true, host, secret)) return;
     return flussonic_auth(c);
   }
-  if (parts.size() == 4 && parts[0] == "webhook" && parts[1] == "playback-session" &&
-      parts[2] == "flussonic") {
+  if ((parts.size() == 4 || parts.size() == 5) && parts[0] == "webhook" &&
+      parts[1] == "playback-session" && parts[2] == "flussonic") {
     if (method != http::verb::post) return method_not_allowed("POST");
+    std::optional<std::string> secret;
+    if (parts.size() == 5) secret = parts[4];
+    if (!streamer_call_allowed(c, false, parts[3], secret)) return;
     return webhook(c, parts[3]);
   }
   if (parts.size() == 1 && parts[0] == "metrics") {
@@ -441,7 +517,7 @@ void http_api::route(call& c) {
       return streamer_admin_one(c, parts[3]);
     }
   }
-  c.fail(http::status::not_found, "not_found", "no such endpoint: " + c.path);
+  c.fail(http::status::not_found, "not_found", "no such endpoint: " + loggable_path(c.path, true));
 }
 
 void http_api::post_link(call& c) {
@@ -655,6 +731,7 @@ void http_api::streamer_admin_one(call& c, const std::string& id_text) {
     return keep->bad({"link_template", "link_template must contain {token}"});
   s.capacity = capacity.value_or(0);
   s.enabled = enabled.value_or(true);
+  if (auto e = read_streamer_access(*body, s)) return keep->bad(*e);
   deps_.streamers.put(s, [keep, s](actors::admin_status st, std::string msg) {
     if (st == actors::admin_status::ok) return keep->json_ok(http::status::ok, streamer_json(s));
     if (st == actors::admin_status::conflict)
@@ -674,6 +751,43 @@ std::string auth_deny_json(std::string_view why) {
   return w.take();
 }
 }  // namespace
+
+bool http_api::streamer_call_allowed(call& c, bool auth, const std::optional<std::string>& host,
+                                     const std::optional<std::string>& secret) {
+  if (!deps_.access) return true;
+  streamer_call call{c.remote, std::nullopt, std::nullopt};
+  if (host) call.host = *host;
+  if (secret) call.secret = *secret;
+  const auto verdict = deps_.access->check(call);
+  if (verdict.ok()) return true;
+  const std::string reason = to_string(verdict.refusal);
+  const char* endpoint = auth ? "auth" : "webhook";
+  deps_.metrics.inc("maxsess_streamer_calls_refused_total", {{"endpoint", endpoint}, {"reason", reason}});
+  // A flood of refused calls (a scanner, a misconfigured streamer) logs one
+  // line per interval with a count, and never the path (it may hold a secret).
+  uint64_t suppressed = 0;
+  if (refused_log_.should_log(std::chrono::steady_clock::now(), suppressed))
+    deps_.log.warn("access", "refused a streamer-side call",
+                   {{"endpoint", endpoint},
+                    {"reason", reason},
+                    {"remote", c.remote},
+                    {"host", host.value_or("")},
+                    {"refused_unlogged_since_last", std::to_string(suppressed)}});
+  if (auth) {
+    deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", reason}});
+    c.send(make_json_response(http::status::forbidden, auth_deny_json(reason)));
+    return false;
+  }
+  // The webhook's unknown host stays 404 (PRODUCT.md §3); other refusals
+  // are 403, and Flussonic keeps the events until the operator fixes it.
+  if (verdict.refusal == access_refusal::unknown_streamer)
+    c.fail(http::status::not_found, "not_found", "no streamer is registered with host " + *host, "host");
+  else
+    c.fail(http::status::forbidden, "forbidden",
+           "this call is not accepted as streamer " + *host + " (" + reason +
+               "; see allowed_sources and access_secrets of the streamer, docs/security.md)");
+  return false;
+}
 
 void http_api::flussonic_auth(call& c) {
   auto get = [&](const char* k) {

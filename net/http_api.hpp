@@ -15,13 +15,17 @@
 #include "domain/log.hpp"
 #include "domain/metrics.hpp"
 #include "domain/token.hpp"
+#include "net/access.hpp"
 #include "net/http_server.hpp"
 
 namespace maxsess::net {
 
 struct api_options {
+  // Used when `tokens` is null (tests): one admin token, fixed client tokens.
   std::string admin_token;
   std::vector<std::string> client_tokens;  // empty: device API open
+  // The daemon's tokens, replaced on SIGHUP (several valid at once).
+  std::shared_ptr<token_guard> tokens = nullptr;
   std::chrono::milliseconds link_ttl{600000};     // to know when a token was issued
   std::chrono::milliseconds auth_duration{30000};  // X-AuthDuration
 };
@@ -43,6 +47,9 @@ struct api_deps {
   // GET /api/v1/cluster (admin): the JSON document, through the callback
   // (empty string: no answer in time). Empty function: 404.
   std::function<void(std::function<void(std::string)>)> cluster_status = {};
+  // Who may call the auth backend and the webhooks (docs/security.md).
+  // Null: anyone, as before (tests of other routes).
+  const streamer_access* access = nullptr;
 };
 
 class http_api {
@@ -69,9 +76,15 @@ class http_api {
   void job(call& c, const std::string& kind);
   void metrics(call& c);
   void cluster(call& c);
+  // Refuses (answers, returns false) a streamer-side call that the access
+  // rules do not let through; `auth` selects the auth backend's answer form.
+  bool streamer_call_allowed(call& c, bool auth, const std::optional<std::string>& host,
+                             const std::optional<std::string>& secret);
 
   api_options opts_;
   api_deps deps_;
+  std::shared_ptr<token_guard> tokens_;
+  log_gate refused_log_{std::chrono::seconds(10)};
   std::atomic<bool> ready_{false};
 };
 

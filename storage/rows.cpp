@@ -94,6 +94,20 @@ playback_session session_from_row(const PGresult* r, int row) {
   return s;
 }
 
+// allowed_sources and access_secrets are stored one item per line (no item
+// holds a line break: the API checks them).
+static std::vector<std::string> split_lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out.push_back(text.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
 streamer streamer_from_row(const PGresult* r, int row) {
   streamer s;
   s.id = get_int(r, row, 0);
@@ -108,6 +122,8 @@ streamer streamer_from_row(const PGresult* r, int row) {
   s.link_template = get_text(r, row, 8);
   s.capacity = get_int(r, row, 9);
   s.enabled = get_bool(r, row, 10);
+  s.allowed_sources = split_lines(get_text(r, row, 11));
+  s.access_secrets = split_lines(get_text(r, row, 12));
   return s;
 }
 

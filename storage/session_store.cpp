@@ -126,6 +126,18 @@ std::optional<streamer> session_store::get_streamer(int64_t id) {
   return streamer_from_row(r.get(), 0);
 }
 
+namespace {
+// The stored form of allowed_sources / access_secrets (rows.cpp reads it).
+std::string join_lines(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& i : items) {
+    if (!out.empty()) out += '\n';
+    out += i;
+  }
+  return out;
+}
+}  // namespace
+
 void session_store::put_streamer(const streamer& s) {
   param_list p;
   p.integer(s.id)
@@ -138,7 +150,9 @@ void session_store::put_streamer(const streamer& s) {
       .text(s.securetoken_secret)
       .text(s.link_template)
       .integer(s.capacity)
-      .boolean(s.enabled);
+      .boolean(s.enabled)
+      .text(join_lines(s.allowed_sources))
+      .text(join_lines(s.access_secrets));
   impl_->ready().exec(sql_put_streamer, p);
 }
 

@@ -68,6 +68,15 @@ DEFAULT_CONFIG = {
     "webhook_timeout_ms": 5000,
     # Bytes added to a session on every update.
     "bytes_per_update": 1000000,
+    # What happens to a query string written in the configured auth_url /
+    # webhook_url. Flussonic documents that it keeps the address (scheme,
+    # host, port, path: every documented backend and sink is written that
+    # way) and adds its own parameters to the auth call; it does not say
+    # what happens to a query of its own in that URL. "append" keeps it and
+    # adds the parameters after '&'; "drop" sends the path alone. maxsess
+    # carries the streamer's access secret in the path, so it works with
+    # both (docs/security.md).
+    "configured_query": "append",
 }
 
 # Also accepted by /_emu/config: they replace the command line's URLs.
@@ -296,8 +305,9 @@ class Emulator:
                 params.append(("type", "play"))
                 params.append(("media_request", "/%s/index.m3u8" % s.name))
             timeout = float(self.config.get("auth_timeout_ms") or 3000) / 1000.0
-        sep = "&" if "?" in self.auth_url else "?"
-        url = self.auth_url + sep + urllib.parse.urlencode(params)
+        base = self.configured_url(self.auth_url)
+        sep = "&" if "?" in base else "?"
+        url = base + sep + urllib.parse.urlencode(params)
         status, headers, error = 0, {}, None
         try:
             req = urllib.request.Request(url, method="GET")
@@ -552,12 +562,18 @@ class Emulator:
         self.queue.append(ev)
         self.cond.notify_all()
 
+    def configured_url(self, url):
+        """The URL as configured, less its query under configured_query=drop."""
+        if self.config.get("configured_query") == "drop":
+            return url.split("?", 1)[0]
+        return url
+
     def _pending_locked(self):
         return len(self.queue) + (len(self.inflight) if self.inflight else 0)
 
     def post_webhook(self, data, url=None):
         """POSTs raw bytes; returns (status, body text, error)."""
-        url = url or self.webhook_url
+        url = url or self.configured_url(self.webhook_url)
         timeout = float(self.config.get("webhook_timeout_ms") or 5000) / 1000.0
         try:
             req = urllib.request.Request(url, data=data, method="POST",

@@ -292,6 +292,8 @@ TEST_F(StorageSessionStore, StreamersPutGetListDelete) {
   a.link_template = "{url}/{stream}/mono.m3u8?token={token}";
   a.capacity = 500;
   a.enabled = false;
+  a.allowed_sources = {"10.110.51.0/24", "2001:db8::/32"};
+  a.access_secrets = {"new-secret-0123456789", "old-secret-0123456789"};
   streamer b;
   b.id = 1;
   b.host = "streamer.example.com";
@@ -311,18 +313,27 @@ TEST_F(StorageSessionStore, StreamersPutGetListDelete) {
   EXPECT_EQ(got->link_template, a.link_template);
   EXPECT_EQ(got->capacity, 500);
   EXPECT_FALSE(got->enabled);
+  EXPECT_EQ(got->allowed_sources, a.allowed_sources);
+  EXPECT_EQ(got->access_secrets, a.access_secrets);
 
   auto list = store.list_streamers();
   ASSERT_EQ(list.size(), 2u);
   EXPECT_EQ(list[0].id, 1);  // ordered by id
   EXPECT_EQ(list[0].mode, link_mode::auth_backend);
   EXPECT_TRUE(list[0].enabled);
+  EXPECT_TRUE(list[0].allowed_sources.empty());
+  EXPECT_TRUE(list[0].access_secrets.empty());
+  EXPECT_EQ(list[1].access_secrets, a.access_secrets);
   EXPECT_EQ(list[1].id, 2);
 
-  // Replace.
+  // Replace (an emptied list is stored empty).
   a.api_password = "rotated";
   a.enabled = true;
+  a.access_secrets = {"new-secret-0123456789"};
+  a.allowed_sources.clear();
   store.put_streamer(a);
+  EXPECT_EQ(store.get_streamer(2)->access_secrets, a.access_secrets);
+  EXPECT_TRUE(store.get_streamer(2)->allowed_sources.empty());
   EXPECT_EQ(store.get_streamer(2)->api_password, "rotated");
   EXPECT_TRUE(store.get_streamer(2)->enabled);
   EXPECT_EQ(store.list_streamers().size(), 2u);
