@@ -108,6 +108,7 @@ streamer streamer_from_row(const PGresult* r, int row) {
   s.link_template = get_text(r, row, 8);
   s.capacity = get_int(r, row, 9);
   s.enabled = get_bool(r, row, 10);
+  s.api_tls_verify = get_bool(r, row, 11);
   return s;
 }
 

@@ -138,7 +138,8 @@ void session_store::put_streamer(const streamer& s) {
       .text(s.securetoken_secret)
       .text(s.link_template)
       .integer(s.capacity)
-      .boolean(s.enabled);
+      .boolean(s.enabled)
+      .boolean(s.api_tls_verify);
   impl_->ready().exec(sql_put_streamer, p);
 }
 
