@@ -8,6 +8,8 @@ JOBS        ?= 2
 CONFIG      ?= config/example.yaml
 RUN_PG_DIR  ?= .local/pg
 RUN_PG_PORT ?= 55432
+RUN_HTTP    ?= 127.0.0.1:8080
+RUN_EMU_PORT ?= 18081
 
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 ifeq ($(CI),true)
@@ -42,10 +44,12 @@ bench: deps
 capacity:
 	scripts/capacity.py --results $(BUILD_DIR)/bench/results.json --out docs/capacity.md
 
-# A private PostgreSQL in $(RUN_PG_DIR) (kept between runs; `make stop-db`
-# deletes it), the schema, then the daemon in the foreground.
+# The config checked, a private PostgreSQL in $(RUN_PG_DIR) (kept between
+# runs; `make stop-db` stops it), the schema, the Flussonic emulator as
+# streamer 1, then the daemon in the foreground (scripts/run.sh;
+# scripts/try.sh walks the whole loop against it).
 run: build
-	BUILD_DIR=$(BUILD_DIR) CONFIG=$(CONFIG) RUN_PG_DIR=$(RUN_PG_DIR) RUN_PG_PORT=$(RUN_PG_PORT) scripts/run.sh
+	BUILD_DIR=$(BUILD_DIR) CONFIG=$(CONFIG) RUN_PG_DIR=$(RUN_PG_DIR) RUN_PG_PORT=$(RUN_PG_PORT) RUN_HTTP=$(RUN_HTTP) RUN_EMU_PORT=$(RUN_EMU_PORT) scripts/run.sh
 
 stop-db:
 	scripts/pg.sh stop $(RUN_PG_DIR)

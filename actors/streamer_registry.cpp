@@ -9,7 +9,7 @@ namespace {
 auto fields(const streamer& s) {
   return std::tie(s.id, s.host, s.url, s.api_url, s.api_user, s.api_password, s.mode,
                   s.securetoken_secret, s.link_template, s.capacity, s.enabled, s.allowed_sources,
-                  s.access_secrets);
+                  s.access_secrets, s.api_tls_verify);
 }
 bool same(std::vector<streamer> a, std::vector<streamer> b) {
   auto by_id = [](const streamer& x, const streamer& y) { return x.id < y.id; };

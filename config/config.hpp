@@ -33,6 +33,10 @@ struct storage_section {
   // Writer lanes, each a connection + thread committing on its own: one
   // lane's fsync wait overlaps another's work (an account always uses one).
   int write_connections = 2;
+  // `serve` retries an unreachable database this long at start-up (with
+  // back-off, one log line per try) before it exits 1: PostgreSQL starting
+  // after maxsessd at boot is normal, not fatal. 0 = fail at once.
+  duration startup_wait = std::chrono::seconds(60);
 };
 
 struct security_section {

@@ -19,6 +19,8 @@
 #include "cluster/startup.hpp"
 #include "actors/streamer_registry.hpp"
 #include "config/config.hpp"
+#include "daemon/cli.hpp"
+#include "daemon/version.hpp"
 #include "domain/log.hpp"
 #include "net/flussonic_client.hpp"
 #include "net/http_api.hpp"
@@ -31,123 +33,19 @@ using namespace maxsess;
 
 namespace {
 
-const char* usage = R"(maxsessd — max sessions for IPTV operators
-
-usage:
-  maxsessd serve        [--config FILE] [--ini FILE]   run the daemon
-  maxsessd migrate      [--config FILE]                create or upgrade the schema
-  maxsessd check-config [--config FILE] [--ini FILE]   print every configuration problem
-
-  Jobs, run by the running daemon (cron lines of the middleware carry over):
-  maxsessd playback-session:sync  [--batch-size=100] [--streamer-ids=1 --streamer-ids=2]
-  maxsessd playback-session:kill  [--streamer-ids=1 --streamer-ids=2]
-  maxsessd playback-session:clear [--timeout=120]
-
-FILE defaults to $MAXSESS_CONFIG, then /etc/maxsess/maxsess.yaml.
-Environment variables override the file (see docs/config.md).
-)";
-
-struct options {
-  std::string command;
-  std::string config_path;
-  std::string ini_path;
-  // job commands
-  std::optional<int64_t> batch_size;
-  std::vector<int64_t> streamer_ids;
-  std::optional<int64_t> timeout_s;
-};
-
-bool parse_positive(const std::string& text, int64_t& out, bool allow_zero = false) {
-  if (text.empty() || text.size() > 12 || text.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  out = std::stoll(text);
-  return allow_zero || out > 0;
-}
-
-// Accepts "--key value" and "--key=value".
-bool parse_args(int argc, char** argv, options& out, std::string& error) {
-  if (argc < 2) {
-    error = "missing command";
-    return false;
-  }
-  out.command = argv[1];
-  for (int i = 2; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string key = arg, value;
-    bool has_value = false;
-    if (auto eq = arg.find('='); eq != std::string::npos) {
-      key = arg.substr(0, eq);
-      value = arg.substr(eq + 1);
-      has_value = true;
-    }
-    auto take = [&](std::string& dest) {
-      if (!has_value) {
-        if (i + 1 >= argc) {
-          error = key + " needs a value";
-          return false;
-        }
-        value = argv[++i];
-      }
-      dest = value;
-      return true;
-    };
-    if (key == "--config" || key == "-c") {
-      if (!take(out.config_path)) return false;
-    } else if (key == "--ini") {
-      if (!take(out.ini_path)) return false;
-    } else if (key == "--batch-size") {
-      std::string v;
-      int64_t n = 0;
-      if (!take(v)) return false;
-      if (!parse_positive(v, n) || n > 10000) {
-        error = "--batch-size must be an integer from 1 to 10000";
-        return false;
-      }
-      out.batch_size = n;
-    } else if (key == "--streamer-ids") {
-      std::string v;
-      if (!take(v)) return false;
-      // Repeatable, and comma-separated lists are accepted too.
-      std::size_t start = 0;
-      while (start <= v.size()) {
-        auto comma = v.find(',', start);
-        auto part = v.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
-        int64_t id = 0;
-        if (!parse_positive(part, id)) {
-          error = "--streamer-ids takes positive integers, got '" + part + "'";
-          return false;
-        }
-        out.streamer_ids.push_back(id);
-        if (comma == std::string::npos) break;
-        start = comma + 1;
-      }
-    } else if (key == "--timeout") {
-      std::string v;
-      int64_t n = 0;
-      if (!take(v)) return false;
-      if (!parse_positive(v, n, true)) {
-        error = "--timeout takes whole seconds (e.g. 120)";
-        return false;
-      }
-      out.timeout_s = n;
-    } else {
-      error = "unknown option " + key;
-      return false;
-    }
-  }
-  if (out.config_path.empty()) {
-    const char* env = std::getenv("MAXSESS_CONFIG");
-    out.config_path = env && *env ? env : "/etc/maxsess/maxsess.yaml";
-  }
-  return true;
-}
+using cli::options;
 
 bool load_config(const options& opts, config::daemon_config& cfg) {
   auto res = config::load_from_file(opts.config_path, config::process_environment(), opts.ini_path);
   if (!res.ok()) {
     std::cerr << "maxsessd: " << opts.config_path << ": " << res.problems.size()
               << " configuration problem(s):\n";
-    for (auto& p : res.problems) std::cerr << "  " << p.path << ": " << p.message << "\n";
+    bool unreadable = false;
+    for (auto& p : res.problems) {
+      std::cerr << "  " << p.path << ": " << p.message << "\n";
+      unreadable |= p.message.rfind("cannot read the configuration file", 0) == 0;
+    }
+    if (unreadable) std::cerr << "maxsessd: " << cli::config_hint(opts) << "\n";
     return false;
   }
   cfg = std::move(res.config);
@@ -203,6 +101,18 @@ void describe_metrics(metric_registry& m) {
   m.describe_counter("maxsess_lease_renewals_total", "Shard leases renewed.");
   m.describe_counter("maxsess_lease_losses_total", "Shard leases lost, by cause.");
   m.describe_gauge("maxsess_cluster_peers_connected", "Other nodes this node has a connection to.");
+  m.describe_gauge("maxsess_build_info", "Always 1; the version and git commit of this maxsessd.");
+  m.set("maxsess_build_info", {{"version", build_version()}, {"commit", build_commit()}}, 1);
+  m.describe_gauge("maxsess_database_up",
+                   "1 while PostgreSQL answers this node's health check (every second), else 0.");
+  // Counters without labels show 0 from the start (increase() alerts need a
+  // sample before the first increment); labelled ones appear with their label.
+  for (const char* name :
+       {"maxsess_webhook_events_malformed_total", "maxsess_webhook_events_duplicate_total",
+        "maxsess_over_limit_attempts_total", "maxsess_kills_ordered_total", "maxsess_kills_pushed_total",
+        "maxsess_clear_runs_total", "maxsess_clear_errors_total", "maxsess_cleared_rows_total",
+        "maxsess_fenced_writes_total", "maxsess_shard_takeovers_total", "maxsess_lease_renewals_total"})
+    m.zero(name);
   m.describe_histogram("maxsess_http_request_duration_seconds", "HTTP request latency by route group.",
                        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
 }
@@ -211,10 +121,6 @@ void describe_metrics(metric_registry& m) {
 // so in-memory state and the database never disagree.
 int run_job(const options& opts, const config::daemon_config& cfg) {
   std::string job = opts.command.substr(std::string("playback-session:").size());
-  if (job != "sync" && job != "kill" && job != "clear") {
-    std::cerr << "maxsessd: unknown command " << opts.command << "\n\n" << usage;
-    return 2;
-  }
   nlohmann::json body = nlohmann::json::object();
   if (opts.batch_size) body["batch_size"] = *opts.batch_size;
   if (!opts.streamer_ids.empty()) body["streamer_ids"] = opts.streamer_ids;
@@ -237,7 +143,7 @@ int run_job(const options& opts, const config::daemon_config& cfg) {
   if (tokens.admin.empty()) {
     std::cerr << "maxsessd: no admin token to call the daemon with (security.admin_token or "
                  "security.admin_token_file)\n";
-    return 2;
+    return cli::usage_error;
   }
   call.headers.emplace_back("Authorization", "Bearer " + tokens.admin.front());
   call.timeout = std::chrono::minutes(5);
@@ -247,12 +153,21 @@ int run_job(const options& opts, const config::daemon_config& cfg) {
   } catch (const std::exception& e) {
     std::cerr << "maxsessd: cannot reach the daemon at " << cfg.node.http_listen << " ("
               << e.what() << "); is `maxsessd serve` running with this configuration?\n";
-    return 3;
+    return cli::unreachable;
   }
   auto j = nlohmann::json::parse(answer.body, nullptr, false);
+  if (answer.status == 401 || answer.status == 403) {
+    // The job uses the admin token of *this* process's configuration: a
+    // cron line does not have the daemon's environment (docs/cli.md).
+    std::cerr << "maxsessd: the daemon refused the admin token (HTTP " << answer.status
+              << "); give this command the daemon's token: security.admin_token_file (or "
+                 "security.admin_token) in the file given by --config, or MAXSESS_ADMIN_TOKEN in "
+                 "the cron line's environment\n";
+    return cli::unreachable;
+  }
   if (answer.status != 200 || j.is_discarded()) {
     std::cerr << "maxsessd: the daemon answered HTTP " << answer.status << ": " << answer.body << "\n";
-    return 1;
+    return cli::unreachable;
   }
   if (job == "clear") {
     if (j.value("ok", false))
@@ -274,7 +189,45 @@ int run_job(const options& opts, const config::daemon_config& cfg) {
     }
     if (j["streamers"].empty()) std::cout << job << ": no streamers registered\n";
   }
-  return j.value("ok", false) ? 0 : 1;
+  return j.value("ok", false) ? cli::ok : cli::failed;
+}
+
+// At boot PostgreSQL may come up after maxsessd: retry a connection failure
+// for storage.startup_wait (back-off 1 s doubling to 10 s, one line per try)
+// instead of exiting at once into systemd's restart loop. Any other failure
+// (wrong schema) is reported by the caller right after.
+// SIGTERM/SIGINT (blocked, as in the whole of serve) end the wait at once.
+enum class db_wait { ready, gave_up, stopped };
+db_wait wait_for_database(const config::daemon_config& cfg, logger& log, const sigset_t& stop_signals) {
+  const auto give_up = std::chrono::steady_clock::now() + cfg.storage.startup_wait;
+  auto pause = std::chrono::seconds(1);
+  for (int attempt = 1;; ++attempt) {
+    try {
+      storage::current_schema_version(cfg.storage.dsn);
+      if (attempt > 1) log.info("main", "database reachable", {{"attempts", std::to_string(attempt)}});
+      return db_wait::ready;
+    } catch (const std::exception& e) {
+      auto now = std::chrono::steady_clock::now();
+      if (now + pause > give_up) {
+        log.error("main", "cannot reach the database, giving up",
+                  {{"error", e.what()},
+                   {"waited", std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                                 cfg.storage.startup_wait).count()) + "s"},
+                   {"setting", "storage.startup_wait"}});
+        return db_wait::gave_up;
+      }
+      log.warn("main", "cannot reach the database yet, retrying",
+               {{"error", e.what()}, {"attempt", std::to_string(attempt)},
+                {"retry_in", std::to_string(pause.count()) + "s"}});
+      timespec ts{static_cast<time_t>(pause.count()), 0};
+      // SIGHUP (in the same set) only cuts this pause short.
+      if (int sig = sigtimedwait(&stop_signals, nullptr, &ts); sig == SIGTERM || sig == SIGINT) {
+        log.info("main", "stopped while waiting for the database");
+        return db_wait::stopped;
+      }
+      pause = std::min(pause * 2, std::chrono::seconds(10));
+    }
+  }
 }
 
 // SIGHUP: reads the configuration again (file, environment, token files)
@@ -355,6 +308,11 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
 
   // The schema must be the one this build knows; `migrate` makes it so.
   actors::streamer_directory streamers;
+  switch (wait_for_database(cfg, log, stop_signals)) {
+    case db_wait::ready: break;
+    case db_wait::gave_up: return cli::failed;
+    case db_wait::stopped: return cli::ok;
+  }
   try {
     int have = storage::current_schema_version(cfg.storage.dsn);
     int want = storage::latest_schema_version();
@@ -392,16 +350,18 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
     log.error("main", "refusing to start", {{"why", why}});
     return 1;
   }
+  metric_registry metrics;
+  describe_metrics(metrics);
+  metrics.set("maxsess_database_up", {}, 1);  // start-up just used it
   storage::db_health db_health(cfg.storage.dsn, std::chrono::seconds(1),
-                               [&log](bool ok, const std::string& error) {
+                               [&log, &metrics](bool ok, const std::string& error) {
+                                 metrics.set("maxsess_database_up", {}, ok ? 1 : 0);
                                  if (ok)
                                    log.info("main", "database reachable again");
                                  else
                                    log.error("main", "database unreachable", {{"error", error}});
                                });
 
-  metric_registry metrics;
-  describe_metrics(metrics);
   storage::reader_pool reader(cfg.storage.dsn, cfg.storage.read_connections);
   // Cluster mode: a writer stalled inside a transaction (frozen node) must
   // not hold its lease-row locks past the point its lease can expire.
@@ -569,34 +529,17 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
 
 int main(int argc, char** argv) {
   options opts;
-  std::string error;
-  if (argc >= 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h" ||
-                    std::string(argv[1]) == "help")) {
-    std::cout << usage;
-    return 0;
-  }
-  if (!parse_args(argc, argv, opts, error)) {
-    std::cerr << "maxsessd: " << error << "\n\n" << usage;
-    return 2;
-  }
+  if (auto rc = cli::parse(argc, argv, std::getenv("MAXSESS_CONFIG"), opts, std::cout, std::cerr))
+    return *rc;
   config::daemon_config cfg;
   if (opts.command == "check-config") {
-    if (!load_config(opts, cfg)) return 1;
+    // Its answer is the list of problems: 1 when there are any (like nginx -t).
+    if (!load_config(opts, cfg)) return cli::failed;
     std::cout << opts.config_path << ": configuration OK\n";
-    return 0;
+    return cli::ok;
   }
-  if (opts.command == "migrate") {
-    if (!load_config(opts, cfg)) return 2;
-    return run_migrate(cfg);
-  }
-  if (opts.command.rfind("playback-session:", 0) == 0) {
-    if (!load_config(opts, cfg)) return 2;
-    return run_job(opts, cfg);
-  }
-  if (opts.command == "serve") {
-    if (!load_config(opts, cfg)) return 2;
-    return run_serve(opts, cfg);
-  }
-  std::cerr << "maxsessd: unknown command " << opts.command << "\n\n" << usage;
-  return 2;
+  if (!load_config(opts, cfg)) return cli::usage_error;
+  if (opts.command == "migrate") return run_migrate(cfg);
+  if (opts.command == "serve") return run_serve(opts, cfg);
+  return run_job(opts, cfg);
 }

@@ -64,6 +64,12 @@ void metric_registry::describe_histogram(const std::string& name, const std::str
   f.buckets = std::move(buckets);
 }
 
+void metric_registry::zero(const std::string& name, const labels& l) {
+  auto key = render_labels(l);
+  std::lock_guard lock(mutex_);
+  families_[name].values.try_emplace(key, 0);
+}
+
 void metric_registry::inc(const std::string& name, const labels& l, double n) {
   auto key = render_labels(l);
   std::lock_guard lock(mutex_);

@@ -23,6 +23,10 @@ class metric_registry {
   void describe_histogram(const std::string& name, const std::string& help,
                           std::vector<double> buckets);
 
+  // Creates the series at 0 unless it exists: a counter that has not
+  // counted yet still shows a sample, so increase()/rate() alerts see its
+  // first increment instead of a series appearing out of nowhere.
+  void zero(const std::string& name, const labels& l = {});
   void inc(const std::string& name, const labels& l = {}, double n = 1);
   void set(const std::string& name, const labels& l, double value);
   void observe(const std::string& name, const labels& l, double value);

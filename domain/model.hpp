@@ -99,6 +99,8 @@ struct streamer {
   std::string api_url;
   std::string api_user;
   std::string api_password;
+  // An https api_url's certificate is checked (chain and name) unless false.
+  bool api_tls_verify = true;
   link_mode mode = link_mode::auth_backend;
   std::string securetoken_secret;
   std::string link_template;  // empty = "{url}/{stream}/index.m3u8?token={token}"

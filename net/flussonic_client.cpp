@@ -316,7 +316,7 @@ bool ok_status(unsigned status) { return status >= 200 && status < 300; }
 
 std::string flussonic_endpoint::authority() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  if (port != "80") h += ":" + port;
+  if (port != (tls ? "443" : "80")) h += ":" + port;
   return h;
 }
 
@@ -328,10 +328,12 @@ flussonic_endpoint flussonic_endpoint_of(const streamer& s) {
   // Error messages reach the log and the job answers: never with userinfo.
   const std::string shown = redact_userinfo(url);
   std::string_view rest = url;
+  bool tls = false;
   if (const auto p = rest.find("://"); p != std::string_view::npos) {
     const std::string scheme = lower(std::string(rest.substr(0, p)));
-    if (scheme == "https") throw flussonic_error("https is not supported yet: " + shown);
-    if (scheme != "http") throw flussonic_error("unsupported URL scheme '" + scheme + "': " + shown);
+    if (scheme != "http" && scheme != "https")
+      throw flussonic_error("unsupported URL scheme '" + scheme + "' (http or https): " + shown);
+    tls = scheme == "https";
     rest.remove_prefix(p + 3);
   }
   const auto path_at = rest.find_first_of("/?#");
@@ -343,6 +345,7 @@ flussonic_endpoint flussonic_endpoint_of(const streamer& s) {
                           shown);
 
   flussonic_endpoint ep;
+  ep.tls = tls;
   std::string_view port;
   if (!authority.empty() && authority.front() == '[') {
     const auto close = authority.find(']');
@@ -360,7 +363,7 @@ flussonic_endpoint flussonic_endpoint_of(const streamer& s) {
   }
   if (ep.host.empty()) throw flussonic_error("no host in URL: " + shown);
   if (port.empty()) {
-    ep.port = "80";
+    ep.port = tls ? "443" : "80";
   } else {
     unsigned n = 0;
     const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), n);
@@ -432,6 +435,8 @@ flussonic_client::answer flussonic_client::call(const streamer& s, method m,
   o.target = ep.prefix + path;
   o.timeout = timeout_;
   o.body_limit = response_body_limit;
+  o.tls = ep.tls;
+  o.tls_verify = s.api_tls_verify;
   if (auto auth = basic_authorization(s.api_user, s.api_password); !auth.empty())
     o.headers.emplace_back("Authorization", auth);
   try {

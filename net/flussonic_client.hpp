@@ -21,7 +21,8 @@ namespace maxsess::net {
 // Where a streamer's Sessions API lives.
 struct flussonic_endpoint {
   std::string host;    // "s1.example.com", "127.0.0.1", "::1" (no brackets)
-  std::string port;    // "80" when the URL has none
+  std::string port;    // "80" ("443" for https) when the URL has none
+  bool tls = false;    // https
   std::string prefix;  // "/streamer/api/v3" or "/some/path/flussonic/api/v3"
   std::string authority() const;  // Host header: "host[:port]", IPv6 bracketed
 };
@@ -29,8 +30,9 @@ struct flussonic_endpoint {
 // From streamer.api_url if set, else streamer.url: trailing '/' stripped;
 // `/streamer/api/v3` is appended unless the path already ends with
 // `/streamer/api/v3` or `/flussonic/api/v3`. A URL without a scheme is taken
-// as http. Throws flussonic_error for https, other schemes, an empty URL or a
-// bad port.
+// as http; https is TLS with the certificate checked unless the streamer's
+// api_tls_verify is false. Throws flussonic_error for other schemes, an
+// empty URL, credentials in the URL or a bad host or port.
 flussonic_endpoint flussonic_endpoint_of(const streamer& s);
 
 // RFC 3986: unreserved characters stay, every other byte becomes %XX.

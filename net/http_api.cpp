@@ -5,6 +5,7 @@
 
 #include "domain/json_input.hpp"
 #include "domain/validate.hpp"
+#include "net/flussonic_client.hpp"
 #include "net/json_writer.hpp"
 
 #include <memory>
@@ -141,6 +142,7 @@ json streamer_json(const streamer& s) {
               {"api_url", redact_userinfo(s.api_url)},
               {"api_user", s.api_user},
               {"api_password_set", !s.api_password.empty()},
+              {"api_tls_verify", s.api_tls_verify},
               {"link_mode", to_string(s.mode)},
               {"securetoken_secret_set", !s.securetoken_secret.empty()},
               {"link_template", s.link_template},
@@ -704,6 +706,7 @@ void http_api::streamer_admin_one(call& c, const std::string& id_text) {
   auto tmpl = r.str("link_template", false);
   auto capacity = r.integer("capacity", false, 0);
   auto enabled = r.boolean("enabled", false);
+  auto tls_verify = r.boolean("api_tls_verify", false);
   if (r.error) return keep->bad(*r.error);
   if (body_id && *body_id != id) return keep->bad({"id", "id in the body must match the path"});
   if (!valid_streamer_host(*host))
@@ -718,6 +721,16 @@ void http_api::streamer_admin_one(call& c, const std::string& id_text) {
   s.api_url = api_url.value_or("");
   s.api_user = api_user.value_or("");
   s.api_password = api_password.value_or("");
+  s.api_tls_verify = tls_verify.value_or(true);
+  // The URL sync and kill will call must parse now, not fail at the first
+  // sync (scheme, host, port).
+  if (!s.api_url.empty() || !s.url.empty()) {
+    try {
+      flussonic_endpoint_of(s);
+    } catch (const actors::flussonic_error& e) {
+      return keep->bad({s.api_url.empty() ? "url" : "api_url", e.what()});
+    }
+  }
   if (mode) {
     auto m = parse_link_mode(*mode);
     if (!m) return keep->bad({"link_mode", "link_mode must be auth_backend or securetoken"});

@@ -4,6 +4,9 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/error.hpp>
+#include <boost/beast/ssl/ssl_stream.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
@@ -18,14 +21,32 @@ namespace maxsess::net {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
+
+namespace {
+
+// An OpenSSL error is more useful with its reason ("certificate verify
+// failed", "wrong version number") than with asio's category text alone.
+std::string describe(const beast::error_code& ec) {
+  if (ec.category() == asio::error::get_ssl_category()) {
+    std::string why = ec.message();
+    if (auto reason = ERR_reason_error_string(static_cast<unsigned long>(ec.value())))
+      why = reason;
+    return "TLS: " + why;
+  }
+  if (ec == ssl::error::stream_truncated) return "TLS: the peer closed the connection without close_notify";
+  return ec.message();
+}
+
+}  // namespace
 
 http_answer http_call(const http_call_options& o) {
   auto failure = [&](const char* step, const beast::error_code& ec) {
     bool timed_out = ec == beast::error::timeout;
     return http_call_error(step,
                            timed_out ? "timed out after " + std::to_string(o.timeout.count()) + " ms"
-                                     : ec.message(),
+                                     : describe(ec),
                            timed_out);
   };
   asio::io_context ioc;
@@ -69,24 +90,83 @@ http_answer http_call(const http_call_options& o) {
   req.keep_alive(false);
   req.prepare_payload();
 
-  stream.expires_after(o.timeout);
-  bhttp::async_write(stream, req, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
-  run();
-  if (ec) throw failure("write", ec);
+  // The same exchange over a plain or a TLS stream.
+  auto exchange = [&](auto& s) {
+    beast::get_lowest_layer(s).expires_after(o.timeout);
+    bhttp::async_write(s, req, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
+    run();
+    if (ec) throw failure("write", ec);
 
-  beast::flat_buffer buffer;
-  bhttp::response_parser<bhttp::string_body> parser;
-  parser.body_limit(o.body_limit);
-  stream.expires_after(o.timeout);
-  bhttp::async_read(stream, buffer, parser, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
-  run();
-  if (ec) throw failure("read", ec);
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(o.body_limit);
+    beast::get_lowest_layer(s).expires_after(o.timeout);
+    bhttp::async_read(s, buffer, parser, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
+    run();
+    if (ec) throw failure("read", ec);
+    auto res = parser.release();
+    return http_answer{res.result_int(), std::move(res.body())};
+  };
 
-  beast::error_code ignored;
-  stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream.socket().close(ignored);
-  auto res = parser.release();
-  return http_answer{res.result_int(), std::move(res.body())};
+  if (!o.tls) {
+    auto answer = exchange(stream);
+    beast::error_code ignored;
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.socket().close(ignored);
+    return answer;
+  }
+
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), ctx);
+  if (o.tls_verify) {
+    ctx.set_default_verify_paths(ec);
+    if (ec) throw failure("tls handshake", ec);
+    tls.set_verify_mode(ssl::verify_peer);
+  } else {
+    tls.set_verify_mode(ssl::verify_none);
+  }
+  asio::ip::make_address(o.host, ec);
+  const bool literal = !ec;
+  // The name check inside OpenSSL's chain verification (not a callback), so
+  // a mismatch is reported as such ("hostname mismatch", "IP address
+  // mismatch"): DNS names and IP literals against the certificate's SANs.
+  if (o.tls_verify) {
+    X509_VERIFY_PARAM* param = SSL_get0_param(tls.native_handle());
+    int set = literal ? X509_VERIFY_PARAM_set1_ip_asc(param, o.host.c_str())
+                      : X509_VERIFY_PARAM_set1_host(param, o.host.c_str(), 0);
+    if (set != 1) throw http_call_error("tls handshake", "TLS: cannot check the name " + o.host, false);
+  }
+  // SNI: servers with several certificates pick by name (never for literals).
+  if (!literal) {
+    ec = {};
+    if (!SSL_set_tlsext_host_name(tls.native_handle(), o.host.c_str()))
+      throw failure("tls handshake", beast::error_code(static_cast<int>(::ERR_get_error()),
+                                                       asio::error::get_ssl_category()));
+  }
+  ec = {};
+  beast::get_lowest_layer(tls).expires_after(o.timeout);
+  tls.async_handshake(ssl::stream_base::client, [&ec](const beast::error_code& e) { ec = e; });
+  run();
+  if (ec) {
+    // "certificate verify failed" says little; OpenSSL kept the reason.
+    long verify = SSL_get_verify_result(tls.native_handle());
+    if (o.tls_verify && verify != X509_V_OK)
+      throw http_call_error("tls handshake",
+                            std::string("TLS: certificate verify failed: ") +
+                                X509_verify_cert_error_string(verify) +
+                                " (api_tls_verify: false skips the check; docs/flussonic.md)",
+                            false);
+    throw failure("tls handshake", ec);
+  }
+  auto answer = exchange(tls);
+  // close_notify, briefly: the answer is complete, a peer that does not
+  // reply in time (or just closes) changes nothing.
+  beast::get_lowest_layer(tls).expires_after(std::chrono::milliseconds(500));
+  tls.async_shutdown([](const beast::error_code&) {});
+  run();
+  return answer;
 }
 
 }  // namespace maxsess::net

@@ -2,7 +2,10 @@
 // One HTTP/1.1 request on its own connection, from a thread that may block
 // (a streamer's worker, the CLI). Connect, write and read are each bounded
 // by `timeout`: Beast timeouts apply to asynchronous operations only, so the
-// call runs them on a private io_context and waits.
+// call runs them on a private io_context and waits. With `tls` the request
+// goes over TLS (OpenSSL): SNI, and unless `tls_verify` is false the peer's
+// certificate chain is checked against the system's trust store (or
+// $SSL_CERT_FILE / $SSL_CERT_DIR) and its name against `host`.
 #include <boost/beast/http/verb.hpp>
 
 #include <chrono>
@@ -21,7 +24,7 @@ struct http_answer {
 struct http_call_error : std::runtime_error {
   http_call_error(std::string step, std::string what, bool timed_out)
       : std::runtime_error(step + " failed: " + what), step(std::move(step)), timed_out(timed_out) {}
-  std::string step;  // "resolve", "connect", "write", "read"
+  std::string step;  // "resolve", "connect", "tls handshake", "write", "read"
   bool timed_out;
 };
 
@@ -35,6 +38,8 @@ struct http_call_options {
   std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::milliseconds timeout{5000};
   std::size_t body_limit = 32 * 1024 * 1024;
+  bool tls = false;
+  bool tls_verify = true;  // only with tls: false accepts any certificate (documented as unsafe)
 };
 
 // Throws http_call_error on I/O failures and timeouts, never on a status.

@@ -9,8 +9,8 @@ set -euo pipefail
 
 packages=(
   cmake g++ make
-  libcaf-dev libboost-dev libyaml-cpp-dev libpq-dev nlohmann-json3-dev libsimdjson-dev libmimalloc-dev libssl-dev
-  libgtest-dev libgmock-dev
+  libcaf-dev libboost-dev libyaml-cpp-dev libpq-dev nlohmann-json3-dev libsimdjson-dev libmimalloc-dev libssl-dev libcli11-dev
+  libgtest-dev libgmock-dev openssl
   postgresql
   curl ca-certificates python3
 )

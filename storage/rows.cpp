@@ -124,6 +124,7 @@ streamer streamer_from_row(const PGresult* r, int row) {
   s.enabled = get_bool(r, row, 10);
   s.allowed_sources = split_lines(get_text(r, row, 11));
   s.access_secrets = split_lines(get_text(r, row, 12));
+  s.api_tls_verify = get_bool(r, row, 13);
   return s;
 }
 

@@ -152,7 +152,8 @@ void session_store::put_streamer(const streamer& s) {
       .integer(s.capacity)
       .boolean(s.enabled)
       .text(join_lines(s.allowed_sources))
-      .text(join_lines(s.access_secrets));
+      .text(join_lines(s.access_secrets))
+      .boolean(s.api_tls_verify);
   impl_->ready().exec(sql_put_streamer, p);
 }
 

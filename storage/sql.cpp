@@ -153,23 +153,26 @@ const char* const sql_lock_shard_leases =
 
 const char* const sql_list_streamers =
     "SELECT id, host, url, api_url, api_user, api_password, link_mode, securetoken_secret,"
-    " link_template, capacity, enabled, allowed_sources, access_secrets FROM streamers ORDER BY id";
+    " link_template, capacity, enabled, allowed_sources, access_secrets, api_tls_verify"
+    " FROM streamers ORDER BY id";
 const char* const sql_get_streamer =
     "SELECT id, host, url, api_url, api_user, api_password, link_mode, securetoken_secret,"
-    " link_template, capacity, enabled, allowed_sources, access_secrets FROM streamers"
-    " WHERE id = $1::bigint";
+    " link_template, capacity, enabled, allowed_sources, access_secrets, api_tls_verify"
+    " FROM streamers WHERE id = $1::bigint";
 const char* const sql_put_streamer =
     "INSERT INTO streamers (id, host, url, api_url, api_user, api_password, link_mode,"
     " securetoken_secret, link_template, capacity, enabled, allowed_sources, access_secrets,"
-    " updated_at)"
-    " VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9, $10::bigint, $11::boolean, $12, $13, now())"
+    " api_tls_verify, updated_at)"
+    " VALUES ($1::bigint, $2, $3, $4, $5, $6, $7, $8, $9, $10::bigint, $11::boolean, $12, $13,"
+    " $14::boolean, now())"
     " ON CONFLICT (id) DO UPDATE SET"
     " host = EXCLUDED.host, url = EXCLUDED.url, api_url = EXCLUDED.api_url,"
     " api_user = EXCLUDED.api_user, api_password = EXCLUDED.api_password,"
     " link_mode = EXCLUDED.link_mode, securetoken_secret = EXCLUDED.securetoken_secret,"
     " link_template = EXCLUDED.link_template, capacity = EXCLUDED.capacity,"
     " enabled = EXCLUDED.enabled, allowed_sources = EXCLUDED.allowed_sources,"
-    " access_secrets = EXCLUDED.access_secrets, updated_at = now()";
+    " access_secrets = EXCLUDED.access_secrets, api_tls_verify = EXCLUDED.api_tls_verify,"
+    " updated_at = now()";
 const char* const sql_delete_streamer = "DELETE FROM streamers WHERE id = $1::bigint";
 #undef MAXSESS_SESSION_COLUMNS
 

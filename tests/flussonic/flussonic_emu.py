@@ -20,6 +20,7 @@ import copy
 import json
 import os
 import signal
+import ssl
 import sys
 import threading
 import time
@@ -942,6 +943,10 @@ def main():
     p.add_argument("--exit-with-parent", action="store_true",
                    help="exit when the process that started us goes away")
     p.add_argument("--verbose", action="store_true", help="log every request")
+    p.add_argument("--tls-port", type=int, default=None,
+                   help="also serve the streamer API over https on this port (0: a free one)")
+    p.add_argument("--tls-cert", default="", help="PEM certificate chain for --tls-port")
+    p.add_argument("--tls-key", default="", help="PEM private key for --tls-port")
     args = p.parse_args()
 
     emu = Emulator(args)
@@ -965,6 +970,18 @@ def main():
                 time.sleep(0.5)
         threading.Thread(target=watch, daemon=True).start()
 
+    # Real fleets serve the API over https: the same handler behind TLS on a
+    # second port (the control API stays on the plain one for the tests).
+    tls_server = None
+    if args.tls_port is not None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(args.tls_cert, args.tls_key)
+        tls_server = Server((args.host, args.tls_port), Handler)
+        tls_server.socket = ctx.wrap_socket(tls_server.socket, server_side=True)
+        threading.Thread(target=tls_server.serve_forever, kwargs={"poll_interval": 0.1},
+                         daemon=True).start()
+        print("flussonic-emu https on %s:%d" % tls_server.server_address[:2], flush=True)
+    # The plain port last: the control API answering means both listen.
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                      daemon=True).start()
     host, port = server.server_address[:2]
@@ -974,6 +991,9 @@ def main():
     emu.stop()
     server.shutdown()
     server.server_close()
+    if tls_server:
+        tls_server.shutdown()
+        tls_server.server_close()
     log("stopped")
     return 0
 

@@ -30,25 +30,34 @@ bool python3_available() {
 flussonic_emulator::flussonic_emulator(options opts)
     : opts_(std::move(opts)), child_("flussonic-emu") {
   if (opts_.port == 0) opts_.port = free_port();
+  if (!opts_.tls_cert.empty() && opts_.tls_port == 0) opts_.tls_port = free_port();
 }
 
 flussonic_emulator::~flussonic_emulator() { stop(); }
 
 void flussonic_emulator::start() {
   if (child_.running()) throw std::runtime_error("flussonic_emulator: already started");
-  child_.spawn({"python3", source_dir() + "/tests/flussonic/flussonic_emu.py",
-                "--port", std::to_string(opts_.port), "--host", "127.0.0.1",
-                "--auth-url", opts_.auth_url, "--webhook-url", opts_.webhook_url,
-                "--api-user", opts_.api_user, "--api-password", opts_.api_password,
-                "--resend-timeout-ms", std::to_string(opts_.resend_timeout_ms),
-                "--throttle-ms", std::to_string(opts_.throttle_ms), "--exit-with-parent"},
-               {{"PYTHONUNBUFFERED", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}});
+  std::vector<std::string> argv{
+      "python3", source_dir() + "/tests/flussonic/flussonic_emu.py",
+      "--port", std::to_string(opts_.port), "--host", "127.0.0.1",
+      "--auth-url", opts_.auth_url, "--webhook-url", opts_.webhook_url,
+      "--api-user", opts_.api_user, "--api-password", opts_.api_password,
+      "--resend-timeout-ms", std::to_string(opts_.resend_timeout_ms),
+      "--throttle-ms", std::to_string(opts_.throttle_ms), "--exit-with-parent"};
+  if (!opts_.tls_cert.empty())
+    argv.insert(argv.end(), {"--tls-port", std::to_string(opts_.tls_port), "--tls-cert", opts_.tls_cert,
+                             "--tls-key", opts_.tls_key});
+  child_.spawn(argv, {{"PYTHONUNBUFFERED", "1"}, {"PYTHONDONTWRITEBYTECODE", "1"}});
   child_.wait_ready(
       [this] { return http_client("127.0.0.1", opts_.port).get("/_emu/state").status == 200; },
       std::chrono::seconds(15), "flussonic emulator");
 }
 
 int flussonic_emulator::stop() { return child_.stop(std::chrono::seconds(5)); }
+
+std::string flussonic_emulator::tls_api_url() const {
+  return "https://127.0.0.1:" + std::to_string(opts_.tls_port);
+}
 
 std::string flussonic_emulator::api_url() const {
   return "http://127.0.0.1:" + std::to_string(opts_.port);

@@ -26,6 +26,11 @@ class flussonic_emulator {
     std::string api_password = "secret";
     int resend_timeout_ms = 200;
     int throttle_ms = 50;
+    // With a certificate and key (PEM files), the streamer API is also
+    // served over https on tls_port (0: a free one); see tls_api_url().
+    std::string tls_cert;
+    std::string tls_key;
+    uint16_t tls_port = 0;
   };
 
   explicit flussonic_emulator(options opts);
@@ -42,7 +47,8 @@ class flussonic_emulator {
 
   uint16_t port() const { return opts_.port; }
   const options& opts() const { return opts_; }
-  std::string api_url() const;  // "http://127.0.0.1:PORT"
+  std::string api_url() const;      // "http://127.0.0.1:PORT"
+  std::string tls_api_url() const;  // "https://127.0.0.1:TLS_PORT"
 
   // One HTTP call to the emulator; the JSON answer ({} when empty). Throws
   // std::runtime_error on a non-2xx answer, with its body.

@@ -29,3 +29,16 @@ TEST(Metrics, CountersGaugesAndHistogramsRenderInTextFormat) {
   EXPECT_NE(text.find("h_seconds_sum{route=\"links\"} 5.55\n"), std::string::npos) << text;
   EXPECT_NE(text.find("extra_line 1\n"), std::string::npos);
 }
+
+TEST(Metrics, ZeroShowsACounterBeforeItsFirstIncrementAndNeverResetsIt) {
+  maxsess::metric_registry m;
+  m.describe_counter("jobs_total", "Jobs.");
+  EXPECT_EQ(m.render().find("jobs_total 0"), std::string::npos);  // not zeroed: no sample
+  m.zero("jobs_total");
+  EXPECT_NE(m.render().find("\njobs_total 0\n"), std::string::npos) << m.render();
+  m.inc("jobs_total", {}, 3);
+  m.zero("jobs_total");  // a later zero() must not reset a counter
+  EXPECT_EQ(m.value("jobs_total"), 3);
+  m.zero("by_kind_total", {{"kind", "a"}});
+  EXPECT_NE(m.render().find("by_kind_total{kind=\"a\"} 0"), std::string::npos) << m.render();
+}

@@ -16,6 +16,7 @@
 #include "domain/clock.hpp"
 #include "tests/support/flussonic_emu.hpp"
 #include "tests/support/http_client.hpp"
+#include "tests/support/tls_cert.hpp"
 
 namespace {
 
@@ -169,7 +170,19 @@ TEST(FlussonicEndpointTest, BaseUrlAndPrefix) {
   EXPECT_EQ(flussonic_endpoint_of(s).prefix, "/proxy/streamer/api/v3");
 
   s.api_url = "https://s1.example.com";
-  EXPECT_NE(error_of([&] { flussonic_endpoint_of(s); }).find("https is not supported yet"),
+  ep = flussonic_endpoint_of(s);
+  EXPECT_TRUE(ep.tls);
+  EXPECT_EQ(ep.port, "443");
+  EXPECT_EQ(ep.authority(), "s1.example.com");
+  s.api_url = "HTTPS://s1.example.com:8443/";
+  ep = flussonic_endpoint_of(s);
+  EXPECT_TRUE(ep.tls);
+  EXPECT_EQ(ep.authority(), "s1.example.com:8443");
+  s.api_url = "http://s1.example.com:443";
+  EXPECT_FALSE(flussonic_endpoint_of(s).tls);
+  EXPECT_EQ(flussonic_endpoint_of(s).authority(), "s1.example.com:443");
+  s.api_url = "ftp://s1.example.com";
+  EXPECT_NE(error_of([&] { flussonic_endpoint_of(s); }).find("unsupported URL scheme 'ftp'"),
             std::string::npos);
   s.api_url = "http://h:99999";
   EXPECT_THROW(flussonic_endpoint_of(s), flussonic_error);
@@ -198,14 +211,6 @@ TEST(FlussonicEndpointTest, PercentEncode) {
   EXPECT_EQ(percent_encode("abc-._~XYZ09"), "abc-._~XYZ09");
   EXPECT_EQ(percent_encode("YWZ0ZXI6Mg=="), "YWZ0ZXI6Mg%3D%3D");
   EXPECT_EQ(percent_encode("a/b c+d?"), "a%2Fb%20c%2Bd%3F");
-}
-
-TEST(FlussonicEndpointTest, HttpsIsRefusedByTheClient) {
-  streamer s;
-  s.api_url = "https://127.0.0.1:1";
-  flussonic_client client(300ms);
-  EXPECT_NE(error_of([&] { client.list_sessions(s, 10, ""); }).find("https is not supported yet"),
-            std::string::npos);
 }
 
 // --- against the emulator ----------------------------------------------------
@@ -397,3 +402,74 @@ TEST(FlussonicClientNoServerTest, ConnectionRefused) {
 }
 
 }  // namespace
+
+// --- https (real fleets serve the API over TLS) --------------------------------
+
+// The emulator serves the same API over https with a self-signed certificate
+// for IP:127.0.0.1. The check is on by default: the chain must lead to a
+// trusted certificate ($SSL_CERT_FILE here, the system store in production)
+// and the name must match; api_tls_verify=false skips both.
+class FlussonicHttpsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!maxsess::test::python3_available()) GTEST_SKIP() << "python3 not available";
+    if (!maxsess::test::openssl_available()) GTEST_SKIP() << "openssl not available";
+    cert_ = std::make_unique<maxsess::test::tls_cert>("IP:127.0.0.1");
+    flussonic_emulator::options o;
+    o.tls_cert = cert_->cert;
+    o.tls_key = cert_->key;
+    emu_ = std::make_unique<flussonic_emulator>(o);
+    emu_->start();
+    ASSERT_TRUE(emu_->play("ch1", "tok1", "10.0.0.1", false).at("allowed").get<bool>());
+    s_.id = 1;
+    s_.host = "emu";
+    s_.url = emu_->api_url();
+    s_.api_url = emu_->tls_api_url();
+    s_.api_user = o.api_user;
+    s_.api_password = o.api_password;
+    unsetenv("SSL_CERT_FILE");
+  }
+  void TearDown() override { unsetenv("SSL_CERT_FILE"); }
+
+  std::unique_ptr<maxsess::test::tls_cert> cert_;
+  std::unique_ptr<flussonic_emulator> emu_;
+  streamer s_;
+  flussonic_client client_{3000ms};
+};
+
+TEST_F(FlussonicHttpsTest, AnUntrustedCertificateIsRefusedByDefault) {
+  auto error = error_of([&] { client_.list_sessions(s_, 10, ""); });
+  EXPECT_NE(error.find("certificate verify failed"), std::string::npos) << error;
+  EXPECT_NE(error.find("self-signed"), std::string::npos) << error;
+  EXPECT_NE(error.find("api_tls_verify"), std::string::npos) << "the way out is named: " << error;
+  EXPECT_EQ(emu_->state().at("api_requests").get<int>(), 0) << "a request went out before the check";
+}
+
+TEST_F(FlussonicHttpsTest, ATrustedCertificateWorksAndItsNameIsChecked) {
+  setenv("SSL_CERT_FILE", cert_->cert.c_str(), 1);
+  auto page = client_.list_sessions(s_, 10, "");
+  ASSERT_EQ(page.sessions.size(), 1u);
+  EXPECT_EQ(page.sessions[0].token, "tok1");
+  // The same server under a name its certificate does not carry.
+  s_.api_url = "https://localhost:" + std::to_string(emu_->opts().tls_port);
+  auto error = error_of([&] { client_.list_sessions(s_, 10, ""); });
+  EXPECT_NE(error.find("certificate verify failed"), std::string::npos) << error;
+  EXPECT_NE(error.find("hostname mismatch"), std::string::npos) << error;
+}
+
+TEST_F(FlussonicHttpsTest, VerificationOffAcceptsAnyCertificate) {
+  s_.api_tls_verify = false;
+  auto page = client_.list_sessions(s_, 10, "");
+  ASSERT_EQ(page.sessions.size(), 1u);
+  EXPECT_TRUE(client_.close_session(s_, page.sessions[0].id));
+  EXPECT_FALSE(emu_->state().at("sessions")[0].at("open").get<bool>());
+}
+
+TEST_F(FlussonicHttpsTest, PlainHttpToTheTlsPortFailsClearly) {
+  s_.api_url = "http://127.0.0.1:" + std::to_string(emu_->opts().tls_port);
+  EXPECT_THROW(client_.list_sessions(s_, 10, ""), flussonic_error);
+  s_.api_url = "https://127.0.0.1:" + std::to_string(emu_->port());  // TLS to the plain port
+  s_.api_tls_verify = false;
+  auto error = error_of([&] { client_.list_sessions(s_, 10, ""); });
+  EXPECT_NE(error.find("tls handshake"), std::string::npos) << error;
+}
