@@ -4,8 +4,11 @@
 # maintainer scripts; the unit through `systemd-analyze verify`; the package
 # unpacked into a throwaway root, its binary's --version, its configuration
 # accepted by check-config; that binary serving under a bound NOTIFY_SOCKET
-# sends READY=1 once /readyz answers and STOPPING=1 on SIGTERM (Type=notify);
-# `make install` into a DESTDIR with PREFIX and an operator's config kept.
+# sends READY=1 once /readyz answers and STOPPING=1 on SIGTERM (Type=notify),
+# and the shipped cron line run against it; dpkg -i, reinstall, remove and
+# purge with the real maintainer scripts in a throwaway overlay root
+# (package_dpkg_root.sh); `make install` into a DESTDIR with PREFIX and an
+# operator's config kept.
 #   package_test.sh BUILD_DIR VERSION      (ctest; needs the pg fixture)
 set -euo pipefail
 build=$(cd "$1" && pwd)
@@ -174,6 +177,17 @@ finally:
         print(open(os.path.join(work, "serve.log")).read())
 PY
 note "Type=notify: $(tr '\n' ' ' <"$work/notify.log")"
+
+# --- dpkg -i / remove / purge with the real maintainer scripts --------------
+# Needs root and a private mount namespace with overlayfs (a container may
+# forbid them); nothing is installed on this machine itself.
+if [[ $(id -u) == 0 ]] && unshare -m --propagation private true 2>/dev/null; then
+  unshare -m --propagation private tests/scripts/package_dpkg_root.sh "$deb" "$work" >"$work/dpkg-root.log" 2>&1 ||
+    { cat "$work/dpkg-root.log"; fail "the package in a throwaway root"; }
+  note "$(tail -1 "$work/dpkg-root.log")"
+else
+  note "SKIPPED dpkg -i in a throwaway root: needs root and unshare -m (mount namespaces)"
+fi
 
 # --- make install: PREFIX and DESTDIR, an operator's files kept --------------
 stage=$work/stage
