@@ -58,9 +58,9 @@ install: build
 	DESTDIR="$(DESTDIR)" cmake --install $(BUILD_DIR) --prefix "$(PREFIX)" --strip
 
 # The Debian package $(BUILD_DIR)/deb/maxsess_VERSION-1_ARCH.deb (CPack;
-# dpkg-shlibdeps from dpkg-dev computes Depends). docs/install.md.
+# dpkg-shlibdeps from dpkg-dev, in scripts/deps.sh, computes Depends).
+# docs/install.md.
 deb: build
-	scripts/deps.sh dpkg-dev
 	cd $(BUILD_DIR) && cpack -G DEB
 
 stop-db:
