@@ -10,6 +10,11 @@
 #   UNITDIR/maxsessd.service          /lib/systemd/system for PREFIX /usr,
 #                                     else PREFIX/lib/systemd/system
 #   PREFIX/share/doc/maxsess/         README, docs, config/example.yaml
+# cpack (make deb, the package test) installs what is built and builds
+# nothing: otherwise its preinstall step would rebuild -- and relink
+# maxsessd under -- integration tests running beside it. `make deb` and
+# `make install` build first themselves.
+set(CMAKE_SKIP_INSTALL_ALL_DEPENDENCY ON)
 install(TARGETS maxsessd RUNTIME DESTINATION bin)
 file(GLOB maxsess_docs CONFIGURE_DEPENDS ${PROJECT_SOURCE_DIR}/docs/*.md)
 install(FILES README.md ${maxsess_docs} DESTINATION share/doc/maxsess)
