@@ -10,13 +10,14 @@ RUN_PG_DIR  ?= .local/pg
 RUN_PG_PORT ?= 55432
 RUN_HTTP    ?= 127.0.0.1:8080
 RUN_EMU_PORT ?= 18081
+PREFIX      ?= /usr/local
 
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 ifeq ($(CI),true)
 CMAKE_FLAGS += -DMAXSESS_WERROR=ON
 endif
 
-.PHONY: all build test run stop-db deps clean bench capacity
+.PHONY: all build test run stop-db deps clean bench capacity install deb
 
 all: build
 
@@ -50,6 +51,17 @@ capacity:
 # scripts/try.sh walks the whole loop against it).
 run: build
 	BUILD_DIR=$(BUILD_DIR) CONFIG=$(CONFIG) RUN_PG_DIR=$(RUN_PG_DIR) RUN_PG_PORT=$(RUN_PG_PORT) RUN_HTTP=$(RUN_HTTP) RUN_EMU_PORT=$(RUN_EMU_PORT) scripts/run.sh
+
+# The daemon, its unit, /etc/maxsess/maxsess.yaml (kept when present) and
+# the docs under PREFIX (default /usr/local); DESTDIR=/stage honoured.
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install $(BUILD_DIR) --prefix "$(PREFIX)" --strip
+
+# The Debian package $(BUILD_DIR)/deb/maxsess_VERSION-1_ARCH.deb (CPack;
+# dpkg-shlibdeps from dpkg-dev, in scripts/deps.sh, computes Depends).
+# docs/install.md.
+deb: build
+	cd $(BUILD_DIR) && cpack -G DEB
 
 stop-db:
 	scripts/pg.sh stop $(RUN_PG_DIR)

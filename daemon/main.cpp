@@ -20,6 +20,7 @@
 #include "actors/streamer_registry.hpp"
 #include "config/config.hpp"
 #include "daemon/cli.hpp"
+#include "daemon/sd_notify.hpp"
 #include "daemon/version.hpp"
 #include "domain/log.hpp"
 #include "net/flussonic_client.hpp"
@@ -219,6 +220,8 @@ db_wait wait_for_database(const config::daemon_config& cfg, logger& log, const s
       log.warn("main", "cannot reach the database yet, retrying",
                {{"error", e.what()}, {"attempt", std::to_string(attempt)},
                 {"retry_in", std::to_string(pause.count()) + "s"}});
+      // `systemctl status maxsessd` shows why it is not ready yet.
+      sd_notify("STATUS=waiting for the database (attempt " + std::to_string(attempt) + ")");
       timespec ts{static_cast<time_t>(pause.count()), 0};
       // SIGHUP (in the same set) only cuts this pause short.
       if (int sig = sigtimedwait(&stop_signals, nullptr, &ts); sig == SIGTERM || sig == SIGINT) {
@@ -493,6 +496,12 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
             {"security.streamer_calls", cfg.security.streamer_calls},
             {"admin_tokens", std::to_string(tokens->admin_count())},
             {"client_tokens", std::to_string(tokens->client_count())}});
+  // Type=notify: systemd counts the unit started (and starts what is
+  // ordered after it) only now that the HTTP server listens.
+  if (auto err = sd_notify("READY=1\nSTATUS=ready, HTTP on " + http_opts.host + ":" +
+                           std::to_string(server.bound_port()));
+      !err.empty())
+    log.warn("main", "cannot tell systemd that the daemon is ready", {{"error", err}});
 
   int sig = 0;
   for (;;) {
@@ -501,6 +510,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
     reload_tokens(opts, cfg, *tokens, log);
   }
   log.info("main", "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  sd_notify("STOPPING=1\nSTATUS=stopping");
 
   // A second signal or a stuck step must not keep the process forever.
   std::thread([] {

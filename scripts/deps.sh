@@ -13,6 +13,7 @@ packages=(
   libgtest-dev libgmock-dev openssl
   postgresql
   curl ca-certificates python3
+  dpkg-dev
 )
 if [[ $# -gt 0 ]]; then
   packages=("$@")
