@@ -329,7 +329,8 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         arm_wake(self);
       },
       [=](loadfail_atom, std::string& error) {
-        self->state.ctx->deps.log.error("account", "cannot load account state",
+        // One line per interval, not per request, while the database is down.
+        self->state.ctx->deps.log.error_repeated("account", "cannot load account state",
                                         {{"account", self->state.logic->account_id()},
                                          {"error", error}});
         // Refuse what waited (503, the caller retries); the next request
@@ -359,7 +360,7 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         if (st != write_status::ok) {
           // Memory and database may now disagree: reload from the database
           // (requests wait meanwhile) rather than decide on unsaved state.
-          s.ctx->deps.log.warn("account", "write not applied; reloading account state",
+          s.ctx->deps.log.warn_repeated("account", "write not applied; reloading account state",
                                {{"account", s.logic->account_id()},
                                 {"status", storage::to_string(st)}});
           s.loaded = false;

@@ -23,6 +23,12 @@ int64_t live_streamer(const playback_session* s) {
   return s != nullptr && holds_slot(s->status) ? s->streamer_id : 0;
 }
 
+// Whether a link issued at `issued` predates a session started at
+// `started`, to the millisecond (what a token carries; maxsess::issued_at
+// makes an old whole-second token as late as it can be). The device's own
+// link is issued in the same millisecond its session starts.
+bool issued_before(sys_time issued, sys_time started) { return to_unix_ms(issued) < to_unix_ms(started); }
+
 // Securetoken links allow a little clock skew between us and the streamer.
 constexpr auto securetoken_skew = std::chrono::minutes(5);
 
@@ -230,6 +236,8 @@ const char* to_string(auth_result r) {
     case auth_result::deny_replaced: return "replaced";
     case auth_result::deny_stale_token: return "stale_token";
     case auth_result::unavailable: return "unavailable";
+    case auth_result::deny_expired: return "token_expired";
+    case auth_result::deny_unknown_session: return "unknown_session";
   }
   return "?";
 }
@@ -306,7 +314,7 @@ bool account_state::from_an_earlier_link(const playback_session& s, const play_r
   // Our signed tokens say when they were issued (a zapping device's link for
   // another channel is newer than its session); securetokens are compared
   // as strings: only the device's current link opens new sessions.
-  if (r.token_issued_at) return *r.token_issued_at + std::chrono::seconds(1) < s.started_at;
+  if (r.token_issued_at) return issued_before(*r.token_issued_at, s.started_at);
   return true;
 }
 
@@ -346,17 +354,29 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
   r.duration = req.duration;
   r.bytes = req.bytes;
 
-  if (s != nullptr && s->status == session_status::killed) return {auth_result::deny_killed};
+  // No row at all: no link of ours is known for the device (a row lives
+  // until its link expired or the session ended and was cleared). Nothing
+  // could be bound to a streamer either, so nothing is started.
+  if (s == nullptr) return {auth_result::deny_unknown_session};
 
+  if (s->status == session_status::killed) return {auth_result::deny_killed};
+
+  const bool known_session = find_flussonic(*s, req.session_id) != nullptr;
   // A link from before the device's current (or last) session — e.g. from
   // before a kill — is never bound again, whether Flussonic asks with
   // new_session or an old player goes on with update_session, and whether
   // that session is live or already over. Its own bound session is fine.
-  if (s != nullptr && find_flussonic(*s, req.session_id) == nullptr &&
-      req.token_issued_at + std::chrono::seconds(1) < s->started_at)
+  if (!known_session && issued_before(req.token_issued_at, s->started_at))
     return {auth_result::deny_stale_token};
 
-  if (s != nullptr && holds_slot(s->status)) {
+  // The expiry is not checked on update_session so that a long film is never
+  // cut off (the HTTP layer checks it on new_session only). That holds for a
+  // Flussonic session the device already had; an expired link never opens
+  // another one, whatever the request_type says.
+  if (!req.new_session && !known_session && now >= req.token_issued_at + cfg_.link_ttl)
+    return {auth_result::deny_expired};
+
+  if (holds_slot(s->status)) {
     if (auto* f = find_flussonic(*s, req.session_id)) {
       if (!f->open) return {auth_result::deny_replaced};
       const bool progress_only = s->status == session_status::active;
@@ -395,13 +415,12 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
 
   // No live session (the link's pending_ttl ran out, or the session ended):
   // decided afresh, like a new link request.
-  if (limiting && is_counted(s ? s->content.type : content_type::live) &&
-      at_limit_without(req.device_id)) {
+  if (limiting && is_counted(s->content.type) && at_limit_without(req.device_id)) {
     ++fx.over_limit_attempts;
     return {auth_result::deny_limit};
   }
-  content_type type = s != nullptr && s->content.stream == req.stream ? s->content.type : content_type::live;
-  std::string token = s != nullptr ? s->token : std::string{};
+  content_type type = s->content.stream == req.stream ? s->content.type : content_type::live;
+  std::string token = s->token;
   auto& ns = start_session(req.device_id, req.stream, type, now);
   ns.token = token;
   ns.client_ip = req.ip;

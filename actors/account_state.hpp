@@ -73,7 +73,7 @@ struct auth_request {
   bool new_session = true;
   int64_t duration = -1;  // -1: not given
   int64_t bytes = -1;
-  sys_time token_issued_at{};  // token expiry - link_ttl
+  sys_time token_issued_at{};  // token expiry - link_ttl (maxsess::issued_at)
 };
 
 enum class auth_result {
@@ -84,6 +84,11 @@ enum class auth_result {
   deny_replaced,   // this Flussonic session was replaced by a newer one
   deny_stale_token,  // the token predates the device's current session
   unavailable,
+  // Appended (wire values): an update_session with an expired link for a
+  // Flussonic session the device never had; an auth for a device without
+  // any session row (no link of ours is known for it: no streamer either).
+  deny_expired,
+  deny_unknown_session,
 };
 const char* to_string(auth_result r);
 

@@ -4,13 +4,16 @@
 // Flussonic API, database reads) runs on each streamer's own worker thread;
 // results come back to the actor as continuations, so actor threads never
 // block and one slow streamer stalls nobody else.
+#include <cstdio>
 #include <deque>
 #include <future>
 #include <map>
+#include <optional>
 #include <set>
 #include <unordered_set>
 
 #include "actors/context.hpp"
+#include "actors/streamer_backoff.hpp"
 #include "actors/sync_listing.hpp"
 #include "actors/webhook_events.hpp"
 #include "domain/worker.hpp"
@@ -68,11 +71,10 @@ struct token_owner {
 };
 
 std::optional<token_owner> owner_of_signed(const context* ctx, const std::string& token) {
-  if (token.rfind("m1.", 0) != 0) return std::nullopt;
+  if (!is_signed_token(token)) return std::nullopt;
   auto v = ctx->deps.signer.verify(token, ctx->deps.clock.now(), false);
   if (auto* c = std::get_if<token_claims>(&v))
-    return token_owner{c->account_id, c->device_id,
-                       sys_time{std::chrono::seconds(c->expires)} - ctx->opts.decisions.link_ttl};
+    return token_owner{c->account_id, c->device_id, issued_at(*c, ctx->opts.decisions.link_ttl)};
   return std::nullopt;
 }
 
@@ -215,7 +217,7 @@ caf::behavior webhook_fn(webhook_actor* self, const context* ctx) {
         // keeps its order.
         std::vector<std::string> unknown;
         for (auto& ev : fresh)
-          if (!ev.report.token.empty() && ev.report.token.rfind("m1.", 0) != 0 &&
+          if (!ev.report.token.empty() && !is_signed_token(ev.report.token) &&
               !self->state.cache.count(ev.report.token))
             unknown.push_back(ev.report.token);
         if (unknown.empty() || !ctx->deps.db) return dispatch(self, st->id, std::move(fresh), res, cb);
@@ -270,9 +272,13 @@ struct streamer_state {
   // supervisor, which outlives every streamer actor: an actor must never
   // join a thread that may be inside a 5 s HTTP timeout.
   worker* io = nullptr;
-  int failures = 0;            // consecutive, for backoff
-  sys_time retry_at{};
-  std::string last_error;
+  // The one failure state of this streamer: fed by every real API call
+  // (sync, kill run, pushed kill), nothing else.
+  streamer_backoff backoff;
+  // When each timer ticks next (armed: the timer runs at all), so that the
+  // retry time logged is the one the timers will really make.
+  sys_time next_tick[2] = {};
+  bool armed[2] = {false, false};
   bool running[2] = {false, false};
   std::vector<caf::typed_response_promise<streamer_run>> waiters[2];
   static inline const char* name = "maxsess.streamer";
@@ -281,47 +287,91 @@ struct streamer_state {
 using streamer_actor = caf::stateful_actor<streamer_state>;
 
 // Posts blocking work; `then` runs back in the actor with its result.
+// `failed` learns why, and whether it was the Flussonic API that failed
+// (flussonic_error) rather than, say, the database.
 template <class T>
 void offload(streamer_actor* self, std::function<T()> work, std::function<void(T)> then,
-             std::function<void(std::string)> failed) {
+             std::function<void(std::string, bool api)> failed) {
   // A stopped worker drops what is posted: answer now, or a job would wait
   // for a run that never comes.
-  if (self->state.io->stopping()) return failed("stopped: the daemon is shutting down");
+  if (self->state.io->stopping()) return failed("stopped: the daemon is shutting down", false);
   auto handle = caf::actor_cast<caf::actor>(self);
   self->state.io->post([handle, self, work, then, failed] {
     std::function<void()> k;
     try {
       auto value = std::make_shared<T>(work());
       k = [then, value] { then(std::move(*value)); };
+    } catch (const flussonic_error& e) {
+      std::string why = e.what();
+      k = [failed, why] { failed(why, true); };
     } catch (const std::exception& e) {
       std::string why = e.what();
-      k = [failed, why] { failed(why); };
+      k = [failed, why] { failed(why, false); };
     }
     caf::anon_send(handle, run_atom_v, std::move(k));
   });
 }
 
-void finish(streamer_actor* self, int kind, streamer_run run) {
+// What a run's calls to the Flussonic API came to; only a run that really
+// called it changes the streamer's failure state.
+enum class api_calls { none, answered, failed };
+
+std::string seconds_text(std::chrono::milliseconds d) {
+  auto ms = d.count();
+  if (ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3fs", static_cast<double>(ms) / 1000.0);
+  return buf;
+}
+
+// A real API call failed: the back-off grows, and (first failure, or a new
+// error) one line says when the timer of that job (`kind`; a pushed kill is
+// retried by the kill run) will really call the streamer again.
+void api_failed(streamer_actor* self, int kind, const char* job, const std::string& error) {
+  auto& st = self->state;
+  auto* ctx = st.ctx;
+  auto now = ctx->deps.clock.now();
+  auto f = st.backoff.failed(error, now);
+  if (!f.worth_a_line) return;
+  logger::fields kv = {{"streamer", std::to_string(st.s.id)}, {"host", st.s.host}, {"job", job},
+                       {"error", error}, {"failures", std::to_string(f.failures)}};
+  if (st.armed[kind]) {
+    auto every = kind == sync_run ? ctx->opts.sync_interval : ctx->opts.kill_interval;
+    auto next = st.backoff.next_attempt(st.next_tick[kind], every);
+    auto in = std::chrono::duration_cast<std::chrono::milliseconds>(next - now);
+    kv.push_back({"retry_in", seconds_text(std::max(in, std::chrono::milliseconds(0)))});
+    kv.push_back({"retry_by", kind == sync_run ? "sync" : "kill"});
+  } else {
+    // No timer runs this job here (webhooks: no sync; timers off): only a
+    // job asked for calls again.
+    kv.push_back({"retry_in", "on the next job request"});
+  }
+  ctx->deps.log.warn("streamer", "Flussonic API failed; backing off", kv);
+}
+
+void api_answered(streamer_actor* self) {
+  auto& st = self->state;
+  if (st.backoff.answered())
+    st.ctx->deps.log.info("streamer", "Flussonic API answers again",
+                          {{"streamer", std::to_string(st.s.id)}, {"host", st.s.host}});
+}
+
+void finish(streamer_actor* self, int kind, streamer_run run, api_calls api) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   const char* job = kind == sync_run ? "sync" : "kill";
   ctx->deps.metrics.inc("maxsess_streamer_runs_total", {{"streamer", std::to_string(st.s.id)}, {"job", job}});
-  if (!run.ok) {
+  if (!run.ok)
     ctx->deps.metrics.inc("maxsess_streamer_errors_total", {{"streamer", std::to_string(st.s.id)}, {"job", job}});
-    ++st.failures;
-    auto backoff = std::chrono::seconds(std::min(300, 1 << std::min(st.failures, 8)));
-    st.retry_at = ctx->deps.clock.now() + backoff;
-    if (run.error != st.last_error || st.failures == 1)
-      ctx->deps.log.warn("streamer", "Flussonic API failed; backing off",
-                         {{"streamer", std::to_string(st.s.id)}, {"host", st.s.host}, {"job", job},
-                          {"error", run.error}, {"retry_in", std::to_string(backoff.count()) + "s"}});
-    st.last_error = run.error;
+  if (api == api_calls::failed) {
+    api_failed(self, kind, job, run.error);
   } else {
-    if (st.failures > 0)
-      ctx->deps.log.info("streamer", "Flussonic API answers again",
-                         {{"streamer", std::to_string(st.s.id)}, {"host", st.s.host}});
-    st.failures = 0;
-    st.last_error.clear();
+    if (api == api_calls::answered) api_answered(self);
+    // Failed elsewhere (the database, an account): not the streamer's
+    // fault, so no back-off; one line per kind of failure and interval.
+    if (!run.ok)
+      ctx->deps.log.warn_repeated("streamer", "run failed (not the Flussonic API)",
+                                  {{"streamer", std::to_string(st.s.id)}, {"job", job}, {"error", run.error}});
   }
   st.running[kind] = false;
   auto waiters = std::move(st.waiters[kind]);
@@ -330,13 +380,13 @@ void finish(streamer_actor* self, int kind, streamer_run run) {
 }
 
 // What a run that could not talk to the streamer (or the database) reports.
-std::function<void(std::string)> failed_run(streamer_actor* self, int kind) {
-  return [self, kind](std::string why) {
+std::function<void(std::string, bool)> failed_run(streamer_actor* self, int kind) {
+  return [self, kind](std::string why, bool api) {
     streamer_run run;
     run.streamer_id = self->state.s.id;
     run.ok = false;
     run.error = std::move(why);
-    finish(self, kind, run);
+    finish(self, kind, run, api ? api_calls::failed : api_calls::none);
   };
 }
 
@@ -354,6 +404,7 @@ struct sync_fanout {
   bool stopped = false;
   std::chrono::steady_clock::time_point started, listed;  // for the slow-sync line
   int pages = 0;
+  api_calls api = api_calls::answered;  // the listing is complete: the API answered
 };
 
 void stopped_sync(streamer_actor* self, streamer_run& run, listing_end why, const std::string& error) {
@@ -415,7 +466,7 @@ void pump(streamer_actor* self, const std::shared_ptr<sync_fanout>& f) {
                           {"accounts", std::to_string(f->accounts)},
                           {"listing_ms", std::to_string(std::chrono::duration_cast<ms>(f->listed - f->started).count())},
                           {"telling_ms", std::to_string(std::chrono::duration_cast<ms>(end - f->listed).count())}});
-    finish(self, sync_run, f->run);
+    finish(self, sync_run, f->run, f->api);
   }
 }
 
@@ -445,7 +496,7 @@ void start_sync(streamer_actor* self, int batch) {
             [&](std::vector<listed_session>& page) {
               std::vector<std::string> foreign;
               for (auto& l : page)
-                if (!l.token.empty() && l.token.rfind("m1.", 0) != 0) foreign.push_back(l.token);
+                if (!l.token.empty() && !is_signed_token(l.token)) foreign.push_back(l.token);
               std::map<std::string, std::pair<std::string, std::string>> resolved;
               if (!foreign.empty())
                 resolved = db_call<decltype(resolved)>(
@@ -477,13 +528,17 @@ void start_sync(streamer_actor* self, int batch) {
         f->run.listed = static_cast<int>(g.listing.listed);
         f->run.untracked = g.untracked;
         if (!g.listing.complete()) {
+          // Stopped (shutdown, removal): whatever pages came did answer.
+          // Cap, deadline, repeated cursor: the API misbehaves: back off.
+          auto api = g.listing.pages == 0 ? api_calls::none : api_calls::answered;
           if (g.listing.end == listing_end::stopped) {
             f->run.ok = false;
             f->run.error = g.listing.error;
           } else {
             stopped_sync(self, f->run, g.listing.end, g.listing.error);
+            api = api_calls::failed;
           }
-          return finish(self, sync_run, f->run);
+          return finish(self, sync_run, f->run, api);
         }
         f->by_account = std::move(g.by_account);
         f->accounts = f->by_account.size();
@@ -500,11 +555,17 @@ void start_sync(streamer_actor* self, int batch) {
 // (account, device, closed Flussonic session ids)
 using closed_list = std::vector<std::tuple<std::string, std::string, std::vector<std::string>>>;
 
+struct kill_outcome {
+  closed_list closed;
+  int calls = 0;  // API calls made (0: there was nothing to ask the streamer)
+};
+
 // Closes sessions on the streamer: by id, or (no id known) every listed
-// session playing the token.
-closed_list close_on_streamer(const context* ctx, const streamer& s,
-                              const std::vector<kill_order>& orders, int batch, const worker* io) {
-  closed_list out;
+// session playing the token. A failing call throws flussonic_error.
+kill_outcome close_on_streamer(const context* ctx, const streamer& s,
+                               const std::vector<kill_order>& orders, int batch, const worker* io) {
+  kill_outcome result;
+  closed_list& out = result.closed;
   // Orders without a session id close whatever plays their token: one
   // bounded listing keeps only the ids of those tokens' sessions.
   std::unordered_map<std::string, std::vector<std::string>> by_token;
@@ -517,6 +578,7 @@ closed_list close_on_streamer(const context* ctx, const streamer& s,
                                   if (auto i = by_token.find(l.token); i != by_token.end())
                                     i->second.push_back(std::move(l.id));
                               });
+    result.calls += outcome.pages;
     // What an incomplete listing found is still closed; the rest waits for
     // the next kill run.
     if (!outcome.complete())
@@ -532,11 +594,13 @@ closed_list close_on_streamer(const context* ctx, const streamer& s,
       ids = by_token[o.token];
     }
     std::vector<std::string> closed;
-    for (auto& id : ids)
+    for (auto& id : ids) {
+      ++result.calls;
       if (ctx->deps.flussonic->close_session(s, id)) closed.push_back(id);
+    }
     if (!closed.empty()) out.emplace_back(o.account_id, o.device_id, std::move(closed));
   }
-  return out;
+  return result;
 }
 
 void report_closed(streamer_actor* self, const closed_list& closed) {
@@ -558,7 +622,7 @@ void start_kill(streamer_actor* self) {
   auto s = st.s;
   int batch = ctx->opts.batch_size;
   const worker* io = st.io;
-  offload<closed_list>(
+  offload<kill_outcome>(
       self,
       [ctx, s, batch, io] {
         auto killed = db_call<std::vector<playback_session>>(
@@ -575,12 +639,14 @@ void start_kill(streamer_actor* self) {
         }
         return close_on_streamer(ctx, s, orders, batch, io);
       },
-      [self](closed_list closed) {
-        report_closed(self, closed);
+      [self](kill_outcome k) {
+        report_closed(self, k.closed);
         streamer_run run;
         run.streamer_id = self->state.s.id;
-        run.closed = count_ids(closed);
-        finish(self, kill_run, run);
+        run.closed = count_ids(k.closed);
+        // Nothing to close: nothing was asked, and the failure state stays
+        // as it is (issue 8: such a run used to reset it, so the log flapped).
+        finish(self, kill_run, run, k.calls > 0 ? api_calls::answered : api_calls::none);
       },
       failed_run(self, kill_run));
 }
@@ -593,6 +659,8 @@ caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, 
   auto arm = [self](int kind) {
     auto* ctx = self->state.ctx;
     auto every = kind == sync_run ? ctx->opts.sync_interval : ctx->opts.kill_interval;
+    self->state.armed[kind] = true;
+    self->state.next_tick[kind] = ctx->deps.clock.now() + every;
     self->delayed_send(self, every, tick_atom_v, kind);
   };
   if (ctx->opts.timers) {
@@ -618,7 +686,7 @@ caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, 
         // A failing streamer is retried with backoff, not at every tick;
         // in cluster mode only the node holding its lease polls it.
         if (!st.running[kind] && st.ctx->placement->runs_streamer(st.s.id) &&
-            st.ctx->deps.clock.now() >= st.retry_at) {
+            st.backoff.may_call(st.ctx->deps.clock.now())) {
           if (kind == sync_run)
             start_sync(self, st.ctx->opts.batch_size);
           else
@@ -631,17 +699,19 @@ caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, 
         auto* ctx = self->state.ctx;
         auto s = self->state.s;
         const worker* io = self->state.io;
-        offload<closed_list>(
+        offload<kill_outcome>(
             self, [ctx, s, orders, io] { return close_on_streamer(ctx, s, orders, ctx->opts.batch_size, io); },
-            [self](closed_list closed) {
-              self->state.ctx->deps.metrics.inc("maxsess_kills_pushed_total", {}, count_ids(closed));
-              report_closed(self, closed);
+            [self](kill_outcome k) {
+              self->state.ctx->deps.metrics.inc("maxsess_kills_pushed_total", {}, count_ids(k.closed));
+              if (k.calls > 0) api_answered(self);
+              report_closed(self, k.closed);
             },
-            [self](std::string why) {
+            [self](std::string why, bool api) {
               // The kill timer closes it later; the auth backend refuses it meanwhile.
-              self->state.ctx->deps.log.warn("streamer", "pushing a kill failed; the kill run retries",
-                                             {{"streamer", std::to_string(self->state.s.id)},
-                                              {"error", why}});
+              if (api) return api_failed(self, kill_run, "pushed kill", why);
+              self->state.ctx->deps.log.warn_repeated("streamer", "pushing a kill failed; the kill run retries",
+                                                      {{"streamer", std::to_string(self->state.s.id)},
+                                                       {"error", why}});
             });
       },
       [=](run_atom, std::function<void()>& k) { k(); },

@@ -124,6 +124,8 @@ std::optional<actors::auth_result> auth_result_from_wire(int32_t v) {
     case auth_result::deny_replaced:
     case auth_result::deny_stale_token:
     case auth_result::unavailable:
+    case auth_result::deny_expired:
+    case auth_result::deny_unknown_session:
       return e;
   }
   return std::nullopt;

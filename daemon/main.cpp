@@ -359,8 +359,13 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   storage::db_health db_health(cfg.storage.dsn, std::chrono::seconds(1),
                                [&log, &metrics](bool ok, const std::string& error) {
                                  metrics.set("maxsess_database_up", {}, ok ? 1 : 0);
-                                 if (ok)
+                                 // The outage's start and end, once each; what
+                                 // failed meanwhile was counted (log_repeated),
+                                 // and those counts come first.
+                                 if (ok) {
+                                   log.flush_repeated();
                                    log.info("main", "database reachable again");
+                                 }
                                  else
                                    log.error("main", "database unreachable", {{"error", error}});
                                });

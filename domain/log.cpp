@@ -108,13 +108,69 @@ std::optional<log_level> parse_log_level(std::string_view s) {
   return std::nullopt;
 }
 
-logger::logger(std::ostream& out, log_level min, bool json, const clock_source& clock)
-    : out_(out), min_(min), json_(json), clock_(clock) {}
+logger::logger(std::ostream& out, log_level min, bool json, const clock_source& clock,
+               std::chrono::milliseconds repeat_every)
+    : out_(out), min_(min), json_(json), clock_(clock), repeats_(repeat_every) {}
+
+logger::~logger() { flush_repeated(); }
+
+namespace {
+
+// A kind of repeated line: level, component and message in one string.
+std::string repeat_key(log_level l, std::string_view component, std::string_view msg) {
+  std::string key(1, static_cast<char>('0' + static_cast<int>(l)));
+  key.append(component).push_back('\n');
+  key.append(msg);
+  return key;
+}
+
+}  // namespace
 
 void logger::log(log_level l, std::string_view component, std::string_view msg,
                  const fields& kv) {
   if (!enabled(l))
     return;
+  write_due(false);
+  write(l, component, msg, kv);
+}
+
+void logger::log_repeated(log_level l, std::string_view component, std::string_view msg,
+                          const fields& kv) {
+  if (!enabled(l))
+    return;
+  repeat_limiter::verdict v;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    v = repeats_.admit(repeat_key(l, component, msg), kv, clock_.now());
+  }
+  write_due(false);
+  if (!v.write)
+    return;
+  if (v.repeated == 0)
+    return write(l, component, msg, kv);
+  fields more = kv;
+  more.emplace_back("repeated", std::to_string(v.repeated));
+  write(l, component, std::string(msg) + " " + repeated_note(v.repeated, v.span), more);
+}
+
+void logger::write_due(bool everything) {
+  std::vector<repeat_limiter::summary> due;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    due = repeats_.due(clock_.now(), everything);
+  }
+  for (auto& d : due) {
+    auto l = static_cast<log_level>(d.key[0] - '0');
+    auto nl = d.key.find('\n');
+    auto component = std::string_view(d.key).substr(1, nl - 1);
+    auto msg = std::string(d.key.substr(nl + 1)) + " " + repeated_note(d.repeated, d.span);
+    d.last.emplace_back("repeated", std::to_string(d.repeated));
+    write(l, component, msg, d.last);
+  }
+}
+
+void logger::write(log_level l, std::string_view component, std::string_view msg,
+                   const fields& kv) {
   const std::string ts = to_rfc3339(clock_.now());
   std::string line, msg_buffer, buffer;
   msg = without_userinfo(msg, msg_buffer);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "domain/clock.hpp"
+#include "domain/repeat_limiter.hpp"
 
 namespace maxsess {
 
@@ -22,7 +23,12 @@ class logger {
   using fields = std::vector<std::pair<std::string, std::string>>;
   // json=false: "2026-11-25T10:24:37.123Z info  component: message k=v k=v"
   // json=true:  {"ts":"...","level":"info","component":"...","msg":"...","k":"v"}
-  logger(std::ostream& out, log_level min, bool json, const clock_source& clock);
+  // repeat_every: the interval of the *_repeated lines (below).
+  logger(std::ostream& out, log_level min, bool json, const clock_source& clock,
+         std::chrono::milliseconds repeat_every = std::chrono::seconds(10));
+  ~logger();  // writes the counts still waiting
+  logger(const logger&) = delete;
+  logger& operator=(const logger&) = delete;
 
   bool enabled(log_level l) const { return l >= min_; }
   void log(log_level l, std::string_view component, std::string_view msg, const fields& kv = {});
@@ -31,12 +37,31 @@ class logger {
   void warn(std::string_view c, std::string_view m, const fields& kv = {}) { log(log_level::warn, c, m, kv); }
   void error(std::string_view c, std::string_view m, const fields& kv = {}) { log(log_level::error, c, m, kv); }
 
+  // For lines whose number follows the traffic (one per failed request
+  // while the database is down): of each kind (level, component, message)
+  // the first is written, the next ones within repeat_every are counted,
+  // and one line per interval says "… (repeated N times in the last 10 s)"
+  // with the last one's fields and repeated=N (docs/operations.md).
+  void log_repeated(log_level l, std::string_view c, std::string_view m, const fields& kv = {});
+  void warn_repeated(std::string_view c, std::string_view m, const fields& kv = {}) {
+    log_repeated(log_level::warn, c, m, kv);
+  }
+  void error_repeated(std::string_view c, std::string_view m, const fields& kv = {}) {
+    log_repeated(log_level::error, c, m, kv);
+  }
+  // Writes every count now (an outage ended: its counts come before the line
+  // that says so).
+  void flush_repeated() { write_due(true); }
+
  private:
+  void write(log_level l, std::string_view component, std::string_view msg, const fields& kv);
+  void write_due(bool everything);
   std::ostream& out_;
   log_level min_;
   bool json_;
   const clock_source& clock_;
-  std::mutex mutex_;
+  std::mutex mutex_;  // the stream and the limiter
+  repeat_limiter repeats_;
 };
 
 }  // namespace maxsess

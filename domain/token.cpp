@@ -20,7 +20,8 @@ namespace maxsess {
 
 namespace {
 
-constexpr std::string_view token_version = "m1";
+constexpr std::string_view token_version = "m2";         // signed now: expiry in ms
+constexpr std::string_view seconds_version = "m1";       // still verified: expiry in s
 constexpr std::string_view default_kid = "k1";
 constexpr std::size_t max_kid_length = 16;
 // Longest valid token is about 600 chars (64 + 64 + 256 bytes of payload);
@@ -259,7 +260,7 @@ std::string link_signer::sign(const std::string& account_id, const std::string& 
   std::string token;
   token.append(token_version).push_back('.');
   token.append(kid).push_back('.');
-  token.append(std::to_string(to_unix_seconds(expires))).push_back('.');
+  token.append(std::to_string(to_unix_ms(expires))).push_back('.');
   token.append(base64url_encode(payload));
   const std::string mac = hmac_sha256(secret, token);
   token.push_back('.');
@@ -272,11 +273,15 @@ std::variant<token_claims, token_error> link_signer::verify(std::string_view tok
   if (token.empty() || token.size() > max_token_length)
     return token_error::malformed;
   const auto parts = split(token, '.');
-  if (parts.size() != 5 || parts[0] != token_version || !valid_kid(parts[1]))
+  if (parts.size() != 5 || (parts[0] != token_version && parts[0] != seconds_version) ||
+      !valid_kid(parts[1]))
     return token_error::malformed;
+  const bool whole_seconds = parts[0] == seconds_version;
   const auto expires = parse_unsigned(parts[2]);
-  if (!expires)
+  // The expiry in ms must fit int64_t too (m1: seconds * 1000).
+  if (!expires || (whole_seconds && *expires > INT64_MAX / 1000))
     return token_error::malformed;
+  const int64_t expires_ms = whole_seconds ? *expires * 1000 : *expires;
   const auto payload = base64url_decode(parts[3]);
   const auto mac = base64url_decode(parts[4]);
   if (!payload || !mac)
@@ -301,7 +306,7 @@ std::variant<token_claims, token_error> link_signer::verify(std::string_view tok
   if (!constant_time_equal(expected, *mac))
     return token_error::bad_signature;
 
-  if (check_expiry && to_unix_seconds(now) >= *expires)
+  if (check_expiry && (whole_seconds ? to_unix_seconds(now) >= *expires : to_unix_ms(now) >= expires_ms))
     return token_error::expired;
 
   token_claims claims;
@@ -309,8 +314,21 @@ std::variant<token_claims, token_error> link_signer::verify(std::string_view tok
   claims.account_id = std::string(fields[0]);
   claims.device_id = std::string(fields[1]);
   claims.stream = std::string(fields[2]);
-  claims.expires = *expires;
+  claims.expires_ms = expires_ms;
+  claims.expires = expires_ms / 1000;
+  claims.whole_seconds = whole_seconds;
   return claims;
+}
+
+sys_time issued_at(const token_claims& c, std::chrono::milliseconds link_ttl) {
+  auto expiry = from_unix_ms(c.expires_ms);
+  if (c.whole_seconds) expiry += std::chrono::milliseconds(999);
+  return expiry - link_ttl;
+}
+
+bool is_signed_token(std::string_view token) {
+  return token.size() > 3 && token[2] == '.' &&
+         (token.substr(0, 2) == token_version || token.substr(0, 2) == seconds_version);
 }
 
 // --- securetoken -------------------------------------------------------------

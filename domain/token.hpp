@@ -7,9 +7,16 @@
 // verify — so keys rotate without cutting anyone off. Bound to account,
 // device, stream; carries its expiry (link_ttl, checked on new_session only).
 // Wire form (URL-safe, no padding):
-//   m1.<kid>.<expires unix s>.<base64url(account \0 device \0 stream)>.<base64url(mac)>
+//   m2.<kid>.<expires unix ms>.<base64url(account \0 device \0 stream)>.<base64url(mac)>
 // The MAC covers everything before the last dot. Verification compares MACs
-// in constant time.
+// in constant time. Links are signed m2; m1 (the same with the expiry in
+// whole seconds, issued before milliseconds were needed) still verifies, so
+// no link in circulation is cut off by an upgrade.
+//
+// Why milliseconds: a token tells when it was issued (expiry - link_ttl),
+// and a link issued before the device's current session started (e.g.
+// before a kill) must never open a session again. Whole seconds could not
+// tell a pre-kill link from the new one issued in the same second.
 //
 // securetoken mode: Flussonic checks the link itself (FLUSSONIC.md §4).
 #include <cstdint>
@@ -29,8 +36,19 @@ struct token_claims {
   std::string account_id;
   std::string device_id;
   std::string stream;
-  int64_t expires = 0;  // Unix seconds
+  int64_t expires = 0;     // Unix seconds (rounded down)
+  int64_t expires_ms = 0;  // Unix milliseconds (m1: expires * 1000)
+  bool whole_seconds = false;  // an m1 token: its expiry is known to the second only
 };
+
+// When the link was issued: its expiry minus link_ttl. An m1 token's expiry
+// is rounded down to the second, so it is taken as issued at the end of that
+// second: an old-format link is never judged older than it is (a stale-link
+// refusal must not hit the device's current link).
+sys_time issued_at(const token_claims& c, std::chrono::milliseconds link_ttl);
+
+// Our signed tokens (m1 or m2) as opposed to securetokens and foreign ones.
+bool is_signed_token(std::string_view token);
 
 enum class token_error { malformed, unknown_key, bad_signature, expired };
 const char* to_string(token_error e);

@@ -821,7 +821,10 @@ void http_api::flussonic_auth(call& c) {
   auto v = deps_.signer.verify(token, now, fresh);
   if (auto* e = std::get_if<token_error>(&v)) return deny(std::string("token_") + to_string(*e));
   auto& claims = std::get<token_claims>(v);
-  if (!name.empty() && name != claims.stream) return deny("other_stream");
+  // Flussonic always sends `name`; a call without it would skip the stream
+  // binding, so it is refused like any other stream (docs/flussonic.md).
+  if (name.empty()) return deny("no_name");
+  if (name != claims.stream) return deny("other_stream");
   auto number = [&](const char* k) -> int64_t {
     auto t = get(k);
     if (t.empty() || t.size() > 18 || t.find_first_not_of("0123456789") != std::string::npos) return -1;
@@ -840,7 +843,7 @@ void http_api::flussonic_auth(call& c) {
   req.new_session = fresh;
   req.duration = number("duration");
   req.bytes = number("bytes");
-  req.token_issued_at = sys_time{std::chrono::seconds(claims.expires)} - opts_.link_ttl;
+  req.token_issued_at = issued_at(claims, opts_.link_ttl);
   auto keep = c.shared_from_this();
   auto account = claims.account_id;
   deps_.accounts.authorize(std::move(req), [this, keep, account](actors::auth_outcome o) {
@@ -852,7 +855,7 @@ void http_api::flussonic_auth(call& c) {
     // Degraded (no answer in time): a valid token plays rather than 5xx
     // (FLUSSONIC.md §1); sync, webhooks and the next check catch up.
     if (o.result == actors::auth_result::unavailable)
-      deps_.log.warn("auth", "account did not answer; allowing a valid token", {{"account", account}});
+      deps_.log.warn_repeated("auth", "account did not answer; allowing a valid token", {{"account", account}});
     deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", result}});
     auto r = make_json_response(http::status::ok, R"({"result":"allow"})");
     r.set("X-UserId", account);

@@ -350,7 +350,8 @@ const std::vector<actors::auth_result> all_auth_results = {
     actors::auth_result::allow,         actors::auth_result::deny_killed,
     actors::auth_result::deny_reused,   actors::auth_result::deny_limit,
     actors::auth_result::deny_replaced, actors::auth_result::deny_stale_token,
-    actors::auth_result::unavailable};
+    actors::auth_result::unavailable,   actors::auth_result::deny_expired,
+    actors::auth_result::deny_unknown_session};
 using kind = actors::play_report::kind;
 const std::vector<kind> all_play_kinds = {kind::opened, kind::started, kind::updated, kind::closed,
                                           kind::listed};
@@ -358,7 +359,7 @@ using job_kind = actors::job_request::kind;
 const std::vector<job_kind> all_job_kinds = {job_kind::sync, job_kind::kill, job_kind::clear};
 
 // Integers no enum here uses.
-const std::vector<int32_t> bad_enum_values = {-1, 7, 100, INT32_MAX, INT32_MIN};
+const std::vector<int32_t> bad_enum_values = {-1, 9, 100, INT32_MAX, INT32_MIN};
 
 // An actor system for the registration tests (one per test: cheap enough).
 // The system keeps a reference to its config (the type names live there):
@@ -783,7 +784,7 @@ TEST(WireEnums, UnknownValuesAreRejected) {
   EXPECT_FALSE(w::end_reason_from_wire(7));
   EXPECT_FALSE(w::link_result_from_wire(5));
   EXPECT_FALSE(w::end_result_from_wire(3));
-  EXPECT_FALSE(w::auth_result_from_wire(7));
+  EXPECT_FALSE(w::auth_result_from_wire(9));
   EXPECT_FALSE(w::play_kind_from_wire(5));
   EXPECT_FALSE(w::job_kind_from_wire(3));
 }

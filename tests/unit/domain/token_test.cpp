@@ -64,11 +64,50 @@ constexpr int64_t exp_s = 1700000000;
 constexpr const char* known_token =
     "m1.k1.1700000000.YWxpY2UAc3RiLTEAbGl2ZS9jaDE.Rzq-bJHfXpkY2hcHRRjZdHI3L-znBIxEDztK5rYyEs0";
 
+// The format links are signed in now: the expiry in milliseconds.
+//   signed = "m2.k1.1700000000123." + b64url(b"alice\0stb-1\0live/ch1")
+constexpr const char* known_m2_token =
+    "m2.k1.1700000000123.YWxpY2UAc3RiLTEAbGl2ZS9jaDE.CPpia0AylQvP2KpBhzTQcc_ndXtSF3xJYecNGcUoSwM";
+
+sys_time at_ms(int64_t unix_ms) { return sys_time{} + std::chrono::milliseconds(unix_ms); }
+
 TEST(link_signer, sign_matches_known_vector) {
   auto s = signer("s3cret");  // no ':' => one key, kid k1
   EXPECT_EQ(s.signing_kid(), "k1");
-  EXPECT_EQ(s.sign("alice", "stb-1", "live/ch1", at(exp_s)), known_token);
-  EXPECT_EQ(signer("k1:s3cret").sign("alice", "stb-1", "live/ch1", at(exp_s)), known_token);
+  EXPECT_EQ(s.sign("alice", "stb-1", "live/ch1", at_ms(exp_s * 1000 + 123)), known_m2_token);
+  EXPECT_EQ(signer("k1:s3cret").sign("alice", "stb-1", "live/ch1", at_ms(exp_s * 1000 + 123)),
+            known_m2_token);
+}
+
+TEST(link_signer, m2_carries_milliseconds) {
+  auto s = signer("s3cret");
+  auto r = s.verify(known_m2_token, at_ms(exp_s * 1000 + 122), true);
+  ASSERT_TRUE(std::holds_alternative<token_claims>(r));
+  const auto& c = std::get<token_claims>(r);
+  EXPECT_EQ(c.expires_ms, exp_s * 1000 + 123);
+  EXPECT_EQ(c.expires, exp_s);
+  EXPECT_FALSE(c.whole_seconds);
+  // Expired at its millisecond, not at the end of its second.
+  EXPECT_EQ(error_of(s.verify(known_m2_token, at_ms(exp_s * 1000 + 123), true)), token_error::expired);
+  // Issued link_ttl before its expiry, to the millisecond.
+  EXPECT_EQ(issued_at(c, std::chrono::minutes(10)), at_ms(exp_s * 1000 + 123) - std::chrono::minutes(10));
+}
+
+// Links issued before the upgrade (m1, whole seconds) keep verifying, and are
+// taken as issued as late as their second allows, so they are never judged
+// older than they are.
+TEST(link_signer, m1_links_still_verify) {
+  auto r = signer("s3cret").verify(known_token, at(exp_s - 1), true);
+  ASSERT_TRUE(std::holds_alternative<token_claims>(r));
+  const auto& c = std::get<token_claims>(r);
+  EXPECT_TRUE(c.whole_seconds);
+  EXPECT_EQ(c.expires_ms, exp_s * 1000);
+  EXPECT_EQ(issued_at(c, std::chrono::minutes(10)), at_ms(exp_s * 1000 + 999) - std::chrono::minutes(10));
+  EXPECT_TRUE(is_signed_token(known_token));
+  EXPECT_TRUE(is_signed_token(known_m2_token));
+  EXPECT_FALSE(is_signed_token("c0ffee-salt-1700000000-1699999000"));  // a securetoken
+  EXPECT_FALSE(is_signed_token("m3.k1.1.x.y"));
+  EXPECT_FALSE(is_signed_token("m2"));
 }
 
 TEST(link_signer, sign_then_verify) {
@@ -143,7 +182,7 @@ TEST(link_signer, malformed_tokens) {
       "garbage",
       "m1.k1.1700000000.YWxpY2UAc3RiLTEAbGl2ZS9jaDE",            // 4 parts
       std::string(known_token) + ".x",                           // 6 parts
-      "m2" + std::string(known_token).substr(2),                 // version
+      "m3" + std::string(known_token).substr(2),                 // version
       "M1" + std::string(known_token).substr(2),
       join({p[0], "", p[2], p[3], p[4]}),                        // empty kid
       join({p[0], "k!", p[2], p[3], p[4]}),                      // impossible kid
@@ -152,6 +191,7 @@ TEST(link_signer, malformed_tokens) {
       join({p[0], p[1], "-1", p[3], p[4]}),
       join({p[0], p[1], "17e8", p[3], p[4]}),
       join({p[0], p[1], "99999999999999999999", p[3], p[4]}),    // overflows int64
+      join({p[0], p[1], "9300000000000000000", p[3], p[4]}),     // m1: overflows in ms
       join({p[0], p[1], p[2], p[3] + "=", p[4]}),                // padding
       join({p[0], p[1], p[2], "YWxp+2UA", p[4]}),                // not URL-safe alphabet
       join({p[0], p[1], p[2], p[3], p[4] + "="}),
@@ -228,7 +268,7 @@ TEST(link_signer, rotation_keeps_old_tokens_valid) {
 TEST(link_signer, secret_may_hold_colons) {
   auto s = signer("k1:a:b");
   auto token = s.sign("alice", "stb-1", "live/ch1", at(exp_s));
-  EXPECT_EQ(token, with_mac("a:b", "m1.k1.1700000000." + payload("alice", "stb-1", "live/ch1")));
+  EXPECT_EQ(token, with_mac("a:b", "m2.k1.1700000000000." + payload("alice", "stb-1", "live/ch1")));
 }
 
 TEST(link_signer, spec_tolerates_spaces_around_entries) {

@@ -324,6 +324,11 @@ TEST_F(Api, FlussonicAuthRefusals) {
   auto tampered = token;
   tampered[tampered.size() - 2] = tampered[tampered.size() - 2] == 'A' ? 'B' : 'A';
   EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s&token=" + tampered).result(), http::status::forbidden);
+  // Without `name` the stream binding could not be checked (issue 8).
+  auto no_name = call(http::verb::get, "/flussonic/auth?session_id=s&token=" + token);
+  EXPECT_EQ(no_name.result(), http::status::forbidden);
+  EXPECT_NE(no_name.body().find("no_name"), std::string::npos) << no_name.body();
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=&session_id=s&token=" + token).result(), http::status::forbidden);
   EXPECT_TRUE(accounts.auths.empty()) << "bad tokens never reach an account";
   // Expired: refused on new_session, decided by the session on update_session.
   auto old = signer.sign("acc1", "tv1", "news", clock.now() - std::chrono::seconds(1));
