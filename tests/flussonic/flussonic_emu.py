@@ -64,6 +64,10 @@ DEFAULT_CONFIG = {
     # "repeat" answers "next" = the cursor it was given ("0" on the first
     # page). null: the real paging.
     "api_next": None,
+    # A Sessions API that answers 200 with a body no client can use (fault
+    # tests): true → a truncated JSON document; a string → that exact body
+    # (say "<html>" or '{"sessions": 5}'). Checked after api_fail.
+    "api_garbage": False,
     "auth_timeout_ms": 3000,
     "webhook_timeout_ms": 5000,
     # Bytes added to a session on every update.
@@ -724,12 +728,18 @@ class Handler(BaseHTTPRequestHandler):
             emu.api_requests += 1
             delay = int(emu.config.get("api_delay_ms") or 0)
             fail = emu.config.get("api_fail")
+            garbage = emu.config.get("api_garbage")
         entry = {"method": method, "path": self.path, "status": 0, "utc_ms": now_ms()}
         with emu.lock:
             emu._append(emu.api_log, entry)
         if delay > 0:
             time.sleep(delay / 1000.0)
-        status = self._api_answer(method, rest, query, legacy, body, fail)
+        if garbage and not fail:
+            raw = garbage if isinstance(garbage, str) else '{"sessions": [{"id": "x", "na'
+            self._send(200, raw=raw.encode())
+            status = 200
+        else:
+            status = self._api_answer(method, rest, query, legacy, body, fail)
         with emu.lock:
             entry["status"] = status
 
