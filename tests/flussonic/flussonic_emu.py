@@ -209,6 +209,9 @@ class Emulator:
             self.webhook_statuses = []
             self.events_delivered = 0
             self.api_requests = 0
+            # Listings begun: GET of the sessions list without a cursor (a
+            # sync or kill run starting), however many pages follow.
+            self.api_listings = 0
             self.cond.notify_all()
 
     def state(self):
@@ -218,6 +221,7 @@ class Emulator:
                 "deleted": list(self.deleted),
                 "auth_calls": list(self.auth_calls),
                 "api_requests": self.api_requests,
+                "api_listings": self.api_listings,
                 "api_log": list(self.api_log),
                 "webhook_posts": self.webhook_posts,
                 "webhook_failures": self.webhook_failures,
@@ -726,6 +730,8 @@ class Handler(BaseHTTPRequestHandler):
         body = self.body
         with emu.lock:
             emu.api_requests += 1
+            if method == "GET" and rest in ("", LEGACY_SESSIONS) and not query.get("cursor"):
+                emu.api_listings += 1
             delay = int(emu.config.get("api_delay_ms") or 0)
             fail = emu.config.get("api_fail")
             garbage = emu.config.get("api_garbage")
@@ -854,6 +860,7 @@ class Handler(BaseHTTPRequestHandler):
             # sessions are open (state lists them all).
             with emu.lock:
                 return self._send(200, {"api_requests": emu.api_requests,
+                                        "api_listings": emu.api_listings,
                                         "api_log": list(emu.api_log)})
         if method != "POST":
             return self._error(405, "method not allowed")

@@ -262,6 +262,7 @@ check(p1["next"] == "1" and p2["next"] == "2" and [x["token"] for x in p2["sessi
 ctl("/_emu/config", {"api_next": "repeat"})
 st, p3 = http("GET", "/streamer/api/v3/sessions?limit=2&cursor=7", headers=BASIC)
 check(p3["next"] == "7", p3)
+check(ctl("/_emu/state")["api_listings"] == 2, "api_listings counts listings begun (no cursor), not pages")
 ctl("/_emu/reset")
 
 # --- SIGTERM ------------------------------------------------------------------
