@@ -326,7 +326,9 @@ int run_serve(const config::daemon_config& cfg) {
     log.error("main", "refusing to start", {{"why", why}});
     return 1;
   }
-  storage::db_health db_health(cfg.storage.dsn, std::chrono::seconds(1),
+  // A database that cannot answer SELECT 1 within request_timeout cannot
+  // answer a request in time either: not ready.
+  storage::db_health db_health(cfg.storage.dsn, std::chrono::seconds(1), cfg.node.request_timeout,
                                [&log](bool ok, const std::string& error) {
                                  if (ok)
                                    log.info("main", "database reachable again");

@@ -40,7 +40,7 @@ TEST(FaultDaemon, KillNineAndSigtermUnderLoadLoseNothingAcknowledged) {
     ASSERT_EQ(c.put_json("/api/v1/accounts/" + accounts.back(), R"({"max_sessions":0})", admin).status, 200);
   }
 
-  link_webhook_load load({d.port(), "s1.test", accounts, 3, "d", 5});
+  link_webhook_load load({d.port(), "s1.test", accounts, 2, 2, "d", 5});
   load.start();
   ASSERT_TRUE(load.wait_approvals(60, 30s)) << load.summary();
 

@@ -7,6 +7,8 @@
 #include <random>
 #include <sstream>
 #include <stdexcept>
+#include <dirent.h>
+#include <signal.h>
 #include <sys/wait.h>
 
 #include "tests/support/http_client.hpp"
@@ -66,6 +68,10 @@ private_pg::private_pg() : scratch_("fault-pg") {
 
 private_pg::~private_pg() {
   std::string out;
+  try {
+    thaw();  // a frozen server would hold pg.sh stop up for its 60 s
+  } catch (const std::exception&) {
+  }
   pg("stop '" + dir_ + "'", out);
 }
 
@@ -84,6 +90,41 @@ void private_pg::start() {
 bool private_pg::running() const {
   std::string out;
   return pg("status '" + dir_ + "'", out) == 0;
+}
+
+std::vector<int> private_pg::processes() const {
+  // DIR/datadir names the data directory; its postmaster.pid's first line
+  // is the postmaster. Backends are its children (ppid in /proc/PID/stat).
+  std::string datadir = read_file(dir_ + "/datadir");
+  while (!datadir.empty() && (datadir.back() == '\n' || datadir.back() == ' ')) datadir.pop_back();
+  const int postmaster = std::atoi(read_file(datadir + "/postmaster.pid").c_str());
+  if (postmaster <= 0) throw std::runtime_error("no postmaster.pid in " + datadir);
+  std::vector<int> out{postmaster};
+  DIR* proc = opendir("/proc");
+  if (!proc) return out;
+  while (auto* e = readdir(proc)) {
+    const int pid = std::atoi(e->d_name);
+    if (pid <= 0) continue;
+    const std::string stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    auto rp = stat.rfind(')');
+    if (rp == std::string::npos) continue;
+    std::istringstream rest(stat.substr(rp + 2));
+    std::string state;
+    int ppid = 0;
+    rest >> state >> ppid;
+    if (ppid == postmaster) out.push_back(pid);
+  }
+  closedir(proc);
+  return out;
+}
+
+void private_pg::freeze() {
+  for (int pid : processes()) ::kill(pid, SIGSTOP);
+}
+
+void private_pg::thaw() {
+  // The postmaster first, so a backend woken up finds it running.
+  for (int pid : processes()) ::kill(pid, SIGCONT);
 }
 
 int private_pg::pg(const std::string& args, std::string& output) const {
@@ -109,6 +150,7 @@ link_webhook_load::~link_webhook_load() { stop(); }
 void link_webhook_load::start() {
   stop_ = false;
   for (int i = 0; i < opts_.threads; ++i) threads_.emplace_back([this, i] { worker(i); });
+  for (int i = 0; i < opts_.webhook_threads; ++i) threads_.emplace_back([this] { webhook_worker(); });
 }
 
 void link_webhook_load::stop() {
@@ -157,9 +199,7 @@ bool link_webhook_load::deliver(http_client& c, const std::string& body, bool cl
     if (r.status == 503 && r.headers.count("retry-after")) {
       std::lock_guard<std::mutex> lock(mutex_);
       ++counts_.events_503;
-    } else if (!(r.status == 503 && down_)) {
-      // A daemon stopping on purpose may answer 503 from its HTTP server
-      // before any route runs; otherwise every 503 must say when to retry.
+    } else {
       error("webhook: " + std::to_string(r.status) + " " + r.body);
     }
     std::this_thread::sleep_for(milliseconds(20));  // Flussonic resends after a pause
@@ -201,13 +241,31 @@ void link_webhook_load::worker(int index) {
       }
     }
     if (r.status == 200 && token.empty()) error("link 200 without a token: " + r.body);
-    if (r.status != 200 && r.status != 403 && !(r.status == 503 && r.headers.count("retry-after")) &&
-        !(r.status == 503 && down_))
+    if (r.status != 200 && r.status != 403 && !(r.status == 503 && r.headers.count("retry-after")))
       error("link: " + std::to_string(r.status) + " " + r.body);
-    if (token.empty()) {
-      if (r.status == 503) std::this_thread::sleep_for(milliseconds(20));
+    if (r.status == 503) std::this_thread::sleep_for(milliseconds(20));
+  }
+}
+
+void link_webhook_load::webhook_worker() {
+  http_client c("127.0.0.1", opts_.port);
+  while (!stop_) {
+    approval a;
+    std::size_t n = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (next_to_post_ < approvals_.size()) {
+        n = next_to_post_++;
+        a = approvals_[n];
+      }
+    }
+    if (a.token.empty()) {
+      std::this_thread::sleep_for(milliseconds(5));
       continue;
     }
+    const std::string& account = a.account;
+    const std::string& device = a.device;
+    const std::string& token = a.token;
     const std::string fsid = "fs-" + device;
     json opened = json::array({{{"event", "play_opened"},
                                 {"event_id", next_event_id_++},
@@ -221,7 +279,7 @@ void link_webhook_load::worker(int index) {
       std::lock_guard<std::mutex> lock(mutex_);
       opened_.push_back({account, device, fsid});
     }
-    if (n % 2 == 1) continue;
+    if (n % 2 == 1) continue;  // half of the devices stay open
     json closed = json::array({{{"event", "play_closed"},
                                 {"event_id", next_event_id_++},
                                 {"id", fsid},

@@ -46,9 +46,14 @@ class private_pg {
   // pg.sh start DIR PORT: the same data on the same port.
   void start();
   bool running() const;
+  // SIGSTOP / SIGCONT of the postmaster and every backend: a server that
+  // hangs (accepts TCP, never answers) instead of one that is gone.
+  void freeze();
+  void thaw();
 
  private:
   int pg(const std::string& args, std::string& output) const;
+  std::vector<int> processes() const;  // the postmaster, then its children
   child_process scratch_;  // owns the temporary folder
   std::string dir_;
   std::string dsn_;
@@ -67,14 +72,17 @@ struct load_options {
   uint16_t port = 0;                  // the daemon's HTTP port
   std::string host = "s1.test";       // streamer host in the webhook path
   std::vector<std::string> accounts;  // links go to these at random
-  int threads = 3;
+  int threads = 2;          // asking links
+  int webhook_threads = 2;  // posting the approved devices' events
   std::string prefix = "d";           // device names: <prefix><thread>-<n>, never reused
   unsigned seed = 7;
 };
 
-// K client threads, each in a loop: a link for a new device; when approved,
-// a play_opened batch for it (resent, as Flussonic does, until a 2xx or the
-// load stops); every other device then a play_closed batch the same way.
+// Link threads, each in a loop: a link for a new device. Webhook threads
+// take the approved devices in turn: a play_opened batch for each (resent,
+// as Flussonic does, until a 2xx or the load stops), then for every other
+// device a play_closed batch the same way. (Apart, so that links keep
+// coming while batches are being resent through an outage.)
 // Every answer is classified: 200 (and 403 for links) is an answer, 503
 // must carry Retry-After, a transport error is allowed only while
 // `expect_down` is set (the daemon killed or stopping on purpose).
@@ -116,6 +124,7 @@ class link_webhook_load {
 
  private:
   void worker(int index);
+  void webhook_worker();
   // Posts one webhook batch until it is acknowledged (true) or the load
   // stops (false).
   bool deliver(http_client& c, const std::string& body, bool closing);
@@ -132,6 +141,7 @@ class link_webhook_load {
   std::vector<std::string> errors_;
   uint64_t error_count_ = 0;
   std::vector<approval> approvals_;
+  std::size_t next_to_post_ = 0;  // approvals_[next_to_post_] is the next webhook device
   std::set<std::pair<std::string, std::string>> close_sent_;
   std::vector<approval> opened_;  // token field holds the Flussonic session id
   std::vector<approval> closed_;

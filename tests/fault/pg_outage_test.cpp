@@ -1,5 +1,5 @@
-// PostgreSQL goes away under link and webhook load, then comes back
-// (issue 8, fault tests). The server is private to the test (scripts/pg.sh
+// PostgreSQL crashes (or hangs: SIGSTOP) under link and webhook load, then
+// comes back (issue 8, fault tests). The server is private to the test (scripts/pg.sh
 // on a folder of its own), so stopping it disturbs no other test.
 //
 // During the outage: links and webhooks get 503 + Retry-After, never a
@@ -40,10 +40,12 @@ json link(http_client& c, const std::string& account, const std::string& device,
   return json::parse(r.body, nullptr, false);
 }
 
-}  // namespace
+// crash: the server goes away (connections reset, new ones refused).
+// hang: the server stops answering (SIGSTOP): TCP still accepts, nothing
+// comes back, until SIGCONT.
+enum class outage { crash, hang };
 
-TEST(FaultPostgres, OutageUnderLinkAndWebhookLoadLosesNothingAcknowledged) {
-  if (!python3_available()) GTEST_SKIP() << "python3 is needed for the Flussonic emulator";
+void run_outage(outage kind) {
   private_pg pg;
   maxsess::storage::migrate(pg.dsn());
 
@@ -86,14 +88,17 @@ TEST(FaultPostgres, OutageUnderLinkAndWebhookLoadLosesNothingAcknowledged) {
   const std::string fresh = link(c, "authacc2", "fresh")["token"];
   const std::string hooked = link(c, "hookacc", "hooked")["token"];
 
-  link_webhook_load load({d.port(), "s1.test", accounts, 3, "d", 11});
+  link_webhook_load load({d.port(), "s1.test", accounts, 2, 2, "d", 11});
   load.start();
   ASSERT_TRUE(load.wait_approvals(60, 30s)) << load.summary();
 
-  pg.halt(/*immediate=*/true);  // a crash: no shutdown checkpoint
+  if (kind == outage::crash)
+    pg.halt(/*immediate=*/true);  // no shutdown checkpoint
+  else
+    pg.freeze();
   EXPECT_TRUE(eventually([&] { return http_client("127.0.0.1", d.port()).get("/readyz").status == 503; }, 10s))
       << "/readyz still 200 with the database down";
-  EXPECT_TRUE(load.wait_503s(20, 15s)) << "links are not refused with 503 + Retry-After\n" << load.summary();
+  EXPECT_TRUE(load.wait_503s(6, 15s)) << "links are not refused with 503 + Retry-After\n" << load.summary();
 
   // Auth checks keep answering, within the daemon's own deadline (2 s)
   // plus a generous margin for a loaded machine.
@@ -134,7 +139,10 @@ TEST(FaultPostgres, OutageUnderLinkAndWebhookLoadLosesNothingAcknowledged) {
   EXPECT_EQ(w.status, 503) << w.body;
   EXPECT_EQ(w.headers.count("retry-after"), 1u) << w.body;
 
-  pg.start();
+  if (kind == outage::crash)
+    pg.start();
+  else
+    pg.thaw();
   EXPECT_TRUE(eventually([&] { return http_client("127.0.0.1", d.port()).get("/readyz").status == 200; }, 30s))
       << "/readyz did not come back\n" << d.log();
   EXPECT_TRUE(load.wait_approvals(60, 30s)) << "links did not come back\n" << load.summary();
@@ -151,4 +159,16 @@ TEST(FaultPostgres, OutageUnderLinkAndWebhookLoadLosesNothingAcknowledged) {
   EXPECT_EQ(query_scalar(pg.dsn(), "select status from playback_sessions where device_id='killed'"), "killed");
   std::cout << "[ fault ] " << load.summary() << "\n";
   EXPECT_EQ(d.stop(), 0) << d.log();
+}
+
+}  // namespace
+
+TEST(FaultPostgres, CrashUnderLinkAndWebhookLoadLosesNothingAcknowledged) {
+  if (!python3_available()) GTEST_SKIP() << "python3 is needed for the Flussonic emulator";
+  run_outage(outage::crash);
+}
+
+TEST(FaultPostgres, HangUnderLinkAndWebhookLoadLosesNothingAcknowledged) {
+  if (!python3_available()) GTEST_SKIP() << "python3 is needed for the Flussonic emulator";
+  run_outage(outage::hang);
 }
