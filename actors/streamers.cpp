@@ -600,7 +600,9 @@ void push_kills(streamer_actor* self) {
   if (st.pushing || st.to_push.empty()) return;
   auto* ctx = st.ctx;
   if (ctx->deps.clock.now() < st.retry_at) {
-    ctx->deps.log.info("streamer", "streamer backing off; its kill run closes the killed sessions",
+    // Debug: during an outage every portal kill would log a line; the
+    // back-off itself is logged once per change of error.
+    ctx->deps.log.debug("streamer", "streamer backing off; its kill run closes the killed sessions",
                        {{"streamer", std::to_string(st.s.id)},
                         {"kills", std::to_string(st.to_push.size())}});
     st.to_push.clear();
