@@ -43,7 +43,8 @@ using clk = std::chrono::steady_clock;
 
 const char* const usage =
     "usage: maxsess_soak [--minutes M] [--sample-seconds S] [--rate R] [--accounts N]\n"
-    "                    [--connections C] [--csv FILE] [--baseline-minute B] [--no-webhooks]\n"
+    "                    [--connections C] [--csv FILE] [--baseline-minute B]\n"
+    "                    [--no-webhooks] [--no-links]\n"
     "  --minutes M          length of the run (default 30)\n"
     "  --sample-seconds S   RSS and open files every S seconds (default 60)\n"
     "  --rate R             requests/s, all kinds together (default 3400: half the\n"
@@ -54,6 +55,7 @@ const char* const usage =
     "  --baseline-minute B  RSS growth is measured from minute B (default M/6)\n"
     "  --no-webhooks        auth updates instead of the webhook batches (to tell\n"
     "                       whether a growth comes from the webhook path)\n"
+    "  --no-links           auth updates instead of the link requests (the same)\n"
     "Needs MAXSESS_TEST_DSN: a PostgreSQL server (scripts/soak.sh starts one).\n";
 
 std::atomic<bool> g_interrupted{false};
@@ -93,7 +95,7 @@ int64_t wall_ms() {
 
 int main(int argc, char** argv) {
   double minutes = 30, sample_s = 60, rate = 3400, baseline_minute = -1;
-  bool webhooks = true;
+  bool webhooks = true, links = true;
   int accounts = 100000, connections = 64;
   std::string csv = "soak.csv";
   for (int i = 1; i < argc; ++i) {
@@ -114,6 +116,7 @@ int main(int argc, char** argv) {
       else if (a == "--csv") csv = next();
       else if (a == "--baseline-minute") baseline_minute = std::stod(next());
       else if (a == "--no-webhooks") webhooks = false;
+      else if (a == "--no-links") links = false;
       else if (a == "-h" || a == "--help") {
         std::cout << usage;
         return 0;
@@ -168,7 +171,7 @@ int main(int argc, char** argv) {
     const uint64_t kind = n % 20;
     q.headers.clear();
     q.body.clear();
-    if (kind < 10) {
+    if (kind < 10 && links) {
       q.method = "POST";
       q.target = "/api/v1/links";
       q.headers = {{"Content-Type", "application/json"}};
@@ -202,7 +205,7 @@ int main(int argc, char** argv) {
   };
   lo.check = [&](uint64_t n, int status, std::string_view body) {
     const uint64_t kind = n % 20;
-    bool ok = kind < 10    ? status == 200 || (status == 403 && body.find("max_sessions_reached") != body.npos)
+    bool ok = kind < 10 && links ? status == 200 || (status == 403 && body.find("max_sessions_reached") != body.npos)
               : kind < 18 || !webhooks ? status == 200 && body.find("allow") != body.npos
                           : status == 200;
     answers.fetch_add(1, std::memory_order_relaxed);
