@@ -17,7 +17,7 @@ ifeq ($(CI),true)
 CMAKE_FLAGS += -DMAXSESS_WERROR=ON
 endif
 
-.PHONY: all build test run stop-db deps clean bench capacity install deb
+.PHONY: all build test run stop-db deps clean bench capacity install deb soak
 
 all: build
 
@@ -39,6 +39,13 @@ test: build
 # table; figures in $(BUILD_DIR)/bench/results.json (scripts/bench.sh).
 bench: deps
 	BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) scripts/bench.sh
+
+# Not part of `test` or CI: 30 minutes of links, auth updates and webhooks
+# at half the peak, RSS and open files each minute into
+# $(BUILD_DIR)/soak/soak.csv and soak.png; SOAK_MINUTES, SOAK_RATE and
+# SOAK_SAMPLE_SECONDS shorten it (scripts/soak.sh, docs/faults.md).
+soak: deps
+	BUILD_DIR=$(BUILD_DIR) JOBS=$(JOBS) scripts/soak.sh
 
 # docs/capacity.md from the figures of the last `make bench` (what N
 # concurrent sessions need: nodes, PostgreSQL write rate, failover).

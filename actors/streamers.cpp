@@ -281,6 +281,12 @@ struct streamer_state {
   bool armed[2] = {false, false};
   bool running[2] = {false, false};
   std::vector<caf::typed_response_promise<streamer_run>> waiters[2];
+  // Pushed kills: at most one push on the worker at a time; orders that
+  // come meanwhile wait here and go together in the next one. Without
+  // this, each kill of a hanging streamer queued one more API timeout
+  // (5 s) ahead of every sync and kill job of that streamer.
+  bool pushing = false;
+  std::vector<kill_order> to_push;
   static inline const char* name = "maxsess.streamer";
 };
 
@@ -651,6 +657,51 @@ void start_kill(streamer_actor* self) {
       failed_run(self, kill_run));
 }
 
+// Sends what waits in to_push, unless a push is on its way (its end sends
+// the rest) or the streamer is backing off: then the kill run closes them
+// later (they are durable `killed` rows) and the auth backend refuses them
+// meanwhile.
+void push_kills(streamer_actor* self) {
+  auto& st = self->state;
+  if (st.pushing || st.to_push.empty()) return;
+  auto* ctx = st.ctx;
+  if (!st.backoff.may_call(ctx->deps.clock.now())) {
+    // Debug: during an outage every portal kill would log a line; the
+    // back-off itself is logged once per change of error.
+    ctx->deps.log.debug("streamer", "streamer backing off; its kill run closes the killed sessions",
+                        {{"streamer", std::to_string(st.s.id)},
+                         {"kills", std::to_string(st.to_push.size())}});
+    st.to_push.clear();
+    return;
+  }
+  st.pushing = true;
+  auto orders = std::move(st.to_push);
+  st.to_push.clear();
+  auto s = st.s;
+  const worker* io = st.io;
+  offload<kill_outcome>(
+      self, [ctx, s, orders, io] { return close_on_streamer(ctx, s, orders, ctx->opts.batch_size, io); },
+      [self](kill_outcome k) {
+        self->state.ctx->deps.metrics.inc("maxsess_kills_pushed_total", {}, count_ids(k.closed));
+        if (k.calls > 0) api_answered(self);
+        report_closed(self, k.closed);
+        self->state.pushing = false;
+        push_kills(self);
+      },
+      [self](std::string why, bool api) {
+        // The kill timer closes it later; the auth backend refuses it meanwhile.
+        self->state.pushing = false;
+        if (api) {
+          api_failed(self, kill_run, "pushed kill", why);
+        } else {
+          self->state.ctx->deps.log.warn_repeated("streamer", "pushing a kill failed; the kill run retries",
+                                                  {{"streamer", std::to_string(self->state.s.id)},
+                                                   {"error", why}});
+        }
+        push_kills(self);
+      });
+}
+
 caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, worker* io) {
   auto& st = self->state;
   st.ctx = ctx;
@@ -696,23 +747,9 @@ caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, 
       },
       [=](kills_atom, std::vector<kill_order>& orders) {
         // A kill decided now is pushed at once (PRODUCT.md §3).
-        auto* ctx = self->state.ctx;
-        auto s = self->state.s;
-        const worker* io = self->state.io;
-        offload<kill_outcome>(
-            self, [ctx, s, orders, io] { return close_on_streamer(ctx, s, orders, ctx->opts.batch_size, io); },
-            [self](kill_outcome k) {
-              self->state.ctx->deps.metrics.inc("maxsess_kills_pushed_total", {}, count_ids(k.closed));
-              if (k.calls > 0) api_answered(self);
-              report_closed(self, k.closed);
-            },
-            [self](std::string why, bool api) {
-              // The kill timer closes it later; the auth backend refuses it meanwhile.
-              if (api) return api_failed(self, kill_run, "pushed kill", why);
-              self->state.ctx->deps.log.warn_repeated("streamer", "pushing a kill failed; the kill run retries",
-                                                      {{"streamer", std::to_string(self->state.s.id)},
-                                                       {"error", why}});
-            });
+        auto& q = self->state.to_push;
+        q.insert(q.end(), std::make_move_iterator(orders.begin()), std::make_move_iterator(orders.end()));
+        push_kills(self);
       },
       [=](run_atom, std::function<void()>& k) { k(); },
   };

@@ -356,7 +356,9 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   metric_registry metrics;
   describe_metrics(metrics);
   metrics.set("maxsess_database_up", {}, 1);  // start-up just used it
-  storage::db_health db_health(cfg.storage.dsn, std::chrono::seconds(1),
+  // A database that cannot answer SELECT 1 within request_timeout cannot
+  // answer a request in time either: not ready.
+  storage::db_health db_health(cfg.storage.dsn, std::chrono::seconds(1), cfg.node.request_timeout,
                                [&log, &metrics](bool ok, const std::string& error) {
                                  metrics.set("maxsess_database_up", {}, ok ? 1 : 0);
                                  // The outage's start and end, once each; what

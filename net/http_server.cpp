@@ -277,8 +277,11 @@ class session : public std::enable_shared_from_this<session> {
     if (state_ != state::handling) return;
     if (slot->done.exchange(true)) return;  // the reply is already queued on the strand
     server_.log(log_level::warn, "handler did not answer in time", {{"remote", remote_}});
-    write_response(
-        error_response(http::status::service_unavailable, "unavailable", "no answer in time"));
+    // Nothing came from inside the daemon in time (a database that hangs,
+    // say): like every 503 of the API, it tells the client when to retry.
+    auto res = error_response(http::status::service_unavailable, "unavailable", "no answer in time");
+    res.set(http::field::retry_after, "1");
+    write_response(std::move(res));
   }
 
   void on_reply(response res) {

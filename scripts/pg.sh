@@ -4,6 +4,7 @@
 #   scripts/pg.sh start DIR [PORT] [--fast]   start (or keep running) a cluster
 #   scripts/pg.sh stop DIR                    stop it and delete its data
 #   scripts/pg.sh status DIR                  exit 0 when running, 3 when not
+#   scripts/pg.sh halt DIR [--immediate]      stop the server, keep its data
 #
 # DIR is a state folder owned by the caller; after `start` it holds:
 #   DIR/dsn      libpq DSN of the maintenance database, e.g.
@@ -38,7 +39,7 @@ die() { echo "$prog: error: $*" >&2; exit 1; }
 note() { echo "$prog: $*" >&2; }
 
 usage() {
-  sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -249,6 +250,33 @@ cmd_stop() {
   note "stopped"
 }
 
+# The server goes away but its data stays, so `start DIR` brings the same
+# cluster back (fault tests: a database outage). --immediate is a crash
+# (no shutdown checkpoint; with --fast, commits not yet flushed are lost).
+cmd_halt() {
+  local dir="" mode=fast
+  for a in "$@"; do
+    case "$a" in
+      --immediate) mode=immediate ;;
+      -*) die "unknown option '$a' (known: --immediate)" ;;
+      *) [[ -z "$dir" ]] || die "too many arguments: '$a'"; dir=$a ;;
+    esac
+  done
+  [[ -n "$dir" ]] || usage
+  [[ -d "$dir" && -f "$dir/datadir" ]] || { note "nothing to halt in $dir"; return 0; }
+  dir=$(cd "$dir" && pwd)
+  exec 8>"$dir/.lock"
+  flock -w 120 8 || die "another pg.sh holds $dir/.lock for over 120 s"
+  local datadir bindir
+  datadir=$(cat "$dir/datadir")
+  bindir=$(pg_bindir)
+  if is_running "$dir"; then
+    as_owner "$bindir/pg_ctl" stop -D "$datadir" -m "$mode" -w -t 60 >/dev/null ||
+      die "pg_ctl stop -m $mode failed for $datadir"
+  fi
+  note "halted ($mode); data kept in $datadir"
+}
+
 cmd_status() {
   [[ $# -eq 1 ]] || usage
   local dir=$1
@@ -267,6 +295,7 @@ case "$action" in
   start) cmd_start "$@" ;;
   stop) cmd_stop "$@" ;;
   status) cmd_status "$@" ;;
+  halt) cmd_halt "$@" ;;
   -h|--help|help) usage ;;
   *) note "unknown command '$action'"; usage ;;
 esac

@@ -2,7 +2,8 @@
 // Whether the database answers now, for /readyz: a thread of its own sends
 // `SELECT 1` every interval over its own connection (never through the
 // pools, so a queue of slow loads cannot make a healthy database look down),
-// and reports each change once.
+// and reports each change once. An answer later than `answer_within` counts
+// as down (a server that hangs), and so does a failed connect.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -16,7 +17,7 @@ namespace maxsess::storage {
 class db_health {
  public:
   // on_change(ok, error) runs on the probe's thread, once per change.
-  db_health(std::string dsn, std::chrono::milliseconds every,
+  db_health(std::string dsn, std::chrono::milliseconds every, std::chrono::milliseconds answer_within,
             std::function<void(bool ok, const std::string& error)> on_change);
   ~db_health();
   db_health(const db_health&) = delete;
@@ -27,6 +28,7 @@ class db_health {
   void loop();
   std::string dsn_;
   std::chrono::milliseconds every_;
+  std::chrono::milliseconds answer_within_;
   std::function<void(bool, const std::string&)> on_change_;
   std::atomic<bool> ok_{true};
   std::mutex mutex_;

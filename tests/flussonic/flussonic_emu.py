@@ -65,6 +65,10 @@ DEFAULT_CONFIG = {
     # "repeat" answers "next" = the cursor it was given ("0" on the first
     # page). null: the real paging.
     "api_next": None,
+    # A Sessions API that answers 200 with a body no client can use (fault
+    # tests): true → a truncated JSON document; a string → that exact body
+    # (say "<html>" or '{"sessions": 5}'). Checked after api_fail.
+    "api_garbage": False,
     "auth_timeout_ms": 3000,
     "webhook_timeout_ms": 5000,
     # Bytes added to a session on every update.
@@ -215,6 +219,9 @@ class Emulator:
             self.webhook_statuses = []
             self.events_delivered = 0
             self.api_requests = 0
+            # Listings begun: GET of the sessions list without a cursor (a
+            # sync or kill run starting), however many pages follow.
+            self.api_listings = 0
             self.cond.notify_all()
 
     def state(self):
@@ -224,6 +231,7 @@ class Emulator:
                 "deleted": list(self.deleted),
                 "auth_calls": list(self.auth_calls),
                 "api_requests": self.api_requests,
+                "api_listings": self.api_listings,
                 "api_log": list(self.api_log),
                 "webhook_posts": self.webhook_posts,
                 "webhook_failures": self.webhook_failures,
@@ -739,14 +747,22 @@ class Handler(BaseHTTPRequestHandler):
         body = self.body
         with emu.lock:
             emu.api_requests += 1
+            if method == "GET" and rest in ("", LEGACY_SESSIONS) and not query.get("cursor"):
+                emu.api_listings += 1
             delay = int(emu.config.get("api_delay_ms") or 0)
             fail = emu.config.get("api_fail")
+            garbage = emu.config.get("api_garbage")
         entry = {"method": method, "path": self.path, "status": 0, "utc_ms": now_ms()}
         with emu.lock:
             emu._append(emu.api_log, entry)
         if delay > 0:
             time.sleep(delay / 1000.0)
-        status = self._api_answer(method, rest, query, legacy, body, fail)
+        if garbage and not fail:
+            raw = garbage if isinstance(garbage, str) else '{"sessions": [{"id": "x", "na'
+            self._send(200, raw=raw.encode())
+            status = 200
+        else:
+            status = self._api_answer(method, rest, query, legacy, body, fail)
         with emu.lock:
             entry["status"] = status
 
@@ -861,6 +877,7 @@ class Handler(BaseHTTPRequestHandler):
             # sessions are open (state lists them all).
             with emu.lock:
                 return self._send(200, {"api_requests": emu.api_requests,
+                                        "api_listings": emu.api_listings,
                                         "api_log": list(emu.api_log)})
         if method != "POST":
             return self._error(405, "method not allowed")

@@ -231,7 +231,13 @@ st, lc = http("POST", "/flussonic/api/close_sessions", raw=(g["id"] + "\n").enco
 check(st == 200 and lc["closed"] == [g["id"]], lc)
 ctl("/_emu/config", {"api_fail": True})
 check(http("GET", "/streamer/api/v3/sessions", headers=BASIC)[0] == 500, "api_fail")
-ctl("/_emu/config", {"api_fail": 503, "api_delay_ms": 400})
+ctl("/_emu/config", {"api_fail": False, "api_garbage": True})
+with opener.open(urllib.request.Request("http://127.0.0.1:%d/streamer/api/v3/sessions" % port,
+                                        headers=BASIC), timeout=15) as r:
+    check(r.status == 200 and r.read().startswith(b'{"sessions": [{"id": "x", "na'), "api_garbage")
+ctl("/_emu/config", {"api_garbage": '{"sessions": 5}'})
+check(http("GET", "/streamer/api/v3/sessions", headers=BASIC) == (200, {"sessions": 5}), "api_garbage string")
+ctl("/_emu/config", {"api_garbage": False, "api_fail": 503, "api_delay_ms": 400})
 t0 = time.time(); st, _ = http("GET", "/streamer/api/v3/sessions", headers=BASIC)
 check(st == 503 and time.time() - t0 >= 0.4, "api_delay")
 ctl("/_emu/reset")
@@ -256,6 +262,7 @@ check(p1["next"] == "1" and p2["next"] == "2" and [x["token"] for x in p2["sessi
 ctl("/_emu/config", {"api_next": "repeat"})
 st, p3 = http("GET", "/streamer/api/v3/sessions?limit=2&cursor=7", headers=BASIC)
 check(p3["next"] == "7", p3)
+check(ctl("/_emu/state")["api_listings"] == 2, "api_listings counts listings begun (no cursor), not pages")
 ctl("/_emu/reset")
 
 # --- SIGTERM ------------------------------------------------------------------
