@@ -139,8 +139,14 @@ void ask_to_passivate(account_self self) {
   self->request(self->state.parent, caf::infinite, passivate_atom_v, self->state.handled)
       .then([self](bool agreed) {
         self->state.passivating = false;
-        if (agreed)
-          self->quit();
+        auto& s = self->state;
+        if (agreed) return self->quit();
+        // Refused: a request was on its way. An actor that holds nothing
+        // (its load failed, maybe again for that request while we asked)
+        // asks again shortly, or it would stay in memory for good: arm_wake
+        // does nothing while unloaded.
+        if (!s.loaded && !s.loading && !s.draining && s.writes_in_flight.empty())
+          self->delayed_send(self, std::chrono::milliseconds(10), wake_atom_v);
         else
           arm_wake(self);
       });
@@ -384,6 +390,8 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
       [=](wake_atom) {
         auto& s = self->state;
         s.wake_at.reset();
+        if (!s.loaded && !s.loading && !s.passivating && !s.draining && s.writes_in_flight.empty())
+          return ask_to_passivate(self);  // a failed load, see ask_to_passivate
         if (!s.loaded || s.passivating || s.draining) return;
         auto now = s.ctx->deps.clock.now();
         std::vector<write_op> ops;
