@@ -338,6 +338,10 @@ void api_failed(streamer_actor* self, int kind, const char* job, const std::stri
   auto* ctx = st.ctx;
   auto now = ctx->deps.clock.now();
   auto f = st.backoff.failed(error, now);
+  const metric_registry::labels streamer{{"streamer", std::to_string(st.s.id)}};
+  ctx->deps.metrics.set("maxsess_streamer_api_up", streamer, 0);
+  ctx->deps.metrics.set("maxsess_streamer_last_error_timestamp_seconds", streamer,
+                        static_cast<double>(to_unix_ms(now)) / 1000.0);
   if (!f.worth_a_line) return;
   logger::fields kv = {{"streamer", std::to_string(st.s.id)}, {"host", st.s.host}, {"job", job},
                        {"error", error}, {"failures", std::to_string(f.failures)}};
@@ -357,6 +361,7 @@ void api_failed(streamer_actor* self, int kind, const char* job, const std::stri
 
 void api_answered(streamer_actor* self) {
   auto& st = self->state;
+  st.ctx->deps.metrics.set("maxsess_streamer_api_up", {{"streamer", std::to_string(st.s.id)}}, 1);
   if (st.backoff.answered())
     st.ctx->deps.log.info("streamer", "Flussonic API answers again",
                           {{"streamer", std::to_string(st.s.id)}, {"host", st.s.host}});
@@ -369,6 +374,9 @@ void finish(streamer_actor* self, int kind, streamer_run run, api_calls api) {
   ctx->deps.metrics.inc("maxsess_streamer_runs_total", {{"streamer", std::to_string(st.s.id)}, {"job", job}});
   if (!run.ok)
     ctx->deps.metrics.inc("maxsess_streamer_errors_total", {{"streamer", std::to_string(st.s.id)}, {"job", job}});
+  else if (kind == sync_run)
+    ctx->deps.metrics.set("maxsess_streamer_last_sync_timestamp_seconds", {{"streamer", std::to_string(st.s.id)}},
+                          static_cast<double>(to_unix_ms(ctx->deps.clock.now())) / 1000.0);
   if (api == api_calls::failed) {
     api_failed(self, kind, job, run.error);
   } else {

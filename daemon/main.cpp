@@ -104,6 +104,12 @@ void describe_metrics(metric_registry& m) {
   m.describe_gauge("maxsess_cluster_peers_connected", "Other nodes this node has a connection to.");
   m.describe_gauge("maxsess_build_info", "Always 1; the version and git commit of this maxsessd.");
   m.set("maxsess_build_info", {{"version", build_version()}, {"commit", build_commit()}}, 1);
+  m.describe_gauge("maxsess_streamer_api_up",
+                   "1 when the streamer's last Flussonic API call (sync, kill) answered, 0 when it failed.");
+  m.describe_gauge("maxsess_streamer_last_sync_timestamp_seconds",
+                   "Unix time of the streamer's last complete sync run on this node.");
+  m.describe_gauge("maxsess_streamer_last_error_timestamp_seconds",
+                   "Unix time of the streamer's last failed Flussonic API call on this node.");
   m.describe_gauge("maxsess_database_up",
                    "1 while PostgreSQL answers this node's health check (every second), else 0.");
   // Counters without labels show 0 from the start (increase() alerts need a
@@ -444,14 +450,26 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   api_opts.auth_duration = ps.auth_duration;
   // Gauges read at scrape time: sessions by status (the database is the
   // whole truth across nodes) and account actors alive here.
-  auto scrape = [&reader, &metrics](std::function<void(std::string)> done) {
+  auto scrape = [&reader, &metrics, &streamers](std::function<void(std::string)> done) {
     reader.post(
-        [&metrics, done](storage::session_store& db) {
+        [&metrics, &streamers, done](storage::session_store& db) {
           for (auto status : {"pending", "active", "ended", "killed"})
             metrics.set("maxsess_sessions", {{"status", status}}, 0);
           for (auto& [status, n] : db.count_by_status())
             metrics.set("maxsess_sessions", {{"status", status}}, static_cast<double>(n));
-          done({});
+          // Live sessions per registered streamer, rendered fresh each scrape
+          // (a deleted streamer's series goes with it; 0 for an idle one).
+          auto live = db.count_live_by_streamer();
+          std::string extra =
+              "# HELP maxsess_streamer_sessions Pending and active sessions placed on each registered "
+              "streamer.\n# TYPE maxsess_streamer_sessions gauge\n";
+          for (const auto& s : streamers.list())
+            for (const char* status : {"pending", "active"}) {
+              auto i = live.find({s.id, status});
+              extra += "maxsess_streamer_sessions{streamer=\"" + std::to_string(s.id) + "\",status=\"" +
+                       status + "\"} " + std::to_string(i == live.end() ? 0 : i->second) + "\n";
+            }
+          done(std::move(extra));
         },
         [done](const std::string&) { done({}); });
   };

@@ -227,6 +227,14 @@ std::vector<std::pair<std::string, std::string>> session_store::clear_sessions(
   return out;
 }
 
+std::map<std::pair<int64_t, std::string>, int64_t> session_store::count_live_by_streamer() {
+  auto r = impl_->read([](connection& c) { return c.exec(sql_count_live_by_streamer); });
+  std::map<std::pair<int64_t, std::string>, int64_t> out;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out[{get_int(r.get(), i, 0), get_text(r.get(), i, 1)}] = get_int(r.get(), i, 2);
+  return out;
+}
+
 std::map<std::string, int64_t> session_store::count_by_status() {
   auto r = impl_->read([](connection& c) { return c.exec(sql_count_by_status); });
   std::map<std::string, int64_t> out;

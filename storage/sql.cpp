@@ -70,6 +70,11 @@ const char* const sql_live_accounts_of_shard =
 const char* const sql_count_sessions = "SELECT count(*) FROM playback_sessions";
 const char* const sql_count_by_status =
     "SELECT status, count(*) FROM playback_sessions GROUP BY status";
+// Live sessions per streamer for the metrics scrape (status is indexed with
+// shard; the live rows are a small part of the table once clear runs).
+const char* const sql_count_live_by_streamer =
+    "SELECT streamer_id, status, count(*) FROM playback_sessions"
+    " WHERE status IN ('pending', 'active') GROUP BY streamer_id, status";
 
 // For the streamer jobs. A Flussonic session is open when its element of
 // the flussonic array has "open": true.

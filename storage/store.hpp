@@ -155,6 +155,8 @@ class session_store {
   std::vector<std::pair<std::string, std::string>> clear_sessions(
       std::chrono::milliseconds timeout, std::chrono::milliseconds killed_timeout);
   std::map<std::string, int64_t> count_by_status();
+  // (streamer id, "pending"|"active") -> sessions; only pairs that have any.
+  std::map<std::pair<int64_t, std::string>, int64_t> count_live_by_streamer();
 
   // Counts, for tests and metrics.
   int64_t count_sessions();

@@ -50,6 +50,12 @@ TEST(FlussonicHttps, SyncOverHttpsChecksTheCertificateUnlessTurnedOff) {
   auto error = failed.value("error", "");
   EXPECT_NE(error.find("certificate verify failed"), std::string::npos) << error;
   EXPECT_EQ(emu.state().at("api_requests").get<int>(), 0) << "a request went out before the check";
+  auto metrics = c.get("/metrics").body;
+  EXPECT_NE(metrics.find("maxsess_streamer_api_up{streamer=\"1\"} 0\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("maxsess_streamer_last_error_timestamp_seconds{streamer=\"1\"} 1"), std::string::npos);
+  EXPECT_EQ(metrics.find("maxsess_streamer_last_sync_timestamp_seconds{streamer=\"1\"}"), std::string::npos);
+  EXPECT_NE(metrics.find("maxsess_streamer_sessions{streamer=\"1\",status=\"active\"} 0\n"), std::string::npos)
+      << metrics;
 
   s["api_tls_verify"] = false;
   r = c.put_json("/api/v1/streamers/1", s.dump(), admin);
@@ -59,6 +65,10 @@ TEST(FlussonicHttps, SyncOverHttpsChecksTheCertificateUnlessTurnedOff) {
   EXPECT_TRUE(ok.at("ok").get<bool>()) << ok;
   EXPECT_EQ(ok.at("listed").get<int>(), 1) << ok;
   EXPECT_GE(emu.state().at("api_requests").get<int>(), 1);
+  metrics = c.get("/metrics").body;
+  EXPECT_NE(metrics.find("maxsess_streamer_api_up{streamer=\"1\"} 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("maxsess_streamer_last_sync_timestamp_seconds{streamer=\"1\"} 1"), std::string::npos)
+      << metrics;
 
   // Refused at PUT, not at the first sync; nothing changes.
   for (auto [field, value] : {std::pair{"api_url", "ftp://127.0.0.1/"}, {"api_url", "https://127.0.0.1:99999"},
