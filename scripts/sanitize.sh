@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# `make test-asan` / `make test-tsan` after their build (docs/testing.md):
+#   scripts/sanitize.sh address BUILD_DIR JOBS   unit + integration under ASan + UBSan
+#   scripts/sanitize.sh thread  BUILD_DIR JOBS   the CAF-free suites under TSan
+# Every process the tests start (test binaries, maxsessd, helpers) writes
+# its sanitizer reports to BUILD_DIR/sanitizer-logs/ rather than only to a
+# stderr that a test may swallow; any report there fails the run, even
+# when every test passed.
+set -euo pipefail
+kind=$1 dir=$2 jobs=${3:-2}
+logs="$(cd "$dir" && pwd)/sanitizer-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+export MAXSESS_PG_FAST=1
+case "$kind" in
+  address)
+    # halt_on_error: a UBSan finding stops the process (gcc's UBSan only
+    # prints by default); LeakSanitizer stays on.
+    export ASAN_OPTIONS="log_path=$logs/asan:detect_stack_use_after_return=1:strict_string_checks=1:check_initialization_order=1"
+    export UBSAN_OPTIONS="log_path=$logs/ubsan:print_stacktrace=1:halt_on_error=1"
+    labels='^(unit|integration)$'
+    ;;
+  thread)
+    export TSAN_OPTIONS="log_path=$logs/tsan:halt_on_error=0:second_deadlock_stack=1"
+    # The CAF-free test binaries (tests/CMakeLists.txt labels each by area);
+    # actor code runs under ASan and the deterministic scheduler tests.
+    labels='^(unit_domain|unit_config|unit_net|unit_cluster|integration_storage)$'
+    ;;
+  *)
+    echo "usage: $0 address|thread BUILD_DIR [JOBS]" >&2
+    exit 2
+    ;;
+esac
+rc=0
+(cd "$dir" && ctest --output-on-failure -j"$jobs" -L "$labels") || rc=$?
+shopt -s nullglob
+reports=("$logs"/*)
+if [[ ${#reports[@]} -gt 0 ]]; then
+  echo "sanitize.sh: ${#reports[@]} sanitizer report(s) in $logs:" >&2
+  for f in "${reports[@]}"; do
+    echo "=== $f" >&2
+    head -60 "$f" >&2
+  done
+  rc=1
+fi
+if [[ $rc -eq 0 ]]; then
+  echo "sanitize.sh: $kind: every test passed, no sanitizer report"
+fi
+exit $rc
