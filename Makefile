@@ -12,12 +12,24 @@ RUN_HTTP    ?= 127.0.0.1:8080
 RUN_EMU_PORT ?= 18081
 PREFIX      ?= /usr/local
 
+# Sanitizer and fuzz builds (docs/testing.md), each in its own folder.
+FUZZ_DIR    ?= build-fuzz
+ASAN_DIR    ?= build-asan
+TSAN_DIR    ?= build-tsan
+
 CMAKE_FLAGS := -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
 ifeq ($(CI),true)
 CMAKE_FLAGS += -DMAXSESS_WERROR=ON
 endif
+# ccache when installed: the ASan and fuzz builds are long on 2 cores.
+CCACHE := $(shell command -v ccache 2>/dev/null)
+ifneq ($(CCACHE),)
+CMAKE_FLAGS += -DCMAKE_CXX_COMPILER_LAUNCHER=$(CCACHE)
+endif
+# The fuzz_short_* tests of `make test` run the libFuzzer binaries of $(FUZZ_DIR).
+CMAKE_FLAGS += -DMAXSESS_FUZZ_BUILD_DIR=$(abspath $(FUZZ_DIR))
 
-.PHONY: all build test run stop-db deps clean bench capacity install deb soak
+.PHONY: all build test run stop-db deps clean bench capacity install deb soak fuzz-build fuzz test-asan test-tsan
 
 all: build
 
@@ -31,8 +43,36 @@ build: deps
 # Unit and integration tests; ctest fixtures start and stop a throwaway
 # PostgreSQL ($(BUILD_DIR)/test-pg) around the integration tests.
 # MAXSESS_PG_FAST=1: that server runs without fsync (pg.sh --fast).
-test: build
+# Also a short libFuzzer run of each fuzz target (label fuzz,
+# MAXSESS_FUZZ_SHORT_SECONDS each), so `make test` builds $(FUZZ_DIR) too.
+test: build fuzz-build
 	cd $(BUILD_DIR) && MAXSESS_PG_FAST=1 ctest --output-on-failure -j$(JOBS)
+
+# The libFuzzer targets of tests/fuzz, built by clang with ASan + UBSan.
+# Warnings are gcc's job (the product build); clang's own set must not fail CI.
+fuzz-build: deps
+	CXX=clang++ cmake -S . -B $(FUZZ_DIR) $(CMAKE_FLAGS) -DMAXSESS_FUZZ=ON -DMAXSESS_WERROR=OFF
+	cmake --build $(FUZZ_DIR) --target fuzzers -j$(JOBS)
+
+# Not part of `test`: each fuzz target until 10 M executions (FUZZ_RUNS),
+# at most FUZZ_MAX_SECONDS (3600) each; figures in $(FUZZ_DIR)/fuzz-report.txt.
+fuzz: fuzz-build
+	scripts/fuzz.sh long $(FUZZ_DIR)
+
+# The unit and integration suites under ASan + UBSan (gcc). Any report of
+# any process (the daemons the tests start included) fails it (scripts/sanitize.sh).
+test-asan: deps
+	cmake -S . -B $(ASAN_DIR) $(CMAKE_FLAGS) -DMAXSESS_SANITIZE=address
+	cmake --build $(ASAN_DIR) -j$(JOBS)
+	scripts/sanitize.sh address $(ASAN_DIR) $(JOBS)
+
+# The CAF-free parts under TSan: domain, config, storage, the HTTP server,
+# the Flussonic client (Debian's libcaf_core is not built with TSan).
+TSAN_TESTS := unit_domain_tests unit_config_tests unit_net_tests unit_cluster_tests integration_storage_tests
+test-tsan: deps
+	cmake -S . -B $(TSAN_DIR) $(CMAKE_FLAGS) -DMAXSESS_SANITIZE=thread
+	cmake --build $(TSAN_DIR) -j$(JOBS) --target $(TSAN_TESTS)
+	scripts/sanitize.sh thread $(TSAN_DIR) $(JOBS)
 
 # Not part of `test`: maxsess's figures beside nginx, a bare Beast server
 # and Redis+Lua, measured in one run (under 10 minutes) and printed as one
@@ -75,4 +115,6 @@ stop-db:
 
 clean:
 	-scripts/pg.sh stop $(BUILD_DIR)/test-pg
-	rm -rf $(BUILD_DIR)
+	-scripts/pg.sh stop $(ASAN_DIR)/test-pg
+	-scripts/pg.sh stop $(TSAN_DIR)/test-pg
+	rm -rf $(BUILD_DIR) $(FUZZ_DIR) $(ASAN_DIR) $(TSAN_DIR)

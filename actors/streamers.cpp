@@ -22,15 +22,6 @@ namespace maxsess::actors {
 
 using namespace maxsess::atoms;
 
-const char* to_string(job_request::kind k) {
-  switch (k) {
-    case job_request::kind::sync: return "sync";
-    case job_request::kind::kill: return "kill";
-    case job_request::kind::clear: return "clear";
-  }
-  return "?";
-}
-
 namespace {
 
 constexpr auto account_timeout = std::chrono::seconds(10);

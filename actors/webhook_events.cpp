@@ -1,5 +1,6 @@
 #include "actors/webhook_events.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include "domain/json_input.hpp"
@@ -58,12 +59,13 @@ std::string text(const fields& o, slot key) {
 }
 
 // Integers may arrive as numbers, floats or digit strings; -1: absent or
-// unusable.
+// unusable (a negative number too: no event id, byte count, duration or
+// time is below zero, and -1 must stay the only "not given").
 int64_t number(const fields& o, slot key) {
   auto* i = o.get(key);
   if (!i) return -1;
   switch (i->type()) {
-    case jtype::INT64: return i->get_int64().value_unsafe();
+    case jtype::INT64: return std::max<int64_t>(i->get_int64().value_unsafe(), -1);
     case jtype::UINT64: return -1;  // above INT64_MAX: out of range, as if absent
     case jtype::DOUBLE: {
       double d = i->get_double().value_unsafe();
@@ -138,8 +140,12 @@ void parse_event(jelement e, webhook_batch& out) {
   // When it happened: the most specific time the event carries.
   for (auto key : {k_closed_at, k_deleted_at, k_updated_at, k_utc_ms, k_started_at, k_opened_at, k_created_at}) {
     if (r.what != play_report::kind::closed && (key == k_closed_at || key == k_deleted_at)) continue;
+    // After 2200 is nonsense, and past 2262 a time no longer fits sys_time
+    // (a 14-digit millisecond value overflowed; found by the webhook_batch
+    // fuzz target): such a time counts as not given.
+    constexpr auto last = std::chrono::hours(24) * 365 * 230;  // ~2200-01-01
     auto v = number(f, key);
-    if (v > 0 && v < 100'000'000'000'000LL) {  // beyond year 5000 (s) / 5138 (ms): nonsense
+    if (v > 0 && v < 100'000'000'000'000LL && flussonic_time(v).time_since_epoch() < last) {
       r.at = flussonic_time(v);
       break;
     }

@@ -4,6 +4,7 @@
 // nothing here throws out of the public functions.
 #include "config/config.hpp"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -26,6 +27,21 @@ extern char** environ;  // POSIX
 namespace maxsess::config {
 
 namespace {
+
+// Parses a document and keeps nothing (read_yaml counts the documents).
+struct document_counter final : YAML::EventHandler {
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
 
 // ---------------------------------------------------------------------------
 // The key table: one place that names every section and key, and where its
@@ -331,21 +347,30 @@ class loader {
 
   // False when nothing past the parse can be trusted (then one problem).
   bool read_yaml(const std::string& text) {
-    std::vector<YAML::Node> docs;
+    YAML::Node root;
     try {
-      docs = YAML::LoadAll(text);
+      // Not YAML::LoadAll: on some invalid text ("'a',", found by the
+      // config_load fuzz target) yaml-cpp 0.7's parser reports an empty
+      // document again and again without reading on, and LoadAll collects
+      // them until memory runs out. One document is all a file may hold, so
+      // counting stops at the second; then the one is loaded.
+      std::istringstream in(text);
+      YAML::Parser parser(in);
+      document_counter counter;
+      int documents = 0;
+      while (documents < 2 && parser.HandleNextDocument(counter)) ++documents;
+      if (documents > 1) {
+        add(source_, "holds more than one YAML document (separated by ---), or text after the "
+                     "first that is not YAML; write exactly one");
+        return false;
+      }
+      root = YAML::Load(text);
     } catch (const YAML::ParserException& e) {
       add(source_, "not valid YAML: " + e.msg + " (line " + std::to_string(e.mark.line + 1) +
                        ", column " + std::to_string(e.mark.column + 1) + ")");
       return false;
     }
-    if (docs.size() > 1) {
-      add(source_, "holds " + std::to_string(docs.size()) +
-                       " YAML documents (separated by ---); write exactly one");
-      return false;
-    }
-    if (docs.empty() || docs[0].IsNull()) return true;  // empty file: all defaults
-    const YAML::Node& root = docs[0];
+    if (root.IsNull()) return true;  // empty file: all defaults
     if (!root.IsMap()) {
       add(source_, "the top level must be a mapping of sections (" +
                        join(section_names(sections_), ", ") + ")" + at_line(root));
@@ -358,6 +383,10 @@ class loader {
         continue;
       }
       const std::string name = it->first.Scalar();
+      if (name.empty()) {  // '': a problem needs a path (found by the config_load fuzz target)
+        add(source_, "a section name must not be empty" + at_line(it->first));
+        continue;
+      }
       if (!seen.insert(name).second) {
         add(name, "section given twice; merge the two into one" + at_line(it->first));
         continue;

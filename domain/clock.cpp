@@ -1,6 +1,8 @@
 #include "domain/clock.hpp"
 
+#include <algorithm>
 #include <cstdio>
+#include <limits>
 #include <ctime>
 
 namespace maxsess {
@@ -150,6 +152,12 @@ int64_t to_unix_ms(sys_time t) {
 }
 
 sys_time from_unix_ms(int64_t ms) {
+  // Saturates: times from outside (a streamer's events, Flussonic's API)
+  // can be any int64, and milliseconds beyond the year 2262 overflow
+  // sys_time's int64 nanoseconds (undefined behaviour; found by the
+  // webhook_batch fuzz target).
+  constexpr int64_t limit = std::numeric_limits<int64_t>::max() / 1'000'000;
+  ms = std::clamp(ms, -limit, limit);
   return sys_time{std::chrono::duration_cast<sys_time::duration>(std::chrono::milliseconds(ms))};
 }
 

@@ -111,10 +111,13 @@ std::string metric_registry::render(const std::string& extra) const {
     out << "# TYPE " << name << " " << f.type << "\n";
     for (auto& [key, v] : f.values) out << name << key << " " << number(v) << "\n";
     for (auto& [key, h] : f.histograms) {
-      // key is "{a="b"}" or empty: splice "le" into it.
-      auto with_le = [&](const std::string& le) {
-        if (key.empty()) return "{le=\"" + le + "\"}";
-        return key.substr(0, key.size() - 1) + ",le=\"" + le + "\"}";
+      // key is "{a="b"}" or empty: splice "le" into it. (A named
+      // reference: C++17 lambdas cannot capture a structured binding, and
+      // clang, which builds the fuzz targets, refuses it.)
+      const std::string& labels = key;
+      auto with_le = [&labels](const std::string& le) {
+        if (labels.empty()) return "{le=\"" + le + "\"}";
+        return labels.substr(0, labels.size() - 1) + ",le=\"" + le + "\"}";
       };
       for (std::size_t i = 0; i < f.buckets.size(); ++i)
         out << name << "_bucket" << with_le(number(f.buckets[i])) << " " << h.counts[i] << "\n";

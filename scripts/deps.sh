@@ -11,6 +11,7 @@ packages=(
   cmake g++ make
   libcaf-dev libboost-dev libyaml-cpp-dev libpq-dev nlohmann-json3-dev libsimdjson-dev libmimalloc-dev libssl-dev libcli11-dev
   libgtest-dev libgmock-dev openssl
+  clang libclang-rt-14-dev   # make test's fuzz targets: clang 14 and its libFuzzer/ASan runtimes
   postgresql
   curl ca-certificates python3
   dpkg-dev

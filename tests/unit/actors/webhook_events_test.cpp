@@ -120,3 +120,31 @@ TEST(WebhookEvents, ABatchOfAHundred) {
   EXPECT_EQ(b.events[99].report.session_id, "s99");
   EXPECT_EQ(b.events[99].name, "play_updated");
 }
+
+// Found by the webhook_batch fuzz target (tests/fuzz/webhook_batch): a
+// negative integer came through as itself, so an event id, byte count or
+// duration of -7 was neither "not given" (-1) nor a real value, unlike a
+// negative float or string, which were already refused.
+TEST(WebhookEvents, NegativeNumbersAreNotGiven) {
+  auto b = parse_webhook_batch(
+      R"([{"event":"play_updated","id":"s","event_id":-7,"bytes":-5,"duration":-3,"updated_at":-1764000000}])");
+  ASSERT_EQ(b.events.size(), 1u);
+  EXPECT_EQ(b.events[0].event_id, -1);
+  EXPECT_EQ(b.events[0].report.bytes, -1);
+  EXPECT_EQ(b.events[0].report.duration, -1);
+  EXPECT_FALSE(b.events[0].report.at.has_value());
+}
+
+// Found by the webhook_batch fuzz target (UBSan: signed overflow): a
+// 14-digit millisecond time (year 5138) was taken and overflowed sys_time's
+// nanoseconds; a time past 2200 now counts as not given, and the next
+// field is read instead.
+TEST(WebhookEvents, TimesPastTheRepresentableRangeAreNotGiven) {
+  auto b = parse_webhook_batch(
+      R"([{"event":"play_opened","id":"s","opened_at":99999999999999},
+          {"event":"play_opened","id":"t","utc_ms":9999999999999,"opened_at":1764000000}])");
+  ASSERT_EQ(b.events.size(), 2u);
+  EXPECT_FALSE(b.events[0].report.at.has_value());
+  ASSERT_TRUE(b.events[1].report.at.has_value());
+  EXPECT_EQ(*b.events[1].report.at, from_unix_ms(1764000000000));
+}

@@ -394,6 +394,27 @@ TEST(config_errors, top_level_must_be_a_mapping) {
   }
 }
 
+// Found by the config_load fuzz target (tests/fuzz/config_load/regress-*):
+// yaml-cpp 0.7's LoadAll never returned on these (an endless run of empty
+// documents, memory growing until the process died). ctest's timeout is
+// the bound; the answer is one problem naming the file.
+TEST(config_errors, text_after_a_quoted_scalar_is_refused_not_looped_on) {
+  for (const std::string text : {" 'a', -\n", "'a',", "\"x\", y\n"}) {
+    const auto r = load(text);
+    ASSERT_EQ(r.problems.size(), 1u) << text << "\n" << dump(r);
+    EXPECT_EQ(r.problems[0].path, "<file>");
+  }
+}
+
+// Found by the config_load fuzz target: an empty section name gave a
+// problem with an empty path (": unknown key ..."), naming nothing.
+TEST(config_errors, empty_section_name_is_named_by_the_file) {
+  const auto r = load("'': 1\nstorage: {dsn: x}\nsecurity: {admin_token: a, token_secret: s}\n");
+  ASSERT_EQ(r.problems.size(), 1u) << dump(r);
+  EXPECT_EQ(r.problems[0].path, "<file>");
+  EXPECT_TRUE(mentions(&r.problems[0], "empty")) << r.problems[0].message;
+}
+
 TEST(config_errors, never_throws_on_odd_input) {
   for (const std::string& text :
        {std::string("\0\0\0", 3), std::string("{{{{"), std::string("? [a]\n: b\n"),

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace maxsess {
 namespace {
 
@@ -84,6 +86,17 @@ TEST(manual_clock, moves_only_when_told) {
   EXPECT_EQ(to_rfc3339(clock.now()), "2026-11-25T10:24:37.123Z");
   manual_clock default_start;
   EXPECT_GT(to_unix_seconds(default_start.now()), 0);
+}
+
+// Found by the webhook_batch fuzz target (UBSan): milliseconds beyond the
+// year 2262 overflowed sys_time's int64 nanoseconds (a far-future time
+// came out before 1970). Now they saturate.
+TEST(unix_ms, saturates_instead_of_overflowing) {
+  const auto far = from_unix_ms(std::numeric_limits<int64_t>::max());
+  EXPECT_GT(far, from_unix_ms(example_ms));
+  EXPECT_EQ(far, from_unix_ms(99999999999999999));
+  EXPECT_LT(from_unix_ms(std::numeric_limits<int64_t>::min()), from_unix_ms(-1));
+  EXPECT_EQ(to_unix_ms(from_unix_ms(9'000'000'000'000)), 9'000'000'000'000);  // 2255: still exact
 }
 
 }  // namespace
