@@ -128,9 +128,12 @@ TEST(Access, ReadersSeeWholeSnapshotsWhileReplaced) {
         ++checks;
       }
     });
-  for (int i = 0; i < 2000; ++i) {
+  // Swap while the readers really run (on a loaded machine they may start
+  // after 2000 swaps are over): at least 2000 swaps and 1000 checks.
+  for (int i = 0; i < 2000 || checks.load() < 1000; ++i) {
     const std::string n = std::to_string(i % 2);
     g.replace({{"x" + n, "common"}, {"y" + n, "common"}});
+    if (i >= 2000) std::this_thread::yield();
   }
   stop = true;
   for (auto& r : readers) r.join();
