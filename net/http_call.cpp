@@ -16,6 +16,11 @@
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+
 namespace maxsess::net {
 
 namespace asio = boost::asio;
@@ -37,6 +42,30 @@ std::string describe(const beast::error_code& ec) {
   }
   if (ec == ssl::error::stream_truncated) return "TLS: the peer closed the connection without close_notify";
   return ec.message();
+}
+
+// One client context per trust store, shared by every call: loading the
+// store parses a few hundred CA certificates, which a sync of many pages
+// would otherwise do once per page. OpenSSL takes the store from
+// $SSL_CERT_FILE / $SSL_CERT_DIR when it loads it, so they are the key.
+// A shared SSL_CTX is safe to use from several threads at once.
+std::shared_ptr<ssl::context> client_context(beast::error_code& ec) {
+  static std::mutex mutex;
+  static std::map<std::string, std::shared_ptr<ssl::context>> by_store;
+  auto env = [](const char* name) {
+    const char* v = std::getenv(name);
+    return std::string(v ? v : "");
+  };
+  const std::string key = env("SSL_CERT_FILE") + '\n' + env("SSL_CERT_DIR");
+  std::lock_guard lock(mutex);
+  if (auto i = by_store.find(key); i != by_store.end()) return i->second;
+  auto ctx = std::make_shared<ssl::context>(ssl::context::tls_client);
+  ctx->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                   ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  ctx->set_default_verify_paths(ec);
+  if (ec) return nullptr;
+  by_store.emplace(key, ctx);
+  return ctx;
 }
 
 }  // namespace
@@ -116,13 +145,10 @@ http_answer http_call(const http_call_options& o) {
     return answer;
   }
 
-  ssl::context ctx(ssl::context::tls_client);
-  ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
-                  ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
-  beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), ctx);
+  auto ctx = client_context(ec);
+  if (!ctx) throw failure("tls handshake", ec);
+  beast::ssl_stream<beast::tcp_stream> tls(std::move(stream), *ctx);
   if (o.tls_verify) {
-    ctx.set_default_verify_paths(ec);
-    if (ec) throw failure("tls handshake", ec);
     tls.set_verify_mode(ssl::verify_peer);
   } else {
     tls.set_verify_mode(ssl::verify_none);
