@@ -142,7 +142,23 @@ def check_spec_itself():
     dup = {i for i in ids if ids.count(i) > 1}
     if dup:
         fail("operationId used twice: %s" % sorted(dup))
+    # A few rules of OpenAPI 3.1 itself (Debian has no 3.1 meta-schema).
+    if not str(SPEC.get("openapi", "")).startswith("3.1"):
+        fail("openapi: %r, want 3.1.x" % SPEC.get("openapi"))
     for (template, method), op in OPERATIONS.items():
+        where = "%s %s" % (method, template)
+        if not op.get("responses"):
+            fail("%s: no responses" % where)
+        for code, r in op.get("responses", {}).items():
+            if not re.fullmatch(r"[1-5][0-9][0-9]|default", str(code)):
+                fail("%s: response key %r is not a status code" % (where, code))
+            if "description" not in deref(r):
+                fail("%s %s: a response needs a description" % (where, code))
+        for p in op["parameters"]:
+            if p.get("in") not in ("path", "query", "header", "cookie") or not p.get("name"):
+                fail("%s: parameter %r needs a name and in: path|query|header|cookie" % (where, p))
+            if p.get("in") == "path" and p.get("required") is not True:
+                fail("%s: path parameter %s must be required: true" % (where, p.get("name")))
         for name in re.findall(r"\{([^}]+)\}", template):
             if not any(p["in"] == "path" and p["name"] == name for p in op["parameters"]):
                 fail("%s %s: path parameter {%s} is not declared" % (method, template, name))
@@ -299,7 +315,7 @@ def call(d, method, path, expect, body=None, token=None, ctype="application/json
         status, rh = r.status, {k.lower(): v for k, v in r.getheaders()}
     finally:
         conn.close()
-    if status != expect:
+    if expect is not None and status != expect:
         fail("%s %s: expected %d, got %d %r" % (method, path, expect, status, raw[:300]))
     req_text = data.decode("utf-8", "replace") if data is not None and ctype == "application/json" else None
     parsed = check_answer(method, path, status, rh, raw, req_text, request_ok)
@@ -615,7 +631,8 @@ def free_port():
 
 
 def psql(dsn, sql):
-    subprocess.run(["psql", dsn, "-XAtqc", sql], check=True, stdout=subprocess.DEVNULL, timeout=60)
+    env = dict(os.environ, PGOPTIONS="-c client_min_messages=warning")
+    subprocess.run(["psql", dsn, "-XAtqc", sql], check=True, stdout=subprocess.DEVNULL, timeout=60, env=env)
 
 
 def main():
@@ -687,6 +704,11 @@ def main():
             "playback_session:\n  default_max_sessions: 3\n"
             "log:\n  level: info\n") % make_db("a"))
         exercise(a, emu_url)
+        # The database gone under the running daemon (dropped, its
+        # connections ended): not ready, and the state routes answer 503.
+        psql(admin_dsn, "drop database %s with (force)" % dbs[0])
+        dbs.pop(0)
+        exercise_without_database(a)
         b = start_daemon("cluster", (
             "node:\n  id: openapi-b\n" + common +
             "storage:\n  dsn: \"%s\"\n"
@@ -824,6 +846,7 @@ def exercise(d, emu_url):
             "streamer_id": 1, "client_ip": "203.0.113.7"}
     _, _, ok = call(d, "POST", "/api/v1/links", 200, body=link, token=CLIENT, request_ok=True)
     token = ok["token"] if ok else ""
+    d.link_token = token
     call(d, "POST", "/api/v1/links", 403, token=CLIENT, request_ok=True,
          body=dict(link, device_id="phone"))
     call(d, "POST", "/api/v1/links", 200, token=CLIENT, request_ok=True,
@@ -976,6 +999,38 @@ def exercise(d, emu_url):
     if status != 400:
         fail("HTTP/1.1 without Host: %d, want 400" % status)
     check_answer("GET", "/no-host", status, headers, body)
+
+
+def exercise_without_database(d):
+    deadline = time.time() + 60  # the probe runs every second; generous for a loaded machine
+    while True:
+        status, _, _ = call(d, "GET", "/readyz", None)
+        if status == 503 or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    if status != 503:
+        fail("/readyz still answers %d 60 s after the database was dropped" % status)
+    call(d, "GET", "/api/v1/accounts/fresh1", 503, token=ADMIN)
+    call(d, "PUT", "/api/v1/accounts/fresh2", 503, body={"max_sessions": 1}, token=ADMIN, request_ok=True)
+    call(d, "POST", "/api/v1/links", 503, token=CLIENT, request_ok=True,
+         body={"account_id": "fresh3", "device_id": "d", "streamer_id": 1, "content": {"type": "live", "stream": "s"}})
+    call(d, "DELETE", "/api/v1/accounts/fresh4/devices/d/session", 503, token=CLIENT)
+    call(d, "PUT", "/api/v1/streamers/9", 503, body={"host": "nine.test"}, token=ADMIN, request_ok=True)
+    call(d, "DELETE", "/api/v1/streamers/1", 503, token=ADMIN)
+    _, _, r = call(d, "POST", "/api/v1/jobs/clear", 200, token=ADMIN)
+    if r and (r.get("ok") is not False or not r.get("error")):
+        fail("clear without a database: %r, want ok false and an error" % r)
+    # Events of an account whose state cannot be read: Flussonic must resend.
+    now_ms = int(time.time() * 1000)
+    ev = {"event": "play_updated", "event_id": now_ms * 1000 + 7, "utc_ms": now_ms, "id": "s1", "media": "news",
+          "token": d.link_token, "ip": "10.0.0.1", "opened_at": now_ms, "started_at": now_ms,
+          "updated_at": now_ms, "bytes": 2, "duration": 1}
+    for path in ("/webhook/playback-session/flussonic/off.test",
+                 "/webhook/playback-session/flussonic/emu.test/" + SECRET):
+        call(d, "POST", path, 503, body=[ev], request_ok=True)
+    # Probes and the metrics still answer.
+    call(d, "GET", "/healthz", 200)
+    call(d, "GET", "/metrics", 200)
 
 
 def exercise_cluster(d):
