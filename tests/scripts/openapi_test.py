@@ -1040,6 +1040,17 @@ def exercise(d, emu_url):
     call(d, "POST", "/healthz", 405)
     call(d, "PUT", "/flussonic/auth", 405, body={})
     call(d, "GET", "/webhook/playback-session/flussonic/emu.test", 405)
+    # HEAD, which the spec folds into GET (info.description): the status GET
+    # answers, no body.
+    for path, want in (("/healthz", 200), ("/readyz", 200), ("/flussonic/auth?name=news", 403),
+                       ("/flussonic/auth/off.test?" + good % (q(token), "update_session"), 200)):
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+        conn.request("HEAD", path)
+        r = conn.getresponse()
+        raw = r.read()
+        conn.close()
+        if r.status != want or raw:
+            fail("HEAD %s: %d with %d body bytes, want %d and none" % (path, r.status, len(raw), want))
     status, headers, body = raw_request(d, "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
     if status != 400:
         fail("HTTP/1.1 without Host: %d, want 400" % status)
