@@ -300,8 +300,9 @@ class Daemon:
 
 
 def call(d, method, path, expect, body=None, token=None, ctype="application/json", headers=None,
-         request_ok=None):
-    """One request on a fresh connection; asserts the status and the spec."""
+         request_ok=None, field=None):
+    """One request on a fresh connection; asserts the status, the error's
+    `field` when given, and the spec."""
     h = {"Host": "127.0.0.1:%d" % d.port}
     if token:
         h["Authorization"] = "Bearer " + token
@@ -325,6 +326,10 @@ def call(d, method, path, expect, body=None, token=None, ctype="application/json
         fail("%s %s: expected %d, got %d %r" % (method, path, expect, status, raw[:300]))
     req_text = data.decode("utf-8", "replace") if data is not None and ctype == "application/json" else None
     parsed = check_answer(method, path, status, rh, raw, req_text, request_ok)
+    if field is not None:
+        got = parsed.get("error", {}).get("field") if isinstance(parsed, dict) else None
+        if got != field:
+            fail("%s %s: error field %r, want %r" % (method, path, got, field))
     return status, rh, parsed
 
 
@@ -824,24 +829,31 @@ def exercise(d, emu_url):
     call(d, "PUT", "/api/v1/streamers/3", 200, token=ADMIN, request_ok=True,
          body={"id": 3, "host": "off.test", "url": "http://127.0.0.1:9", "enabled": False})
     call(d, "PUT", "/api/v1/streamers/4", 409, body={"host": "emu.test"}, token=ADMIN)
-    for bad in ({}, {"host": 7}, {"host": "a b"}, {"host": "ok.test", "url": "ftp://x"},
-                {"host": "ok.test", "url": "http://u:p@x"}, {"host": "ok.test", "capacity": -1},
-                {"host": "ok.test", "allowed_sources": ["10.0.0.1/8"]},
-                {"host": "ok.test", "access_secrets": ["short"]}, {"host": "ok.test", "link_mode": "other"},
-                {"host": "ok.test", "link_template": "{url}/{stream}"}, {"id": 5, "host": "ok.test"},
-                {"host": "ok.test", "link_mode": "securetoken"}, {"host": "ok\u0000.test"}):
-        _, _, e = call(d, "PUT", "/api/v1/streamers/4", 400, body=bad, token=ADMIN)
-    call(d, "PUT", "/api/v1/streamers/4", 400, body='{"host": "a.test", "host": "b.test"}', token=ADMIN)
-    call(d, "PUT", "/api/v1/streamers/4", 400, body="{not json", token=ADMIN)
-    call(d, "PUT", "/api/v1/streamers/4", 400, body="[1]", token=ADMIN)
+    for bad, field in (({}, "host"), ({"host": 7}, "host"), ({"host": "a b"}, "host"),
+                       ({"host": "ok.test", "url": "ftp://x"}, "url"),
+                       ({"host": "ok.test", "api_url": "http://u:p@x"}, "api_url"),
+                       ({"host": "ok.test", "capacity": -1}, "capacity"),
+                       ({"host": "ok.test", "allowed_sources": ["10.0.0.0/8", "10.0.0.1/8"]}, "allowed_sources[1]"),
+                       ({"host": "ok.test", "access_secrets": ["short"]}, "access_secrets[0]"),
+                       ({"host": "ok.test", "link_mode": "other"}, "link_mode"),
+                       ({"host": "ok.test", "link_template": "{url}/{stream}"}, "link_template"),
+                       ({"id": 5, "host": "ok.test"}, "id"),
+                       ({"host": "ok.test", "link_mode": "securetoken"}, "securetoken_secret"),
+                       ({"host": "ok.test", "enabled": "yes"}, "enabled"),
+                       ({"host": "ok\u0000.test"}, "host")):
+        call(d, "PUT", "/api/v1/streamers/4", 400, body=bad, token=ADMIN, field=field)
+    call(d, "PUT", "/api/v1/streamers/4", 400, body='{"host": "a.test", "host": "b.test"}', token=ADMIN,
+         field="host")
+    call(d, "PUT", "/api/v1/streamers/4", 400, body="{not json", token=ADMIN, field="body")
+    call(d, "PUT", "/api/v1/streamers/4", 400, body="[1]", token=ADMIN, field="body")
     call(d, "PUT", "/api/v1/streamers/4", 415, body={"host": "ok.test"}, token=ADMIN, ctype="text/plain")
     call(d, "PUT", "/api/v1/streamers/4", 413, body={"host": "ok.test", "pad": "x" * 10000}, token=ADMIN)
-    call(d, "PUT", "/api/v1/streamers/abc", 400, body={"host": "ok.test"}, token=ADMIN)
+    call(d, "PUT", "/api/v1/streamers/abc", 400, body={"host": "ok.test"}, token=ADMIN, field="id")
     _, _, s = call(d, "GET", "/api/v1/streamers/1", 200, token=ADMIN)
     if s and (s.get("api_password_set") is not True or s.get("access_secrets_count") != 1):
         fail("GET streamer 1 does not show what PUT stored: %r" % s)
     call(d, "GET", "/api/v1/streamers/99", 404, token=ADMIN)
-    call(d, "GET", "/api/v1/streamers/0", 400, token=ADMIN)
+    call(d, "GET", "/api/v1/streamers/0", 400, token=ADMIN, field="id")
     _, _, lst = call(d, "GET", "/api/v1/streamers", 200, token=ADMIN)
     if lst and [x["id"] for x in lst["streamers"]] != [1, 2, 3]:
         fail("GET /api/v1/streamers: %r" % lst)
@@ -850,18 +862,20 @@ def exercise(d, emu_url):
     call(d, "PUT", "/api/v1/accounts/acc1", 200, body={"max_sessions": 1}, token=ADMIN, request_ok=True)
     call(d, "PUT", "/api/v1/accounts/acc2", 200, body={"account_id": "acc2", "max_sessions": 0, "exempt": True},
          token=ADMIN, request_ok=True)
-    for bad in ({}, {"max_sessions": -1}, {"max_sessions": "2"}, {"max_sessions": 1.5},
-                {"max_sessions": 1, "exempt": "yes"}):
-        call(d, "PUT", "/api/v1/accounts/acc1", 400, body=bad, token=ADMIN, request_ok=False)
-    call(d, "PUT", "/api/v1/accounts/acc1", 400, body={"max_sessions": 1, "account_id": "other"}, token=ADMIN)
-    call(d, "PUT", "/api/v1/accounts/acc1", 400, body="", token=ADMIN)
-    call(d, "PUT", "/api/v1/accounts/acc1", 400, body='{"max_sessions": 1', token=ADMIN)
+    for bad, field in (({}, "max_sessions"), ({"max_sessions": -1}, "max_sessions"),
+                       ({"max_sessions": "2"}, "max_sessions"), ({"max_sessions": 1.5}, "max_sessions"),
+                       ({"max_sessions": 1, "exempt": "yes"}, "exempt")):
+        call(d, "PUT", "/api/v1/accounts/acc1", 400, body=bad, token=ADMIN, request_ok=False, field=field)
+    call(d, "PUT", "/api/v1/accounts/acc1", 400, body={"max_sessions": 1, "account_id": "other"}, token=ADMIN,
+         field="account_id")
+    call(d, "PUT", "/api/v1/accounts/acc1", 400, body="", token=ADMIN, field="body")
+    call(d, "PUT", "/api/v1/accounts/acc1", 400, body='{"max_sessions": 1', token=ADMIN, field="body")
     call(d, "PUT", "/api/v1/accounts/acc1", 415, body={"max_sessions": 1}, token=ADMIN, ctype=None)
     call(d, "PUT", "/api/v1/accounts/acc1", 413, body={"max_sessions": 1, "pad": "x" * 10000}, token=ADMIN)
-    call(d, "PUT", "/api/v1/accounts/-bad", 400, body={"max_sessions": 1}, token=ADMIN)
+    call(d, "PUT", "/api/v1/accounts/-bad", 400, body={"max_sessions": 1}, token=ADMIN, field="account_id")
     call(d, "GET", "/api/v1/accounts/acc1", 200, token=ADMIN)
     call(d, "GET", "/api/v1/accounts/nobody", 404, token=ADMIN)
-    call(d, "GET", "/api/v1/accounts/" + "a" * 65, 400, token=ADMIN)
+    call(d, "GET", "/api/v1/accounts/" + "a" * 65, 400, token=ADMIN, field="account_id")
 
     # Links.
     link = {"account_id": "acc1", "device_id": "tv", "content": {"type": "live", "stream": "news"},
@@ -875,24 +889,31 @@ def exercise(d, emu_url):
          body={"account_id": "acc2", "device_id": "tv", "streamer_id": 1,
                "content": {"type": "catchup", "stream": "films/one", "start": 1790000000, "duration": 3600}})
     call(d, "POST", "/api/v1/links", 503, token=CLIENT, request_ok=True, body=dict(link, streamer_id=3))
-    call(d, "POST", "/api/v1/links", 400, token=CLIENT, request_ok=True, body=dict(link, streamer_id=77))
+    call(d, "POST", "/api/v1/links", 400, token=CLIENT, request_ok=True, body=dict(link, streamer_id=77),
+         field="streamer_id")
     _, _, e = call(d, "POST", "/api/v1/links", 400, token=CLIENT, request_ok=True,
-                   body=dict(link, content={"type": "multicast", "stream": "news"}))
+                   body=dict(link, content={"type": "multicast", "stream": "news"}), field="content.type")
     if e and e["error"]["code"] != "unsupported_content":
         fail("multicast: %r" % e)
     # (body, whether the spec's request schema refuses it too: some rules,
     # such as an IP address or a stream name's characters, are the daemon's)
-    for bad, schema_refuses in (
-            ({"device_id": "tv", "content": {"type": "live", "stream": "news"}}, True),
-            (dict(link, account_id=""), True), (dict(link, device_id=5), True),
-            (dict(link, content="news"), True), (dict(link, content={"type": "tv", "stream": "news"}), True),
-            (dict(link, content={"type": "live"}), True),
-            (dict(link, content={"type": "live", "stream": "news", "start": -5}), True),
-            (dict(link, streamer_id=-1), True), (dict(link, client_ip="not-an-ip"), False),
-            (dict(link, content={"type": "live", "stream": "a b"}), False),
-            (dict(link, account_id="a/b"), True)):
-        call(d, "POST", "/api/v1/links", 400, body=bad, token=CLIENT, request_ok=False if schema_refuses else None)
-    call(d, "POST", "/api/v1/links", 400, body="nope", token=CLIENT)
+    for bad, field, schema_refuses in (
+            ({"device_id": "tv", "content": {"type": "live", "stream": "news"}}, "account_id", True),
+            (dict(link, account_id=""), "account_id", True), (dict(link, device_id=5), "device_id", True),
+            (dict(link, content="news"), "content", True),
+            (dict(link, content={"type": "tv", "stream": "news"}), "content.type", True),
+            (dict(link, content={"type": "live"}), "content.stream", True),
+            (dict(link, content={"type": "live", "stream": "news", "start": -5}), "content.start", True),
+            (dict(link, streamer_id=-1), "streamer_id", True),
+            (dict(link, client_ip="not-an-ip"), "client_ip", False),
+            (dict(link, content={"type": "live", "stream": "a b"}), "content.stream", False),
+            # (no schema check: Python's re lets `$` match before a final
+            # newline, where the spec's ECMA-262 pattern does not)
+            (dict(link, device_id="tv\n"), "device_id", None),
+            (dict(link, account_id="a/b"), "account_id", True)):
+        call(d, "POST", "/api/v1/links", 400, body=bad, token=CLIENT, field=field,
+             request_ok=False if schema_refuses else None)
+    call(d, "POST", "/api/v1/links", 400, body="nope", token=CLIENT, field="body")
     call(d, "POST", "/api/v1/links", 415, body=link, token=CLIENT, ctype="application/x-www-form-urlencoded")
     call(d, "POST", "/api/v1/links", 413, body=dict(link, pad="x" * 10000), token=CLIENT)
 
@@ -919,8 +940,8 @@ def exercise(d, emu_url):
         _, _, r = call(d, method, "/flussonic/auth/far.test/x?" + upd, 403)
         if r and r.get("reason") != "source_not_allowed":
             fail("auth from a source not allowed: %r" % r)
-        call(d, method, "/flussonic/auth/%zz?" + upd, 400)
-        call(d, method, "/flussonic/auth/%zz/x?" + upd, 400)
+        call(d, method, "/flussonic/auth/%zz?" + upd, 400, field="path")
+        call(d, method, "/flussonic/auth/%zz/x?" + upd, 400, field="path")
     for query, reason in (("name=news", "no_token"), ("token=garbage&name=news", "token_malformed"),
                           ("token=%s" % q(token), "no_name"), ("token=%s&name=other" % q(token), "other_stream"),
                           ("token=%s&name=news&session_id=%%00" % q(token), "malformed")):
@@ -948,14 +969,15 @@ def exercise(d, emu_url):
     if r and r.get("accepted") != 0:
         fail("an empty batch: %r" % r)
     call(d, "POST", "/webhook/playback-session/flussonic/off.test", 413, body=[ev] * 40)
-    call(d, "POST", hook + "/" + SECRET, 400, body="{oops")
+    call(d, "POST", hook + "/" + SECRET, 400, body="{oops", field="body")
+    call(d, "POST", "/webhook/playback-session/flussonic/off.test", 400, body="{oops", field="body")
     call(d, "POST", hook + "/" + SECRET, 413, body=[ev] * 40)
     call(d, "POST", hook, 403, body=[ev])                 # no secret
     call(d, "POST", hook + "/wrong-secret-000000", 403, body=[ev])
     call(d, "POST", "/webhook/playback-session/flussonic/nobody.test", 404, body=[ev])
     call(d, "POST", "/webhook/playback-session/flussonic/nobody.test/x", 404, body=[ev])
-    call(d, "POST", "/webhook/playback-session/flussonic/%zz", 400, body=[ev])
-    call(d, "POST", "/webhook/playback-session/flussonic/%zz/x", 400, body=[ev])
+    call(d, "POST", "/webhook/playback-session/flussonic/%zz", 400, body=[ev], field="path")
+    call(d, "POST", "/webhook/playback-session/flussonic/%zz/x", 400, body=[ev], field="path")
 
     # Jobs: a sync against the emulator, a kill against a streamer whose API
     # does not answer, a clear; then bad input.
@@ -983,16 +1005,17 @@ def exercise(d, emu_url):
     call(d, "POST", "/api/v1/jobs/clear", 200, body=b"", token=ADMIN, ctype=None)
     for bad in ({"batch_size": 0}, {"batch_size": 10001}, {"streamer_ids": "1"}, {"streamer_ids": [0]},
                 {"timeout": -1}, {"timeout": 10 ** 12}):
-        call(d, "POST", "/api/v1/jobs/sync", 400, body=bad, token=ADMIN, request_ok=False)
-    call(d, "POST", "/api/v1/jobs/sync", 400, body="[", token=ADMIN)
+        call(d, "POST", "/api/v1/jobs/sync", 400, body=bad, token=ADMIN, request_ok=False, field=next(iter(bad)))
+    call(d, "POST", "/api/v1/jobs/sync", 400, body="[", token=ADMIN, field="body")
     call(d, "POST", "/api/v1/jobs/sync", 415, body={}, token=ADMIN, ctype="text/plain")
     call(d, "POST", "/api/v1/jobs/sync", 413, body={"pad": "x" * 10000}, token=ADMIN)
     call(d, "POST", "/api/v1/jobs/nope", 404, token=ADMIN)
 
     # The device's session.
     base = "/api/v1/accounts/acc1/devices/%s/session"
-    call(d, "DELETE", base % "tv" + "?kill=maybe", 400, token=CLIENT)
-    call(d, "DELETE", base % "-bad", 400, token=CLIENT)
+    call(d, "DELETE", base % "tv" + "?kill=maybe", 400, token=CLIENT, field="kill")
+    call(d, "DELETE", base % "-bad", 400, token=CLIENT, field="device_id")
+    call(d, "DELETE", "/api/v1/accounts/%s/devices/tv/session" % ("x" * 65), 400, token=CLIENT, field="account_id")
     call(d, "DELETE", base % "nobody", 404, token=CLIENT)
     call(d, "DELETE", base % "tv", 204, token=CLIENT)
     call(d, "DELETE", base % "tv" + "?kill=true", 204, token=CLIENT)
@@ -1007,7 +1030,7 @@ def exercise(d, emu_url):
     # Streamer deletion last (the kill job above used 2).
     call(d, "DELETE", "/api/v1/streamers/2", 204, token=ADMIN)
     call(d, "DELETE", "/api/v1/streamers/2", 404, token=ADMIN)
-    call(d, "DELETE", "/api/v1/streamers/x", 400, token=ADMIN)
+    call(d, "DELETE", "/api/v1/streamers/x", 400, token=ADMIN, field="id")
 
     # Outside the operations: unknown path, wrong method, no Host.
     call(d, "GET", "/api/v1/nothing-here", 404)
@@ -1017,10 +1040,23 @@ def exercise(d, emu_url):
     call(d, "POST", "/healthz", 405)
     call(d, "PUT", "/flussonic/auth", 405, body={})
     call(d, "GET", "/webhook/playback-session/flussonic/emu.test", 405)
+    # HEAD, which the spec folds into GET (info.description): the status GET
+    # answers, no body.
+    for path, want in (("/healthz", 200), ("/readyz", 200), ("/flussonic/auth?name=news", 403),
+                       ("/flussonic/auth/off.test?" + good % (q(token), "update_session"), 200)):
+        conn = http.client.HTTPConnection("127.0.0.1", d.port, timeout=60)
+        conn.request("HEAD", path)
+        r = conn.getresponse()
+        raw = r.read()
+        conn.close()
+        if r.status != want or raw:
+            fail("HEAD %s: %d with %d body bytes, want %d and none" % (path, r.status, len(raw), want))
     status, headers, body = raw_request(d, "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n")
     if status != 400:
         fail("HTTP/1.1 without Host: %d, want 400" % status)
-    check_answer("GET", "/no-host", status, headers, body)
+    parsed = check_answer("GET", "/no-host", status, headers, body)
+    if not (isinstance(parsed, dict) and parsed.get("error", {}).get("field") == "Host"):
+        fail("HTTP/1.1 without Host: %r, want field Host" % parsed)
 
 
 def exercise_without_database(d):
