@@ -102,6 +102,8 @@ void describe_metrics(metric_registry& m) {
   m.describe_counter("maxsess_lease_renewals_total", "Shard leases renewed.");
   m.describe_counter("maxsess_lease_losses_total", "Shard leases lost, by cause.");
   m.describe_gauge("maxsess_cluster_peers_connected", "Other nodes this node has a connection to.");
+  m.describe_gauge("maxsess_shards_owned", "Account shards this node holds the lease of (cluster mode).");
+  m.describe_gauge("maxsess_ready", "1 while GET /readyz answers 200 (serving, database up, in the cluster), else 0.");
   m.describe_gauge("maxsess_build_info", "Always 1; the version and git commit of this maxsessd.");
   m.set("maxsess_build_info", {{"version", build_version()}, {"commit", build_commit()}}, 1);
   m.describe_gauge("maxsess_streamer_api_up",
