@@ -100,18 +100,19 @@ serve node-b "$http_b" "$cl_b" "$cl_a"
 
 # metric HTTP NAME: the value of an unlabelled sample ("" when absent).
 metric() { curl -fsS "http://$1/metrics" 2>/dev/null | awk -v n="$2" '$1 == n {print $2}'; }
-# Bound: start-up and the shard split take seconds on an idle machine.
-for _ in $(seq 1 600); do
+# Both ready and connected, both owning shards and between them all 16
+# (maxsess_shards_owned counts leases). Bound: start-up and the shard split
+# take seconds on an idle machine.
+split() {
+  owned_a=$(metric "$http_a" maxsess_shards_owned) owned_b=$(metric "$http_b" maxsess_shards_owned)
   [[ $(metric "$http_a" maxsess_cluster_peers_connected) == 1 &&
      $(metric "$http_b" maxsess_cluster_peers_connected) == 1 &&
      $(metric "$http_a" maxsess_ready) == 1 && $(metric "$http_b" maxsess_ready) == 1 &&
-     $(metric "$http_a" maxsess_shards_owned) -gt 0 && $(metric "$http_b" maxsess_shards_owned) -gt 0 ]] &&
-    break
-  sleep 0.2
-done
-owned_a=$(metric "$http_a" maxsess_shards_owned) owned_b=$(metric "$http_b" maxsess_shards_owned)
-[[ "$owned_a" -gt 0 && "$owned_b" -gt 0 ]] 2>/dev/null ||
-  fail "the two nodes did not connect and share the shards within 120 s (owned: a=${owned_a:-?} b=${owned_b:-?})"
+     ${owned_a:-0} -gt 0 && ${owned_b:-0} -gt 0 && $((${owned_a:-0} + ${owned_b:-0})) == 16 ]]
+}
+for _ in $(seq 1 600); do split && break; sleep 0.2; done
+split ||
+  fail "the two nodes did not connect and share the 16 shards within 120 s (owned: a=${owned_a:-?} b=${owned_b:-?})"
 note "cluster: node-a owns $owned_a shards, node-b $owned_b, peers connected"
 
 H="http://$http_a"
