@@ -103,6 +103,21 @@ def selectors(expr):
     return out
 
 
+def grouping_labels(expr):
+    """Label names of the by/without/on/ignoring/group_left/group_right
+    lists of an expression."""
+    toks = list(tokens(expr))
+    out = set()
+    for i, (kind, text) in enumerate(toks):
+        if kind == "ident" and text.lower() in LABEL_LISTS and i + 1 < len(toks) and toks[i + 1][1] == "(":
+            j = i + 2
+            while toks[j][1] != ")":
+                if toks[j][0] == "ident":
+                    out.add(toks[j][1])
+                j += 1
+    return out
+
+
 def rule_exprs(path):
     """The `expr:` values of a Prometheus rules file (one line, or a | or >
     block: the lines indented deeper than the key)."""
@@ -197,6 +212,10 @@ def used(rules, dashboard):
     return out
 
 
+def expressions(rules, dashboard):
+    return [(rules, e) for e in rule_exprs(rules)] + [(dashboard, e) for e in dashboard_exprs(dashboard)]
+
+
 def check(rules, dashboard, scrapes):
     seen = scraped(scrapes)
     problems = []
@@ -211,6 +230,16 @@ def check(rules, dashboard, scrapes):
         for label in sorted(labels - TARGET_LABELS - seen[name]):
             problems.append("%s matches label %s of %s, which its samples do not have (they have: %s)"
                             % (where, label, name, ", ".join(sorted(seen[name])) or "none"))
+    # Labels an expression groups or matches on (by, on, ...) must be on at
+    # least one of the metrics it selects: a renamed label empties a panel.
+    for where, e in expressions(rules, dashboard):
+        sel = selectors(e)
+        have = set().union(*[seen.get(n, set()) for n, _ in sel]) if sel else set()
+        if any(n in PROMETHEUS_OWN for n, _ in sel):
+            continue
+        for label in sorted(grouping_labels(e) - TARGET_LABELS - have):
+            problems.append("%s groups by label %s, which none of %s has: %s"
+                            % (where, label, ", ".join(sorted({n for n, _ in sel})), e))
     for p in sorted(set(problems)):
         print("MISSING: " + p)
     if not problems:
@@ -275,6 +304,9 @@ def selftest():
         if got != want:
             print("selftest: %r: got %r, want %r" % (expr, got, want))
             bad += 1
+    if grouping_labels("sum by (a, b) (x) / on (c) group_left (d) y") != {"a", "b", "c", "d"}:
+        print("selftest: grouping_labels")
+        bad += 1
     for expr in ['{__name__="x"}', 'a{__name__="x"}']:
         try:
             selectors(expr)

@@ -12,7 +12,8 @@
 #     backend, webhooks), forwarded links, sync and kill jobs; then every
 #     metric the rules and the dashboard name (found by scanning their
 #     expressions, check_metrics.py) must have a sample in the nodes'
-#     /metrics, with the labels the queries match on;
+#     /metrics, with the labels the queries match and group on, and
+#     promtool check metrics must accept those scrapes;
 #  4. the check must fail once any one of those metrics is missing from the
 #     scrapes (what a metric renamed in the daemon looks like).
 #   monitoring_test.sh BUILD_DIR            (ctest -R monitoring; needs the pg fixture)
@@ -163,6 +164,10 @@ done
 curl -fsS "http://$http_a/metrics" >"$work/metrics-a.txt" || fail "GET /metrics of node-a"
 curl -fsS "http://$http_b/metrics" >"$work/metrics-b.txt" || fail "GET /metrics of node-b"
 scrapes=("$work/metrics-a.txt" "$work/metrics-b.txt")
+# Prometheus's own parser and linter accept what the daemon serves.
+for s in "${scrapes[@]}"; do
+  out=$(promtool check metrics <"$s" 2>&1) || fail "promtool check metrics $(basename "$s"): $out"
+done
 python3 "$check" check "$rules" "$dashboard" "${scrapes[@]}" ||
   fail "metrics named by the rules or the dashboard are not exported (above)"
 
