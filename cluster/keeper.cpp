@@ -120,6 +120,19 @@ void set_route(keeper_self self, int shard, const std::string& to, const shard_a
   s.args.hooks->table.route(shard, actor);
 }
 
+// Why a lease was lost: the `why` label of maxsess_lease_losses_total. Each
+// is shown as 0 from start-up (an increase() alert sees the first loss).
+constexpr const char* lost_late = "renewed too late";
+constexpr const char* lost_taken = "taken by another node";
+constexpr const char* lost_expired = "lease expired";
+constexpr const char* lost_fenced = "write fenced";
+
+// maxsess_shards_owned: the account shards this node holds a lease on.
+void count_owned(keeper_self self) {
+  auto& s = self->state;
+  s.args.metrics->set("maxsess_shards_owned", {}, static_cast<double>(s.leases->held().size()));
+}
+
 // The shard stops being served here at once; its owner finishes what it
 // holds (writes land or are fenced) in the background.
 void drop(keeper_self self, int shard, const char* why) {
@@ -128,6 +141,7 @@ void drop(keeper_self self, int shard, const char* why) {
   s.args.metrics->inc("maxsess_lease_losses_total", {{"why", why}});
   s.routed[static_cast<size_t>(shard)] = "";
   if (auto owner = s.args.hooks->disown(shard)) caf::anon_send(owner, drain_atom_v);
+  count_owned(self);
 }
 
 // Every decision checks the shard's local lease deadline (shard_table), so
@@ -230,6 +244,8 @@ void connect(keeper_self self, const std::string& key, const std::string& addres
                       };
                       auto peer = spawn_peer(self->system(), std::move(pa));
                       s.peers[h.node_id] = peer;
+                      // 0 from the first connection on: increase() sees the first forward.
+                      s.args.metrics->zero("maxsess_forwarded_requests_total", {{"peer", h.node_id}});
                       s.args.metrics->set("maxsess_cluster_peers_connected", {},
                                           static_cast<double>(s.peers.size()));
                       s.args.log->info("cluster", "peer connected",
@@ -396,16 +412,16 @@ void on_round(keeper_self self, round_result& r) {
       else if (s.leases->epoch_of(a.shard) == a.epoch)
         lost.push_back(a.shard);
     }
-    for (int shard : s.leases->on_renewed(renewed, r.sent_at, now)) drop(self, shard, "renewed too late");
+    for (int shard : s.leases->on_renewed(renewed, r.sent_at, now)) drop(self, shard, lost_late);
     s.leases->on_lost(lost);
-    for (int shard : lost) drop(self, shard, "taken by another node");
+    for (int shard : lost) drop(self, shard, lost_taken);
     s.args.metrics->inc("maxsess_lease_renewals_total", {}, static_cast<double>(renewed.size()));
     publish_deadlines(self);
     s.nodes = std::move(r.nodes);
     s.lease_rows = std::move(r.leases);
     s.rows_at = r.sent_at;
   }
-  for (int shard : s.leases->expired_now(now)) drop(self, shard, "lease expired");
+  for (int shard : s.leases->expired_now(now)) drop(self, shard, lost_expired);
   if (!r.ok) {
     // Without the database nobody can confirm our streamer leases: stop
     // polling rather than risk a second poller once they expire.
@@ -502,6 +518,10 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
   s.db->lock_timeout = s.args.opts.timing.renew_every / 2;
   s.io = std::make_unique<worker>();
   s.routed.assign(static_cast<size_t>(s.args.opts.shards), "");
+  for (const char* why : {lost_late, lost_taken, lost_expired, lost_fenced})
+    s.args.metrics->zero("maxsess_lease_losses_total", {{"why", why}});
+  s.args.metrics->set("maxsess_cluster_peers_connected", {}, 0);
+  count_owned(self);
   for (auto& seed : s.args.opts.seeds) connect(self, "seed:" + seed, seed);
   self->send(self, tick_atom_v);
   return {
@@ -534,6 +554,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
           if (auto d = s.leases->deadline_of(shard)) s.args.hooks->table.serve_until(shard, *d);
           s.args.hooks->own(shard, l.epoch);
         }
+        count_owned(self);
         publish_placement(self);
         if (!r.taken.empty())
           s.args.log->info("cluster", "shards taken", {{"count", std::to_string(r.taken.size())},
@@ -542,6 +563,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
       [=](released_atom, int shard) {
         auto& s = self->state;
         s.leases->on_released(shard);
+        count_owned(self);
         --s.releasing;
         maybe_finish_leave(self);
       },
@@ -549,7 +571,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
         auto& s = self->state;
         if (s.leases->epoch_of(shard) != epoch) return;
         s.leases->on_lost({shard});
-        drop(self, shard, "write fenced");
+        drop(self, shard, lost_fenced);
       },
       [=](peer_atom, std::string& node, peer_actor& peer) { self->state.peers[node] = peer; },
       [=](peer_atom, std::string& node) {

@@ -945,6 +945,9 @@ void http_api::job(call& c, const std::string& kind) {
 
 void http_api::metrics(call& c) {
   auto keep = c.shared_from_this();
+  // What /readyz would answer now, for alerts on a node that is scraped
+  // (up == 1) but out of service.
+  deps_.metrics.set("maxsess_ready", {}, ready_ && (!deps_.ready_check || deps_.ready_check()) ? 1 : 0);
   auto render = [this, keep](std::string extra) {
     auto r = make_json_response(http::status::ok, deps_.metrics.render(extra));
     r.set(http::field::content_type, "text/plain; version=0.0.4");
