@@ -141,7 +141,7 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
     if (ctx->deps.log.enabled(log_level::debug))
       ctx->deps.log.debug("webhook", "event", {{"event", ev.name}, {"account", who->account_id},
                                               {"device", who->device_id}, {"session", ev.report.session_id},
-                                              {"bytes", std::to_string(ev.report.bytes)}});
+                                              {"bytes", ev.report.bytes}});
     ev.report.streamer_id = streamer_id;
     ev.report.token_issued_at = who->issued_at;
     ++res.events;
@@ -334,7 +334,7 @@ void api_failed(streamer_actor* self, int kind, const char* job, const std::stri
   ctx->deps.metrics.set("maxsess_streamer_last_error_timestamp_seconds", streamer,
                         static_cast<double>(to_unix_ms(now)) / 1000.0);
   if (!f.worth_a_line) return;
-  logger::fields kv = {{"streamer", std::to_string(st.s.id)}, {"host", st.s.host}, {"job", job},
+  logger::fields kv = {{"streamer", st.s.id}, {"host", st.s.host}, {"job", job},
                        {"error", error}, {"failures", std::to_string(f.failures)}};
   if (st.armed[kind]) {
     auto every = kind == sync_run ? ctx->opts.sync_interval : ctx->opts.kill_interval;
@@ -355,7 +355,7 @@ void api_answered(streamer_actor* self) {
   st.ctx->deps.metrics.set("maxsess_streamer_api_up", {{"streamer", std::to_string(st.s.id)}}, 1);
   if (st.backoff.answered())
     st.ctx->deps.log.info("streamer", "Flussonic API answers again",
-                          {{"streamer", std::to_string(st.s.id)}, {"host", st.s.host}});
+                          {{"streamer", st.s.id}, {"host", st.s.host}});
 }
 
 void finish(streamer_actor* self, int kind, streamer_run run, api_calls api) {
@@ -380,7 +380,7 @@ void finish(streamer_actor* self, int kind, streamer_run run, api_calls api) {
     // fault, so no back-off; one line per kind of failure and interval.
     if (!run.ok)
       ctx->deps.log.warn_repeated("streamer", "run failed (not the Flussonic API)",
-                                  {{"streamer", std::to_string(st.s.id)}, {"job", job}, {"error", run.error}});
+                                  {{"streamer", st.s.id}, {"job", job}, {"error", run.error}});
   }
   st.running[kind] = false;
   auto waiters = std::move(st.waiters[kind]);
@@ -421,8 +421,8 @@ void stopped_sync(streamer_actor* self, streamer_run& run, listing_end why, cons
   ctx->deps.metrics.inc("maxsess_sync_stopped_total",
                         {{"streamer", std::to_string(self->state.s.id)}, {"reason", to_string(why)}});
   ctx->deps.log.warn("streamer", "sync stopped before it was complete",
-                     {{"streamer", std::to_string(self->state.s.id)}, {"host", self->state.s.host},
-                      {"reason", to_string(why)}, {"listed", std::to_string(run.listed)}, {"error", error}});
+                     {{"streamer", self->state.s.id}, {"host", self->state.s.host},
+                      {"reason", to_string(why)}, {"listed", run.listed}, {"error", error}});
   run.ok = false;
   run.error = "sync stopped: " + error;
 }
@@ -469,12 +469,12 @@ void pump(streamer_actor* self, const std::shared_ptr<sync_fanout>& f) {
     auto end = std::chrono::steady_clock::now();
     if (end - f->started > std::chrono::seconds(1))
       ctx->deps.log.info("streamer", "slow sync",
-                         {{"streamer", std::to_string(self->state.s.id)},
-                          {"listed", std::to_string(f->run.listed)},
-                          {"pages", std::to_string(f->pages)},
-                          {"accounts", std::to_string(f->accounts)},
-                          {"listing_ms", std::to_string(std::chrono::duration_cast<ms>(f->listed - f->started).count())},
-                          {"telling_ms", std::to_string(std::chrono::duration_cast<ms>(end - f->listed).count())}});
+                         {{"streamer", self->state.s.id},
+                          {"listed", f->run.listed},
+                          {"pages", f->pages},
+                          {"accounts", f->accounts},
+                          {"listing_ms", std::chrono::duration_cast<ms>(f->listed - f->started).count()},
+                          {"telling_ms", std::chrono::duration_cast<ms>(end - f->listed).count()}});
     finish(self, sync_run, f->run, f->api);
   }
 }
@@ -592,7 +592,7 @@ kill_outcome close_on_streamer(const context* ctx, const streamer& s,
     // the next kill run.
     if (!outcome.complete())
       ctx->deps.log.warn("streamer", "kill: listing the streamer stopped early",
-                         {{"streamer", std::to_string(s.id)}, {"error", outcome.error}});
+                         {{"streamer", s.id}, {"error", outcome.error}});
   }
   for (auto& o : orders) {
     check_stop(io);
@@ -672,8 +672,8 @@ void push_kills(streamer_actor* self) {
     // Debug: during an outage every portal kill would log a line; the
     // back-off itself is logged once per change of error.
     ctx->deps.log.debug("streamer", "streamer backing off; its kill run closes the killed sessions",
-                        {{"streamer", std::to_string(st.s.id)},
-                         {"kills", std::to_string(st.to_push.size())}});
+                        {{"streamer", st.s.id},
+                         {"kills", st.to_push.size()}});
     st.to_push.clear();
     return;
   }
@@ -698,7 +698,7 @@ void push_kills(streamer_actor* self) {
           api_failed(self, kill_run, "pushed kill", why);
         } else {
           self->state.ctx->deps.log.warn_repeated("streamer", "pushing a kill failed; the kill run retries",
-                                                  {{"streamer", std::to_string(self->state.s.id)},
+                                                  {{"streamer", self->state.s.id},
                                                    {"error", why}});
         }
         push_kills(self);
@@ -869,7 +869,7 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
           auto i = self->state.streamers.find(id);
           if (i == self->state.streamers.end()) {
             self->state.ctx->deps.log.warn("streamer", "kill for an unknown streamer; the kill run retries",
-                                           {{"streamer", std::to_string(id)}});
+                                           {{"streamer", id}});
             continue;
           }
           self->send(i->second, kills_atom_v, std::move(list));

@@ -40,10 +40,10 @@ void connect(keeper_self self, const std::string& key, const std::string& addres
                           s.args.log->error(
                               "cluster", "refusing a node of another protocol version or shard count",
                               {{"node", h.node_id}, {"address", address},
-                               {"its_protocol", std::to_string(h.protocol_version)},
-                               {"our_protocol", std::to_string(wire::protocol_version)},
-                               {"its_shards", std::to_string(h.shard_count)},
-                               {"our_shards", std::to_string(s.args.opts.shards)}});
+                               {"its_protocol", h.protocol_version},
+                               {"our_protocol", wire::protocol_version},
+                               {"its_shards", h.shard_count},
+                               {"our_shards", s.args.opts.shards}});
                         return;
                       }
                       if (h.node_id == s.args.opts.node_id || s.peers.count(h.node_id)) return;
@@ -78,8 +78,8 @@ std::vector<std::string> live_nodes(keeper_self self) {
     if (n.protocol_version != wire::protocol_version) {
       if (s.refused.insert(n.node_id).second)
         s.args.log->error("cluster", "ignoring a node of another protocol version",
-                          {{"node", n.node_id}, {"its_protocol", std::to_string(n.protocol_version)},
-                           {"our_protocol", std::to_string(wire::protocol_version)}});
+                          {{"node", n.node_id}, {"its_protocol", n.protocol_version},
+                           {"our_protocol", wire::protocol_version}});
       continue;
     }
     live.push_back(n.node_id);

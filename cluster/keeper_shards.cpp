@@ -21,7 +21,7 @@ void set_route(keeper_self self, int shard, const std::string& to, const shard_a
 // holds (writes land or are fenced) in the background.
 void drop(keeper_self self, int shard, const char* why) {
   auto& s = self->state;
-  s.args.log->warn("cluster", "shard lost", {{"shard", std::to_string(shard)}, {"why", why}});
+  s.args.log->warn("cluster", "shard lost", {{"shard", shard}, {"why", why}});
   s.args.metrics->inc("maxsess_lease_losses_total", {{"why", why}});
   s.routed[static_cast<size_t>(shard)] = "";
   if (auto owner = s.args.hooks->disown(shard)) caf::anon_send(owner, drain_atom_v);
@@ -141,8 +141,8 @@ void on_taken_shards(keeper_self self, const taken_result& r) {
   count_owned(self);
   publish_placement(self);
   if (!r.taken.empty())
-    s.args.log->info("cluster", "shards taken", {{"count", std::to_string(r.taken.size())},
-                                                 {"held", std::to_string(s.leases->held().size())}});
+    s.args.log->info("cluster", "shards taken", {{"count", r.taken.size()},
+                                                 {"held", s.leases->held().size()}});
 }
 
 }  // namespace maxsess::cluster::keeping

@@ -9,7 +9,8 @@
 #   /etc/cron.d/maxsess               the middleware's cron lines, commented out
 #   UNITDIR/maxsessd.service          /lib/systemd/system for PREFIX /usr,
 #                                     else PREFIX/lib/systemd/system
-#   PREFIX/share/doc/maxsess/         README, docs, config/example.yaml
+#   PREFIX/share/doc/maxsess/         README, docs, config/example.yaml,
+#                                     copyright, changelog.Debian.gz
 # cpack (make deb, the package test) installs what is built and builds
 # nothing: otherwise its preinstall step would rebuild -- and relink
 # maxsessd under -- integration tests running beside it. `make deb` and
@@ -22,8 +23,13 @@ install(FILES config/example.yaml DESTINATION share/doc/maxsess/examples)
 # The unit and the cron file name the binary by its installed path, which
 # is known only at install time (cmake --install --prefix, CPack's /usr):
 # cmake/install_files.cmake writes them then.
+# The Debian changelog's entry is dated at configure time (SOURCE_DATE_EPOCH
+# when set, for a reproducible package).
+string(TIMESTAMP maxsess_deb_date "%a, %d %b %Y %H:%M:%S +0000" UTC)
 install(CODE "set(MAXSESS_SOURCE_DIR \"${PROJECT_SOURCE_DIR}\")
-set(MAXSESS_STAGE_DIR \"${PROJECT_BINARY_DIR}/packaging\")")
+set(MAXSESS_STAGE_DIR \"${PROJECT_BINARY_DIR}/packaging\")
+set(MAXSESS_DEB_VERSION \"${PROJECT_VERSION}-1\")
+set(MAXSESS_DEB_DATE \"${maxsess_deb_date}\")")
 install(SCRIPT cmake/install_files.cmake)
 
 set(CPACK_GENERATOR DEB)
@@ -42,7 +48,7 @@ set(CPACK_PACKAGING_INSTALL_PREFIX /usr)
 set(CPACK_INSTALL_PREFIX /usr)  # the prefix CPack installs with under CPACK_SET_DESTDIR
 set(CPACK_STRIP_FILES ON)
 set(CPACK_DEBIAN_FILE_NAME DEB-DEFAULT)
-set(CPACK_DEBIAN_PACKAGE_RELEASE 1)
+set(CPACK_DEBIAN_PACKAGE_RELEASE 1)  # also in the changelog's version (above)
 set(CPACK_DEBIAN_PACKAGE_SECTION net)
 set(CPACK_DEBIAN_PACKAGE_PRIORITY optional)
 # Depends: the libraries maxsessd links (dpkg-shlibdeps, package dpkg-dev)

@@ -89,6 +89,7 @@ std::vector<section> layout(daemon_config& c) {
         {"client_tokens", &se.client_tokens},
         {"client_tokens_file", &se.client_tokens_file},
         {"token_secret", &se.token_secret},
+        {"token_secret_file", &se.token_secret_file},
         {"streamer_calls", &se.streamer_calls}}},
       {"playback_session",
        {{"enabled", &p.enabled},
@@ -131,6 +132,7 @@ constexpr named_variable named_variables[] = {
     {"MAXSESS_ADMIN_TOKEN_FILE", "security", "admin_token_file"},
     {"MAXSESS_CLIENT_TOKENS_FILE", "security", "client_tokens_file"},
     {"MAXSESS_TOKEN_SECRET", "security", "token_secret"},
+    {"MAXSESS_TOKEN_SECRET_FILE", "security", "token_secret_file"},
     {"MAXSESS_NODE_ID", "node", "id"},
     {"MAXSESS_CLUSTER_LISTEN", "cluster", "listen"},
     {"MAXSESS_CLUSTER_ENABLED", "cluster", "enabled"},
@@ -309,6 +311,11 @@ bool has_blank(std::string_view s) {
                      [](char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; });
 }
 
+// Defined with read_bearer_tokens (below); the loader reads
+// security.token_secret_file with it too.
+void read_token_file(const std::string& key_path, const std::string& path,
+                     std::vector<std::string>& out, std::vector<problem>* problems);
+
 // ---------------------------------------------------------------------------
 
 class loader {
@@ -324,6 +331,8 @@ class loader {
       apply_environment(env);
       resolve_file_key("security.admin_token_file", config_.security.admin_token_file);
       resolve_file_key("security.client_tokens_file", config_.security.client_tokens_file);
+      resolve_file_key("security.token_secret_file", config_.security.token_secret_file);
+      read_token_secret_file();
       apply_ini(ini_override);
       validate();
     }
@@ -538,6 +547,39 @@ class loader {
     value = (base_dir_ / value).lexically_normal().string();
   }
 
+  // security.token_secret_file: the link signing keys in a file of their
+  // own (one "kid:secret" per line, the signing key first), so that they can
+  // live beside the admin token file, readable by the daemon's group only,
+  // and every command (serve, migrate, the cron jobs) finds them through the
+  // configuration alone. Its keys become security.token_secret.
+  void read_token_secret_file() {
+    auto& se = config_.security;
+    if (se.token_secret_file.empty()) return;
+    const std::string key_path = "security.token_secret_file";
+    std::vector<std::string> keys;
+    std::vector<problem> file_problems;
+    read_token_file(key_path, se.token_secret_file, keys, &file_problems);
+    for (auto& p : file_problems) invalid(p.path, p.message);
+    if (!file_problems.empty()) return;
+    std::string joined;
+    for (auto& k : keys) joined += (joined.empty() ? "" : ",") + k;
+    auto errors = detail::check_token_secret(joined);
+    for (const auto& e : errors)
+      invalid(key_path, "'" + se.token_secret_file + "': " + e +
+                            "; write one \"kid:secret\" per line, the signing key first");
+    if (!errors.empty()) return;
+    // Given twice, the same keys are no ambiguity (to_yaml's output reads
+    // back); different ones are.
+    if (!se.token_secret.empty() && detail::trim(se.token_secret) != joined) {
+      invalid(key_path,
+              "security.token_secret gives other keys (in the file or by MAXSESS_TOKEN_SECRET); give the "
+              "link keys in one place: remove one of them");
+      return;
+    }
+    se.token_secret = joined;
+    secret_from_file_ = true;
+  }
+
   // --- playback_session.ini ------------------------------------------------
 
   void apply_ini(const std::string& ini_override) {
@@ -686,10 +728,11 @@ class loader {
                   " is not a policy; write open (streamer-side calls that name no registered "
                   "streamer are served) or registered (they are refused); see docs/security.md");
     if (c.security.token_secret.empty()) {
-      require("security", "token_secret", c.security.token_secret,
-              "the link signing key(s), \"kid:secret\" or \"kid1:new,kid2:old\" (the first "
-              "signs, all verify)");
-    } else {
+      if (c.security.token_secret_file.empty())  // else the file's problem says why
+        require("security", "token_secret", c.security.token_secret,
+                "the link signing key(s), \"kid:secret\" or \"kid1:new,kid2:old\" (the first "
+                "signs, all verify), or set security.token_secret_file");
+    } else if (!secret_from_file_) {
       for (const auto& e : detail::check_token_secret(c.security.token_secret))
         invalid("security.token_secret",
                 e + "; write \"kid:secret\" or \"kid1:secret1,kid2:secret2\" (the first signs, "
@@ -793,6 +836,7 @@ class loader {
   daemon_config config_;
   std::vector<section> sections_;  // points into config_
   std::map<std::string, std::string> origin_;  // key path -> variable / file that set it last
+  bool secret_from_file_ = false;  // token_secret came from token_secret_file (checked there)
   std::vector<problem> problems_;
 };
 

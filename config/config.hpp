@@ -46,7 +46,10 @@ struct security_section {
   std::string admin_token_file;            // one token per line; re-read on SIGHUP
   std::vector<std::string> client_tokens;  // with client_tokens_file's: empty = device API open
   std::string client_tokens_file;          // one token per line; re-read on SIGHUP
-  std::string token_secret;                // "kid:secret[,kid:secret]" (required)
+  std::string token_secret;                // "kid:secret[,kid:secret]" (required, or token_secret_file)
+  // The same keys from a file, one per line (read at start): after loading,
+  // token_secret holds what the file says.
+  std::string token_secret_file;
   // Streamer-side calls that prove no registered streamer: "open" serves
   // them, "registered" refuses them (docs/security.md).
   std::string streamer_calls = "open";

@@ -214,7 +214,7 @@ db_wait wait_for_database(const config::daemon_config& cfg, logger& log, const s
   for (int attempt = 1;; ++attempt) {
     try {
       storage::current_schema_version(cfg.storage.dsn);
-      if (attempt > 1) log.info("main", "database reachable", {{"attempts", std::to_string(attempt)}});
+      if (attempt > 1) log.info("main", "database reachable", {{"attempts", attempt}});
       return db_wait::ready;
     } catch (const std::exception& e) {
       auto now = std::chrono::steady_clock::now();
@@ -227,7 +227,7 @@ db_wait wait_for_database(const config::daemon_config& cfg, logger& log, const s
         return db_wait::gave_up;
       }
       log.warn("main", "cannot reach the database yet, retrying",
-               {{"error", e.what()}, {"attempt", std::to_string(attempt)},
+               {{"error", e.what()}, {"attempt", attempt},
                 {"retry_in", std::to_string(pause.count()) + "s"}});
       // `systemctl status maxsessd` shows why it is not ready yet.
       sd_notify("STATUS=waiting for the database (attempt " + std::to_string(attempt) + ")");
@@ -256,7 +256,7 @@ void reload_tokens(const options& opts, const config::daemon_config& running, ne
   if (!problems.empty()) {
     for (auto& p : problems) log.error("main", "SIGHUP: configuration problem", {{"problem", config::to_string(p)}});
     log.error("main", "SIGHUP: configuration not reloaded; the tokens in use stay",
-              {{"problems", std::to_string(problems.size())}});
+              {{"problems", problems.size()}});
     return;
   }
   tokens.replace(net::token_lists{std::move(next.admin), std::move(next.client)});
@@ -282,8 +282,8 @@ void reload_tokens(const options& opts, const config::daemon_config& running, ne
     restart += (restart.empty() ? "" : ", ") + key;
   }
   log.info("main", "SIGHUP: bearer tokens reloaded",
-           {{"admin_tokens", std::to_string(tokens.admin_count())},
-            {"client_tokens", std::to_string(tokens.client_count())}});
+           {{"admin_tokens", tokens.admin_count()},
+            {"client_tokens", tokens.client_count()}});
   if (!restart.empty())
     log.warn("main", "SIGHUP: these changed keys take effect only after a restart", {{"keys", restart}});
 }
@@ -300,8 +300,10 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   std::signal(SIGPIPE, SIG_IGN);
 
   system_clock_source clock;
+  // Under systemd with StandardError=journal, lines carry journald
+  // priorities and no timestamp of ours (docs/install.md, "Logs").
   logger log(std::cerr, parse_log_level(cfg.log.level).value_or(log_level::info),
-             cfg.log.format == "json", clock);
+             cfg.log.format == "json", clock, logger::default_repeat_every, stderr_is_journal());
 
   std::string why;
   auto signer = link_signer::from_spec(cfg.security.token_secret, &why);
@@ -331,7 +333,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
     if (have != want) {
       log.error("main", have < want ? "database schema is older than this build: run `maxsessd migrate`"
                                     : "database schema is newer than this build: upgrade maxsessd",
-                {{"schema_version", std::to_string(have)}, {"expected", std::to_string(want)}});
+                {{"schema_version", have}, {"expected", want}});
       return 1;
     }
     storage::session_store db(cfg.storage.dsn);
@@ -522,11 +524,11 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
            {{"node", cfg.node.id},
             {"cluster", cfg.cluster.enabled ? cfg.cluster.listen : "off"},
             {"http", http_opts.host + ":" + std::to_string(server.bound_port())},
-            {"streamers", std::to_string(streamers.list().size())},
+            {"streamers", streamers.list().size()},
             {"playback_session.enabled", ps.enabled ? "true" : "false"},
             {"security.streamer_calls", cfg.security.streamer_calls},
-            {"admin_tokens", std::to_string(tokens->admin_count())},
-            {"client_tokens", std::to_string(tokens->client_count())}});
+            {"admin_tokens", tokens->admin_count()},
+            {"client_tokens", tokens->client_count()}});
   // Type=notify: systemd counts the unit started (and starts what is
   // ordered after it) only now that the HTTP server listens.
   if (auto err = sd_notify("READY=1\nSTATUS=ready, HTTP on " + http_opts.host + ":" +
@@ -562,7 +564,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   writer.flush_and_stop();                // every acknowledged row is committed
   reader.stop();
   auto st = writer.get_stats();
-  log.info("main", "stopped", {{"commits", std::to_string(st.commits)}, {"rows", std::to_string(st.ops)}});
+  log.info("main", "stopped", {{"commits", st.commits}, {"rows", st.ops}});
   return 0;
 }
 

@@ -1,5 +1,10 @@
 #include "domain/log.hpp"
 
+#include <sys/stat.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
 #include <nlohmann/json.hpp>
 
 #include "domain/validate.hpp"
@@ -20,6 +25,21 @@ const char* level_name(log_level l) {
       return "error";
   }
   return "unknown";
+}
+
+// sd-daemon(3): the kernel's syslog priorities.
+const char* journal_prefix(log_level l) {
+  switch (l) {
+    case log_level::debug:
+      return "<7>";
+    case log_level::info:
+      return "<6>";
+    case log_level::warn:
+      return "<4>";
+    case log_level::error:
+      return "<3>";
+  }
+  return "<6>";
 }
 
 char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
@@ -108,9 +128,23 @@ std::optional<log_level> parse_log_level(std::string_view s) {
   return std::nullopt;
 }
 
+bool is_journal_stream(const char* journal_stream, int fd) {
+  if (journal_stream == nullptr) return false;
+  uintmax_t dev = 0, ino = 0;
+  int used = 0;
+  if (std::sscanf(journal_stream, "%" SCNuMAX ":%" SCNuMAX "%n", &dev, &ino, &used) != 2 ||
+      journal_stream[used] != '\0')
+    return false;
+  struct stat st {};
+  if (fstat(fd, &st) != 0) return false;
+  return static_cast<uintmax_t>(st.st_dev) == dev && static_cast<uintmax_t>(st.st_ino) == ino;
+}
+
+bool stderr_is_journal() { return is_journal_stream(std::getenv("JOURNAL_STREAM"), 2); }
+
 logger::logger(std::ostream& out, log_level min, bool json, const clock_source& clock,
-               std::chrono::milliseconds repeat_every)
-    : out_(out), min_(min), json_(json), clock_(clock), repeats_(repeat_every) {}
+               std::chrono::milliseconds repeat_every, bool journal)
+    : out_(out), min_(min), json_(json), journal_(journal), clock_(clock), repeats_(repeat_every) {}
 
 logger::~logger() { flush_repeated(); }
 
@@ -149,7 +183,7 @@ void logger::log_repeated(log_level l, std::string_view component, std::string_v
   if (v.repeated == 0)
     return write(l, component, msg, kv);
   fields more = kv;
-  more.emplace_back("repeated", std::to_string(v.repeated));
+  more.emplace_back("repeated", v.repeated);
   write(l, component, std::string(msg) + " " + repeated_note(v.repeated, v.span), more);
 }
 
@@ -164,20 +198,20 @@ void logger::write_due(bool everything) {
     auto nl = d.key.find('\n');
     auto component = std::string_view(d.key).substr(1, nl - 1);
     auto msg = std::string(d.key.substr(nl + 1)) + " " + repeated_note(d.repeated, d.span);
-    d.last.emplace_back("repeated", std::to_string(d.repeated));
+    d.last.emplace_back("repeated", d.repeated);
     write(l, component, msg, d.last);
   }
 }
 
 void logger::write(log_level l, std::string_view component, std::string_view msg,
                    const fields& kv) {
-  const std::string ts = to_rfc3339(clock_.now());
   std::string line, msg_buffer, buffer;
   msg = without_userinfo(msg, msg_buffer);
+  if (journal_) line += journal_prefix(l);
   if (json_) {
     // ordered_json keeps ts/level/component/msg first, as documented.
     nlohmann::ordered_json j;
-    j["ts"] = ts;
+    j["ts"] = to_rfc3339(clock_.now());
     j["level"] = level_name(l);
     j["component"] = std::string(component);
     j["msg"] = std::string(msg);
@@ -186,14 +220,21 @@ void logger::write(log_level l, std::string_view component, std::string_view msg
       std::string key = k;
       while (j.contains(key))
         key = "field_" + key;
-      j[key] = std::string(without_userinfo(v, buffer));
+      if (!v.is_integer())
+        j[key] = std::string(without_userinfo(v.text(), buffer));
+      else if (v.is_signed())
+        j[key] = v.as_signed();
+      else
+        j[key] = v.as_unsigned();
     }
     // Invalid UTF-8 in a value becomes U+FFFD instead of throwing.
-    line = j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+    line += j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
   } else {
     line.reserve(64 + msg.size());
-    line += ts;
-    line.push_back(' ');
+    if (!journal_) {  // journald stamps the line itself
+      line += to_rfc3339(clock_.now());
+      line.push_back(' ');
+    }
     std::string level = level_name(l);
     level.resize(5, ' ');
     line += level;
@@ -205,7 +246,10 @@ void logger::write(log_level l, std::string_view component, std::string_view msg
       line.push_back(' ');
       append_escaped(line, k);
       line.push_back('=');
-      append_value(line, without_userinfo(v, buffer));
+      if (v.is_integer())  // digits and a sign: always a plain word
+        line += v.text();
+      else
+        append_value(line, without_userinfo(v.text(), buffer));
     }
   }
   line.push_back('\n');

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "domain/clock.hpp"
+#include "domain/log_value.hpp"
 #include "domain/repeat_limiter.hpp"
 
 namespace maxsess {
@@ -18,14 +19,32 @@ namespace maxsess {
 enum class log_level { debug, info, warn, error };
 std::optional<log_level> parse_log_level(std::string_view s);
 
+// Whether the descriptor is the stream systemd connected to the journal:
+// $JOURNAL_STREAM ("DEVICE:INODE", set by systemd for a unit whose stdout or
+// stderr goes to the journal) names this descriptor's device and inode. A
+// child that inherited the variable while its stderr went elsewhere (a
+// shell in the unit redirecting it) does not match. `journal_stream` is
+// the variable's value (nullptr: unset).
+bool is_journal_stream(const char* journal_stream, int fd);
+// is_journal_stream(getenv("JOURNAL_STREAM"), 2)
+bool stderr_is_journal();
+
 class logger {
  public:
-  using fields = std::vector<std::pair<std::string, std::string>>;
+  using fields = std::vector<std::pair<std::string, log_value>>;
   // json=false: "2026-11-25T10:24:37.123Z info  component: message k=v k=v"
-  // json=true:  {"ts":"...","level":"info","component":"...","msg":"...","k":"v"}
+  // json=true:  {"ts":"...","level":"info","component":"...","msg":"...","k":"v","n":3}
+  //   (a field given as an integer is a JSON number, any other a string)
   // repeat_every: the interval of the *_repeated lines (below).
+  // journal=true (stderr is the journal: stderr_is_journal()): each line
+  // starts with its syslog priority, "<3>" error, "<4>" warn, "<6>" info,
+  // "<7>" debug, which journald takes as the line's priority (so
+  // `journalctl -p warning` filters), and the text format leaves out its
+  // timestamp: journald stamps every line itself. JSON keeps "ts" (its
+  // readers parse the object, documented with it).
+  static constexpr std::chrono::milliseconds default_repeat_every{10000};
   logger(std::ostream& out, log_level min, bool json, const clock_source& clock,
-         std::chrono::milliseconds repeat_every = std::chrono::seconds(10));
+         std::chrono::milliseconds repeat_every = default_repeat_every, bool journal = false);
   ~logger();  // writes the counts still waiting
   logger(const logger&) = delete;
   logger& operator=(const logger&) = delete;
@@ -59,6 +78,7 @@ class logger {
   std::ostream& out_;
   log_level min_;
   bool json_;
+  bool journal_;
   const clock_source& clock_;
   std::mutex mutex_;  // the stream and the limiter
   repeat_limiter repeats_;

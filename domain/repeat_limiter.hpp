@@ -15,12 +15,13 @@
 #include <vector>
 
 #include "domain/clock.hpp"
+#include "domain/log_value.hpp"
 
 namespace maxsess {
 
 class repeat_limiter {
  public:
-  using fields = std::vector<std::pair<std::string, std::string>>;
+  using fields = std::vector<std::pair<std::string, log_value>>;
   explicit repeat_limiter(std::chrono::milliseconds interval) : interval_(interval) {}
 
   struct summary {

@@ -785,7 +785,7 @@ bool http_api::streamer_call_allowed(call& c, bool auth, const std::optional<std
                     {"reason", reason},
                     {"remote", c.remote},
                     {"host", host.value_or("")},
-                    {"refused_unlogged_since_last", std::to_string(suppressed)}});
+                    {"refused_unlogged_since_last", suppressed}});
   if (auth) {
     deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", reason}});
     c.send(make_json_response(http::status::forbidden, auth_deny_json(reason)));

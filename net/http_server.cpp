@@ -532,7 +532,7 @@ void http_server::stop(std::chrono::milliseconds drain) {
   }
   if (s.in_flight.load() != 0) {
     s.log(log_level::warn, "stopping with requests still unanswered",
-          {{"requests", std::to_string(s.in_flight.load())}});
+          {{"requests", s.in_flight.load()}});
   }
 
   s.work.reset();

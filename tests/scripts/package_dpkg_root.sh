@@ -22,36 +22,56 @@ mount -t tmpfs tmp "$root/tmp"
 cp "$deb" "$root/tmp/maxsess.deb"
 in_root() { chroot "$root" "$@"; }
 
-# Install: the user, the secrets, the unit enabled, nothing started.
+# Install: the user, the secret files, the unit enabled, nothing started.
 in_root dpkg -i /tmp/maxsess.deb >"$work/dpkg-i.log" 2>&1 || { cat "$work/dpkg-i.log"; fail "dpkg -i failed"; }
 grep -q "enabled but not started" "$work/dpkg-i.log" || { cat "$work/dpkg-i.log"; fail "postinst did not tell the operator what to do next"; }
 uid=$(in_root id -u maxsess) || fail "no maxsess user"
 (( uid < 1000 )) || fail "maxsess is not a system user (uid $uid)"
 [[ $(in_root getent passwd maxsess | cut -d: -f7) == */nologin ]] || fail "maxsess has a login shell"
-[[ $(in_root stat -c '%a %U %G' /etc/default/maxsess) == "640 root maxsess" ]] ||
-  fail "/etc/default/maxsess is $(in_root stat -c '%a %U %G' /etc/default/maxsess), not 640 root maxsess"
+secret_files="/etc/maxsess/admin.token /etc/maxsess/token_secret"
+for f in $secret_files; do
+  [[ $(in_root stat -c '%a %U %G' "$f") == "640 root maxsess" ]] ||
+    fail "$f is $(in_root stat -c '%a %U %G' "$f" 2>&1), not 640 root maxsess"
+  [[ $(grep -v '^#' "$root$f" | grep -c .) == 1 ]] || fail "$f does not hold one generated value"
+done
+[[ ! -e "$root/etc/default/maxsess" ]] || fail "postinst still writes /etc/default/maxsess"
 [[ -L "$root/etc/systemd/system/multi-user.target.wants/maxsessd.service" ]] || fail "the unit is not enabled"
-# The generated secrets are valid and the maxsess user can read them: the
-# shipped configuration checks clean as the unit and the cron lines load it.
-in_root runuser -u maxsess -- sh -c 'set -a; . /etc/default/maxsess; exec maxsessd check-config' \
-  >"$work/cc-root.log" 2>&1 || { cat "$work/cc-root.log"; fail "check-config as maxsess with /etc/default/maxsess failed"; }
-secrets=$(md5sum <"$root/etc/default/maxsess")
+# The generated secrets are valid and found through the configuration
+# alone: check-config passes as maxsess and as root with no environment,
+# and a job command (as cron runs it) gets as far as calling the daemon
+# (none runs here: exit 3, not 2 for a configuration problem). Another
+# user cannot read the secrets.
+for user in maxsess root; do
+  in_root runuser -u $user -- env -i PATH=/usr/bin:/bin maxsessd check-config >"$work/cc-root.log" 2>&1 ||
+    { cat "$work/cc-root.log"; fail "check-config as $user with no environment failed"; }
+  rc=0
+  in_root runuser -u $user -- env -i PATH=/usr/bin:/bin MAXSESS_HTTP_LISTEN=127.0.0.1:1 \
+    maxsessd playback-session:sync >"$work/job-root.log" 2>&1 || rc=$?
+  [[ $rc == 3 ]] || { cat "$work/job-root.log"; fail "playback-session:sync as $user: exit $rc, want 3 (no daemon)"; }
+done
+rc=0; in_root runuser -u nobody -- env -i PATH=/usr/bin:/bin maxsessd check-config >"$work/cc-nobody.log" 2>&1 || rc=$?
+[[ $rc == 1 ]] && grep -q 'cannot read' "$work/cc-nobody.log" ||
+  { cat "$work/cc-nobody.log"; fail "user nobody read the secret files (check-config rc $rc)"; }
+secrets=$(cat "$root/etc/maxsess/admin.token" "$root/etc/maxsess/token_secret" | md5sum)
 
 # Reinstall (an upgrade's path through postinst): the operator's edit of the
 # conffile and the secrets stay; the unit stays enabled.
 echo "# the operator's edit" >>"$root/etc/maxsess/maxsess.yaml"
 in_root dpkg -i /tmp/maxsess.deb >"$work/dpkg-i2.log" 2>&1 || { cat "$work/dpkg-i2.log"; fail "reinstall failed"; }
 grep -q "the operator's edit" "$root/etc/maxsess/maxsess.yaml" || fail "reinstall replaced the edited configuration"
-[[ $(md5sum <"$root/etc/default/maxsess") == "$secrets" ]] || fail "reinstall changed /etc/default/maxsess"
+[[ $(cat "$root/etc/maxsess/admin.token" "$root/etc/maxsess/token_secret" | md5sum) == "$secrets" ]] ||
+  fail "reinstall changed the secret files"
 [[ -L "$root/etc/systemd/system/multi-user.target.wants/maxsessd.service" ]] || fail "reinstall disabled the unit"
 
 # Remove keeps the configuration; purge removes it and the secrets.
 in_root dpkg -r maxsess >"$work/dpkg-r.log" 2>&1 || { cat "$work/dpkg-r.log"; fail "dpkg -r failed"; }
 [[ ! -e "$root/usr/bin/maxsessd" ]] || fail "remove left /usr/bin/maxsessd"
-[[ -f "$root/etc/maxsess/maxsess.yaml" && -f "$root/etc/default/maxsess" ]] || fail "remove deleted the configuration"
+[[ -f "$root/etc/maxsess/maxsess.yaml" && -f "$root/etc/maxsess/admin.token" ]] || fail "remove deleted the configuration"
 in_root dpkg --purge maxsess >"$work/dpkg-p.log" 2>&1 || { cat "$work/dpkg-p.log"; fail "dpkg --purge failed"; }
-for f in /etc/maxsess /etc/default/maxsess /etc/cron.d/maxsess /etc/systemd/system/multi-user.target.wants/maxsessd.service; do
+for f in /etc/maxsess /etc/cron.d/maxsess /etc/systemd/system/multi-user.target.wants/maxsessd.service; do
   [[ ! -e "$root$f" && ! -L "$root$f" ]] || fail "purge left $f"
 done
-! in_root dpkg-statoverride --list /etc/default/maxsess >/dev/null || fail "purge left the statoverride"
+for f in $secret_files; do
+  ! in_root dpkg-statoverride --list "$f" >/dev/null || fail "purge left the statoverride of $f"
+done
 echo "dpkg -i, reinstall, remove, purge in a throwaway root: OK (maxsess uid $uid)"

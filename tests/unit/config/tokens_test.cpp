@@ -179,4 +179,56 @@ TEST_F(TokenFiles, ToYamlRedactsTokensButShowsFilesAndPolicy) {
   EXPECT_EQ(back.config.security.streamer_calls, "registered");
 }
 
+// security.token_secret_file: the link keys in a file (the Debian package's
+// /etc/maxsess/token_secret), one per line, the signing key first.
+TEST_F(TokenFiles, TokenSecretFileGivesTheLinkKeys) {
+  auto keys = write("keys", "# the first signs\nk2:new-secret\n\nk1:old-secret\n");
+  auto admin = write("admin", "a\n");
+  const std::string yaml = "storage:\n  dsn: \"host=127.0.0.1 dbname=maxsess\"\nsecurity:\n  admin_token_file: " +
+                           admin + "\n  token_secret_file: " + keys + "\n";
+  auto r = mc::load_from_string(yaml, {});
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.config.security.token_secret, "k2:new-secret,k1:old-secret");
+  // Shown as its path, the keys redacted; the unredacted form reads back.
+  const auto shown = mc::to_yaml(r.config);
+  EXPECT_EQ(shown.find("new-secret"), std::string::npos) << shown;
+  EXPECT_NE(shown.find(keys), std::string::npos) << shown;
+  auto back = mc::load_from_string(mc::to_yaml(r.config, false), {});
+  ASSERT_TRUE(back.ok()) << dump(back);
+  EXPECT_EQ(back.config.security.token_secret, "k2:new-secret,k1:old-secret");
+  // The environment may name it too.
+  auto e = mc::load_from_string("storage:\n  dsn: x\nsecurity:\n  admin_token: a\n",
+                                {{"MAXSESS_TOKEN_SECRET_FILE", keys}});
+  ASSERT_TRUE(e.ok()) << dump(e);
+  EXPECT_EQ(e.config.security.token_secret, "k2:new-secret,k1:old-secret");
+}
+
+TEST_F(TokenFiles, TokenSecretFileProblemsNameTheFileAndNeverAKey) {
+  const std::string head = "storage:\n  dsn: x\nsecurity:\n  admin_token: a\n  token_secret_file: ";
+  // Unreadable: the file's key is named, and token_secret is not also
+  // reported missing.
+  auto missing = mc::load_from_string(head + (dir / "missing").string() + "\n", {});
+  ASSERT_FALSE(missing.ok());
+  ASSERT_NE(find_problem(missing, "security.token_secret_file"), nullptr) << dump(missing);
+  EXPECT_EQ(find_problem(missing, "security.token_secret"), nullptr) << dump(missing);
+  // Empty, a repeated key id: problems of the file.
+  auto empty = mc::load_from_string(head + write("empty", "# none\n") + "\n", {});
+  ASSERT_NE(find_problem(empty, "security.token_secret_file"), nullptr) << dump(empty);
+  auto dup = mc::load_from_string(head + write("dup", "k1:first-secret\nk1:second-secret\n") + "\n", {});
+  const auto* p = find_problem(dup, "security.token_secret_file");
+  ASSERT_NE(p, nullptr) << dump(dup);
+  EXPECT_NE(p->message.find("k1"), std::string::npos) << p->message;
+  for (const auto& pr : dup.problems) EXPECT_EQ(pr.message.find("first-secret"), std::string::npos) << pr.message;
+  // Other keys in two places: which ones count would be a guess.
+  auto twice = load("  admin_token: a\n  token_secret_file: " + write("k", "k1:x\n") + "\n");
+  ASSERT_NE(find_problem(twice, "security.token_secret_file"), nullptr) << dump(twice);
+  for (const auto& pr : twice.problems) EXPECT_EQ(pr.message.find("s3cret"), std::string::npos) << pr.message;
+  // A relative path in the file is relative to the file.
+  write("rel-keys", "k9:rel-secret\n");
+  std::ofstream(dir / "maxsess.yaml") << "storage:\n  dsn: x\nsecurity:\n  admin_token: a\n  token_secret_file: rel-keys\n";
+  auto rel = mc::load_from_file((dir / "maxsess.yaml").string(), {});
+  ASSERT_TRUE(rel.ok()) << dump(rel);
+  EXPECT_EQ(rel.config.security.token_secret, "k9:rel-secret");
+}
+
 }  // namespace

@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -134,6 +140,110 @@ TEST_F(log_fixture, never_prints_a_urls_userinfo_in_either_format) {
     EXPECT_NE(text.find("postgresql://***@db:5432/maxsess"), std::string::npos) << text;
     EXPECT_NE(text.find("http://s1:8080/streamer/api/v3"), std::string::npos) << "no userinfo, unchanged";
   }
+}
+
+// Issue 9: JSON logs keep numbers as numbers. A field given as an integer
+// is a JSON number (signed and unsigned, up to the type's limits); one
+// given as text stays a string even when it reads like a number.
+TEST_F(log_fixture, json_writes_integers_bare_and_text_as_strings) {
+  logger log(out, log_level::debug, true, clock);
+  const std::size_t count = 3;
+  log.info("c", "m",
+           {{"count", count}, {"shard", 7}, {"delta", -12}, {"big", std::numeric_limits<uint64_t>::max()},
+            {"low", std::numeric_limits<int64_t>::min()}, {"as_text", "42"}, {"name", std::string("acc-1")}});
+  auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 1u) << out.str();
+  EXPECT_NE(lines[0].find(R"("count":3,"shard":7,"delta":-12,"big":18446744073709551615,)"
+                          R"("low":-9223372036854775808,"as_text":"42","name":"acc-1")"),
+            std::string::npos)
+      << lines[0];
+  auto j = nlohmann::json::parse(lines[0]);
+  EXPECT_TRUE(j["count"].is_number_unsigned());
+  EXPECT_TRUE(j["delta"].is_number_integer());
+  EXPECT_EQ(j["big"].get<uint64_t>(), std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(j["low"].get<int64_t>(), std::numeric_limits<int64_t>::min());
+  EXPECT_TRUE(j["as_text"].is_string());
+}
+
+// The text format writes an integer as std::to_string did at the call sites.
+TEST_F(log_fixture, text_writes_integers_as_before) {
+  logger log(out, log_level::debug, false, clock);
+  log.info("c", "m", {{"count", std::size_t{3}}, {"delta", -12}, {"as_text", "42"}});
+  EXPECT_EQ(out.str(), "2026-11-25T10:24:37.123Z info  c: m count=3 delta=-12 as_text=42\n");
+}
+
+// The repeated-line count is a number too, in both places it is written.
+TEST_F(log_fixture, repeated_count_is_a_number) {
+  logger log(out, log_level::debug, true, clock, std::chrono::seconds(10));
+  for (int i = 0; i < 3; ++i) log.warn_repeated("db", "down", {{"attempt", i}});
+  log.flush_repeated();
+  auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 2u) << out.str();
+  auto j = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(j["repeated"], 2);
+  EXPECT_EQ(j["attempt"], 2) << "the last one's fields";
+}
+
+log_value value_of(log_value v) { return v; }
+
+TEST(log_value, text_and_integers) {
+  EXPECT_FALSE(value_of("x").is_integer());
+  EXPECT_FALSE(value_of(std::string("12")).is_integer());
+  EXPECT_EQ(value_of(std::string("12")).text(), "12");
+  EXPECT_TRUE(value_of(12).is_integer());
+  EXPECT_TRUE(value_of(12).is_signed());
+  EXPECT_EQ(value_of(12).as_signed(), 12);
+  EXPECT_FALSE(value_of(12u).is_signed());
+  EXPECT_EQ(value_of(12u).as_unsigned(), 12u);
+  EXPECT_EQ(value_of(int64_t{-5}).text(), "-5");
+  EXPECT_NE(value_of(12), value_of("12")) << "a number and its text are different values";
+}
+
+// Under systemd with StandardError=journal: a priority prefix journald
+// turns into the line's priority, and no timestamp of ours.
+TEST_F(log_fixture, journal_lines_carry_the_priority_and_no_timestamp) {
+  logger log(out, log_level::debug, false, clock, std::chrono::seconds(10), true);
+  log.debug("c", "d", {{"n", 1}});
+  log.info("account", "session approved", {{"account", "acc-1"}});
+  log.warn("c", "w");
+  log.error("net", "bind failed");
+  auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 4u) << out.str();
+  EXPECT_EQ(lines[0], "<7>debug c: d n=1");
+  EXPECT_EQ(lines[1], "<6>info  account: session approved account=acc-1");
+  EXPECT_EQ(lines[2], "<4>warn  c: w");
+  EXPECT_EQ(lines[3], "<3>error net: bind failed");
+}
+
+// JSON to the journal: the prefix, then the documented object (with ts).
+TEST_F(log_fixture, journal_json_lines_carry_the_priority) {
+  logger log(out, log_level::debug, true, clock, std::chrono::seconds(10), true);
+  log.warn("c", "w", {{"n", 2}});
+  auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 1u) << out.str();
+  ASSERT_EQ(lines[0].rfind("<4>{", 0), 0u) << lines[0];
+  auto j = nlohmann::json::parse(lines[0].substr(3));
+  EXPECT_EQ(j["ts"], "2026-11-25T10:24:37.123Z");
+  EXPECT_EQ(j["n"], 2);
+}
+
+TEST(journal_stream, matches_only_the_descriptor_it_names) {
+  char path[] = "/tmp/maxsess-journal-XXXXXX";
+  int fd = mkstemp(path);
+  ASSERT_GE(fd, 0);
+  unlink(path);
+  struct stat st {};
+  ASSERT_EQ(fstat(fd, &st), 0);
+  const std::string mine = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino);
+  EXPECT_TRUE(is_journal_stream(mine.c_str(), fd));
+  EXPECT_FALSE(is_journal_stream(nullptr, fd)) << "unset: not the journal";
+  EXPECT_FALSE(is_journal_stream("", fd));
+  const std::string other_inode = std::to_string(st.st_dev) + ":" + std::to_string(st.st_ino + 1);
+  EXPECT_FALSE(is_journal_stream(other_inode.c_str(), fd)) << "inherited, but stderr went elsewhere";
+  EXPECT_FALSE(is_journal_stream((mine + "x").c_str(), fd)) << "trailing junk";
+  EXPECT_FALSE(is_journal_stream(std::to_string(st.st_dev).c_str(), fd)) << "no inode";
+  close(fd);
+  EXPECT_FALSE(is_journal_stream(mine.c_str(), fd)) << "closed descriptor";
 }
 
 }  // namespace
