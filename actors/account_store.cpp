@@ -149,6 +149,9 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
         case storage::write_op::kind::upsert_account:
           accounts_[op.account.settings.account_id].settings = op.account.settings;
           break;
+        case storage::write_op::kind::delete_account:
+          accounts_[op.account.settings.account_id].settings.reset();
+          break;
       }
     }
   }
