@@ -159,6 +159,11 @@ TEST_F(StorageSessionListing, PagesAreIndexRangesNotSorts) {
   auto all = explain({nullptr, nullptr, nullptr, nullptr, "acc5", "dev1", "101"});
   EXPECT_NE(all.find("playback_sessions_key_c_idx"), std::string::npos) << all;
   EXPECT_EQ(all.find("Sort"), std::string::npos) << all;
+  auto both = explain({"active", "2", nullptr, nullptr, "acc5", "dev1", "101"});
+  EXPECT_NE(both.find("playback_sessions_streamer_status_key_c_idx"), std::string::npos) << both;
+  auto rare_streamer = explain({nullptr, "99", nullptr, nullptr, nullptr, nullptr, "101"});
+  EXPECT_NE(rare_streamer.find("playback_sessions_streamer_status_key_c_idx"), std::string::npos)
+      << "a streamer with no rows is not found by walking the whole key: " << rare_streamer;
   auto prefix = explain({nullptr, nullptr, "acc12", "acc13", nullptr, nullptr, "101"});
   EXPECT_NE(prefix.find("playback_sessions_key_c_idx"), std::string::npos) << prefix;
   EXPECT_EQ(prefix.find("Sort"), std::string::npos) << prefix;
