@@ -274,6 +274,12 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
             },
             std::nullopt);
       },
+      [=](del_atom) -> caf::result<end_result> {
+        return exec<end_result>(
+            self,
+            [](account_state& st, sys_time now, side_effects& fx) { return st.remove_account(now, fx); },
+            end_result::unavailable);
+      },
       [=](auth_atom, auth_request& req) -> caf::result<auth_outcome> {
         return exec<auth_outcome>(self, auth_fn(std::move(req)), auth_outcome{auth_result::unavailable});
       },

@@ -27,6 +27,9 @@ class account_service {
   virtual void end_session(std::string account_id, std::string device_id, bool kill, end_cb done) = 0;
   virtual void get_account(std::string account_id, view_cb done) = 0;
   virtual void put_account(account_settings settings, view_cb done) = 0;
+  // DELETE /api/v1/accounts/{id}: ended = done (live sessions killed,
+  // settings deleted), not_found = neither settings nor sessions.
+  virtual void delete_account(std::string account_id, end_cb done) = 0;
   // The auth backend's question (GET /flussonic/auth) once the token checked out.
   virtual void authorize(auth_request req, auth_cb done) = 0;
 };

@@ -662,6 +662,22 @@ void account_state::put_settings(const account_settings& s,
   writes.push_back(storage::write_op::of(storage::account_upsert{*settings_, shard_, epoch_, owner_}));
 }
 
+end_result account_state::remove_account(sys_time now, side_effects& fx) {
+  expire(now, fx.writes);
+  if (!settings_ && sessions_.empty()) return end_result::not_found;
+  // The same kill as ?kill=true, so whatever records a portal eviction
+  // records these too. Exempt and radio sessions go as well: the
+  // subscriber is gone, not over a limit.
+  for (auto& [device, s] : sessions_)
+    if (holds_slot(s.status)) kill_session(s, end_reason::killed_by_operator, now, fx);
+  if (settings_) {
+    fx.writes.push_back(storage::write_op::deleting(
+        storage::account_upsert{account_settings{account_id_, 0, false}, shard_, epoch_, owner_}));
+    settings_.reset();
+  }
+  return end_result::ended;
+}
+
 int account_state::expire(sys_time now, std::vector<storage::write_op>& writes) {
   int changed = 0;
   if (progress_due_ && now >= *progress_due_) flush_progress(writes);

@@ -199,6 +199,14 @@ class account_state {
   // sync changed.
   std::map<std::string, session_status> statuses() const;
   void put_settings(const account_settings& s, std::vector<storage::write_op>& writes);
+  // DELETE /api/v1/accounts/{id}: the subscriber is gone. Every pending or
+  // active session is killed as a portal eviction is (killed_by_operator,
+  // closed on its streamer, its token refused at the next auth check) and
+  // the settings row is deleted (the defaults apply from now on). The
+  // session rows stay: a killed row is what refuses its token until the
+  // link expired; clear removes them later. not_found when the account
+  // had neither settings nor sessions (nothing changes).
+  end_result remove_account(sys_time now, side_effects& fx);
 
   // pending past pending_ttl -> ended (never_started); active without update
   // for stale_after -> ended (stale). Returns how many sessions changed.

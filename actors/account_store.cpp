@@ -153,6 +153,9 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
           events_.push_back(op.event.event);
           events_.back().id = static_cast<int64_t>(events_.size());
           break;
+        case storage::write_op::kind::delete_account:
+          accounts_[op.account.settings.account_id].settings.reset();
+          break;
       }
     }
   }

@@ -110,6 +110,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(maxsess, caf::first_custom_type_id)
   // runtime control
   CAF_ADD_ATOM(maxsess, maxsess::atoms, count_atom, "ms_count")
   CAF_ADD_ATOM(maxsess, maxsess::atoms, stop_atom, "ms_stop")
+  // requests to an account, appended (DELETE /api/v1/accounts/{id})
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, del_atom, "ms_del")
 CAF_END_TYPE_ID_BLOCK(maxsess)
 
 namespace maxsess::actors {
@@ -123,6 +125,9 @@ using account_actor = caf::typed_actor<
     caf::replies_to<end_atom, std::string /*device*/, bool /*kill*/>::with<end_result>,
     caf::replies_to<get_atom>::with<account_answer>,
     caf::replies_to<put_atom, account_settings>::with<account_answer>,
+    // the subscriber is gone: kill its live sessions, delete its settings
+    // (ended: done; not_found: neither settings nor sessions)
+    caf::replies_to<del_atom>::with<end_result>,
     caf::replies_to<auth_atom, auth_request>::with<auth_outcome>,
     // a Flussonic report (webhook event) about one device's session
     caf::replies_to<play_atom, std::string /*device*/, play_report>::with<bool>,
@@ -147,6 +152,7 @@ using shard_actor = caf::typed_actor<
     caf::replies_to<end_atom, std::string /*account*/, std::string /*device*/, bool>::with<end_result>,
     caf::replies_to<get_atom, std::string /*account*/>::with<account_answer>,
     caf::replies_to<put_atom, account_settings>::with<account_answer>,
+    caf::replies_to<del_atom, std::string /*account*/>::with<end_result>,
     caf::replies_to<auth_atom, auth_request>::with<auth_outcome>,
     // a webhook batch's events for this shard's accounts; the answer comes
     // once every event is durable: >= 0 = how many were already applied

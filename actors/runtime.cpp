@@ -155,6 +155,11 @@ class actor_account_service final : public account_service {
     ask<account_answer>(sys_, dest, timeout(), std::move(done), constant(account_answer{}),
                         put_atom_v, std::move(settings));
   }
+  void delete_account(std::string account_id, end_cb done) override {
+    auto dest = ctx_.owner_of(account_id);
+    ask<end_result>(sys_, dest, timeout(), std::move(done), constant(end_result::unavailable),
+                    del_atom_v, std::move(account_id));
+  }
   void authorize(auth_request req, auth_cb done) override {
     const int shard = shard_of(req.account_id, ctx_.opts.shards);
     if (auto local = table_.locate_local(shard)) {

@@ -221,6 +221,10 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
         auto dest = owner(self, settings.account_id);
         return self->delegate(dest, a, std::move(settings));
       },
+      [=](del_atom a, std::string& account_id) -> caf::delegated<end_result> {
+        if (auto n = nobody()) return self->delegate(n, a, std::move(account_id));
+        return self->delegate(owner(self, account_id), a);
+      },
       [=](auth_atom a, auth_request& req) -> caf::delegated<auth_outcome> {
         if (auto n = nobody()) return self->delegate(n, a, std::move(req));
         auto dest = owner(self, req.account_id);

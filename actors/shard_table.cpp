@@ -52,6 +52,7 @@ shard_actor::behavior_type nobody_fn(shard_actor::pointer) {
       [](end_atom, std::string&, std::string&, bool) { return end_result::unavailable; },
       [](get_atom, std::string&) { return account_answer{}; },
       [](put_atom, account_settings&) { return account_answer{}; },
+      [](del_atom, std::string&) { return end_result::unavailable; },
       [](auth_atom, auth_request&) { return auth_outcome{auth_result::unavailable}; },
       [](play_atom, play_batch&) { return int32_t{-1}; },
       [](sync_atom, std::string&, int64_t, seen_list&, sys_time) {

@@ -106,6 +106,9 @@ node_entry::behavior_type entry_fn(entry_self self, actors::runtime_hooks* hooks
         auto settings = wire::from_wire(w);
         return ask_local<account_answer>(self, settings.account_id, no_answer, a, std::move(settings));
       },
+      [=](del_atom a, std::string& account) -> caf::result<wire::end_result> {
+        return ask_local<end_result>(self, account, no_end, a, account);
+      },
       [=](auth_atom a, wire::auth_request& w) -> caf::result<wire::auth_outcome> {
         auto req = wire::from_wire(w);
         return ask_local<auth_outcome>(self, req.account_id, no_auth, a, std::move(req));

@@ -90,6 +90,9 @@ peer_actor::behavior_type peer_fn(peer_self self, peer_args args) {
       [=](put_atom a, account_settings& settings) {
         return forward<account_answer, wire::account_answer>(self, no_answer, a, wire::to_wire(settings));
       },
+      [=](del_atom a, std::string& account) {
+        return forward<end_result, wire::end_result>(self, end_result::unavailable, a, account);
+      },
       [=](auth_atom a, auth_request& req) {
         return forward<auth_outcome, wire::auth_outcome>(self, auth_outcome{auth_result::unavailable}, a,
                                                          wire::to_wire(req));

@@ -34,6 +34,7 @@ using node_entry = caf::typed_actor<
     caf::replies_to<end_atom, wire::end_request>::with<wire::end_result>,
     caf::replies_to<get_atom, std::string>::with<wire::account_answer>,
     caf::replies_to<put_atom, wire::account_settings>::with<wire::account_answer>,
+    caf::replies_to<del_atom, std::string /*account*/>::with<wire::end_result>,
     caf::replies_to<auth_atom, wire::auth_request>::with<wire::auth_outcome>,
     caf::replies_to<play_atom, std::vector<wire::play_event>>::with<int32_t>,
     caf::replies_to<sync_atom, wire::sync_request>::with<wire::sync_summary>,

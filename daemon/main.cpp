@@ -487,8 +487,16 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
         if (node) return node->status(std::move(done));
         done(nlohmann::json{{"node", cfg.node.id}, {"enabled", false}}.dump());
       };
-  net::http_api api(api_opts, {runtime.accounts(), registry, runtime.streamers(), *signer, clock,
-                               log, metrics, scrape, ready_check, cluster_status, &access});
+  net::api_deps api_deps{runtime.accounts(), registry, runtime.streamers(), *signer, clock,
+                         log, metrics, scrape, ready_check, cluster_status, &access};
+  // GET /api/v1/sessions reads the committed rows on the reader pool: across
+  // accounts (and nodes), never through the account actors.
+  api_deps.list_sessions = [&reader](storage::session_query q,
+                                     std::function<void(std::optional<storage::session_page>)> done) {
+    reader.post([q = std::move(q), done](storage::session_store& db) { done(db.list_sessions(q)); },
+                [done](const std::string&) { done(std::nullopt); });
+  };
+  net::http_api api(api_opts, api_deps);
 
   net::server_options http_opts;
   uint16_t port = 0;

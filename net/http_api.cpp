@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/json_input.hpp"
+#include "domain/token.hpp"
 #include "domain/validate.hpp"
 #include "net/flussonic_client.hpp"
 #include "net/json_writer.hpp"
@@ -114,23 +115,76 @@ std::string loggable_path(const std::string& path, bool unknown = false) {
   return keep_segments(1);
 }
 
-// Keys in sorted order, as nlohmann's std::map wrote them: the answers'
-// bytes are what they were (tests/unit/net/http_api_test.cpp compares).
+// The one rendering of a session, wherever one is shown (link answers, the
+// holders of a 403, GET of an account, the sessions listing): every field of
+// PRODUCT.md §1 except the token, which is a playback credential (whoever
+// holds it plays as this device until it expires). Keys in sorted order, as
+// nlohmann's std::map wrote them (tests/unit/net/http_api_test.cpp compares
+// against nlohmann).
 void write_session(json_writer& w, const playback_session& s) {
   w.begin_object();
+  w.key("account_id").string(s.account_id);
+  w.key("bytes").number(s.bytes);
+  w.key("client_ip").string(s.client_ip);
   w.key("content").begin_object();
   if (s.content.duration) w.key("duration").number(*s.content.duration);
   if (s.content.start) w.key("start").number(*s.content.start);
   w.key("stream").string(s.content.stream).key("type").string(to_string(s.content.type));
   w.end_object();
   w.key("device_id").string(s.device_id);
+  w.key("duration_seconds").number(s.duration_s);
   if (s.reason) w.key("end_reason").string(to_string(*s.reason));
   if (s.ended_at) w.key("ended_at").string(to_rfc3339(*s.ended_at));
+  w.key("exempt").boolean(s.exempt);
+  // Every Flussonic play session bound to this device session (a device
+  // that zaps or reconnects has had several); open until Flussonic closed it.
+  w.key("flussonic_sessions").begin_array();
+  for (const auto& f : s.flussonic) {
+    w.begin_object();
+    w.key("id").string(f.id);
+    w.key("ip").string(f.ip);
+    w.key("open").boolean(f.open);
+    w.key("stream").string(f.stream);
+    w.key("updated_at").string(to_rfc3339(f.updated_at));
+    w.end_object();
+  }
+  w.end_array();
   w.key("started_at").string(to_rfc3339(s.started_at));
   w.key("status").string(to_string(s.status));
   w.key("streamer_id").number(s.streamer_id);
   w.key("updated_at").string(to_rfc3339(s.updated_at));
   w.end_object();
+}
+
+// The opaque cursor of GET /api/v1/sessions: the last (account, device) of
+// a page, base64url(account \0 device). Opaque so the paging key may change
+// without breaking clients that only hand it back.
+std::string session_cursor(const playback_session& s) {
+  std::string key = s.account_id;
+  key += '\0';
+  key += s.device_id;
+  return base64url_encode(key);
+}
+
+std::optional<std::pair<std::string, std::string>> parse_session_cursor(std::string_view text) {
+  if (text.size() > 4 * (2 * max_id_length + 1) / 3 + 4) return std::nullopt;
+  auto key = base64url_decode(text);
+  if (!key) return std::nullopt;
+  auto nul = key->find('\0');
+  if (nul == std::string::npos) return std::nullopt;
+  std::pair<std::string, std::string> at{key->substr(0, nul), key->substr(nul + 1)};
+  if (!valid_id(at.first) || !valid_id(at.second)) return std::nullopt;
+  return at;
+}
+
+// An account id prefix: what an account id may start with.
+bool valid_id_prefix(std::string_view p) {
+  if (p.empty() || p.size() > max_id_length) return false;
+  // A prefix of a valid id is valid once it is extended by letters; the
+  // first character's rule (letter or digit) is the only one on position.
+  std::string probe(p);
+  if (probe.size() < max_id_length) probe += 'a';
+  return valid_id(probe);
 }
 
 json streamer_json(const streamer& s) {
@@ -498,9 +552,15 @@ void http_api::route(call& c) {
       return delete_session(c, parts[3], parts[5]);
     }
     if (parts.size() == 4 && parts[2] == "accounts") {
-      if (method != http::verb::get && method != http::verb::put) return method_not_allowed("GET, PUT");
+      if (method != http::verb::get && method != http::verb::put && method != http::verb::delete_)
+        return method_not_allowed("GET, PUT, DELETE");
       if (!admin_ok()) return;
       return account_admin(c, parts[3]);
+    }
+    if (parts.size() == 3 && parts[2] == "sessions" && deps_.list_sessions) {
+      if (method != http::verb::get) return method_not_allowed("GET");
+      if (!admin_ok()) return;
+      return sessions_admin(c);
     }
     if (parts.size() == 3 && parts[2] == "cluster" && deps_.cluster_status) {
       if (method != http::verb::get) return method_not_allowed("GET");
@@ -633,6 +693,22 @@ void http_api::delete_session(call& c, const std::string& account, const std::st
 
 void http_api::account_admin(call& c, const std::string& account) {
   if (auto e = check_id("account_id", account)) return c.bad(*e);
+  if (c.req.method() == http::verb::delete_) {
+    // Decided by the account's owner (any node in cluster mode), like ?kill=true.
+    auto keep = c.shared_from_this();
+    return deps_.accounts.delete_account(account, [keep](actors::end_result r) {
+      switch (r) {
+        case actors::end_result::ended: {
+          response res{http::status::no_content, keep->version};
+          return keep->send(std::move(res));
+        }
+        case actors::end_result::not_found:
+          return keep->fail(http::status::not_found, "not_found", "account has neither settings nor sessions");
+        case actors::end_result::unavailable:
+          return keep->unavailable("could not delete the account; retry");
+      }
+    });
+  }
   if (c.req.method() == http::verb::get) {
     auto keep = c.shared_from_this();
     return deps_.accounts.get_account(account, [keep](std::optional<actors::account_view> v) {
@@ -658,6 +734,54 @@ void http_api::account_admin(call& c, const std::string& account) {
                                if (!v) return keep->unavailable("could not save the account; retry");
                                keep->json_text(http::status::ok, account_json(*v));
                              });
+}
+
+void http_api::sessions_admin(call& c) {
+  storage::session_query q;
+  // An empty value is the same as leaving the parameter out (a portal's
+  // form sends every field); an unknown parameter is refused rather than
+  // ignored, so a typo cannot silently widen the listing.
+  for (const auto& [name, value] : c.query) {
+    if (value.empty()) continue;
+    if (name == "status") {
+      q.status = parse_session_status(value);
+      if (!q.status) return c.bad({"status", "status must be one of pending, active, ended, killed"});
+    } else if (name == "streamer_id") {
+      bool digits = value.size() <= 18 && value.find_first_not_of("0123456789") == std::string::npos;
+      int64_t id = digits ? std::stoll(value) : 0;
+      if (id <= 0) return c.bad({"streamer_id", "streamer_id must be a positive integer"});
+      q.streamer_id = id;
+    } else if (name == "account_id_prefix") {
+      if (!valid_id_prefix(value))
+        return c.bad({"account_id_prefix", "account_id_prefix must be 1-" + std::to_string(max_id_length) +
+                                               " characters of A-Z a-z 0-9 . _ : @ -, starting with a "
+                                               "letter or digit"});
+      q.account_id_prefix = value;
+    } else if (name == "limit") {
+      bool digits = value.size() <= 4 && value.find_first_not_of("0123456789") == std::string::npos;
+      int n = digits ? std::stoi(value) : 0;
+      if (n < 1 || n > storage::max_session_page)
+        return c.bad({"limit", "limit must be an integer from 1 to " + std::to_string(storage::max_session_page)});
+      q.limit = n;
+    } else if (name == "cursor") {
+      q.after = parse_session_cursor(value);
+      if (!q.after) return c.bad({"cursor", "cursor is not one this API handed out (pass `next` as is)"});
+    } else {
+      return c.bad({name, "unknown parameter " + name.substr(0, 64) +
+                              " (status, streamer_id, account_id_prefix, limit, cursor)"});
+    }
+  }
+  auto keep = c.shared_from_this();
+  deps_.list_sessions(std::move(q), [keep](std::optional<storage::session_page> page) {
+    if (!page) return keep->unavailable("could not read the sessions; retry");
+    json_writer w(64 + 512 * page->sessions.size());
+    w.begin_object();
+    if (page->more && !page->sessions.empty()) w.key("next").string(session_cursor(page->sessions.back()));
+    w.key("sessions").begin_array();
+    for (const auto& s : page->sessions) write_session(w, s);
+    w.end_array().end_object();
+    keep->json_text(http::status::ok, w.take());
+  });
 }
 
 void http_api::streamer_admin_list(call& c) {

@@ -50,7 +50,14 @@ struct api_deps {
   // Who may call the auth backend and the webhooks (docs/security.md).
   // Null: anyone, as before (tests of other routes).
   const streamer_access* access = nullptr;
+  // GET /api/v1/sessions (admin): one page of session rows read from
+  // PostgreSQL off the I/O thread (the daemon: the reader pool); the
+  // callback gets nullopt when the read failed. Empty function: 404.
+  std::function<void(storage::session_query,
+                     std::function<void(std::optional<storage::session_page>)>)>
+      list_sessions = {};
 };
+
 
 class http_api {
  public:
@@ -69,6 +76,7 @@ class http_api {
   void post_link(call& c);
   void delete_session(call& c, const std::string& account, const std::string& device);
   void account_admin(call& c, const std::string& account);
+  void sessions_admin(call& c);
   void streamer_admin_one(call& c, const std::string& id);
   void streamer_admin_list(call& c);
   void flussonic_auth(call& c);

@@ -289,6 +289,33 @@ std::map<std::string, int64_t> session_store::count_by_status() {
   return out;
 }
 
+session_page session_store::list_sessions(const session_query& q) {
+  param_list p;
+  p.nullable_text(q.status ? std::optional<std::string>(to_string(*q.status)) : std::nullopt);
+  p.nullable_integer(q.streamer_id);
+  if (q.account_id_prefix.empty()) {
+    p.nullable_text(std::nullopt).nullable_text(std::nullopt);
+  } else {
+    // Every id that starts with the prefix sorts (bytewise) in
+    // [prefix, prefix with its last byte + 1); ids are ASCII, so no byte
+    // overflows.
+    std::string upper = q.account_id_prefix;
+    upper.back() = static_cast<char>(upper.back() + 1);
+    p.text(q.account_id_prefix).text(std::move(upper));
+  }
+  if (q.after)
+    p.text(q.after->first).text(q.after->second);
+  else
+    p.nullable_text(std::nullopt).nullable_text(std::nullopt);
+  p.integer(static_cast<int64_t>(q.limit) + 1);
+  auto r = impl_->read([&](connection& c) { return c.exec(sql_list_sessions, p); });
+  session_page page;
+  const int n = PQntuples(r.get());
+  for (int i = 0; i < n && i < q.limit; ++i) page.sessions.push_back(session_from_row(r.get(), i));
+  page.more = n > q.limit;
+  return page;
+}
+
 bool session_store::ensure_connected() { return impl_->conn.try_ensure(); }
 
 }  // namespace maxsess::storage

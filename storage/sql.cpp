@@ -26,6 +26,9 @@ const char* const sql_upsert_account =
     " VALUES ($1, $2::bigint, $3::boolean, now())"
     " ON CONFLICT (account_id) DO UPDATE SET"
     " max_sessions = EXCLUDED.max_sessions, exempt = EXCLUDED.exempt, updated_at = now()";
+// DELETE /api/v1/accounts/{id}: the account falls back to the defaults. Its
+// session rows stay (killed ones refuse their tokens; clear removes them).
+const char* const sql_delete_account = "DELETE FROM accounts WHERE account_id = $1";
 
 // The columns of a session row, in the order the row reader expects them
 // (one place, so the two statements that read sessions cannot drift apart).
@@ -52,6 +55,23 @@ const char* const sql_live_sessions_of_shard =
     "   SELECT DISTINCT account_id FROM playback_sessions"
     "   WHERE shard = $1::int AND status IN ('pending', 'active')))"
     " ORDER BY account_id, started_at, device_id";
+// GET /api/v1/sessions: one page across accounts, keyset-paged on
+// (account_id, device_id) in byte order (COLLATE "C": the cursor and the
+// prefix range [$3, $4) are exact whatever the database's locale, and the
+// indexes of 008_session_listing serve it). Every filter is optional (NULL);
+// PQexecParams plans with the values, so a NULL filter costs nothing. $7 is
+// the page size plus one: a row beyond it says there is a next page.
+const char* const sql_list_sessions =
+    MAXSESS_SESSION_COLUMNS
+    " FROM playback_sessions"
+    " WHERE ($1::text IS NULL OR status = $1::text)"
+    " AND ($2::bigint IS NULL OR streamer_id = $2::bigint)"
+    " AND ($3::text IS NULL OR (account_id COLLATE \"C\" >= $3::text"
+    " AND account_id COLLATE \"C\" < $4::text))"
+    " AND ($5::text IS NULL OR (account_id COLLATE \"C\", device_id COLLATE \"C\")"
+    " > ($5::text COLLATE \"C\", $6::text COLLATE \"C\"))"
+    " ORDER BY account_id COLLATE \"C\", device_id COLLATE \"C\""
+    " LIMIT $7::int";
 // Many accounts' state in one round trip each (cold loads, batched).
 const char* const sql_sessions_of_accounts =
     MAXSESS_SESSION_COLUMNS

@@ -30,6 +30,8 @@ extern const char* const sql_get_accounts;
 extern const char* const sql_live_sessions_per_streamer;
 extern const char* const sql_live_accounts_of_shard;
 extern const char* const sql_upsert_account;
+extern const char* const sql_delete_account;
+extern const char* const sql_list_sessions;
 
 // Sessions: reads (columns in the order rows.hpp's session_from_row expects).
 extern const char* const sql_sessions_of_account;

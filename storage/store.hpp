@@ -99,7 +99,10 @@ struct event_insert {
 };
 
 struct write_op {
-  enum class kind { upsert_session, delete_session, upsert_account, insert_event } what;
+  // delete_account: the account's settings row goes (DELETE
+  // /api/v1/accounts/{id}); it carries `account` with only
+  // settings.account_id and the fencing fields meaningful.
+  enum class kind { upsert_session, delete_session, upsert_account, insert_event, delete_account } what;
   session_upsert upsert;
   session_delete del;
   account_upsert account;
@@ -109,6 +112,7 @@ struct write_op {
   static write_op of(session_delete d) { write_op w{kind::delete_session, {}, std::move(d), {}, {}}; return w; }
   static write_op of(account_upsert a) { write_op w{kind::upsert_account, {}, {}, std::move(a), {}}; return w; }
   static write_op of(event_insert e) { write_op w{kind::insert_event, {}, {}, {}, std::move(e)}; return w; }
+  static write_op deleting(account_upsert a) { write_op w{kind::delete_account, {}, {}, std::move(a), {}}; return w; }
 };
 
 // --- audit events (reads) -------------------------------------------------------
@@ -129,6 +133,27 @@ struct event_page {
 };
 
 enum class write_status { ok, fenced, failed };
+
+// --- the admin listing of sessions across accounts ----------------------------
+
+// GET /api/v1/sessions: filters (each optional) and a keyset position. Rows
+// come in byte order of (account_id, device_id) whatever the database's
+// locale, so the cursor and the prefix are exact.
+// Page sizes of the listing: the default, and the most one page may hold.
+inline constexpr int default_session_page = 100;
+inline constexpr int max_session_page = 1000;
+struct session_query {
+  std::optional<session_status> status;
+  std::optional<int64_t> streamer_id;
+  std::string account_id_prefix;  // empty: every account
+  // Start strictly after this (account_id, device_id); nullopt: from the first.
+  std::optional<std::pair<std::string, std::string>> after;
+  int limit = default_session_page;
+};
+struct session_page {
+  std::vector<playback_session> sessions;
+  bool more = false;  // rows beyond `limit` exist: the caller offers a next cursor
+};
 const char* to_string(write_status s);
 
 // --- synchronous access over one connection ----------------------------------
@@ -193,6 +218,9 @@ class session_store {
   std::map<std::string, int64_t> count_by_status();
   // (streamer id, "pending"|"active") -> sessions; only pairs that have any.
   std::map<std::pair<int64_t, std::string>, int64_t> count_live_by_streamer();
+
+  // One page of sessions across accounts (admin listing), committed rows only.
+  session_page list_sessions(const session_query& q);
 
   // Counts, for tests and metrics.
   int64_t count_sessions();

@@ -43,6 +43,7 @@ struct statement {
 constexpr const char* stmt_upsert_sessions = "maxsess_upsert_sessions";
 constexpr const char* stmt_delete_session = "maxsess_delete_session";
 constexpr const char* stmt_upsert_account = "maxsess_upsert_account";
+constexpr const char* stmt_delete_account = "maxsess_delete_account";
 constexpr const char* stmt_lock_shard_leases = "maxsess_lock_shard_leases";
 constexpr const char* stmt_insert_events = "maxsess_insert_events";
 
@@ -116,6 +117,11 @@ statement statement_for(const write_op& op) {
       p.text(a.account_id).integer(a.max_sessions).boolean(a.exempt);
       return {stmt_upsert_account, sql_upsert_account, std::move(p)};
     }
+    case write_op::kind::delete_account: {
+      param_list p;
+      p.text(op.account.settings.account_id);
+      return {stmt_delete_account, sql_delete_account, std::move(p)};
+    }
     case write_op::kind::insert_event:
       return events_statement({&op});
   }
@@ -131,6 +137,7 @@ write_status status_of(const write_op& op, const PGresult* r) {
         return write_status::fenced;
       return write_status::ok;
     case write_op::kind::upsert_account:
+    case write_op::kind::delete_account:
     case write_op::kind::insert_event:
       return write_status::ok;
   }
@@ -155,6 +162,7 @@ std::optional<lease_claim> claim_of(const write_op& op) {
         return std::nullopt;
       return lease_claim{op.del.shard, &op.del.owner, op.del.epoch};
     case write_op::kind::upsert_account:
+    case write_op::kind::delete_account:
       if (op.account.owner.empty())
         return std::nullopt;
       return lease_claim{op.account.shard, &op.account.owner, op.account.epoch};
@@ -318,7 +326,10 @@ std::string row_key(const write_op& op) {
     case write_op::kind::delete_session:
       return row_key(op.del.account_id, op.del.device_id);
     case write_op::kind::upsert_account:
-      return "\1" + op.account.settings.account_id;  // another table: never equal to a session key
+    case write_op::kind::delete_account:
+      // Another table: never equal to a session key. One key for both kinds,
+      // so the last of a put and a delete in one transaction wins.
+      return "\1" + op.account.settings.account_id;
     case write_op::kind::insert_event:
       break;  // never coalesced: plan_for keys each event by its position
   }
@@ -398,6 +409,7 @@ std::vector<write_status> apply_ops(connection& c, const std::vector<const write
   c.prepare(stmt_upsert_sessions, sql_upsert_sessions);
   c.prepare(stmt_delete_session, sql_delete_session);
   c.prepare(stmt_upsert_account, sql_upsert_account);
+  c.prepare(stmt_delete_account, sql_delete_account);
   // Prepared only when used: a transaction without events never needs the
   // table.
   if (std::any_of(ops.begin(), ops.end(),

@@ -41,6 +41,7 @@ struct fake_accounts : actors::account_service {
     done(actors::auth_outcome{actors::auth_result::allow});
   }
   void put_account(account_settings, view_cb done) override { done(std::nullopt); }
+  void delete_account(std::string, end_cb done) override { done(actors::end_result::ended); }
 };
 
 struct fake_streamers : actors::streamer_admin {

@@ -1027,6 +1027,40 @@ def exercise(d, emu_url):
                        for s in acc["sessions"]):
         fail("after DELETE, acc1's tv session is not ended (user): %r" % acc)
 
+    # Sessions across accounts, one per page to the end; bad parameters.
+    seen, cursor = [], None
+    for _ in range(50):
+        _, _, page = call(d, "GET", "/api/v1/sessions?limit=1" + ("&cursor=" + q(cursor) if cursor else ""), 200,
+                          token=ADMIN)
+        if not page:
+            break
+        seen += [(s["account_id"], s["device_id"]) for s in page["sessions"]]
+        cursor = page.get("next")
+        if not cursor:
+            break
+    if len(seen) < 3 or seen != sorted(seen) or len(set(seen)) != len(seen):
+        fail("GET /api/v1/sessions paged one by one: %r" % seen)
+    _, _, page = call(d, "GET", "/api/v1/sessions?status=killed&streamer_id=2&account_id_prefix=acc&limit=1000",
+                      200, token=ADMIN)
+    if page and [(s["account_id"], s["device_id"]) for s in page["sessions"]] != [("acc3", "box")]:
+        fail("GET /api/v1/sessions?status=killed&streamer_id=2: %r" % page)
+    for query, field in (("status=playing", "status"), ("streamer_id=0", "streamer_id"),
+                         ("limit=1001", "limit"), ("cursor=nope", "cursor"),
+                         ("account_id_prefix=-a", "account_id_prefix"), ("page=2", "page")):
+        call(d, "GET", "/api/v1/sessions?" + query, 400, token=ADMIN, field=field)
+
+    # An account deleted: its live sessions killed, its settings gone.
+    call(d, "PUT", "/api/v1/accounts/gone1", 200, body={"max_sessions": 4}, token=ADMIN, request_ok=True)
+    call(d, "POST", "/api/v1/links", 200, token=CLIENT, request_ok=True,
+         body={"account_id": "gone1", "device_id": "tv", "streamer_id": 1,
+               "content": {"type": "live", "stream": "news"}})
+    call(d, "DELETE", "/api/v1/accounts/gone1", 204, token=ADMIN)
+    _, _, acc = call(d, "GET", "/api/v1/accounts/gone1", 200, token=ADMIN)
+    if acc and ([s["status"] for s in acc["sessions"]] != ["killed"] or acc["max_sessions"] == 4):
+        fail("after DELETE of the account: %r" % acc)
+    call(d, "DELETE", "/api/v1/accounts/never-seen", 404, token=ADMIN)
+    call(d, "DELETE", "/api/v1/accounts/-bad", 400, token=ADMIN, field="account_id")
+
     # Cluster view, single node.
     call(d, "GET", "/api/v1/cluster", 200, token=ADMIN)
 
@@ -1076,6 +1110,8 @@ def exercise_without_database(d):
     call(d, "POST", "/api/v1/links", 503, token=CLIENT, request_ok=True,
          body={"account_id": "fresh3", "device_id": "d", "streamer_id": 1, "content": {"type": "live", "stream": "s"}})
     call(d, "DELETE", "/api/v1/accounts/fresh4/devices/d/session", 503, token=CLIENT)
+    call(d, "DELETE", "/api/v1/accounts/fresh5", 503, token=ADMIN)
+    call(d, "GET", "/api/v1/sessions", 503, token=ADMIN)
     call(d, "PUT", "/api/v1/streamers/9", 503, body={"host": "nine.test"}, token=ADMIN, request_ok=True)
     call(d, "DELETE", "/api/v1/streamers/1", 503, token=ADMIN)
     _, _, r = call(d, "POST", "/api/v1/jobs/clear", 200, token=ADMIN)

@@ -48,14 +48,17 @@ TEST_F(StorageMigrate, FreshThenAgainIsIdempotent) {
 
 TEST_F(StorageMigrate, CreatesEveryTable) {
   storage::migrate(dsn);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT to_regclass('playback_sessions_streamer_idx') IS NULL"), "t");
   for (const char* table : {"schema_version", "accounts", "streamers", "playback_sessions",
                             "shard_leases", "cluster_meta", "cluster_nodes", "streamer_leases"})
     EXPECT_EQ(test::query_scalar(dsn, std::string("SELECT to_regclass('") + table +
                                           "') IS NOT NULL"),
               "t")
         << table;
-  for (const char* index : {"playback_sessions_shard_status_idx", "playback_sessions_streamer_idx",
-                            "playback_sessions_token_idx"})
+  // (008 replaced 001's (streamer_id, status) by one that extends it.)
+  for (const char* index : {"playback_sessions_shard_status_idx", "playback_sessions_streamer_status_key_c_idx",
+                            "playback_sessions_token_idx", "playback_sessions_key_c_idx",
+                            "playback_sessions_status_key_c_idx"})
     EXPECT_EQ(test::query_scalar(dsn, std::string("SELECT to_regclass('") + index +
                                           "') IS NOT NULL"),
               "t")

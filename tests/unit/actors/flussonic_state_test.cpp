@@ -154,6 +154,63 @@ TEST_F(FlussonicState, KilledSessionIsRefusedAtItsNextCheck) {
   EXPECT_EQ(auth("d1", "f9").result, auth_result::deny_killed);
 }
 
+// DELETE /api/v1/accounts/{id}: every live session is killed like a portal
+// eviction (closed on the streamer, refused at its next auth check), ended
+// ones stay as they are, the settings row goes (defaults from now on).
+TEST_F(FlussonicState, RemovedAccountKillsItsLiveSessionsAndForgetsItsSettings) {
+  st->put_settings({"acc", 5, true}, fx.writes);
+  link("d1");
+  auth("d1", "f1");
+  link("d2");  // pending: no Flussonic session yet, closed by its token
+  link("d3");
+  EXPECT_EQ(st->end_session("d3", false, clock.now(), fx), end_result::ended);
+  fx = {};
+  clock.advance(seconds(1));
+  EXPECT_EQ(st->remove_account(clock.now(), fx), end_result::ended);
+  EXPECT_EQ(status("d1"), session_status::killed);
+  EXPECT_EQ(status("d2"), session_status::killed);
+  EXPECT_EQ(st->find("d1")->reason, end_reason::killed_by_operator);
+  EXPECT_EQ(status("d3"), session_status::ended) << "an ended session stays ended";
+  EXPECT_EQ(st->find("d3")->reason, end_reason::user);
+  ASSERT_EQ(fx.kills.size(), 2u);
+  EXPECT_EQ(fx.kills[0].session_id, "f1");
+  EXPECT_EQ(fx.kills[1].session_id, "");
+  EXPECT_FALSE(fx.kills[1].token.empty());
+  int session_rows = 0, account_deletes = 0;
+  for (auto& w : fx.writes) {
+    session_rows += w.what == storage::write_op::kind::upsert_session;
+    if (w.what == storage::write_op::kind::delete_account) {
+      ++account_deletes;
+      EXPECT_EQ(w.account.settings.account_id, "acc");
+    }
+  }
+  EXPECT_EQ(session_rows, 2);
+  EXPECT_EQ(account_deletes, 1);
+  auto v = st->view();
+  EXPECT_TRUE(v.found) << "its session rows are still shown";
+  EXPECT_EQ(v.settings.max_sessions, cfg.default_max_sessions) << "the defaults apply again";
+  EXPECT_FALSE(v.settings.exempt);
+  EXPECT_EQ(auth("d1", "f1", "1.1.1.1", false).result, auth_result::deny_killed);
+  EXPECT_FALSE(st->has_live_sessions());
+  // Again: nothing live, no settings: nothing to write, still "done".
+  fx = {};
+  EXPECT_EQ(st->remove_account(clock.now(), fx), end_result::ended);
+  EXPECT_TRUE(fx.writes.empty());
+  EXPECT_TRUE(fx.kills.empty());
+}
+
+TEST_F(FlussonicState, RemovingAnUnknownAccountIsNotFoundAndWritesNothing) {
+  EXPECT_EQ(st->remove_account(clock.now(), fx), end_result::not_found);
+  EXPECT_TRUE(fx.writes.empty());
+  st->put_settings({"acc", 1, false}, fx.writes);
+  fx = {};
+  EXPECT_EQ(st->remove_account(clock.now(), fx), end_result::ended) << "settings alone are an account";
+  ASSERT_EQ(fx.writes.size(), 1u);
+  EXPECT_EQ(fx.writes[0].what, storage::write_op::kind::delete_account);
+  fx = {};
+  EXPECT_EQ(st->remove_account(clock.now(), fx), end_result::not_found);
+}
+
 TEST_F(FlussonicState, OldTokenCannotReopenAfterANewLink) {
   link("d1");
   auth("d1", "f1");

@@ -128,6 +128,24 @@ TEST_F(Runtime, EndAndAccountAdmin) {
   EXPECT_FALSE(mv->found);
 }
 
+TEST_F(Runtime, DeleteAccountKillsThroughTheOwnerAndDropsTheSettings) {
+  start();
+  link("a1", "d1");
+  std::promise<std::optional<account_view>> put;
+  rt->accounts().put_account({"a1", 7, false}, [&](auto v) { put.set_value(std::move(v)); });
+  ASSERT_TRUE(wait(put).has_value());
+  std::promise<end_result> gone, again, unknown;
+  rt->accounts().delete_account("a1", [&](end_result r) { gone.set_value(r); });
+  EXPECT_EQ(wait(gone), end_result::ended);
+  EXPECT_EQ(store.session("a1", "d1")->status, session_status::killed);
+  EXPECT_EQ(store.session("a1", "d1")->reason, end_reason::killed_by_operator);
+  EXPECT_FALSE(store.settings("a1").has_value()) << "the settings row is deleted";
+  rt->accounts().delete_account("a1", [&](end_result r) { again.set_value(r); });
+  EXPECT_EQ(wait(again), end_result::ended) << "its killed row is still there";
+  rt->accounts().delete_account("nobody", [&](end_result r) { unknown.set_value(r); });
+  EXPECT_EQ(wait(unknown), end_result::not_found);
+}
+
 TEST_F(Runtime, FailedWriteIsNotApprovedAndNothingIsKept) {
   runtime_options opts;
   opts.decisions.default_max_sessions = 1;

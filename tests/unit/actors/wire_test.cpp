@@ -26,6 +26,7 @@ namespace w = maxsess::wire;
 // Atoms as messages.hpp spells them.
 using end_atom = caf::atom_constant<caf::atom("ms_end")>;
 using get_atom = caf::atom_constant<caf::atom("ms_get")>;
+using del_atom = caf::atom_constant<caf::atom("ms_del")>;
 using kills_atom = caf::atom_constant<caf::atom("ms_kills")>;
 using hook_atom = caf::atom_constant<caf::atom("ms_hook")>;
 using sync_atom = caf::atom_constant<caf::atom("ms_sync")>;
@@ -882,6 +883,9 @@ TEST(WireRegistration, MessagesAsTheActorsSendThem) {
                 *sys, caf::make_message(end_atom::value, w::end_request{"a", "d", true})),
             "");
   EXPECT_EQ(w::message_round_trip(*sys, caf::make_message(get_atom::value, std::string("a"))), "");
+  // DELETE /api/v1/accounts/{id} on the owner node, and its answer.
+  EXPECT_EQ(w::message_round_trip(*sys, caf::make_message(del_atom::value, std::string("a"))), "");
+  EXPECT_EQ(w::message_round_trip(*sys, caf::make_message(w::to_wire(maxsess::actors::end_result::not_found))), "");
   EXPECT_EQ(w::message_round_trip(
                 *sys, caf::make_message(kills_atom::value,
                                         std::vector<w::kill_order>{{1, "a", "d", "s", "t"}})),

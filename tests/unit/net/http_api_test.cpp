@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <iterator>
+#include <random>
 #include <sstream>
 
 #include "net/http_api.hpp"
@@ -29,6 +31,12 @@ struct fake_accounts : actors::account_service {
     done(next_end);
   }
   void get_account(std::string, view_cb done) override { done(next_view); }
+  std::vector<std::string> deletes;
+  actors::end_result next_delete = actors::end_result::ended;
+  void delete_account(std::string a, end_cb done) override {
+    deletes.push_back(a);
+    done(next_delete);
+  }
   actors::auth_outcome next_auth{actors::auth_result::allow};
   std::vector<actors::auth_request> auths;
   void authorize(actors::auth_request req, auth_cb done) override {
@@ -428,6 +436,175 @@ TEST_F(Api, ReadyGaugeFollowsReadiness) {
   EXPECT_EQ(ready_gauge(), "0") << "shutting down";
 }
 
+TEST_F(Api, DeleteAccountIsAdminAndMapsOutcomes) {
+  EXPECT_EQ(call(http::verb::delete_, "/api/v1/accounts/a1").result(), http::status::unauthorized);
+  EXPECT_TRUE(accounts.deletes.empty());
+  auto r = call(http::verb::delete_, "/api/v1/accounts/a%3A1", {}, "admin-secret");
+  EXPECT_EQ(r.result(), http::status::no_content) << r.body();
+  ASSERT_EQ(accounts.deletes.size(), 1u);
+  EXPECT_EQ(accounts.deletes[0], "a:1");
+  accounts.next_delete = actors::end_result::not_found;
+  r = call(http::verb::delete_, "/api/v1/accounts/a2", {}, "admin-secret");
+  EXPECT_EQ(r.result(), http::status::not_found);
+  EXPECT_EQ(body(r)["error"]["code"], "not_found");
+  accounts.next_delete = actors::end_result::unavailable;
+  r = call(http::verb::delete_, "/api/v1/accounts/a2", {}, "admin-secret");
+  EXPECT_EQ(r.result(), http::status::service_unavailable);
+  EXPECT_EQ(r[http::field::retry_after], "1");
+  r = call(http::verb::delete_, "/api/v1/accounts/-bad", {}, "admin-secret");
+  EXPECT_EQ(r.result(), http::status::bad_request);
+  EXPECT_EQ(body(r)["error"]["field"], "account_id");
+  EXPECT_EQ(accounts.deletes.size(), 3u) << "a bad id never reaches the accounts";
+  r = call(http::verb::post, "/api/v1/accounts/a1", "{}", "admin-secret");
+  EXPECT_EQ(r.result(), http::status::method_not_allowed);
+  EXPECT_EQ(r[http::field::allow], "GET, PUT, DELETE");
+}
+
+// GET /api/v1/sessions with a fake reader: what reaches it, what is refused.
+class Sessions : public Api {
+ protected:
+  Sessions() {
+    api_deps deps{accounts, streamers, side, signer, clock, log, metrics};
+    deps.list_sessions = [this](storage::session_query q,
+                                std::function<void(std::optional<storage::session_page>)> done) {
+      queries.push_back(q);
+      done(next_page);
+    };
+    listing = std::make_unique<http_api>(api_options{"admin-secret", {}}, deps);
+  }
+  response get(const std::string& target, const std::string& auth = "admin-secret") {
+    request req{http::verb::get, target, 11};
+    if (!auth.empty()) req.set(http::field::authorization, "Bearer " + auth);
+    std::optional<response> out;
+    listing->handle(req, "127.0.0.1", [&](response r) { out = std::move(r); });
+    EXPECT_TRUE(out.has_value());
+    return out ? *out : response{};
+  }
+  static playback_session row(std::string account, std::string device) {
+    playback_session s;
+    s.account_id = std::move(account);
+    s.device_id = std::move(device);
+    s.token = "never-shown";
+    return s;
+  }
+  std::vector<storage::session_query> queries;
+  std::optional<storage::session_page> next_page = storage::session_page{};
+  std::unique_ptr<http_api> listing;
+};
+
+TEST_F(Sessions, DefaultsFiltersAndAdminToken) {
+  EXPECT_EQ(get("/api/v1/sessions", "").result(), http::status::unauthorized);
+  EXPECT_EQ(get("/api/v1/sessions", "wrong").result(), http::status::unauthorized);
+  EXPECT_TRUE(queries.empty());
+  auto r = get("/api/v1/sessions");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_EQ(body(r), json::parse(R"({"sessions":[]})"));
+  ASSERT_EQ(queries.size(), 1u);
+  EXPECT_FALSE(queries[0].status);
+  EXPECT_FALSE(queries[0].streamer_id);
+  EXPECT_EQ(queries[0].account_id_prefix, "");
+  EXPECT_FALSE(queries[0].after);
+  EXPECT_EQ(queries[0].limit, storage::default_session_page);
+  r = get("/api/v1/sessions?status=killed&streamer_id=12&account_id_prefix=acc%3A1&limit=1000");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  ASSERT_EQ(queries.size(), 2u);
+  EXPECT_EQ(queries[1].status, session_status::killed);
+  EXPECT_EQ(queries[1].streamer_id, 12);
+  EXPECT_EQ(queries[1].account_id_prefix, "acc:1");
+  EXPECT_EQ(queries[1].limit, 1000);
+  // Empty values are the same as no parameter (a portal's form sends all).
+  r = get("/api/v1/sessions?status=&streamer_id=&cursor=&limit=&account_id_prefix=");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_FALSE(queries.back().status);
+  EXPECT_EQ(queries.back().limit, storage::default_session_page);
+}
+
+TEST_F(Sessions, BadParametersAre400NamingTheParameterAndReadNothing) {
+  const std::string bad_id_cursor = base64url_encode(std::string("-bad\0d1", 7));
+  const std::string no_separator = base64url_encode("acc1");
+  const std::pair<std::string, std::string> cases[] = {
+      {"status=running", "status"},          {"status=Active", "status"},
+      {"streamer_id=abc", "streamer_id"},    {"streamer_id=0", "streamer_id"},
+      {"streamer_id=-1", "streamer_id"},     {"streamer_id=1234567890123456789", "streamer_id"},
+      {"limit=0", "limit"},                  {"limit=1001", "limit"},
+      {"limit=ten", "limit"},                {"limit=-5", "limit"},
+      {"cursor=%2A%2A", "cursor"},           {"cursor=not*base64", "cursor"},
+      {"cursor=" + bad_id_cursor, "cursor"}, {"cursor=" + no_separator, "cursor"},
+      {"account_id_prefix=-a", "account_id_prefix"},
+      {"account_id_prefix=a%20b", "account_id_prefix"},
+      {"account_id_prefix=" + std::string(65, 'a'), "account_id_prefix"},
+      {"streamer=1", "streamer"},
+  };
+  for (auto& [query, field] : cases) {
+    auto r = get("/api/v1/sessions?" + query);
+    EXPECT_EQ(r.result(), http::status::bad_request) << query;
+    EXPECT_EQ(body(r)["error"]["code"], "bad_request") << query;
+    EXPECT_EQ(body(r)["error"]["field"], field) << query << " -> " << r.body();
+  }
+  EXPECT_TRUE(queries.empty()) << "a refused listing must not read the database";
+  EXPECT_EQ(get("/api/v1/sessions?account_id_prefix=" + std::string(64, 'a')).result(), http::status::ok);
+}
+
+// Arbitrary query strings (a fixed seed, so a failure repeats): every answer
+// is 200 or a 400 naming a parameter, and only a 200 reached the reader.
+TEST_F(Sessions, ArbitraryQueriesAreAnsweredNeverCrash) {
+  const std::string names[] = {"status", "streamer_id", "account_id_prefix", "limit", "cursor", "x", ""};
+  static const char raw[] = "azAZ09-._:@%=&+/*\x00\x7f\xc3\xa9 ";
+  const std::string alphabet(raw, sizeof raw - 1);  // the NUL too
+  std::mt19937 rng(20261201);
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(rng() % n); };
+  for (int i = 0; i < 3000; ++i) {
+    std::string q;
+    for (std::size_t k = 0, n = pick(4); k < n; ++k) {
+      if (k) q += '&';
+      q += names[pick(std::size(names))] + "=";
+      for (std::size_t j = 0, len = pick(12); j < len; ++j) q += alphabet[pick(alphabet.size())];
+    }
+    const auto before = queries.size();
+    auto r = get("/api/v1/sessions?" + q);
+    auto j = body(r);
+    ASSERT_FALSE(j.is_discarded()) << q;
+    if (r.result() == http::status::ok) {
+      EXPECT_EQ(queries.size(), before + 1) << q;
+    } else {
+      ASSERT_EQ(r.result(), http::status::bad_request) << q << " -> " << r.body();
+      EXPECT_TRUE(j["error"].contains("field")) << q;
+      EXPECT_EQ(queries.size(), before) << q;
+    }
+  }
+}
+
+TEST_F(Sessions, PagesHandTheirCursorBackAndHideTokens) {
+  next_page->sessions = {row("acc1", "tv"), row("acc2", "box:1")};
+  next_page->more = true;
+  auto r = get("/api/v1/sessions?limit=2");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  auto j = body(r);
+  ASSERT_EQ(j["sessions"].size(), 2u);
+  EXPECT_EQ(j["sessions"][1]["account_id"], "acc2");
+  EXPECT_EQ(r.body().find("never-shown"), std::string::npos) << "a token is a playback credential";
+  ASSERT_TRUE(j.contains("next"));
+  r = get("/api/v1/sessions?limit=2&cursor=" + j["next"].get<std::string>());
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  ASSERT_EQ(queries.size(), 2u);
+  ASSERT_TRUE(queries[1].after);
+  EXPECT_EQ(queries[1].after->first, "acc2");
+  EXPECT_EQ(queries[1].after->second, "box:1");
+  next_page->more = false;
+  j = body(get("/api/v1/sessions?limit=2"));
+  EXPECT_FALSE(j.contains("next")) << "the last page has no next";
+  next_page.reset();
+  r = get("/api/v1/sessions");
+  EXPECT_EQ(r.result(), http::status::service_unavailable);
+  request post{http::verb::post, "/api/v1/sessions", 11};
+  post.set(http::field::authorization, "Bearer admin-secret");
+  std::optional<response> out;
+  listing->handle(post, "x", [&](response res) { out = std::move(res); });
+  EXPECT_EQ(out->result(), http::status::method_not_allowed);
+  // A daemon without a reader (the plain fixture) has no such route.
+  EXPECT_EQ(call(http::verb::get, "/api/v1/sessions", {}, "admin-secret").result(), http::status::not_found);
+}
+
 }  // namespace
 
 namespace {
@@ -437,12 +614,22 @@ json oracle_session(const playback_session& s) {
   json content = {{"type", to_string(s.content.type)}, {"stream", s.content.stream}};
   if (s.content.start) content["start"] = *s.content.start;
   if (s.content.duration) content["duration"] = *s.content.duration;
-  json j = {{"device_id", s.device_id},
+  json flussonic = json::array();
+  for (auto& f : s.flussonic)
+    flussonic.push_back({{"id", f.id}, {"ip", f.ip}, {"open", f.open}, {"stream", f.stream},
+                         {"updated_at", to_rfc3339(f.updated_at)}});
+  json j = {{"account_id", s.account_id},
+            {"device_id", s.device_id},
             {"status", to_string(s.status)},
             {"content", std::move(content)},
             {"streamer_id", s.streamer_id},
+            {"client_ip", s.client_ip},
+            {"flussonic_sessions", std::move(flussonic)},
             {"started_at", to_rfc3339(s.started_at)},
-            {"updated_at", to_rfc3339(s.updated_at)}};
+            {"updated_at", to_rfc3339(s.updated_at)},
+            {"duration_seconds", s.duration_s},
+            {"bytes", s.bytes},
+            {"exempt", s.exempt}};
   if (s.ended_at) j["ended_at"] = to_rfc3339(*s.ended_at);
   if (s.reason) j["end_reason"] = to_string(*s.reason);
   return j;
@@ -460,6 +647,14 @@ TEST_F(Api, LinkAnswersAreTheBytesNlohmannWrote) {
   full.updated_at = clock.now() + std::chrono::seconds(5);
   full.ended_at = clock.now() + std::chrono::seconds(9);
   full.reason = end_reason::killed_by_operator;
+  full.account_id = "acc-\xC3\xA9";
+  full.client_ip = "2001:db8::7";
+  full.flussonic = {{"f-1", "203.0.113.9", false, clock.now(), "news"},
+                    {"f-\"2\"", "203.0.113.9", true, clock.now() + std::chrono::seconds(3), "caf\xC3\xA9"}};
+  full.duration_s = 7200;
+  full.bytes = int64_t{1} << 40;
+  full.exempt = true;
+  full.token = "secret-token";
   playback_session bare;
   bare.device_id = "d2";
   accounts.next.result = actors::link_result::approved;
