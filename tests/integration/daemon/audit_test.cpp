@@ -3,6 +3,7 @@
 // with the holders and the deciding node, logged at info and counted; the
 // events API pages, refuses bad input naming the field, and answers an
 // unknown account with an empty list; the clear job applies events_keep.
+// With the Flussonic emulator: a refused auth check and a sync's kill.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -10,6 +11,7 @@
 #include <thread>
 
 #include "tests/support/daemon.hpp"
+#include "tests/support/flussonic_emu.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/pg_test.hpp"
 
@@ -252,6 +254,69 @@ TEST_F(AuditTrail, EventsKeepZeroKeepsEventsForEver) {
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(json::parse(r.body)["cleared_events"], 0) << r.body;
   EXPECT_EQ(query_scalar(dsn, "select count(*) from account_events"), "1");
+}
+
+TEST(AuditTrailFlussonic, AReusedTokenAndASyncKillAreOnRecord) {
+  if (!server_dsn()) GTEST_SKIP() << "no test PostgreSQL";
+  if (!python3_available()) GTEST_SKIP() << "python3 is needed for the Flussonic emulator";
+  auto dsn = create_migrated_database("auditfl");
+  daemon_options o;
+  o.dsn = dsn;
+  o.extra_yaml = "  webhooks: false\n";
+  daemon_process d(o);
+  flussonic_emulator::options eo;
+  eo.auth_url = "http://127.0.0.1:" + std::to_string(d.port()) + "/flussonic/auth";
+  flussonic_emulator emu(eo);
+  d.start();
+  emu.start();
+  emu.configure({{"auto_update", false}});
+  http_client client("127.0.0.1", d.port());
+  std::map<std::string, std::string> admin = {{"Authorization", "Bearer " + d.admin_token()}};
+  json s = {{"host", "s1.test"}, {"url", emu.api_url()}, {"api_url", emu.api_url()},
+            {"api_user", "flussonic"}, {"api_password", "secret"}};
+  ASSERT_EQ(client.put_json("/api/v1/streamers/1", s.dump(), admin).status, 200);
+  ASSERT_EQ(client.put_json("/api/v1/accounts/acc", R"({"max_sessions":3})", admin).status, 200);
+  auto link = [&](const std::string& device) {
+    json body = {{"account_id", "acc"}, {"device_id", device}, {"content", {{"type", "live"}, {"stream", "news"}}}};
+    auto r = client.post_json("/api/v1/links", body.dump());
+    EXPECT_EQ(r.status, 200) << r.body;
+    return json::parse(r.body, nullptr, false)["token"].get<std::string>();
+  };
+
+  // tv1's link plays, then the same link from a second address: refused by
+  // the auth backend (one token, one session).
+  auto t1 = link("tv1");
+  ASSERT_EQ(emu.play("news", t1, "10.0.0.1")["allowed"], true);
+  ASSERT_EQ(emu.play("news", t1, "10.0.0.99")["allowed"], false);
+  ASSERT_EQ(emu.play("news", link("tv2"), "10.0.0.2")["allowed"], true);
+  // tv3 got its link under the old limit and plays where no auth check sees
+  // it; the limit is lowered: the next sync kills the newest.
+  auto t3 = link("tv3");
+  ASSERT_EQ(client.put_json("/api/v1/accounts/acc", R"({"max_sessions":2})", admin).status, 200);
+  emu.play("news", t3, "10.0.0.3", false);
+  auto r = client.post_json("/api/v1/jobs/sync", "{}", admin);
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(json::parse(r.body)["streamers"][0]["killed"], 1) << r.body;
+
+  auto page = client.get("/api/v1/accounts/acc/events", admin);
+  ASSERT_EQ(page.status, 200) << page.body;
+  auto events = json::parse(page.body)["events"];
+  ASSERT_EQ(events.size(), 2u) << page.body;
+  EXPECT_EQ(events[0]["kind"], "denied");
+  EXPECT_EQ(events[0]["reason"], "reused");
+  EXPECT_EQ(events[0]["device_id"], "tv1");
+  EXPECT_EQ(events[0]["client_ip"], "10.0.0.99");
+  EXPECT_EQ(events[1]["kind"], "killed");
+  EXPECT_EQ(events[1]["reason"], "killed_over_limit");
+  EXPECT_EQ(events[1]["device_id"], "tv3");
+  EXPECT_EQ(events[1]["streamer_id"], 1);
+  EXPECT_EQ(events[1]["node"], "test-node");
+  EXPECT_EQ(events[1]["max_sessions"], 2);
+  ASSERT_EQ(events[1]["holders"].size(), 2u) << "the sessions kept";
+  EXPECT_EQ(events[1]["holders"][0]["device_id"], "tv1");
+  EXPECT_EQ(events[1]["holders"][0]["status"], "active");
+  EXPECT_EQ(events[1]["holders"][1]["device_id"], "tv2");
+  EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
 }  // namespace
