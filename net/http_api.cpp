@@ -442,7 +442,7 @@ void http_api::route(call& c) {
   };
 
   if (parts.size() == 1 && (parts[0] == "healthz" || parts[0] == "readyz")) {
-    if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET");
+    if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET, HEAD");
     if (parts[0] == "healthz") return c.json_ok(http::status::ok, {{"status", "ok"}});
     if (!ready_) return c.fail(http::status::service_unavailable, "not_ready", "starting or stopping");
     if (deps_.ready_check && !deps_.ready_check())
@@ -459,7 +459,7 @@ void http_api::route(call& c) {
   if (c.path == "/flussonic/auth" || c.path == "/server/api/chk_flussonic_tmp_link.php" ||
       c.path == "/stalker_portal/server/api/chk_flussonic_tmp_link.php" || auth_named) {
     if (method != http::verb::get && method != http::verb::post && method != http::verb::head)
-      return method_not_allowed("GET");
+      return method_not_allowed("GET, POST, HEAD");
     std::optional<std::string> host, secret;
     if (auth_named) host = parts[2];
     if (auth_named && parts.size() == 4) secret = parts[3];
@@ -1047,6 +1047,9 @@ void http_api::events(call& c, const std::string& account) {
 
 void http_api::metrics(call& c) {
   auto keep = c.shared_from_this();
+  // What /readyz would answer now, for alerts on a node that is scraped
+  // (up == 1) but out of service.
+  deps_.metrics.set("maxsess_ready", {}, ready_ && (!deps_.ready_check || deps_.ready_check()) ? 1 : 0);
   auto render = [this, keep](std::string extra) {
     auto r = make_json_response(http::status::ok, deps_.metrics.render(extra));
     r.set(http::field::content_type, "text/plain; version=0.0.4");
