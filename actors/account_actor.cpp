@@ -76,6 +76,37 @@ void push_kills(const context* ctx, std::vector<kill_order> kills) {
   if (ctx->supervisor) caf::anon_send(ctx->supervisor, kills_atom_v, std::move(kills));
 }
 
+// The audit events among `writes` (domain/audit.hpp), for their log lines
+// and counter once they are on record.
+std::vector<audit_event> audit_events_of(const std::vector<write_op>& writes) {
+  std::vector<audit_event> out;
+  for (auto& w : writes)
+    if (w.what == write_op::kind::insert_event) out.push_back(w.event.event);
+  return out;
+}
+
+// One info line per recorded event (what support greps for), and the counter.
+void report_events(const context* ctx, const std::vector<audit_event>& events) {
+  for (auto& e : events) {
+    ctx->deps.metrics.inc("maxsess_audit_events_total", {{"kind", to_string(e.kind)}});
+    std::string holders;
+    for (auto& h : e.holders) holders += (holders.empty() ? "" : ",") + h.device_id;
+    // Numbers go through std::to_string: the JSON log format keeps them as
+    // numbers once domain/log learns to (issue 9).
+    ctx->deps.log.info("audit", to_string(e.kind),
+                       {{"account", e.account_id},
+                        {"device", e.device_id},
+                        {"reason", e.reason},
+                        {"node", e.node},
+                        {"max_sessions", std::to_string(e.max_sessions)},
+                        {"holders_count", std::to_string(e.holders.size())},
+                        {"holders", holders},
+                        {"stream", e.stream},
+                        {"streamer_id", std::to_string(e.streamer_id)},
+                        {"client_ip", e.client_ip}});
+  }
+}
+
 void apply(account_self self, side_effects fx, std::function<void(write_status)> done) {
   auto* ctx = self->state.ctx;
   if (fx.over_limit_attempts > 0)
@@ -85,9 +116,16 @@ void apply(account_self self, side_effects fx, std::function<void(write_status)>
     done(write_status::ok);
     return;
   }
+  // Logged and counted only once committed: a line is a decision on record
+  // (a failed write answers 503 and the caller asks again).
+  auto events = audit_events_of(fx.writes);
   submit(self, std::move(fx.writes),
-         [ctx, kills = std::move(fx.kills), done = std::move(done)](write_status st) mutable {
-           if (st == write_status::ok) push_kills(ctx, std::move(kills));
+         [ctx, kills = std::move(fx.kills), events = std::move(events),
+          done = std::move(done)](write_status st) mutable {
+           if (st == write_status::ok) {
+             report_events(ctx, events);
+             push_kills(ctx, std::move(kills));
+           }
            done(st);
          });
 }

@@ -190,6 +190,11 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
       out.message = "You have reached the maximum number of playback sessions";
       out.max_sessions = limit;
       for (auto* h : holders) out.holders.push_back(*h);
+      record_event(audit_kind::denied, req.device_id, "max_sessions_reached", nullptr, now, writes);
+      auto& ev = writes.back().event.event;
+      ev.stream = req.content.stream;
+      ev.streamer_id = req.streamer_id;
+      ev.client_ip = req.client_ip;
       return out;
     }
   }
@@ -257,6 +262,8 @@ end_result account_state::end_session(const std::string& device_id, bool kill, s
   if (!holds_slot(s.status)) return end_result::ended;  // already over: nothing to change
   if (kill) {
     kill_session(s, end_reason::killed_by_operator, now, fx);
+    record_event(audit_kind::evicted, device_id, to_string(end_reason::killed_by_operator), &s, now,
+                 fx.writes);
   } else {
     end(s, session_status::ended, end_reason::user, now);
     persist(s, fx.writes);
@@ -376,10 +383,18 @@ void account_state::kill_over_limit(sys_time now, side_effects& fx) {
   int64_t limit = max_sessions();
   if (limit == 0) return;
   auto holders = slot_holders();  // oldest first
+  if (static_cast<int64_t>(holders.size()) <= limit) return;
+  // The audit names the sessions that were kept (the oldest `limit`).
+  std::vector<audit_holder> kept;
+  for (int64_t i = 0; i < limit; ++i) kept.push_back(holder_of(*holders[static_cast<std::size_t>(i)]));
   while (static_cast<int64_t>(holders.size()) > limit) {
     auto* newest = holders.back();
     holders.pop_back();
-    kill_session(sessions_.at(newest->device_id), end_reason::killed_over_limit, now, fx);
+    auto& s = sessions_.at(newest->device_id);
+    kill_session(s, end_reason::killed_over_limit, now, fx);
+    record_event(audit_kind::killed, s.device_id, to_string(end_reason::killed_over_limit), &s, now,
+                 fx.writes);
+    fx.writes.back().event.event.holders = kept;
   }
 }
 
@@ -439,6 +454,7 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
         if (f.ip != req.ip) {
           // One token, one Flussonic session at a time (PRODUCT.md §2).
           ++fx.over_limit_attempts;
+          record_auth_denial(*s, req, to_string(auth_result::deny_reused), now, fx.writes);
           return {auth_result::deny_reused};
         }
       }
@@ -456,6 +472,7 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
   // decided afresh, like a new link request.
   if (limiting && is_counted(s->content.type) && at_limit_without(req.device_id)) {
     ++fx.over_limit_attempts;
+    record_auth_denial(*s, req, to_string(auth_result::deny_limit), now, fx.writes);
     return {auth_result::deny_limit};
   }
   content_type type = s->content.stream == req.stream ? s->content.type : content_type::live;
@@ -493,6 +510,9 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
     if (stale || (limiting && at_limit_without(device_id))) {
       ++fx.over_limit_attempts;
       fx.kills.push_back({r.streamer_id, account_id_, device_id, r.session_id, r.token});
+      // An old link's player is closed by the rules of links, not the
+      // limit: only the limit's kill is a decision worth recording.
+      if (!stale) record_play_kill(device_id, r, to_string(end_reason::killed_over_limit), now, fx.writes);
       return;
     }
     content_type type = it != sessions_.end() && it->second.content.stream == r.stream
@@ -563,6 +583,7 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
         if (g.open && g.stream == r.stream && g.ip != r.ip) {
           // The same link plays from a second address (no auth check saw it).
           ++fx.over_limit_attempts;
+          record_play_kill(device_id, r, to_string(auth_result::deny_reused), now, fx.writes);
           fx.kills.push_back({r.streamer_id != 0 ? r.streamer_id : s.streamer_id, account_id_,
                               device_id, r.session_id, {}});
           return;

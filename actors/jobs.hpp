@@ -53,6 +53,7 @@ struct job_report {
   std::string error;
   std::vector<streamer_run> streamers;  // sync / kill
   int64_t cleared = 0;                  // clear: rows deleted
+  int64_t cleared_events = 0;           // clear: audit events deleted (events_keep)
 };
 
 class streamer_side {

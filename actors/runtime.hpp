@@ -45,6 +45,9 @@ struct runtime_options {
   std::chrono::milliseconds kill_interval{300000};
   std::chrono::milliseconds clear_interval{86400000};
   std::chrono::milliseconds clear_timeout{120000};
+  // Audit events older than this go with each clear run (main sets
+  // playback_session.events_keep; 0 = kept for ever).
+  std::chrono::milliseconds events_keep{0};
   std::chrono::milliseconds job_timeout{120000};  // one sync/kill run of one streamer
   bool timers = true;  // periodic sync/kill/clear (tests may run jobs by hand only)
 

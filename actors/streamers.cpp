@@ -816,6 +816,11 @@ void run_clear(supervisor_actor* self, std::chrono::milliseconds timeout,
   ctx->deps.db->post(
       [=](storage::session_store& db) {
         auto gone = db.clear_sessions(timeout, std::max(timeout, ctx->opts.decisions.link_ttl));
+        // The audit trail's retention goes with it (on the job's own clock,
+        // which also stamped the events).
+        int64_t events = ctx->opts.events_keep.count() > 0
+                             ? db.clear_events(ctx->deps.clock.now() - ctx->opts.events_keep)
+                             : 0;
         std::function<void()> k = [=] {
           std::set<std::string> accounts;
           for (auto& [account, device] : gone) accounts.insert(account);
@@ -827,6 +832,8 @@ void run_clear(supervisor_actor* self, std::chrono::milliseconds timeout,
           job_report r;
           r.what = job_request::kind::clear;
           r.cleared = static_cast<int64_t>(gone.size());
+          r.cleared_events = events;
+          ctx->deps.metrics.inc("maxsess_cleared_events_total", {}, static_cast<double>(events));
           call_back(done, r);
         };
         caf::anon_send(handle, run_atom_v, std::move(k));

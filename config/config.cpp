@@ -108,6 +108,7 @@ std::vector<section> layout(daemon_config& c) {
         {"kill_interval", &p.kill_interval},
         {"clear_interval", &p.clear_interval},
         {"clear_timeout", &p.clear_timeout},
+        {"events_keep", &p.events_keep},
         {"idle_passivate", &p.idle_passivate}}},
       {"cluster",
        {{"enabled", &cl.enabled},

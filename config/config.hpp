@@ -79,6 +79,9 @@ struct playback_section {
   duration kill_interval = std::chrono::seconds(300);
   duration clear_interval = std::chrono::hours(24);
   duration clear_timeout = std::chrono::seconds(120);
+  // Audit events (denials, kills, evictions) older than this are deleted by
+  // the clear job; 0 = kept for ever.
+  duration events_keep = std::chrono::hours(24 * 30);
   duration idle_passivate = std::chrono::seconds(60);  // account actor with no live session
 };
 

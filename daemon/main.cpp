@@ -22,6 +22,7 @@
 #include "daemon/cli.hpp"
 #include "daemon/sd_notify.hpp"
 #include "daemon/version.hpp"
+#include "domain/audit.hpp"
 #include "domain/log.hpp"
 #include "net/flussonic_client.hpp"
 #include "net/http_api.hpp"
@@ -95,6 +96,7 @@ void describe_metrics(metric_registry& m) {
   m.describe_counter("maxsess_clear_runs_total", "Clear runs.");
   m.describe_counter("maxsess_clear_errors_total", "Failed clear runs.");
   m.describe_counter("maxsess_cleared_rows_total", "Session rows deleted by clear.");
+  m.describe_counter("maxsess_cleared_events_total", "Audit events deleted by clear (playback_session.events_keep).");
   m.describe_counter("maxsess_http_requests_total", "HTTP requests by route group and status code.");
   m.describe_counter("maxsess_fenced_writes_total", "Writes rejected because the shard's lease had moved to another node.");
   m.describe_counter("maxsess_forwarded_requests_total", "Account requests sent to the owning node, by peer.");
@@ -121,8 +123,14 @@ void describe_metrics(metric_registry& m) {
        {"maxsess_webhook_events_malformed_total", "maxsess_webhook_events_duplicate_total",
         "maxsess_over_limit_attempts_total", "maxsess_kills_ordered_total", "maxsess_kills_pushed_total",
         "maxsess_clear_runs_total", "maxsess_clear_errors_total", "maxsess_cleared_rows_total",
+        "maxsess_cleared_events_total",
         "maxsess_fenced_writes_total", "maxsess_shard_takeovers_total", "maxsess_lease_renewals_total"})
     m.zero(name);
+  // Labelled, but with a fixed set of labels: every kind shows 0 from the
+  // start like the counters above.
+  m.describe_counter("maxsess_audit_events_total",
+                     "Audit events recorded (denials, kills, evictions...), by kind (docs/http_api.md).");
+  for (auto kind : all_audit_kinds) m.zero("maxsess_audit_events_total", {{"kind", to_string(kind)}});
   m.describe_histogram("maxsess_http_request_duration_seconds", "HTTP request latency by route group.",
                        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
 }
@@ -181,7 +189,8 @@ int run_job(const options& opts, const config::daemon_config& cfg) {
   }
   if (job == "clear") {
     if (j.value("ok", false))
-      std::cout << "clear: cleared " << j.value("cleared", 0) << " session rows\n";
+      std::cout << "clear: cleared " << j.value("cleared", 0) << " session rows, "
+                << j.value("cleared_events", 0) << " audit events\n";
     else
       std::cout << "clear: FAILED: " << j.value("error", std::string()) << "\n";
   } else {
@@ -404,6 +413,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   rt_opts.decisions.stale_after = ps.stale_after;
   rt_opts.decisions.progress_write_delay = ps.progress_write_delay;
   rt_opts.decisions.link_ttl = ps.link_ttl;
+  rt_opts.decisions.node_id = cfg.node.id;
   rt_opts.idle_passivate = ps.idle_passivate;
   rt_opts.request_timeout = cfg.node.request_timeout;
   rt_opts.shards = cfg.cluster.shards;
@@ -419,6 +429,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   rt_opts.kill_interval = ps.kill_interval;
   rt_opts.clear_interval = ps.clear_interval;
   rt_opts.clear_timeout = ps.clear_timeout;
+  rt_opts.events_keep = ps.events_keep;
   // Fenced writes reach the cluster node, which exists after the runtime;
   // no shard is owned (so nothing is written) before it is set.
   cluster::node* cluster_node = nullptr;
@@ -495,6 +506,16 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
                                      std::function<void(std::optional<storage::session_page>)> done) {
     reader.post([q = std::move(q), done](storage::session_store& db) { done(db.list_sessions(q)); },
                 [done](const std::string&) { done(std::nullopt); });
+  };
+  // The audit trail is read on the reader pool too: any node answers from
+  // the database, which holds every node's events.
+  api_deps.read_events = [&reader](storage::event_query q, net::api_deps::events_cb done) {
+    reader.post(
+        [q = std::move(q), done](storage::session_store& db) {
+          std::optional<storage::event_page> page = db.list_events(q);
+          done(std::move(page));
+        },
+        [done](const std::string&) { done(std::nullopt); });
   };
   net::http_api api(api_opts, api_deps);
 

@@ -551,6 +551,17 @@ void http_api::route(call& c) {
       if (!client_ok()) return;
       return delete_session(c, parts[3], parts[5]);
     }
+    // The audit trail: /api/v1/accounts/{a}/events, /api/v1/events
+    if (parts.size() == 5 && parts[2] == "accounts" && parts[4] == "events") {
+      if (method != http::verb::get) return method_not_allowed("GET");
+      if (!admin_ok()) return;
+      return events(c, parts[3]);
+    }
+    if (parts.size() == 3 && parts[2] == "events") {
+      if (method != http::verb::get) return method_not_allowed("GET");
+      if (!admin_ok()) return;
+      return events(c, {});
+    }
     if (parts.size() == 4 && parts[2] == "accounts") {
       if (method != http::verb::get && method != http::verb::put && method != http::verb::delete_)
         return method_not_allowed("GET, PUT, DELETE");
@@ -1059,10 +1070,101 @@ void http_api::job(call& c, const std::string& kind) {
     }
     json out = {{"job", actors::to_string(rep.what)}, {"ok", rep.ok}};
     if (!rep.error.empty()) out["error"] = rep.error;
-    if (rep.what == actors::job_request::kind::clear)
+    if (rep.what == actors::job_request::kind::clear) {
       out["cleared"] = rep.cleared;
-    else
+      out["cleared_events"] = rep.cleared_events;
+    } else
       out["streamers"] = std::move(streamers);
+    keep->json_ok(http::status::ok, out);
+  });
+}
+
+namespace {
+
+// The audit API's page size (docs/http_api.md "Audit events").
+constexpr int64_t events_default_limit = 100;
+constexpr int64_t events_max_limit = 1000;
+
+// A query parameter holding a non-negative decimal integer of at most 18
+// digits (no sign, no spaces): nullopt otherwise.
+std::optional<int64_t> query_count(const std::string& v) {
+  if (v.empty() || v.size() > 18 || v.find_first_not_of("0123456789") != std::string::npos)
+    return std::nullopt;
+  return std::stoll(v);
+}
+
+json event_json(const audit_event& e) {
+  json holders = json::array();
+  for (auto& h : e.holders)
+    holders.push_back({{"device_id", h.device_id},
+                       {"status", to_string(h.status)},
+                       {"stream", h.stream},
+                       {"streamer_id", h.streamer_id},
+                       {"client_ip", h.client_ip},
+                       {"started_at", to_rfc3339(h.started_at)}});
+  return json{{"id", e.id},
+              {"at", to_rfc3339(e.at)},
+              {"account_id", e.account_id},
+              {"device_id", e.device_id},
+              {"kind", to_string(e.kind)},
+              {"reason", e.reason},
+              {"node", e.node},
+              {"max_sessions", e.max_sessions},
+              {"stream", e.stream},
+              {"streamer_id", e.streamer_id},
+              {"client_ip", e.client_ip},
+              {"holders", std::move(holders)}};
+}
+
+}  // namespace
+
+void http_api::events(call& c, const std::string& account) {
+  if (!account.empty())
+    if (auto e = check_id("account_id", account)) return c.bad(*e);
+  storage::event_query q;
+  q.account_id = account;
+  q.limit = static_cast<int>(events_default_limit);
+  if (auto it = c.query.find("since"); it != c.query.end()) {
+    // RFC 3339, or Unix seconds (what `date +%s` gives a support script).
+    if (auto secs = query_count(it->second); secs && *secs <= 253402300799)  // until 9999
+      q.since = from_unix_ms(*secs * 1000);
+    else
+      q.since = parse_rfc3339(it->second);
+    if (!q.since)
+      return c.bad({"since", "since must be an RFC 3339 time (2026-11-25T10:24:37Z) or Unix seconds"});
+  }
+  if (auto it = c.query.find("limit"); it != c.query.end()) {
+    auto n = query_count(it->second);
+    if (!n || *n < 1 || *n > events_max_limit)
+      return c.bad({"limit", "limit must be an integer from 1 to " + std::to_string(events_max_limit)});
+    q.limit = static_cast<int>(*n);
+  }
+  if (auto it = c.query.find("after"); it != c.query.end()) {
+    auto n = query_count(it->second);
+    if (!n) return c.bad({"after", "after must be an event id (a non-negative integer)"});
+    if (!q.since) return c.bad({"after", "after continues from since: give both (see next)"});
+    q.after_id = *n;
+  }
+  if (!deps_.read_events) return c.unavailable("the audit trail is not available");
+  auto keep = c.shared_from_this();
+  std::string base = account.empty() ? "/api/v1/events" : "/api/v1/accounts/" + account + "/events";
+  const int limit = q.limit;
+  deps_.read_events(std::move(q), [keep, base = std::move(base), account,
+                                   limit](std::optional<storage::event_page> page) {
+    if (!page) return keep->unavailable("the database did not answer; retry");
+    json list = json::array();
+    for (auto& e : page->events) list.push_back(event_json(e));
+    json out = {{"events", std::move(list)}, {"more", page->more}};
+    if (!account.empty()) out["account_id"] = account;
+    // The cursor after the last event shown: the next page now, or what
+    // came since on a later poll. No events: the caller's own query is it.
+    if (!page->events.empty()) {
+      const auto& last = page->events.back();
+      out["next"] = base + "?since=" + to_rfc3339(last.at) + "&after=" + std::to_string(last.id) +
+                    "&limit=" + std::to_string(limit);
+    } else {
+      out["next"] = nullptr;
+    }
     keep->json_ok(http::status::ok, out);
   });
 }

@@ -17,6 +17,7 @@
 #include "domain/token.hpp"
 #include "net/access.hpp"
 #include "net/http_server.hpp"
+#include "storage/store.hpp"
 
 namespace maxsess::net {
 
@@ -56,6 +57,11 @@ struct api_deps {
   std::function<void(storage::session_query,
                      std::function<void(std::optional<storage::session_page>)>)>
       list_sessions = {};
+  // GET /api/v1/accounts/{id}/events and /api/v1/events: reads the audit
+  // trail on the reader pool (never on an I/O thread or an actor); the
+  // callback gets nullopt when the database did not answer. Empty: 503.
+  using events_cb = std::function<void(std::optional<storage::event_page>)>;
+  std::function<void(storage::event_query, events_cb)> read_events = {};
 };
 
 
@@ -82,6 +88,8 @@ class http_api {
   void flussonic_auth(call& c);
   void webhook(call& c, const std::string& host);
   void job(call& c, const std::string& kind);
+  // account empty: every account's events.
+  void events(call& c, const std::string& account);
   void metrics(call& c);
   void cluster(call& c);
   // Refuses (answers, returns false) a streamer-side call that the access

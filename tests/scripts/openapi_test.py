@@ -1061,6 +1061,28 @@ def exercise(d, emu_url):
     call(d, "DELETE", "/api/v1/accounts/never-seen", 404, token=ADMIN)
     call(d, "DELETE", "/api/v1/accounts/-bad", 400, token=ADMIN, field="account_id")
 
+    # The audit trail: acc3's box was evicted above; a denial on an account
+    # of its own (acc1's sessions serve the checks further down).
+    call(d, "PUT", "/api/v1/accounts/audit1", 200, body={"max_sessions": 1}, token=ADMIN, request_ok=True)
+    call(d, "POST", "/api/v1/links", 200, token=CLIENT, request_ok=True,
+         body={"account_id": "audit1", "device_id": "tv", "content": {"type": "live", "stream": "news"}})
+    call(d, "POST", "/api/v1/links", 403, token=CLIENT, request_ok=True,
+         body={"account_id": "audit1", "device_id": "phone", "content": {"type": "live", "stream": "news"}})
+    _, _, r = call(d, "GET", "/api/v1/accounts/acc3/events?since=0&limit=10", 200, token=ADMIN)
+    if r and not any(e["kind"] == "evicted" and e["device_id"] == "box" for e in r["events"]):
+        fail("acc3's eviction is not in its events: %r" % r)
+    _, _, r = call(d, "GET", "/api/v1/events?limit=1", 200, token=ADMIN)
+    if r and not (len(r["events"]) == 1 and r["events"][0]["kind"] == "denied" and r["events"][0]["holders"]):
+        fail("the newest event is not audit1's denial with its holders: %r" % r)
+    if r and r.get("next"):
+        call(d, "GET", r["next"], 200, token=ADMIN)
+    call(d, "GET", "/api/v1/accounts/nobody/events", 200, token=ADMIN)
+    for query, field in (("since=yesterday", "since"), ("limit=0", "limit"), ("limit=1001", "limit"),
+                         ("after=1", "after"), ("since=0&after=x", "after")):
+        call(d, "GET", "/api/v1/accounts/acc3/events?" + query, 400, token=ADMIN, field=field)
+        call(d, "GET", "/api/v1/events?" + query, 400, token=ADMIN, field=field)
+    call(d, "GET", "/api/v1/accounts/-bad/events", 400, token=ADMIN, field="account_id")
+
     # Cluster view, single node.
     call(d, "GET", "/api/v1/cluster", 200, token=ADMIN)
 
@@ -1106,6 +1128,8 @@ def exercise_without_database(d):
     if status != 503:
         fail("/readyz still answers %d 60 s after the database was dropped" % status)
     call(d, "GET", "/api/v1/accounts/fresh1", 503, token=ADMIN)
+    call(d, "GET", "/api/v1/accounts/fresh1/events", 503, token=ADMIN)
+    call(d, "GET", "/api/v1/events", 503, token=ADMIN)
     call(d, "PUT", "/api/v1/accounts/fresh2", 503, body={"max_sessions": 1}, token=ADMIN, request_ok=True)
     call(d, "POST", "/api/v1/links", 503, token=CLIENT, request_ok=True,
          body={"account_id": "fresh3", "device_id": "d", "streamer_id": 1, "content": {"type": "live", "stream": "s"}})

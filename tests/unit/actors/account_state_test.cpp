@@ -83,7 +83,10 @@ TEST_F(AccountState, AtLimitDeniesAndListsHolders) {
   ASSERT_EQ(out.holders.size(), 3u);
   EXPECT_EQ(out.holders[0].device_id, "d1");  // oldest first
   EXPECT_EQ(out.holders[2].device_id, "d3");
-  EXPECT_TRUE(ops.empty()) << "a denial changes nothing";
+  // A denial changes no session: it only writes its audit event.
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0].what, storage::write_op::kind::insert_event);
+  EXPECT_EQ(ops[0].event.event.kind, audit_kind::denied);
   EXPECT_EQ(st->find("d4"), nullptr);
 }
 
@@ -243,7 +246,8 @@ TEST_F(AccountState, EndAndKill) {
   EXPECT_EQ(st->end_session("d2", true, clock.now(), fx), end_result::ended);
   EXPECT_EQ(st->find("d2")->status, session_status::killed);
   EXPECT_EQ(st->find("d2")->reason, end_reason::killed_by_operator);
-  EXPECT_EQ(fx.writes.size(), 2u);
+  ASSERT_EQ(fx.writes.size(), 3u);  // two rows, and the eviction's audit event
+  EXPECT_EQ(fx.writes[2].what, storage::write_op::kind::insert_event);
   ASSERT_EQ(fx.kills.size(), 1u) << "a kill is pushed to the streamer at once";
   EXPECT_EQ(fx.kills[0].device_id, "d2");
   EXPECT_EQ(fx.kills[0].streamer_id, 1);

@@ -283,3 +283,37 @@ TEST_F(Runtime, WebhookBatchIsAcknowledgedOnlyWhenDurableAndAResendIsApplied) {
   EXPECT_EQ(again.result, webhook_result::status::accepted);
   EXPECT_EQ(again.duplicates, 1) << "an applied event is recognised when redelivered";
 }
+
+namespace {
+
+// The audit trail through the actors: an event is written with its
+// decision, then logged at info and counted; one whose write failed is
+// neither (the caller was answered 503 and asks again).
+TEST_F(Runtime, AnAuditEventIsLoggedAndCountedOnceWritten) {
+  runtime_options opts;
+  opts.decisions.default_max_sessions = 1;
+  opts.decisions.node_id = "node-x";
+  start(opts);
+  ASSERT_EQ(link("a1", "tv").result, link_result::approved);
+  ASSERT_EQ(link("a1", "phone").result, link_result::denied);
+  auto events = store.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, audit_kind::denied);
+  EXPECT_EQ(events[0].device_id, "phone");
+  EXPECT_EQ(events[0].node, "node-x");
+  EXPECT_EQ(metrics.value("maxsess_audit_events_total", {{"kind", "denied"}}), 1);
+  EXPECT_NE(log_out.str().find("info  audit: denied account=a1 device=phone reason=max_sessions_reached "
+                               "node=node-x max_sessions=1 holders_count=1 holders=tv"),
+            std::string::npos)
+      << log_out.str();
+
+  store.fail_writes(true);
+  EXPECT_EQ(link("a1", "tablet").result, link_result::unavailable) << "a denial not on record is not answered";
+  EXPECT_EQ(metrics.value("maxsess_audit_events_total", {{"kind", "denied"}}), 1);
+  EXPECT_EQ(log_out.str().find("device=tablet"), std::string::npos);
+  store.fail_writes(false);
+  EXPECT_EQ(link("a1", "tablet").result, link_result::denied);
+  EXPECT_EQ(store.events().size(), 2u);
+}
+
+}  // namespace

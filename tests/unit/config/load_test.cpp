@@ -60,6 +60,7 @@ TEST(config_defaults, match_the_product_spec) {
   EXPECT_EQ(c.playback_session.kill_interval, 300s);
   EXPECT_EQ(c.playback_session.clear_interval, 24h);
   EXPECT_EQ(c.playback_session.clear_timeout, 120s);
+  EXPECT_EQ(c.playback_session.events_keep, 720h);
   EXPECT_EQ(c.cluster.enabled, false);
   EXPECT_EQ(c.log.level, "info");
   EXPECT_EQ(c.log.format, "text");
@@ -126,6 +127,7 @@ playback_session:
   kill_interval: 1m
   clear_interval: 12h
   clear_timeout: 0s
+  events_keep: 0s
   idle_passivate: 10m
 cluster:
   enabled: true
@@ -168,6 +170,7 @@ log:
   EXPECT_EQ(c.playback_session.kill_interval, 1min);
   EXPECT_EQ(c.playback_session.clear_interval, 12h);
   EXPECT_EQ(c.playback_session.clear_timeout, 0s);
+  EXPECT_EQ(c.playback_session.events_keep, 0s);
   EXPECT_EQ(c.playback_session.idle_passivate, 10min);
   EXPECT_EQ(c.cluster.enabled, true);
   EXPECT_EQ(c.cluster.listen, "10.0.0.5:4242");

@@ -780,3 +780,97 @@ TEST_F(Api, QueryStringsArePercentDecoded) {
   r = call(http::verb::get, "/flussonic/auth?name=news&session_id=s&token=" + token + "&token=%zz");
   EXPECT_EQ(r.result(), http::status::ok) << "the bad second token is dropped, the first one counts";
 }
+
+namespace {
+
+// The audit trail's routes with a fake reader: what the query becomes, and
+// how a page is rendered.
+class EventsApi : public Api {
+ protected:
+  EventsApi() {
+    deps_events = [this](storage::event_query q, api_deps::events_cb done) {
+      queries.push_back(q);
+      done(next_page);
+    };
+  }
+  std::vector<storage::event_query> queries;
+  std::optional<storage::event_page> next_page = storage::event_page{};
+  std::function<void(storage::event_query, api_deps::events_cb)> deps_events;
+  http_api events_api{{"admin-secret", {}},
+                      {accounts, streamers, side, signer, clock, log, metrics, {}, {}, {}, nullptr,
+                       [this](storage::event_query q, api_deps::events_cb done) { deps_events(q, done); }}};
+
+  response get(const std::string& target) {
+    request req{http::verb::get, target, 11};
+    req.set(http::field::authorization, "Bearer admin-secret");
+    std::optional<response> out;
+    events_api.handle(std::move(req), "127.0.0.1", [&](response r) { out = std::move(r); });
+    EXPECT_TRUE(out.has_value());
+    return out ? *out : response{};
+  }
+};
+
+TEST_F(EventsApi, SinceInEitherFormLimitAndAfterBecomeTheQuery) {
+  ASSERT_EQ(get("/api/v1/accounts/acc1/events?since=2025-11-25T12:24:37.5%2B02:00&limit=7&after=42").result(),
+            http::status::ok);
+  ASSERT_EQ(get("/api/v1/events?since=1764066277").result(), http::status::ok);
+  ASSERT_EQ(get("/api/v1/events").result(), http::status::ok);
+  ASSERT_EQ(queries.size(), 3u);
+  EXPECT_EQ(queries[0].account_id, "acc1");
+  ASSERT_TRUE(queries[0].since.has_value());
+  EXPECT_EQ(to_unix_ms(*queries[0].since), 1764066277500);  // 10:24:37.5 UTC
+  EXPECT_EQ(queries[0].limit, 7);
+  EXPECT_EQ(queries[0].after_id, 42);
+  EXPECT_EQ(queries[1].account_id, "");
+  EXPECT_EQ(to_unix_ms(*queries[1].since), 1764066277000);
+  EXPECT_EQ(queries[1].limit, 100) << "the default";
+  EXPECT_FALSE(queries[2].since.has_value()) << "the newest";
+}
+
+TEST_F(EventsApi, APageIsRenderedWithItsHoldersAndTheNextCursor) {
+  audit_event e;
+  e.id = 17;
+  e.account_id = "acc1";
+  e.device_id = "tablet";
+  e.at = from_unix_ms(1764066277123);
+  e.kind = audit_kind::denied;
+  e.reason = "max_sessions_reached";
+  e.node = "n1";
+  e.max_sessions = 1;
+  e.stream = "news";
+  e.client_ip = "192.0.2.1";
+  e.holders.push_back({"tv", session_status::active, "sports", 3, "192.0.2.2", from_unix_ms(1764066000000)});
+  next_page->events.push_back(e);
+  next_page->more = true;
+  auto r = get("/api/v1/accounts/acc1/events?since=0&limit=1");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  auto j = body(r);
+  EXPECT_EQ(j["account_id"], "acc1");
+  EXPECT_EQ(j["more"], true);
+  EXPECT_EQ(j["next"], "/api/v1/accounts/acc1/events?since=2025-11-25T10:24:37.123Z&after=17&limit=1");
+  ASSERT_EQ(j["events"].size(), 1u);
+  auto ev = j["events"][0];
+  EXPECT_EQ(ev["id"], 17);
+  EXPECT_EQ(ev["at"], "2025-11-25T10:24:37.123Z");
+  EXPECT_EQ(ev["kind"], "denied");
+  EXPECT_EQ(ev["node"], "n1");
+  EXPECT_EQ(ev["holders"][0]["device_id"], "tv");
+  EXPECT_EQ(ev["holders"][0]["status"], "active");
+  EXPECT_EQ(ev["holders"][0]["streamer_id"], 3);
+  EXPECT_EQ(ev["holders"][0]["started_at"], "2025-11-25T10:20:00.000Z");
+
+  next_page = std::nullopt;  // the database did not answer
+  auto down = get("/api/v1/events");
+  EXPECT_EQ(down.result(), http::status::service_unavailable);
+  EXPECT_EQ(down[http::field::retry_after], "1");
+}
+
+TEST_F(Api, EventsWithoutAReaderAre503AndBadInputStill400) {
+  EXPECT_EQ(call(http::verb::get, "/api/v1/events", {}, "admin-secret").result(),
+            http::status::service_unavailable);
+  auto bad = call(http::verb::get, "/api/v1/events?limit=5000", {}, "admin-secret");
+  EXPECT_EQ(bad.result(), http::status::bad_request);
+  EXPECT_EQ(body(bad)["error"]["field"], "limit");
+}
+
+}  // namespace
