@@ -690,7 +690,12 @@ end_result account_state::remove_account(sys_time now, side_effects& fx) {
   // records these too. Exempt and radio sessions go as well: the
   // subscriber is gone, not over a limit.
   for (auto& [device, s] : sessions_)
-    if (holds_slot(s.status)) kill_session(s, end_reason::killed_by_operator, now, fx);
+    if (holds_slot(s.status)) {
+      // Recorded before the kill, so the event's holders still show what
+      // the account held when it was deleted.
+      record_event(audit_kind::ended_by_admin, device, "account_deleted", &s, now, fx.writes);
+      kill_session(s, end_reason::killed_by_operator, now, fx);
+    }
   if (settings_) {
     fx.writes.push_back(storage::write_op::deleting(
         storage::account_upsert{account_settings{account_id_, 0, false}, shard_, epoch_, owner_}));

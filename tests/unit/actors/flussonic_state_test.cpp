@@ -177,15 +177,22 @@ TEST_F(FlussonicState, RemovedAccountKillsItsLiveSessionsAndForgetsItsSettings) 
   EXPECT_EQ(fx.kills[1].session_id, "");
   EXPECT_FALSE(fx.kills[1].token.empty());
   int session_rows = 0, account_deletes = 0;
+  std::vector<std::string> ended_by_admin;  // the audit trail: one event per live session
   for (auto& w : fx.writes) {
     session_rows += w.what == storage::write_op::kind::upsert_session;
     if (w.what == storage::write_op::kind::delete_account) {
       ++account_deletes;
       EXPECT_EQ(w.account.settings.account_id, "acc");
     }
+    if (w.what == storage::write_op::kind::insert_event) {
+      EXPECT_EQ(w.event.event.kind, audit_kind::ended_by_admin);
+      EXPECT_EQ(w.event.event.reason, "account_deleted");
+      ended_by_admin.push_back(w.event.event.device_id);
+    }
   }
   EXPECT_EQ(session_rows, 2);
   EXPECT_EQ(account_deletes, 1);
+  EXPECT_EQ(ended_by_admin, (std::vector<std::string>{"d1", "d2"}));
   auto v = st->view();
   EXPECT_TRUE(v.found) << "its session rows are still shown";
   EXPECT_EQ(v.settings.max_sessions, cfg.default_max_sessions) << "the defaults apply again";
