@@ -21,12 +21,14 @@
 #include "config/config.hpp"
 #include "daemon/cli.hpp"
 #include "daemon/sd_notify.hpp"
+#include "daemon/status.hpp"
 #include "daemon/version.hpp"
 #include "domain/log.hpp"
 #include "net/flussonic_client.hpp"
 #include "net/http_api.hpp"
 #include "net/http_call.hpp"
 #include "net/http_server.hpp"
+#include "net/status_page.hpp"
 #include "storage/health.hpp"
 #include "storage/store.hpp"
 
@@ -479,8 +481,19 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
         if (node) return node->status(std::move(done));
         done(nlohmann::json{{"node", cfg.node.id}, {"enabled", false}}.dump());
       };
+  // The status page's summary (GET /api/v1/status). playback_session.mode
+  // is not in this build's configuration: status_options::mode stays empty
+  // and the field is left out (wire it to the configured mode, not a literal).
+  status_options st_opts;
+  st_opts.node_id = cfg.node.id;
+  st_opts.cluster = cfg.cluster.enabled;
+  st_opts.limits_enabled = ps.enabled;
+  st_opts.default_max_sessions = ps.default_max_sessions;
+  status_service status(st_opts, reader, streamers, metrics, clock);
   net::http_api api(api_opts, {runtime.accounts(), registry, runtime.streamers(), *signer, clock,
-                               log, metrics, scrape, ready_check, cluster_status, &access});
+                               log, metrics, scrape, ready_check, cluster_status, &access,
+                               net::status_page_html(),
+                               [&status](std::function<void(std::string)> done) { status.render(std::move(done)); }});
 
   net::server_options http_opts;
   uint16_t port = 0;

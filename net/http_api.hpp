@@ -50,6 +50,12 @@ struct api_deps {
   // Who may call the auth backend and the webhooks (docs/security.md).
   // Null: anyone, as before (tests of other routes).
   const streamer_access* access = nullptr;
+  // GET / : the status page (docs/status-page.md), static HTML that holds
+  // no data and no secret; empty: 404.
+  std::string status_page = {};
+  // GET /api/v1/status (admin): the page's summary as JSON, through the
+  // callback (empty string: the database did not answer). Empty function: 404.
+  std::function<void(std::function<void(std::string)>)> status = {};
 };
 
 class http_api {
@@ -76,6 +82,8 @@ class http_api {
   void job(call& c, const std::string& kind);
   void metrics(call& c);
   void cluster(call& c);
+  void status_page(call& c);
+  void status(call& c);
   // Refuses (answers, returns false) a streamer-side call that the access
   // rules do not let through; `auth` selects the auth backend's answer form.
   bool streamer_call_allowed(call& c, bool auth, const std::optional<std::string>& host,
@@ -86,6 +94,7 @@ class http_api {
   std::shared_ptr<token_guard> tokens_;
   log_gate refused_log_{std::chrono::seconds(10)};
   std::atomic<bool> ready_{false};
+  std::string status_page_csp_;  // computed once from deps_.status_page
 };
 
 // JSON error body of PRODUCT.md §4: {"error":{"code","message"[,"field"]}}.

@@ -15,6 +15,7 @@ packages=(
   postgresql
   curl ca-certificates python3
   dpkg-dev
+  chromium   # tests/scripts/status_page_test.sh: the status page in a headless browser
 )
 if [[ $# -gt 0 ]]; then
   packages=("$@")
