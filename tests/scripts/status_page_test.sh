@@ -6,7 +6,8 @@
 # with the admin token in the fragment and the test reads what it shows
 # (node, streamer and its sessions, the denial, the account at its limit,
 # the audit events or "No events." before the audit trail exists), an
-# account search, a wrong token and no token. /api/v1/status and the page's
+# account search, a wrong token and no token; then a node in cluster mode
+# (its nodes and shards). /api/v1/status and the page's
 # headers are checked with curl first.
 #   status_page_test.sh BUILD_DIR       (ctest; needs the pg fixture)
 # STATUS_PAGE_SCREENSHOT=FILE also writes the page as a 1280x900 PNG there
@@ -16,17 +17,17 @@ build=$(cd "$1" && pwd)
 cd "$(dirname "$0")/../.."
 root=$(pwd)
 work=$(mktemp -d /tmp/maxsess-status-page-XXXXXX)
-daemon_pid= emu_pid= db=
+daemon_pid= emu_pid= cluster_pid= db= cluster_db=
 admin_dsn=$(cat "${MAXSESS_TEST_PG_DIR:?needs the pg fixture}/dsn")
 cleanup() {
-  for pid in $daemon_pid $emu_pid; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
-  if [[ -n "$db" ]]; then psql "$admin_dsn" -XAtqc "drop database if exists $db" >/dev/null 2>&1 || true; fi
+  for pid in $daemon_pid $emu_pid $cluster_pid; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+  for d in $db $cluster_db; do psql "$admin_dsn" -XAtqc "drop database if exists $d" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 fail() {
   echo "FAIL: $*" >&2
-  for f in daemon.log emu.log chromium.log; do [[ -f "$work/$f" ]] && { echo "--- $f (tail)" >&2; tail -20 "$work/$f" >&2; }; done
+  for f in daemon.log emu.log cluster.log chromium.log; do [[ -f "$work/$f" ]] && { echo "--- $f (tail)" >&2; tail -20 "$work/$f" >&2; }; done
   exit 1
 }
 note() { echo "status_page_test: $*"; }
@@ -232,4 +233,37 @@ if [[ -n "${STATUS_PAGE_SCREENSHOT:-}" ]]; then
   cp "$work/shot.png" "$STATUS_PAGE_SCREENSHOT"
   note "screenshot written to $STATUS_PAGE_SCREENSHOT"
 fi
+
+# --- a node in cluster mode: nodes and shards ------------------------------------
+cluster_port=$(port) cluster_listen=$(port)
+cluster_db=status_page_c_$$
+psql "$admin_dsn" -XAtqc "create database $cluster_db" >/dev/null
+sed -e "s/page-node-7/page-c1/" -e "s/127.0.0.1:$http_port/127.0.0.1:$cluster_port/" \
+    -e "s/dbname=$db/dbname=$cluster_db/" "$work/maxsess.yaml" >"$work/cluster.yaml"
+printf 'cluster:\n  enabled: true\n  listen: "127.0.0.1:%s"\n  shards: 16\n' "$cluster_listen" >>"$work/cluster.yaml"
+"$build/maxsessd" migrate --config "$work/cluster.yaml" >/dev/null || fail "migrate (cluster)"
+"$build/maxsessd" serve --config "$work/cluster.yaml" >"$work/cluster.log" 2>&1 &
+cluster_pid=$!
+C=http://127.0.0.1:$cluster_port
+held=
+for _ in $(seq 1 300); do  # ready, and every shard leased (takes a lease round or two)
+  held=$(curl -sS -H "$A" "$C/api/v1/cluster" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("held"))' 2>/dev/null || true)
+  [[ "$held" == 16 ]] && break
+  kill -0 "$cluster_pid" 2>/dev/null || fail "the cluster node exited"
+  sleep 0.1
+done
+[[ "$held" == 16 ]] || fail "the cluster node holds $held of 16 shards after 30 s"
+browse cluster "$C/#token=$admin" --dump-dom
+python3 - "$work/cluster.html" <<'PY' || fail "what the browser shows in cluster mode"
+import re, sys
+page = open(sys.argv[1]).read()
+box = re.search(r'<div id="cluster">(.*?)</div>', page, re.S).group(1)
+plain = " ".join(re.sub(r"<[^>]+>", " ", box).split())
+assert "In the cluster. 16 shards, 16 held by this node." in plain, plain
+row = re.search(r'<tr data-node="page-c1">(.*?)</tr>', box, re.S)
+assert row, box
+cells = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))
+assert cells[0] == "page-c1" and cells[2] == "alive" and cells[3] == "16" and cells[5] == "this node", cells
+print("cluster: " + plain)
+PY
 echo "PASS"
