@@ -110,6 +110,45 @@ void account_state::persist(const playback_session& s, std::vector<storage::writ
   if (!progress_.empty() && progress_.erase(s.device_id) && progress_.empty()) progress_due_.reset();
 }
 
+void account_state::record_event(audit_kind kind, const std::string& device_id, std::string reason,
+                                 const playback_session* subject, sys_time now,
+                                 std::vector<storage::write_op>& writes) {
+  audit_event ev;
+  ev.account_id = account_id_;
+  ev.device_id = device_id;
+  ev.at = now;
+  ev.kind = kind;
+  ev.reason = std::move(reason);
+  ev.node = cfg_.node_id;
+  ev.max_sessions = max_sessions();
+  if (subject != nullptr) {
+    ev.stream = subject->content.stream;
+    ev.streamer_id = subject->streamer_id;
+    ev.client_ip = subject->client_ip;
+  }
+  for (auto* h : slot_holders(device_id)) ev.holders.push_back(holder_of(*h));
+  writes.push_back(storage::write_op::of(storage::event_insert{std::move(ev), shard_, epoch_, owner_}));
+}
+
+void account_state::record_auth_denial(const playback_session& s, const auth_request& req,
+                                       std::string reason, sys_time now,
+                                       std::vector<storage::write_op>& writes) {
+  record_event(audit_kind::denied, s.device_id, std::move(reason), &s, now, writes);
+  auto& ev = writes.back().event.event;
+  ev.stream = req.stream;  // what Flussonic was asked to play, from where
+  ev.client_ip = req.ip;
+}
+
+void account_state::record_play_kill(const std::string& device_id, const play_report& r,
+                                     std::string reason, sys_time now,
+                                     std::vector<storage::write_op>& writes) {
+  record_event(audit_kind::killed, device_id, std::move(reason), nullptr, now, writes);
+  auto& ev = writes.back().event.event;
+  ev.stream = r.stream;
+  ev.streamer_id = r.streamer_id;
+  ev.client_ip = r.ip;
+}
+
 void account_state::flush_progress(std::vector<storage::write_op>& writes) {
   auto devices = std::move(progress_);
   progress_.clear();
