@@ -7,10 +7,12 @@
 namespace maxsess {
 
 namespace {
-// The counter and label that net/http_api.cpp counts a 403
-// max_sessions_reached answer under.
+// Refusals for the limit, as net/http_api.cpp counts them: link requests
+// answered 403 max_sessions_reached, and Flussonic auth checks decided
+// afresh and refused for the limit (the audit trail's `denied`).
 double denials_so_far(const metric_registry& m) {
-  return m.value("maxsess_link_decisions_total", {{"result", "denied"}});
+  return m.value("maxsess_link_decisions_total", {{"result", "denied"}}) +
+         m.value("maxsess_auth_decisions_total", {{"result", "max_sessions_reached"}});
 }
 }  // namespace
 

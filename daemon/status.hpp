@@ -2,8 +2,8 @@
 // GET /api/v1/status (docs/http_api.md): the summary the status page shows
 // besides the cluster (GET /api/v1/cluster) and the audit trail. The counts
 // come from PostgreSQL through the reader pool (never on an actor or a Beast
-// I/O thread); denials per minute from a ring sampled here from the
-// maxsess_link_decisions_total counter every few seconds.
+// I/O thread); denials per minute from a ring sampled here from the link
+// and auth decision counters every few seconds.
 #include <condition_variable>
 #include <functional>
 #include <mutex>
