@@ -362,9 +362,13 @@ void finish(streamer_actor* self, int kind, streamer_run run, api_calls api) {
   auto& st = self->state;
   auto* ctx = st.ctx;
   const char* job = kind == sync_run ? "sync" : "kill";
-  ctx->deps.metrics.inc("maxsess_streamer_runs_total", {{"streamer", std::to_string(st.s.id)}, {"job", job}});
-  if (!run.ok)
-    ctx->deps.metrics.inc("maxsess_streamer_errors_total", {{"streamer", std::to_string(st.s.id)}, {"job", job}});
+  // The label is `run`, not `job`: Prometheus owns `job` (the scrape job) and
+  // would rename ours to exported_job.
+  const metric_registry::labels run_labels = {{"streamer", std::to_string(st.s.id)}, {"run", job}};
+  ctx->deps.metrics.inc("maxsess_streamer_runs_total", run_labels);
+  // Errors show 0 from the first run: an increase() alert sees the first failure.
+  ctx->deps.metrics.zero("maxsess_streamer_errors_total", run_labels);
+  if (!run.ok) ctx->deps.metrics.inc("maxsess_streamer_errors_total", run_labels);
   else if (kind == sync_run)
     ctx->deps.metrics.set("maxsess_streamer_last_sync_timestamp_seconds", {{"streamer", std::to_string(st.s.id)}},
                           static_cast<double>(to_unix_ms(ctx->deps.clock.now())) / 1000.0);

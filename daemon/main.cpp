@@ -104,6 +104,9 @@ void describe_metrics(metric_registry& m) {
   m.describe_counter("maxsess_lease_renewals_total", "Shard leases renewed.");
   m.describe_counter("maxsess_lease_losses_total", "Shard leases lost, by cause.");
   m.describe_gauge("maxsess_cluster_peers_connected", "Other nodes this node has a connection to.");
+  m.describe_gauge("maxsess_shards_owned", "Account shards this node holds the lease of (cluster mode).");
+  m.describe_gauge("maxsess_ready", "1 while GET /readyz answers 200 (serving, database up, in the cluster), else 0.");
+  m.describe_gauge("maxsess_start_time_seconds", "Unix time this maxsessd started serving.");
   m.describe_gauge("maxsess_build_info", "Always 1; the version and git commit of this maxsessd.");
   m.set("maxsess_build_info", {{"version", build_version()}, {"commit", build_commit()}}, 1);
   m.describe_gauge("maxsess_streamer_api_up",
@@ -363,6 +366,9 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   }
   metric_registry metrics;
   describe_metrics(metrics);
+  // A restart shows as a new value: changes() counts restarts (the
+  // MaxsessNodeRestarting alert, docs/monitoring.md), time() - it is uptime.
+  metrics.set("maxsess_start_time_seconds", {}, static_cast<double>(to_unix_ms(clock.now())) / 1000.0);
   metrics.set("maxsess_database_up", {}, 1);  // start-up just used it
   // A database that cannot answer SELECT 1 within request_timeout cannot
   // answer a request in time either: not ready.

@@ -1,5 +1,6 @@
 #include "domain/metrics.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <sstream>
 
@@ -8,11 +9,14 @@ namespace maxsess {
 namespace {
 std::string number(double v) {
   if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
+  if (std::isnan(v)) return "NaN";
   if (v == std::floor(v) && std::fabs(v) < 1e15) return std::to_string(static_cast<long long>(v));
-  std::ostringstream os;
-  os.precision(9);
-  os << v;
-  return os.str();
+  // The shortest text that reads back as the same double: a Unix time in
+  // seconds keeps its milliseconds (9 significant digits rounded
+  // 1796118662.3 to 1.79611826e+09, ten seconds off).
+  char buf[64];
+  auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
 }
 }  // namespace
 

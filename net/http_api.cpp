@@ -444,7 +444,7 @@ void http_api::route(call& c) {
   };
 
   if (parts.size() == 1 && (parts[0] == "healthz" || parts[0] == "readyz")) {
-    if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET");
+    if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET, HEAD");
     if (parts[0] == "healthz") return c.json_ok(http::status::ok, {{"status", "ok"}});
     if (!ready_) return c.fail(http::status::service_unavailable, "not_ready", "starting or stopping");
     if (deps_.ready_check && !deps_.ready_check())
@@ -461,7 +461,7 @@ void http_api::route(call& c) {
   if (c.path == "/flussonic/auth" || c.path == "/server/api/chk_flussonic_tmp_link.php" ||
       c.path == "/stalker_portal/server/api/chk_flussonic_tmp_link.php" || auth_named) {
     if (method != http::verb::get && method != http::verb::post && method != http::verb::head)
-      return method_not_allowed("GET");
+      return method_not_allowed("GET, POST, HEAD");
     std::optional<std::string> host, secret;
     if (auth_named) host = parts[2];
     if (auth_named && parts.size() == 4) secret = parts[3];
@@ -477,7 +477,7 @@ void http_api::route(call& c) {
     return webhook(c, parts[3]);
   }
   if (parts.empty() && !deps_.status_page.empty()) {
-    if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET");
+    if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET, HEAD");
     return status_page(c);
   }
   if (parts.size() == 1 && parts[0] == "metrics") {
@@ -956,6 +956,9 @@ void http_api::job(call& c, const std::string& kind) {
 
 void http_api::metrics(call& c) {
   auto keep = c.shared_from_this();
+  // What /readyz would answer now, for alerts on a node that is scraped
+  // (up == 1) but out of service.
+  deps_.metrics.set("maxsess_ready", {}, ready_ && (!deps_.ready_check || deps_.ready_check()) ? 1 : 0);
   auto render = [this, keep](std::string extra) {
     auto r = make_json_response(http::status::ok, deps_.metrics.render(extra));
     r.set(http::field::content_type, "text/plain; version=0.0.4");

@@ -16,7 +16,8 @@ packages=(
   curl ca-certificates python3
   python3-yaml python3-jsonschema   # tests/scripts/openapi_test.py: docs/openapi.yaml against real answers
   dpkg-dev
-  chromium   # tests/scripts/status_page_test.sh: the status page in a headless browser
+  chromium                   # tests/scripts/status_page_test.sh: the status page in a headless browser
+  prometheus                 # promtool only (tests/monitoring): its server must not start, see below
 )
 if [[ $# -gt 0 ]]; then
   packages=("$@")
@@ -34,10 +35,26 @@ fi
 
 echo "deps.sh: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Packages with a daemon (prometheus, for promtool; postgresql) would start
+# it from their postinst: a Prometheus server on :9090 left running on a
+# developer's or CI's machine, or a failed install in a container without
+# systemd. A policy-rc.d that answers 101 ("not allowed") makes invoke-rc.d
+# and deb-systemd-invoke skip every start; ours exists only for the install.
+# (Containers often ship one already; it is then left as it is.)
+policy=/usr/sbin/policy-rc.d
+no_starts() {  # $1: "" as root, "sudo -n" otherwise
+  [[ -e $policy ]] && return 0
+  printf '#!/bin/sh\n# scripts/deps.sh: no service starts during this install\nexit 101\n' |
+    $1 tee "$policy" >/dev/null
+  $1 chmod 755 "$policy"
+  trap "$1 rm -f $policy" EXIT
+}
 if [[ $(id -u) -eq 0 ]]; then
+  no_starts ""
   apt-get update
   apt-get install -y --no-install-recommends "${missing[@]}"
 elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+  no_starts "sudo -n"
   sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update
   sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 else
@@ -45,4 +62,9 @@ else
   echo "deps.sh: run as root (or with sudo), then try again:" >&2
   echo "  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}" >&2
   exit 1
+fi
+# Nor at the next boot of a systemd host: only promtool is wanted.
+if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+  sudo=; [[ $(id -u) -eq 0 ]] || sudo="sudo -n"
+  $sudo systemctl disable prometheus.service >/dev/null 2>&1 || true
 fi

@@ -209,13 +209,13 @@ class ClusterStreamerJobs : public cluster_test {
     return json::parse(r.body, nullptr, false);
   }
 
-  // maxsess_streamer_runs_total{streamer=k,job=sync} on node i.
+  // maxsess_streamer_runs_total{streamer=k,run=sync} on node i.
   double sync_runs(int i, int id) {
     double sum = 0;
     const std::string s = "streamer=\"" + std::to_string(id) + "\"";
     for (auto& [key, v] : c->metrics(i))
       if (key.rfind("maxsess_streamer_runs_total{", 0) == 0 && key.find(s) != std::string::npos &&
-          key.find("job=\"sync\"") != std::string::npos)
+          key.find("run=\"sync\"") != std::string::npos)
         sum += v;
     return sum;
   }

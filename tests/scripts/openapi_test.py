@@ -241,6 +241,9 @@ def check_answer(method, path, status, headers, body, request_body=None, request
             if template is None or not allow <= spec_methods | {"HEAD"}:
                 fail("%s: Allow %s is not among the spec's methods %s of %s" %
                      (where, sorted(allow), sorted(spec_methods), template))
+            if template is not None and not spec_methods <= allow:
+                fail("%s: Allow %s misses methods the spec documents for %s: %s" %
+                     (where, sorted(allow), template, sorted(spec_methods - allow)))
             if method in spec_methods:
                 fail("%s: 405 for a method the spec documents" % where)
         return parsed

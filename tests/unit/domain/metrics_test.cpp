@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "domain/metrics.hpp"
 
 using namespace maxsess;
@@ -41,4 +43,20 @@ TEST(Metrics, ZeroShowsACounterBeforeItsFirstIncrementAndNeverResetsIt) {
   EXPECT_EQ(m.value("jobs_total"), 3);
   m.zero("by_kind_total", {{"kind", "a"}});
   EXPECT_NE(m.render().find("by_kind_total{kind=\"a\"} 0"), std::string::npos) << m.render();
+}
+
+// A Unix time in seconds (last sync, start time) renders to the millisecond:
+// alerts take time() minus it, and changes() of the start time counts
+// restarts. Fractions read back as the same double; NaN as Prometheus spells it.
+TEST(Metrics, ValuesRenderExactly) {
+  metric_registry m;
+  m.set("ts_seconds", {}, 1796118662.25);
+  m.set("small", {}, 2.6365e-05);
+  m.set("big", {}, 1e20);
+  m.set("nan", {}, std::nan(""));
+  auto text = m.render();
+  EXPECT_NE(text.find("\nts_seconds 1796118662.25\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nsmall 2.6365e-05\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nbig 1e+20\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\nnan NaN\n"), std::string::npos) << text;
 }

@@ -400,6 +400,34 @@ TEST_F(Api, MetricsAreTextFormat) {
   EXPECT_NE(r.body().find("maxsess_http_requests_total{route=\"other\",code=\"200\"} 1"), std::string::npos) << r.body();
 }
 
+// maxsess_ready says what /readyz would answer at the scrape (the
+// MaxsessNodeNotReady alert, docs/monitoring.md): 0 while starting, then
+// the ready check's answer.
+TEST_F(Api, ReadyGaugeFollowsReadiness) {
+  bool db_ok = true;
+  api_deps deps{accounts, streamers, side, signer, clock, log, metrics};
+  deps.ready_check = [&db_ok] { return db_ok; };
+  http_api checked{{"admin-secret", {}}, deps};
+  auto ready_gauge = [&] {
+    std::optional<response> out;
+    checked.handle(request{http::verb::get, "/metrics", 11}, "127.0.0.1", [&](response r) { out = std::move(r); });
+    EXPECT_TRUE(out.has_value());
+    const std::string body = out ? out->body() : "";
+    for (const char* v : {"0", "1"})
+      if (body.find(std::string("\nmaxsess_ready ") + v + "\n") != std::string::npos) return std::string(v);
+    return std::string("absent");
+  };
+  EXPECT_EQ(ready_gauge(), "0") << "start-up not finished";
+  checked.set_ready(true);
+  EXPECT_EQ(ready_gauge(), "1");
+  db_ok = false;
+  EXPECT_EQ(ready_gauge(), "0") << "the ready check fails (database down)";
+  db_ok = true;
+  EXPECT_EQ(ready_gauge(), "1");
+  checked.set_ready(false);
+  EXPECT_EQ(ready_gauge(), "0") << "shutting down";
+}
+
 }  // namespace
 
 namespace {

@@ -145,7 +145,7 @@ TEST_F(StatusRoutes, PageNeedsNoTokenAndCarriesItsSecurityHeaders) {
   EXPECT_EQ(call(http::verb::get, "/?account=a1").body(), page);
   auto post = call(http::verb::post, "/");
   EXPECT_EQ(post.result(), http::status::method_not_allowed);
-  EXPECT_EQ(post[http::field::allow], "GET");
+  EXPECT_EQ(post[http::field::allow], "GET, HEAD");
   auto head = call(http::verb::head, "/");
   EXPECT_EQ(head.result(), http::status::ok);
   EXPECT_TRUE(head.body().empty());
