@@ -21,6 +21,7 @@
 #include "config/config.hpp"
 #include "daemon/cli.hpp"
 #include "daemon/sd_notify.hpp"
+#include "daemon/status.hpp"
 #include "daemon/version.hpp"
 #include "domain/audit.hpp"
 #include "domain/log.hpp"
@@ -28,6 +29,7 @@
 #include "net/http_api.hpp"
 #include "net/http_call.hpp"
 #include "net/http_server.hpp"
+#include "net/status_page.hpp"
 #include "storage/health.hpp"
 #include "storage/store.hpp"
 
@@ -517,6 +519,17 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
         },
         [done](const std::string&) { done(std::nullopt); });
   };
+  // The status page's summary (GET /api/v1/status). playback_session.mode
+  // is not in this build's configuration: status_options::mode stays empty
+  // and the field is left out (wire it to the configured mode, not a literal).
+  status_options st_opts;
+  st_opts.node_id = cfg.node.id;
+  st_opts.cluster = cfg.cluster.enabled;
+  st_opts.limits_enabled = ps.enabled;
+  st_opts.default_max_sessions = ps.default_max_sessions;
+  status_service status(st_opts, reader, streamers, metrics, clock);
+  api_deps.status_page = net::status_page_html();
+  api_deps.status = [&status](std::function<void(std::string)> done) { status.render(std::move(done)); };
   net::http_api api(api_opts, api_deps);
 
   net::server_options http_opts;

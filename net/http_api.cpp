@@ -8,6 +8,7 @@
 #include "domain/validate.hpp"
 #include "net/flussonic_client.hpp"
 #include "net/json_writer.hpp"
+#include "net/status.hpp"
 
 #include <memory>
 
@@ -423,7 +424,8 @@ http_api::http_api(api_options opts, api_deps deps)
                            : std::make_shared<token_guard>(token_lists{
                                  opts_.admin_token.empty() ? std::vector<std::string>{}
                                                            : std::vector<std::string>{opts_.admin_token},
-                                 opts_.client_tokens})) {}
+                                 opts_.client_tokens})),
+      status_page_csp_(deps_.status_page.empty() ? std::string{} : status_page_csp(deps_.status_page)) {}
 
 namespace {
 // A few route groups for the latency histogram (bounded label values).
@@ -528,6 +530,10 @@ void http_api::route(call& c) {
     if (!streamer_call_allowed(c, false, parts[3], secret)) return;
     return webhook(c, parts[3]);
   }
+  if (parts.empty() && !deps_.status_page.empty()) {
+    if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET, HEAD");
+    return status_page(c);
+  }
   if (parts.size() == 1 && parts[0] == "metrics") {
     if (method != http::verb::get) return method_not_allowed("GET");
     return metrics(c);
@@ -577,6 +583,11 @@ void http_api::route(call& c) {
       if (method != http::verb::get) return method_not_allowed("GET");
       if (!admin_ok()) return;
       return cluster(c);
+    }
+    if (parts.size() == 3 && parts[2] == "status" && deps_.status) {
+      if (method != http::verb::get) return method_not_allowed("GET");
+      if (!admin_ok()) return;
+      return status(c);
     }
     if (parts.size() == 3 && parts[2] == "streamers") {
       if (method != http::verb::get) return method_not_allowed("GET");
@@ -1190,6 +1201,31 @@ void http_api::cluster(call& c) {
   deps_.cluster_status([keep](std::string json_text) {
     if (json_text.empty())
       return keep->unavailable("the cluster status did not answer in time; retry");
+    keep->send(make_json_response(http::status::ok, std::move(json_text)));
+  });
+}
+
+// The page holds no data and needs no token: its script asks the admin API
+// with the token the operator gives it. The headers keep it from being
+// framed, sniffed or cached, and let only its own inline script run.
+void http_api::status_page(call& c) {
+  response r{http::status::ok, c.version};
+  r.set(http::field::content_type, "text/html; charset=utf-8");
+  r.set("Content-Security-Policy", status_page_csp_);
+  r.set("X-Frame-Options", "DENY");
+  r.set("X-Content-Type-Options", "nosniff");
+  r.set("Referrer-Policy", "no-referrer");
+  r.set(http::field::cache_control, "no-store");
+  r.body() = deps_.status_page;
+  r.prepare_payload();
+  if (c.req.method() == http::verb::head) r.body().clear();  // Content-Length stays the page's
+  c.send(std::move(r));
+}
+
+void http_api::status(call& c) {
+  auto keep = c.shared_from_this();
+  deps_.status([keep](std::string json_text) {
+    if (json_text.empty()) return keep->unavailable("the status did not answer in time (database?); retry");
     keep->send(make_json_response(http::status::ok, std::move(json_text)));
   });
 }

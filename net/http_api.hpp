@@ -62,6 +62,12 @@ struct api_deps {
   // callback gets nullopt when the database did not answer. Empty: 503.
   using events_cb = std::function<void(std::optional<storage::event_page>)>;
   std::function<void(storage::event_query, events_cb)> read_events = {};
+  // GET / : the status page (docs/status-page.md), static HTML that holds
+  // no data and no secret; empty: 404.
+  std::string status_page = {};
+  // GET /api/v1/status (admin): the page's summary as JSON, through the
+  // callback (empty string: the database did not answer). Empty function: 404.
+  std::function<void(std::function<void(std::string)>)> status = {};
 };
 
 
@@ -92,6 +98,8 @@ class http_api {
   void events(call& c, const std::string& account);
   void metrics(call& c);
   void cluster(call& c);
+  void status_page(call& c);
+  void status(call& c);
   // Refuses (answers, returns false) a streamer-side call that the access
   // rules do not let through; `auth` selects the auth backend's answer form.
   bool streamer_call_allowed(call& c, bool auth, const std::optional<std::string>& host,
@@ -102,6 +110,7 @@ class http_api {
   std::shared_ptr<token_guard> tokens_;
   log_gate refused_log_{std::chrono::seconds(10)};
   std::atomic<bool> ready_{false};
+  std::string status_page_csp_;  // computed once from deps_.status_page
 };
 
 // JSON error body of PRODUCT.md §4: {"error":{"code","message"[,"field"]}}.

@@ -16,6 +16,7 @@ packages=(
   curl ca-certificates python3
   python3-yaml python3-jsonschema   # tests/scripts/openapi_test.py: docs/openapi.yaml against real answers
   dpkg-dev
+  chromium                   # tests/scripts/status_page_test.sh: the status page in a headless browser
   prometheus                 # promtool only (tests/monitoring): its server must not start, see below
 )
 if [[ $# -gt 0 ]]; then

@@ -80,6 +80,7 @@ curl -fsS -o /dev/null "http://$HTTP/readyz" || { say "maxsessd not ready after 
 cat <<MSG
 
 maxsess: http://$HTTP   Flussonic emulator (streamer 1): http://$EMU
+Status page: http://$HTTP/ (asks for the admin token; docs/status-page.md)
 Ctrl-C stops both; \`make stop-db\` stops PostgreSQL ($dsn).
 The whole loop, step by step, in another terminal:
   RUN_HTTP=$HTTP RUN_EMU_PORT=$EMU_PORT scripts/try.sh

@@ -316,6 +316,17 @@ session_page session_store::list_sessions(const session_query& q) {
   return page;
 }
 
+std::vector<session_store::account_at_limit> session_store::accounts_at_limit(int64_t default_max_sessions,
+                                                                             int limit) {
+  auto r = impl_->read([&](connection& c) {
+    return c.exec(sql_accounts_at_limit, param_list().integer(default_max_sessions).integer(limit));
+  });
+  std::vector<account_at_limit> out;
+  for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
+    out.push_back({get_text(r.get(), i, 0), get_int(r.get(), i, 1), get_int(r.get(), i, 2)});
+  return out;
+}
+
 bool session_store::ensure_connected() { return impl_->conn.try_ensure(); }
 
 }  // namespace maxsess::storage

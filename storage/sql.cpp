@@ -95,6 +95,19 @@ const char* const sql_count_by_status =
 const char* const sql_count_live_by_streamer =
     "SELECT streamer_id, status, count(*) FROM playback_sessions"
     " WHERE status IN ('pending', 'active') GROUP BY streamer_id, status";
+// The status page's accounts at their limit: counted slots as account_state
+// counts them (live, not exempt, not radio; an exempt account or a limit of 0
+// never refuses). $1 the default max_sessions (accounts without a row), $2
+// how many to return. Reads the live rows only (status is indexed with
+// streamer and shard), like the metrics scrape.
+const char* const sql_accounts_at_limit =
+    "SELECT s.account_id, coalesce(a.max_sessions, $1::bigint) AS max_sessions, count(*) AS live"
+    " FROM playback_sessions s LEFT JOIN accounts a ON a.account_id = s.account_id"
+    " WHERE s.status IN ('pending', 'active') AND NOT s.exempt AND s.content_type <> 'radio'"
+    "   AND NOT coalesce(a.exempt, false)"
+    " GROUP BY s.account_id, a.max_sessions"
+    " HAVING coalesce(a.max_sessions, $1::bigint) > 0 AND count(*) >= coalesce(a.max_sessions, $1::bigint)"
+    " ORDER BY s.account_id LIMIT $2::int";
 
 // For the streamer jobs. A Flussonic session is open when its element of
 // the flussonic array has "open": true.

@@ -38,6 +38,7 @@ extern const char* const sql_sessions_of_account;
 extern const char* const sql_count_sessions;
 extern const char* const sql_count_by_status;
 extern const char* const sql_count_live_by_streamer;
+extern const char* const sql_accounts_at_limit;
 
 // Sessions: for the streamer jobs (sync / kill / clear).
 extern const char* const sql_accounts_on_streamer;

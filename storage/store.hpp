@@ -218,6 +218,14 @@ class session_store {
   std::map<std::string, int64_t> count_by_status();
   // (streamer id, "pending"|"active") -> sessions; only pairs that have any.
   std::map<std::pair<int64_t, std::string>, int64_t> count_live_by_streamer();
+  // Accounts whose counted live sessions reach their max_sessions (the
+  // status page), by account id, at most `limit` of them.
+  struct account_at_limit {
+    std::string account_id;
+    int64_t max_sessions = 0;
+    int64_t live = 0;
+  };
+  std::vector<account_at_limit> accounts_at_limit(int64_t default_max_sessions, int limit);
 
   // One page of sessions across accounts (admin listing), committed rows only.
   session_page list_sessions(const session_query& q);

@@ -1086,6 +1086,17 @@ def exercise(d, emu_url):
     # Cluster view, single node.
     call(d, "GET", "/api/v1/cluster", 200, token=ADMIN)
 
+    # The status page and its summary (docs/status-page.md; what the page
+    # shows is tests/scripts/status_page_test.sh's business).
+    _, _, page = call(d, "GET", "/", 200)
+    if page and "/api/v1/status" not in page:
+        fail("GET / is not the status page: %r" % page[:200])
+    call(d, "POST", "/", 405)
+    _, _, st = call(d, "GET", "/api/v1/status", 200, token=ADMIN)
+    if st and [x["id"] for x in st["streamers"]] != [1, 2, 3]:
+        fail("GET /api/v1/status: the streamers are not those registered: %r" % st["streamers"])
+    call(d, "PUT", "/api/v1/status", 405, token=ADMIN, body={})
+
     # Streamer deletion last (the kill job above used 2).
     call(d, "DELETE", "/api/v1/streamers/2", 204, token=ADMIN)
     call(d, "DELETE", "/api/v1/streamers/2", 404, token=ADMIN)
@@ -1130,6 +1141,7 @@ def exercise_without_database(d):
     call(d, "GET", "/api/v1/accounts/fresh1", 503, token=ADMIN)
     call(d, "GET", "/api/v1/accounts/fresh1/events", 503, token=ADMIN)
     call(d, "GET", "/api/v1/events", 503, token=ADMIN)
+    call(d, "GET", "/api/v1/status", 503, token=ADMIN)
     call(d, "PUT", "/api/v1/accounts/fresh2", 503, body={"max_sessions": 1}, token=ADMIN, request_ok=True)
     call(d, "POST", "/api/v1/links", 503, token=CLIENT, request_ok=True,
          body={"account_id": "fresh3", "device_id": "d", "streamer_id": 1, "content": {"type": "live", "stream": "s"}})
