@@ -239,13 +239,29 @@ db_wait wait_for_database(const config::daemon_config& cfg, logger& log, const s
   }
 }
 
+// What SIGHUP changes in the running daemon (docs/config.md, "Reload").
+struct reload_targets {
+  net::token_guard& tokens;
+  logger& log;
+  actors::streamer_registry& registry;
+};
+
+// The keys SIGHUP applies; every other changed key is named as needing a
+// restart.
+bool reloadable(const std::string& key) {
+  return key == "security.admin_token" || key == "security.admin_token_file" ||
+         key == "security.client_tokens" || key == "security.client_tokens_file" || key == "log.level";
+}
+
 // SIGHUP: reads the configuration again (file, environment, token files)
-// on the main thread, off every actor and I/O thread, and swaps the bearer
-// tokens in whole. A configuration with problems changes nothing. Other
-// changed keys need a restart and are named (values never: they may be
-// secrets).
-void reload_tokens(const options& opts, const config::daemon_config& running, net::token_guard& tokens,
-                   logger& log) {
+// on the main thread, off every actor and I/O thread, and applies what can
+// change without a restart: the bearer tokens (swapped in whole), log.level,
+// and the streamers (the table is re-read at once, as an admin change on
+// another node would be within a lease round). A configuration with problems
+// changes nothing. Other changed keys need a restart and are named (values
+// never: they may be secrets).
+void reload_config(const options& opts, const config::daemon_config& running, reload_targets t) {
+  auto& log = t.log;
   auto res = config::load_from_file(opts.config_path, config::process_environment(), opts.ini_path);
   std::vector<config::problem> problems = res.problems;
   config::bearer_tokens next;
@@ -256,8 +272,9 @@ void reload_tokens(const options& opts, const config::daemon_config& running, ne
               {{"problems", std::to_string(problems.size())}});
     return;
   }
-  tokens.replace(net::token_lists{std::move(next.admin), std::move(next.client)});
-  // Keys other than the tokens are read at start only.
+  t.tokens.replace(net::token_lists{std::move(next.admin), std::move(next.client)});
+  // Validated by load_from_file: the name always parses.
+  t.log.set_level(parse_log_level(res.config.log.level).value_or(log_level::info));
   auto lines = [](const config::daemon_config& c) {
     std::vector<std::string> out;
     std::string section, line;
@@ -273,16 +290,21 @@ void reload_tokens(const options& opts, const config::daemon_config& running, ne
   for (std::size_t i = 0; i < before.size() && i < after.size(); ++i) {
     if (before[i] == after[i]) continue;
     auto key = before[i].substr(0, before[i].find(':'));
-    if (key == "security.admin_token" || key == "security.admin_token_file" ||
-        key == "security.client_tokens" || key == "security.client_tokens_file")
-      continue;
-    restart += (restart.empty() ? "" : ", ") + key;
+    if (!reloadable(key)) restart += (restart.empty() ? "" : ", ") + key;
   }
-  log.info("main", "SIGHUP: bearer tokens reloaded",
-           {{"admin_tokens", std::to_string(tokens.admin_count())},
-            {"client_tokens", std::to_string(tokens.client_count())}});
+  log.info("main", "SIGHUP: configuration reloaded",
+           {{"admin_tokens", std::to_string(t.tokens.admin_count())},
+            {"client_tokens", std::to_string(t.tokens.client_count())},
+            {"log.level", res.config.log.level}});
   if (!restart.empty())
     log.warn("main", "SIGHUP: these changed keys take effect only after a restart", {{"keys", restart}});
+  t.registry.reload([&log](bool changed, std::size_t count, const std::string& error) {
+    if (!error.empty())
+      log.error("main", "SIGHUP: cannot re-read the streamers; the ones in use stay", {{"error", error}});
+    else
+      log.info("main", "SIGHUP: streamers re-read",
+               {{"streamers", std::to_string(count)}, {"changed", changed ? "true" : "false"}});
+  });
 }
 
 int run_serve(const options& opts, const config::daemon_config& cfg) {
@@ -532,7 +554,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   for (;;) {
     sigwait(&stop_signals, &sig);
     if (sig != SIGHUP) break;
-    reload_tokens(opts, cfg, *tokens, log);
+    reload_config(opts, cfg, {*tokens, log, registry});
   }
   log.info("main", "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   sd_notify("STOPPING=1\nSTATUS=stopping");
