@@ -76,10 +76,35 @@ void push_kills(const context* ctx, std::vector<kill_order> kills) {
   if (ctx->supervisor) caf::anon_send(ctx->supervisor, kills_atom_v, std::move(kills));
 }
 
+// Shadow mode's would_deny / would_kill (docs/shadow.md): counted and
+// logged once their rows are durable, like the decision they stand for.
+void record_shadow(const context* ctx, const std::string& account_id, const std::vector<shadow_note>& notes) {
+  for (const auto& n : notes) {
+    ctx->deps.metrics.inc("maxsess_shadow_decisions_total", {{"decision", to_string(n.what)}, {"reason", n.reason}});
+    std::string holders;
+    for (const auto& h : n.holders) holders += (holders.empty() ? "" : ",") + h;
+    ctx->deps.log.info("account", n.what == shadow_note::kind::would_kill ? "shadow: would kill" : "shadow: would deny",
+                       {{"account", account_id},
+                        {"device", n.device_id},
+                        {"reason", n.reason},
+                        {"max_sessions", std::to_string(n.max_sessions)},
+                        {"holders", holders}});
+  }
+}
+
 void apply(account_self self, side_effects fx, std::function<void(write_status)> done) {
   auto* ctx = self->state.ctx;
   if (fx.over_limit_attempts > 0)
     ctx->deps.metrics.inc("maxsess_over_limit_attempts_total", {}, fx.over_limit_attempts);
+  if (!fx.shadow.empty()) {
+    // A shadow note always comes with the row it flags (over_limit, a bound
+    // second session): recorded once that row is durable.
+    done = [ctx, account = self->state.logic->account_id(), notes = std::move(fx.shadow),
+            done = std::move(done)](write_status st) {
+      if (st == write_status::ok) record_shadow(ctx, account, notes);
+      done(st);
+    };
+  }
   if (fx.writes.empty()) {
     push_kills(ctx, std::move(fx.kills));
     done(write_status::ok);
@@ -207,7 +232,7 @@ link_outcome link_unavailable() { return unavailable_link("could not record the 
 
 auto link_fn(link_request req) {
   return [req = std::move(req)](account_state& st, sys_time now, side_effects& fx) {
-    return st.request_link(req, now, fx.writes);
+    return st.request_link(req, now, fx);
   };
 }
 

@@ -1,6 +1,6 @@
 // SIGHUP (`systemctl reload`) on a real daemon: what it applies without a
-// restart (log.level, the streamers table; the tokens are in
-// security_test.cpp) and what it only names.
+// restart (log.level, the streamers table, playback_session.mode; the
+// tokens are in security_test.cpp) and what it only names.
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
