@@ -126,6 +126,45 @@ void account_state::persist(const playback_session& s, std::vector<storage::writ
   if (!progress_.empty() && progress_.erase(s.device_id) && progress_.empty()) progress_due_.reset();
 }
 
+void account_state::record_event(audit_kind kind, const std::string& device_id, std::string reason,
+                                 const playback_session* subject, sys_time now,
+                                 std::vector<storage::write_op>& writes) {
+  audit_event ev;
+  ev.account_id = account_id_;
+  ev.device_id = device_id;
+  ev.at = now;
+  ev.kind = kind;
+  ev.reason = std::move(reason);
+  ev.node = cfg_.node_id;
+  ev.max_sessions = max_sessions();
+  if (subject != nullptr) {
+    ev.stream = subject->content.stream;
+    ev.streamer_id = subject->streamer_id;
+    ev.client_ip = subject->client_ip;
+  }
+  for (auto* h : slot_holders(device_id)) ev.holders.push_back(holder_of(*h));
+  writes.push_back(storage::write_op::of(storage::event_insert{std::move(ev), shard_, epoch_, owner_}));
+}
+
+void account_state::record_auth_denial(const playback_session& s, const auth_request& req,
+                                       std::string reason, sys_time now,
+                                       std::vector<storage::write_op>& writes) {
+  record_event(audit_kind::denied, s.device_id, std::move(reason), &s, now, writes);
+  auto& ev = writes.back().event.event;
+  ev.stream = req.stream;  // what Flussonic was asked to play, from where
+  ev.client_ip = req.ip;
+}
+
+void account_state::record_play_kill(const std::string& device_id, const play_report& r,
+                                     std::string reason, sys_time now,
+                                     std::vector<storage::write_op>& writes) {
+  record_event(audit_kind::killed, device_id, std::move(reason), nullptr, now, writes);
+  auto& ev = writes.back().event.event;
+  ev.stream = r.stream;
+  ev.streamer_id = r.streamer_id;
+  ev.client_ip = r.ip;
+}
+
 void account_state::flush_progress(std::vector<storage::write_op>& writes) {
   auto devices = std::move(progress_);
   progress_.clear();
@@ -240,10 +279,18 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
   return out;
 }
 
+audit_event& account_state::record_shadow(shadow_note::kind k, const std::string& device_id, const char* reason,
+                                          const playback_session* subject, sys_time now, side_effects& fx) {
+  fx.shadow.push_back(note(k, device_id, reason));
+  record_event(k == shadow_note::kind::would_kill ? audit_kind::would_kill : audit_kind::would_deny, device_id,
+               reason, subject, now, fx.writes);
+  return fx.writes.back().event.event;
+}
+
 link_outcome account_state::request_link(const link_request& req, sys_time now, side_effects& fx) {
   auto out = request_link(req, now, fx.writes);
   if (out.result == link_result::approved && out.would_deny)
-    fx.shadow.push_back(note(shadow_note::kind::would_deny, req.device_id, "max_sessions_reached"));
+    record_shadow(shadow_note::kind::would_deny, req.device_id, "max_sessions_reached", find(req.device_id), now, fx);
   return out;
 }
 
@@ -387,7 +434,7 @@ void account_state::kill_over_limit(sys_time now, side_effects& fx) {
     // enforce had killed it (so the next sync does not find it again).
     s.over_limit = true;
     persist(s, fx.writes);
-    fx.shadow.push_back(note(shadow_note::kind::would_kill, s.device_id, "max_sessions_reached"));
+    record_shadow(shadow_note::kind::would_kill, s.device_id, "max_sessions_reached", &s, now, fx);
   }
 }
 
@@ -463,7 +510,11 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
     s->content.stream = req.stream;
     refresh(*s, r, now);
     persist(*s, fx.writes);
-    if (reused) fx.shadow.push_back(note(shadow_note::kind::would_deny, req.device_id, "reused"));
+    if (reused) {
+      auto& ev = record_shadow(shadow_note::kind::would_deny, req.device_id, "reused", s, now, fx);
+      ev.stream = req.stream;  // what Flussonic was asked to play, from where
+      ev.client_ip = req.ip;
+    }
     return {auth_result::allow, reused};
   }
 
@@ -476,7 +527,9 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
       return {auth_result::deny_limit};
     }
     over_limit = true;
-    fx.shadow.push_back(note(shadow_note::kind::would_deny, req.device_id, "max_sessions_reached"));
+    auto& ev = record_shadow(shadow_note::kind::would_deny, req.device_id, "max_sessions_reached", s, now, fx);
+    ev.stream = req.stream;
+    ev.client_ip = req.ip;
   }
   content_type type = s->content.stream == req.stream ? s->content.type : content_type::live;
   std::string token = s->token;
@@ -520,7 +573,12 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
       fx.kills.push_back({r.streamer_id, account_id_, device_id, r.session_id, r.token});
       return;
     }
-    if (full) fx.shadow.push_back(note(shadow_note::kind::would_kill, device_id, "max_sessions_reached"));
+    if (full) {
+      auto& ev = record_shadow(shadow_note::kind::would_kill, device_id, "max_sessions_reached", nullptr, now, fx);
+      ev.stream = r.stream;  // what the streamer reported playing
+      ev.streamer_id = r.streamer_id;
+      ev.client_ip = r.ip;
+    }
     content_type type = it != sessions_.end() && it->second.content.stream == r.stream
                             ? it->second.content.type
                             : content_type::live;
@@ -590,7 +648,8 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
         if (g.open && g.stream == r.stream && g.ip != r.ip) {
           // The same link plays from a second address (no auth check saw it).
           if (shadow()) {  // it plays on, bound like the first
-            fx.shadow.push_back(note(shadow_note::kind::would_kill, device_id, "reused"));
+            auto& ev = record_shadow(shadow_note::kind::would_kill, device_id, "reused", &s, now, fx);
+            ev.client_ip = r.ip;  // the second address
             break;
           }
           ++fx.over_limit_attempts;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "actors/streamer_directory.hpp"
+#include "domain/audit.hpp"
 #include "domain/clock.hpp"
 #include "domain/model.hpp"
 #include "domain/token.hpp"
@@ -28,7 +29,7 @@ enum class playback_mode { enforce, shadow };
 const char* to_string(playback_mode m);
 
 // The mode in force, shared by the runtime and every account: SIGHUP
-// switches it while accounts decide; each decision reads it once.
+// switches it while accounts decide (relaxed atomic: it orders nothing else).
 class mode_switch {
  public:
   explicit mode_switch(playback_mode m = playback_mode::enforce) : mode_(m) {}
@@ -52,6 +53,9 @@ struct decision_settings {
   // update_session (bytes, duration, last seen) may wait in memory before
   // its row is written; 0 = written before the answer, like every change.
   std::chrono::milliseconds progress_write_delay{1000};
+  // This node's id (config node.id): named in every audit event as the
+  // node that decided.
+  std::string node_id;
 };
 
 struct link_request {
@@ -201,6 +205,12 @@ class account_state {
                             std::vector<storage::write_op>& writes);
   // The same, and a would_deny shadow note in fx when it applies.
   link_outcome request_link(const link_request& req, sys_time now, side_effects& fx);
+  // A denied auth check (what Flussonic asked for), a Flussonic session
+  // closed as soon as it was reported (what the streamer reported).
+  void record_auth_denial(const playback_session& s, const auth_request& req, std::string reason,
+                          sys_time now, std::vector<storage::write_op>& writes);
+  void record_play_kill(const std::string& device_id, const play_report& r, std::string reason,
+                        sys_time now, std::vector<storage::write_op>& writes);
 
   // kill=true also orders the streamer to close what plays (fx.kills).
   end_result end_session(const std::string& device_id, bool kill, sys_time now, side_effects& fx);
@@ -259,6 +269,11 @@ class account_state {
   bool counts(const playback_session& s) const;
   bool shadow() const { return cfg_.mode->get() == playback_mode::shadow; }
   shadow_note note(shadow_note::kind k, const std::string& device_id, const char* reason) const;
+  // Shadow mode: the note in fx.shadow and its audit event (would_deny /
+  // would_kill) in fx.writes, beside the rows of the decision; returns the
+  // event for the caller to name what was asked for or reported.
+  audit_event& record_shadow(shadow_note::kind k, const std::string& device_id, const char* reason,
+                             const playback_session* subject, sys_time now, side_effects& fx);
   void end(playback_session& s, session_status st, end_reason why, sys_time now);
   void persist(const playback_session& s, std::vector<storage::write_op>& writes);
   playback_session& start_session(const std::string& device_id, const std::string& stream,
@@ -269,6 +284,14 @@ class account_state {
   // True when it changed something (else nothing needs writing).
   bool refresh(playback_session& s, const play_report& r, sys_time now);
   bool from_an_earlier_link(const playback_session& s, const play_report& r) const;
+  // The audit trail (domain/audit.hpp): appends an event of `kind` about
+  // `device_id` to `writes`, with this account's id, `now`, this node, the
+  // limit and the sessions holding the slots now (except `device_id`'s);
+  // it is written with the decision's rows, fenced like them. `subject`
+  // (optional) fills stream, streamer and client ip.
+  void record_event(audit_kind kind, const std::string& device_id, std::string reason,
+                    const playback_session* subject, sys_time now,
+                    std::vector<storage::write_op>& writes);
 
   std::string account_id_;
   int shard_;

@@ -149,6 +149,10 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
         case storage::write_op::kind::upsert_account:
           accounts_[op.account.settings.account_id].settings = op.account.settings;
           break;
+        case storage::write_op::kind::insert_event:
+          events_.push_back(op.event.event);
+          events_.back().id = static_cast<int64_t>(events_.size());
+          break;
       }
     }
   }
@@ -180,6 +184,11 @@ std::optional<account_settings> memory_account_store::settings(const std::string
   auto a = accounts_.find(account);
   if (a == accounts_.end()) return std::nullopt;
   return a->second.settings;
+}
+
+std::vector<audit_event> memory_account_store::events() const {
+  std::lock_guard lock(mutex_);
+  return events_;
 }
 
 std::size_t memory_account_store::writes() const {

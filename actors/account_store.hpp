@@ -69,6 +69,8 @@ class memory_account_store final : public account_store {
   void release_one(bool ok);
   std::optional<playback_session> session(const std::string& account, const std::string& device) const;
   std::optional<account_settings> settings(const std::string& account) const;
+  // Audit events written, in order (id = position, from 1).
+  std::vector<audit_event> events() const;
   std::size_t writes() const;  // write() calls that succeeded
   std::size_t loads() const;
 
@@ -77,6 +79,7 @@ class memory_account_store final : public account_store {
   mutable std::mutex mutex_;
   std::map<std::string, storage::account_snapshot> accounts_;
   std::map<std::string, int> shard_of_;  // as the session writes named it
+  std::vector<audit_event> events_;
   bool fail_writes_ = false;
   bool hold_ = false;
   std::vector<std::pair<std::vector<storage::write_op>, write_fn>> held_;

@@ -439,6 +439,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   actors::runtime_options rt_opts;
   const auto& ps = cfg.playback_session;
   rt_opts.decisions.enabled = ps.enabled;
+  rt_opts.decisions.node_id = cfg.node.id;  // named in every audit event
   // Shared with every account; SIGHUP switches it (reload_config).
   const auto mode = rt_opts.decisions.mode;
   mode->set(mode_of(cfg));

@@ -445,7 +445,7 @@ void http_api::route(call& c) {
   };
 
   if (parts.size() == 1 && (parts[0] == "healthz" || parts[0] == "readyz")) {
-    if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET");
+    if (method != http::verb::get && method != http::verb::head) return method_not_allowed("GET, HEAD");
     if (parts[0] == "healthz") return c.json_ok(http::status::ok, {{"status", "ok"}});
     if (!ready_) return c.fail(http::status::service_unavailable, "not_ready", "starting or stopping");
     if (deps_.ready_check && !deps_.ready_check())
@@ -462,7 +462,7 @@ void http_api::route(call& c) {
   if (c.path == "/flussonic/auth" || c.path == "/server/api/chk_flussonic_tmp_link.php" ||
       c.path == "/stalker_portal/server/api/chk_flussonic_tmp_link.php" || auth_named) {
     if (method != http::verb::get && method != http::verb::post && method != http::verb::head)
-      return method_not_allowed("GET");
+      return method_not_allowed("GET, POST, HEAD");
     std::optional<std::string> host, secret;
     if (auth_named) host = parts[2];
     if (auth_named && parts.size() == 4) secret = parts[3];

@@ -14,6 +14,7 @@ packages=(
   clang libclang-rt-14-dev   # make test's fuzz targets: clang 14 and its libFuzzer/ASan runtimes
   postgresql
   curl ca-certificates python3
+  python3-yaml python3-jsonschema   # tests/scripts/openapi_test.py: docs/openapi.yaml against real answers
   dpkg-dev
 )
 if [[ $# -gt 0 ]]; then

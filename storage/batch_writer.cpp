@@ -27,6 +27,7 @@ const std::string& account_of(const write_op& op) {
     case write_op::kind::upsert_session: return op.upsert.session.account_id;
     case write_op::kind::delete_session: return op.del.account_id;
     case write_op::kind::upsert_account: return op.account.settings.account_id;
+    case write_op::kind::insert_event: return op.event.event.account_id;
   }
   return op.upsert.session.account_id;
 }

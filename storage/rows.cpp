@@ -65,6 +65,59 @@ std::vector<flussonic_session> flussonic_from_json(const std::string& text) {
   return out;
 }
 
+std::string holders_to_json(const std::vector<audit_holder>& list) {
+  auto arr = nlohmann::json::array();
+  for (const auto& h : list)
+    arr.push_back({{"device_id", h.device_id},
+                   {"status", to_string(h.status)},
+                   {"stream", h.stream},
+                   {"streamer_id", h.streamer_id},
+                   {"client_ip", h.client_ip},
+                   {"started_at_ms", to_unix_ms(h.started_at)}});
+  return arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<audit_holder> holders_from_json(const std::string& text) {
+  std::vector<audit_holder> out;
+  try {
+    auto arr = nlohmann::json::parse(text);
+    if (!arr.is_array())
+      throw storage_error("column holders is not a JSON array");
+    for (const auto& e : arr) {
+      audit_holder h;
+      h.device_id = e.value("device_id", std::string());
+      auto status = e.value("status", std::string());
+      h.status = parse_or_throw(parse_session_status(status), "holders.status", status);
+      h.stream = e.value("stream", std::string());
+      h.streamer_id = e.value("streamer_id", int64_t{0});
+      h.client_ip = e.value("client_ip", std::string());
+      h.started_at = from_unix_ms(e.value("started_at_ms", int64_t{0}));
+      out.push_back(std::move(h));
+    }
+  } catch (const nlohmann::json::exception& e) {
+    throw storage_error(std::string("bad JSON in column holders: ") + e.what());
+  }
+  return out;
+}
+
+audit_event event_from_row(const PGresult* r, int row) {
+  audit_event e;
+  e.id = get_int(r, row, 0);
+  e.account_id = get_text(r, row, 1);
+  e.device_id = get_text(r, row, 2);
+  e.at = from_unix_ms(get_int(r, row, 3));
+  auto kind = get_text(r, row, 4);
+  e.kind = parse_or_throw(parse_audit_kind(kind), "kind", kind);
+  e.reason = get_text(r, row, 5);
+  e.node = get_text(r, row, 6);
+  e.max_sessions = get_int(r, row, 7);
+  e.stream = get_text(r, row, 8);
+  e.streamer_id = get_int(r, row, 9);
+  e.client_ip = get_text(r, row, 10);
+  e.holders = holders_from_json(get_text(r, row, 11));
+  return e;
+}
+
 playback_session session_from_row(const PGresult* r, int row) {
   playback_session s;
   s.account_id = get_text(r, row, 0);

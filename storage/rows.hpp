@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/audit.hpp"
 #include "domain/model.hpp"
 #include "storage/store.hpp"
 
@@ -31,7 +32,14 @@ T parse_or_throw(std::optional<T> v, const char* column, const std::string& text
 std::string flussonic_to_json(const std::vector<flussonic_session>& list);
 std::vector<flussonic_session> flussonic_from_json(const std::string& text);
 
+// The holders jsonb column of account_events: [{"device_id", "status",
+// "stream", "streamer_id", "client_ip", "started_at_ms"}].
+std::string holders_to_json(const std::vector<audit_holder>& list);
+std::vector<audit_holder> holders_from_json(const std::string& text);
+
 playback_session session_from_row(const PGresult* r, int row);
+// In the column order of sql_events_*.
+audit_event event_from_row(const PGresult* r, int row);
 streamer streamer_from_row(const PGresult* r, int row);
 
 }  // namespace maxsess::storage::detail

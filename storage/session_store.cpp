@@ -1,5 +1,7 @@
 #include "storage/store.hpp"
 
+#include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <utility>
@@ -233,6 +235,47 @@ std::map<std::pair<int64_t, std::string>, int64_t> session_store::count_live_by_
   for (int i = 0, n = PQntuples(r.get()); i < n; ++i)
     out[{get_int(r.get(), i, 0), get_text(r.get(), i, 1)}] = get_int(r.get(), i, 2);
   return out;
+}
+
+event_page session_store::list_events(const event_query& q) {
+  const int limit = std::max(1, q.limit);
+  auto r = impl_->read([&](connection& c) {
+    if (!q.since) {
+      param_list p;
+      p.integer(limit);
+      if (!q.account_id.empty()) p.text(q.account_id);
+      return c.exec(q.account_id.empty() ? sql_events_latest : sql_account_events_latest, p);
+    }
+    // One more than shown: whether more follow.
+    param_list p;
+    p.integer(to_unix_ms(*q.since)).integer(q.after_id).integer(limit + 1);
+    if (!q.account_id.empty()) p.text(q.account_id);
+    return c.exec(q.account_id.empty() ? sql_events_since : sql_account_events_since, p);
+  });
+  event_page page;
+  const int n = PQntuples(r.get());
+  for (int i = 0; i < std::min(n, limit); ++i) page.events.push_back(event_from_row(r.get(), i));
+  if (!q.since)
+    std::reverse(page.events.begin(), page.events.end());  // read newest first
+  else
+    page.more = n > limit;
+  return page;
+}
+
+int64_t session_store::clear_events(sys_time before) {
+  // Chunks of this many rows, each its own statement (autocommit): safe to
+  // repeat after a dropped connection, and no lock is held for long.
+  constexpr int64_t chunk = 10000;
+  int64_t total = 0;
+  for (;;) {
+    auto r = impl_->read([&](connection& c) {
+      return c.exec(sql_clear_events, param_list().integer(to_unix_ms(before)).integer(chunk));
+    });
+    const char* tuples = PQcmdTuples(r.get());
+    const int64_t n = tuples && *tuples ? std::strtoll(tuples, nullptr, 10) : 0;
+    total += n;
+    if (n < chunk) return total;
+  }
 }
 
 std::map<std::string, int64_t> session_store::count_by_status() {

@@ -157,6 +157,53 @@ const char* const sql_lock_shard_leases =
     "SELECT shard, owner, epoch FROM shard_leases WHERE shard = ANY ($1::int[])"
     " ORDER BY shard FOR SHARE";
 
+// --- audit events ----------------------------------------------------------------
+
+// Every event of a group commit in one statement (one array per column,
+// unnested, as sql_upsert_sessions does). Times are epoch milliseconds.
+const char* const sql_insert_events =
+    "INSERT INTO account_events (account_id, device_id, at, kind, reason, node, max_sessions,"
+    " stream, streamer_id, client_ip, holders)"
+    " SELECT c1, c2, timestamptz 'epoch' + c3 * interval '1 millisecond', c4, c5, c6, c7, c8,"
+    " c9, c10, c11::jsonb"
+    " FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::text[],"
+    " $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::text[])"
+    " AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11)";
+
+#define MAXSESS_EVENT_COLUMNS                                                       \
+  "SELECT id, account_id, device_id, (extract(epoch FROM at) * 1000)::bigint, kind," \
+  " reason, node, max_sessions, stream, streamer_id, client_ip, holders::text"
+// Paging is by (at, id): $1 since (epoch ms), $2 the id of the previous
+// page's last event at that time (0: none), $3 how many (the caller asks
+// one more than it shows, to know whether more follow). Served by
+// account_events_account_idx (account_id, at, id) and account_events_at_idx
+// (at, id) respectively; the row comparison keeps both to an index range.
+const char* const sql_account_events_since =
+    MAXSESS_EVENT_COLUMNS
+    " FROM account_events WHERE account_id = $4"
+    " AND (at, id) > (timestamptz 'epoch' + $1::bigint * interval '1 millisecond', $2::bigint)"
+    " ORDER BY at, id LIMIT $3::int";
+const char* const sql_events_since =
+    MAXSESS_EVENT_COLUMNS
+    " FROM account_events"
+    " WHERE (at, id) > (timestamptz 'epoch' + $1::bigint * interval '1 millisecond', $2::bigint)"
+    " ORDER BY at, id LIMIT $3::int";
+// The newest $1 (newest first; the caller turns them around).
+const char* const sql_account_events_latest =
+    MAXSESS_EVENT_COLUMNS
+    " FROM account_events WHERE account_id = $2 ORDER BY at DESC, id DESC LIMIT $1::int";
+const char* const sql_events_latest =
+    MAXSESS_EVENT_COLUMNS " FROM account_events ORDER BY at DESC, id DESC LIMIT $1::int";
+#undef MAXSESS_EVENT_COLUMNS
+// Retention: events before $1 (epoch ms), at most $2 of them per statement
+// (the oldest, through account_events_at_idx), so one run never holds a
+// long transaction over a big table.
+const char* const sql_clear_events =
+    "DELETE FROM account_events WHERE id IN ("
+    " SELECT id FROM account_events"
+    " WHERE at < timestamptz 'epoch' + $1::bigint * interval '1 millisecond'"
+    " ORDER BY at, id LIMIT $2::int)";
+
 const char* const sql_list_streamers =
     "SELECT id, host, url, api_url, api_user, api_password, link_mode, securetoken_secret,"
     " link_template, capacity, enabled, allowed_sources, access_secrets, api_tls_verify"

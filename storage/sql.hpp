@@ -48,6 +48,14 @@ extern const char* const sql_upsert_sessions;
 extern const char* const sql_delete_session;
 extern const char* const sql_lock_shard_leases;
 
+// Audit events (columns in the order rows.hpp's event_from_row expects).
+extern const char* const sql_insert_events;
+extern const char* const sql_events_since;
+extern const char* const sql_events_latest;
+extern const char* const sql_account_events_since;
+extern const char* const sql_account_events_latest;
+extern const char* const sql_clear_events;
+
 // Streamers (columns in the order rows.hpp's streamer_from_row expects).
 extern const char* const sql_list_streamers;
 extern const char* const sql_get_streamer;

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "domain/audit.hpp"
 #include "domain/model.hpp"
 
 namespace maxsess::storage {
@@ -86,15 +87,45 @@ struct account_upsert {
   std::string owner{};
 };
 
+// One audit event (domain/audit.hpp) to insert, in the same transaction as
+// the session rows of the decision it records. Fenced on the shard's lease
+// like a session write (empty owner: single node, no lease check); events
+// are only ever inserted, so there is no epoch check on a row.
+struct event_insert {
+  audit_event event;
+  int shard = 0;
+  int64_t epoch = 0;
+  std::string owner{};
+};
+
 struct write_op {
-  enum class kind { upsert_session, delete_session, upsert_account } what;
+  enum class kind { upsert_session, delete_session, upsert_account, insert_event } what;
   session_upsert upsert;
   session_delete del;
   account_upsert account;
+  event_insert event;
 
-  static write_op of(session_upsert u) { write_op w{kind::upsert_session, std::move(u), {}, {}}; return w; }
-  static write_op of(session_delete d) { write_op w{kind::delete_session, {}, std::move(d), {}}; return w; }
-  static write_op of(account_upsert a) { write_op w{kind::upsert_account, {}, {}, std::move(a)}; return w; }
+  static write_op of(session_upsert u) { write_op w{kind::upsert_session, std::move(u), {}, {}, {}}; return w; }
+  static write_op of(session_delete d) { write_op w{kind::delete_session, {}, std::move(d), {}, {}}; return w; }
+  static write_op of(account_upsert a) { write_op w{kind::upsert_account, {}, {}, std::move(a), {}}; return w; }
+  static write_op of(event_insert e) { write_op w{kind::insert_event, {}, {}, {}, std::move(e)}; return w; }
+};
+
+// --- audit events (reads) -------------------------------------------------------
+//
+// Events are ordered by (at, id) ascending. With `since`: the first `limit`
+// events at or after it (after_id > 0: only those after the event (since,
+// after_id), the cursor of the previous page). Without: the newest `limit`
+// events, still oldest first. account_id empty: every account.
+struct event_query {
+  std::string account_id;
+  std::optional<sys_time> since;
+  int64_t after_id = 0;
+  int limit = 100;
+};
+struct event_page {
+  std::vector<audit_event> events;
+  bool more = false;  // with since: more events follow the last one now
 };
 
 enum class write_status { ok, fenced, failed };
@@ -154,6 +185,11 @@ class session_store {
   // every deleted row.
   std::vector<std::pair<std::string, std::string>> clear_sessions(
       std::chrono::milliseconds timeout, std::chrono::milliseconds killed_timeout);
+  // Audit events (see event_query).
+  event_page list_events(const event_query& q);
+  // Deletes the events that happened before `before` (retention), in
+  // chunks so no single statement holds locks for long. Returns how many.
+  int64_t clear_events(sys_time before);
   std::map<std::string, int64_t> count_by_status();
   // (streamer id, "pending"|"active") -> sessions; only pairs that have any.
   std::map<std::pair<int64_t, std::string>, int64_t> count_live_by_streamer();

@@ -44,6 +44,7 @@ constexpr const char* stmt_upsert_sessions = "maxsess_upsert_sessions";
 constexpr const char* stmt_delete_session = "maxsess_delete_session";
 constexpr const char* stmt_upsert_account = "maxsess_upsert_account";
 constexpr const char* stmt_lock_shard_leases = "maxsess_lock_shard_leases";
+constexpr const char* stmt_insert_events = "maxsess_insert_events";
 
 // Every session upsert of a transaction as one multi-row statement (see
 // sql_upsert_sessions): one array literal per column.
@@ -78,6 +79,29 @@ statement sessions_statement(const std::vector<const write_op*>& upserts) {
   return {stmt_upsert_sessions, sql_upsert_sessions, std::move(p)};
 }
 
+// Every event insert of a transaction as one multi-row statement (see
+// sql_insert_events), like the session upserts.
+statement events_statement(const std::vector<const write_op*>& inserts) {
+  array_literal c[11];
+  for (const auto* op : inserts) {
+    const auto& e = op->event.event;
+    c[0].text(e.account_id);
+    c[1].text(e.device_id);
+    c[2].integer(to_unix_ms(e.at));
+    c[3].text(to_string(e.kind));
+    c[4].text(e.reason);
+    c[5].text(e.node);
+    c[6].integer(e.max_sessions);
+    c[7].text(e.stream);
+    c[8].integer(e.streamer_id);
+    c[9].text(e.client_ip);
+    c[10].text(holders_to_json(e.holders));
+  }
+  param_list p;
+  for (auto& col : c) p.text(std::move(col).done());
+  return {stmt_insert_events, sql_insert_events, std::move(p)};
+}
+
 statement statement_for(const write_op& op) {
   switch (op.what) {
     case write_op::kind::upsert_session:
@@ -93,6 +117,8 @@ statement statement_for(const write_op& op) {
       p.text(a.account_id).integer(a.max_sessions).boolean(a.exempt);
       return {stmt_upsert_account, sql_upsert_account, std::move(p)};
     }
+    case write_op::kind::insert_event:
+      return events_statement({&op});
   }
   throw storage_error("unknown write_op kind");
 }
@@ -106,6 +132,7 @@ write_status status_of(const write_op& op, const PGresult* r) {
         return write_status::fenced;
       return write_status::ok;
     case write_op::kind::upsert_account:
+    case write_op::kind::insert_event:
       return write_status::ok;
   }
   return write_status::ok;
@@ -132,6 +159,10 @@ std::optional<lease_claim> claim_of(const write_op& op) {
       if (op.account.owner.empty())
         return std::nullopt;
       return lease_claim{op.account.shard, &op.account.owner, op.account.epoch};
+    case write_op::kind::insert_event:
+      if (op.event.owner.empty())
+        return std::nullopt;
+      return lease_claim{op.event.shard, &op.event.owner, op.event.epoch};
   }
   return std::nullopt;
 }
@@ -289,6 +320,8 @@ std::string row_key(const write_op& op) {
       return row_key(op.del.account_id, op.del.device_id);
     case write_op::kind::upsert_account:
       return "\1" + op.account.settings.account_id;  // another table: never equal to a session key
+    case write_op::kind::insert_event:
+      break;  // never coalesced: plan_for keys each event by its position
   }
   return {};
 }
@@ -298,7 +331,9 @@ write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<w
   std::unordered_map<std::string, std::size_t> last;  // row -> its last op
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (out[i] == write_status::fenced) continue;
-    keys[i] = row_key(*ops[i]);
+    // Every event is a row of its own (inserted, never replaced).
+    keys[i] = ops[i]->what == write_op::kind::insert_event ? "\2" + std::to_string(i)
+                                                           : row_key(*ops[i]);
     last[keys[i]] = i;
   }
   std::unordered_map<std::size_t, std::vector<std::size_t>> superseded;  // last op -> earlier ops
@@ -308,12 +343,17 @@ write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<w
   write_plan plan;
   std::vector<const write_op*> upserts;
   std::vector<std::size_t> upsert_ops;
+  std::vector<const write_op*> events;
+  std::vector<std::size_t> event_ops;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (out[i] == write_status::fenced || last[keys[i]] != i) continue;
     std::vector<std::size_t> covers{i};
     auto sup = superseded.find(i);
     if (sup != superseded.end()) covers.insert(covers.end(), sup->second.begin(), sup->second.end());
-    if (ops[i]->what == write_op::kind::upsert_session) {
+    if (ops[i]->what == write_op::kind::insert_event) {
+      events.push_back(ops[i]);
+      event_ops.push_back(i);
+    } else if (ops[i]->what == write_op::kind::upsert_session) {
       upserts.push_back(ops[i]);
       upsert_ops.insert(upsert_ops.end(), covers.begin(), covers.end());
       plan.upsert_rows.emplace(std::move(keys[i]), std::move(covers));
@@ -326,6 +366,10 @@ write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<w
     plan.upserts_at = plan.statements.size();
     plan.statements.push_back(sessions_statement(upserts));
     plan.covers.push_back(std::move(upsert_ops));
+  }
+  if (!events.empty()) {
+    plan.statements.push_back(events_statement(events));
+    plan.covers.push_back(std::move(event_ops));
   }
   return plan;
 }
@@ -355,6 +399,11 @@ std::vector<write_status> apply_ops(connection& c, const std::vector<const write
   c.prepare(stmt_upsert_sessions, sql_upsert_sessions);
   c.prepare(stmt_delete_session, sql_delete_session);
   c.prepare(stmt_upsert_account, sql_upsert_account);
+  // Prepared only when used: a transaction without events never needs the
+  // table.
+  if (std::any_of(ops.begin(), ops.end(),
+                  [](const write_op* op) { return op->what == write_op::kind::insert_event; }))
+    c.prepare(stmt_insert_events, sql_insert_events);
   if (!lease_shards.empty())
     c.prepare(stmt_lock_shard_leases, sql_lock_shard_leases);
 

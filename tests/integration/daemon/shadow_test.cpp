@@ -1,5 +1,6 @@
 // Shadow mode end to end (docs/shadow.md) on a real daemon and PostgreSQL:
-// an over-limit link is approved with the flag, stored, counted and logged;
+// an over-limit link is approved with the flag, stored, counted, logged and
+// on the audit trail;
 // the mode is shown; SIGHUP switches to enforce without a restart and the
 // next over-limit request is refused while the over-limit session plays on.
 #include <gtest/gtest.h>
@@ -97,6 +98,10 @@ TEST_F(Shadow, OverLimitLinkIsApprovedFlaggedAndSighupSwitchesToEnforce) {
   EXPECT_FALSE(has(m, "maxsess_link_decisions_total{result=\"denied\"}")) << m;
   EXPECT_TRUE(has(m, "maxsess_shadow_decisions_total{decision=\"would_deny\",reason=\"max_sessions_reached\"} 1")) << m;
   EXPECT_TRUE(has(d->log(), "shadow: would deny account=acc device=phone reason=max_sessions_reached")) << d->log();
+  // The audit trail, committed with the row (the events API reads this table).
+  EXPECT_EQ(query_scalar(dsn, "SELECT kind || ' ' || reason || ' ' || node || ' ' || (holders->0->>'device_id')"
+                              " FROM account_events WHERE account_id = 'acc' AND device_id = 'phone'"),
+            "would_deny max_sessions_reached test-node tv");
 
   // The over-limit session is not counted: a third device is another
   // would_deny (not a third counted slot), listing only tv as the holder.
@@ -132,6 +137,8 @@ TEST_F(Shadow, OverLimitLinkIsApprovedFlaggedAndSighupSwitchesToEnforce) {
   ASSERT_EQ(rj["error"]["sessions"].size(), 1u) << "only the counted session holds the slot";
   EXPECT_EQ(rj["error"]["sessions"][0]["device_id"], "tv");
   EXPECT_TRUE(has(metrics(), "maxsess_link_decisions_total{result=\"denied\"} 1")) << metrics();
+  EXPECT_EQ(query_scalar(dsn, "SELECT count(*) FROM account_events WHERE kind = 'would_deny'"), "2")
+      << "enforce writes no would_deny";
   // The over-limit sessions play on until they end (docs/shadow.md).
   EXPECT_EQ(session_of("phone")["status"], "pending");
   EXPECT_EQ(session_of("phone")["over_limit"], true);

@@ -17,6 +17,7 @@ TEST_F(ShadowActor, WouldDenyIsApprovedStoredFlaggedCountedAndLogged) {
   runtime_options opts;
   opts.decisions.default_max_sessions = 1;
   opts.decisions.mode->set(playback_mode::shadow);
+  opts.decisions.node_id = "node-test";
   start(opts);
   own(shard_of("a1"), 1);
   auto first = link("a1", "d1");
@@ -36,6 +37,15 @@ TEST_F(ShadowActor, WouldDenyIsApprovedStoredFlaggedCountedAndLogged) {
                           {{"decision", "would_deny"}, {"reason", "max_sessions_reached"}}),
             1);
   EXPECT_EQ(metrics.value("maxsess_over_limit_attempts_total"), 0);
+  // The audit trail holds it, committed with the row.
+  auto events = memory.events();
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, audit_kind::would_deny);
+  EXPECT_EQ(events[0].device_id, "d2");
+  EXPECT_EQ(events[0].reason, "max_sessions_reached");
+  EXPECT_EQ(events[0].node, "node-test");
+  ASSERT_EQ(events[0].holders.size(), 1u);
+  EXPECT_EQ(events[0].holders[0].device_id, "d1");
   const auto text = log_out.str();
   auto at = text.find("shadow: would deny");
   ASSERT_NE(at, std::string::npos) << text;

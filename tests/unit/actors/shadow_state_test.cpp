@@ -61,6 +61,13 @@ class ShadowState : public ::testing::Test {
     return out;
   }
   const playback_session& row(const std::string& device) { return *st->find(device); }
+  // The audit events among fx.writes (written with the decision's rows).
+  std::vector<audit_event> events() const {
+    std::vector<audit_event> out;
+    for (auto& op : fx.writes)
+      if (op.what == storage::write_op::kind::insert_event) out.push_back(op.event.event);
+    return out;
+  }
 
   manual_clock clock;
   link_signer signer = *link_signer::from_spec("k1:x");
@@ -87,9 +94,23 @@ TEST_F(ShadowState, LinkEnforceWouldDenyIsApprovedFlaggedAndNotCounted) {
   EXPECT_EQ(out.max_sessions, 2);
   ASSERT_EQ(out.holders.size(), 2u);  // what enforce's 403 would have listed
   EXPECT_EQ(out.holders[0].device_id, "d1");
-  // Recorded and written like any approval, with the flag.
-  ASSERT_EQ(fx.writes.size(), 1u);
+  // Recorded and written like any approval, with the flag, and its audit
+  // event beside it.
+  ASSERT_EQ(fx.writes.size(), 2u);
+  EXPECT_EQ(fx.writes[0].what, storage::write_op::kind::upsert_session);
   EXPECT_TRUE(fx.writes[0].upsert.session.over_limit);
+  auto ev = events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, audit_kind::would_deny);
+  EXPECT_EQ(ev[0].account_id, "acc");
+  EXPECT_EQ(ev[0].device_id, "d3");
+  EXPECT_EQ(ev[0].reason, "max_sessions_reached");
+  EXPECT_EQ(ev[0].max_sessions, 2);
+  EXPECT_EQ(ev[0].at, clock.now());
+  EXPECT_EQ(ev[0].stream, "news");
+  ASSERT_EQ(ev[0].holders.size(), 2u);
+  EXPECT_EQ(ev[0].holders[0].device_id, "d1");
+  EXPECT_EQ(ev[0].holders[1].device_id, "d2");
   EXPECT_EQ(fx.over_limit_attempts, 0) << "nothing was refused";
   ASSERT_EQ(fx.shadow.size(), 1u);
   EXPECT_EQ(fx.shadow[0].what, shadow_note::kind::would_deny);
@@ -167,6 +188,11 @@ TEST_F(ShadowState, AuthDecidedAfreshAtTheLimitIsAllowedOverTheLimit) {
   EXPECT_EQ(fx.shadow[0].reason, "max_sessions_reached");
   EXPECT_EQ(fx.shadow[0].holders, (strings{"d1", "d3"}));
   EXPECT_EQ(counted(), (strings{"d1", "d3"}));
+  auto ev = events();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0].kind, audit_kind::would_deny);
+  EXPECT_EQ(ev[0].device_id, "d2");
+  EXPECT_EQ(ev[0].client_ip, "1.1.1.1");
 }
 
 TEST_F(ShadowState, SecondAddressOnOneTokenIsAllowedAndBothPlay) {
@@ -179,6 +205,9 @@ TEST_F(ShadowState, SecondAddressOnOneTokenIsAllowedAndBothPlay) {
   ASSERT_EQ(fx.shadow.size(), 1u);
   EXPECT_EQ(fx.shadow[0].reason, "reused");
   EXPECT_EQ(fx.over_limit_attempts, 0);
+  ASSERT_EQ(events().size(), 1u);
+  EXPECT_EQ(events()[0].reason, "reused");
+  EXPECT_EQ(events()[0].client_ip, "2.2.2.2");
   ASSERT_EQ(row("d1").flussonic.size(), 2u);
   EXPECT_TRUE(row("d1").flussonic[0].open);
   EXPECT_TRUE(row("d1").flussonic[1].open);
@@ -202,6 +231,9 @@ TEST_F(ShadowState, WebhookAdoptionAtTheLimitIsNotKilled) {
   ASSERT_EQ(fx.shadow.size(), 1u);
   EXPECT_EQ(fx.shadow[0].what, shadow_note::kind::would_kill);
   EXPECT_EQ(fx.shadow[0].reason, "max_sessions_reached");
+  ASSERT_EQ(events().size(), 1u);
+  EXPECT_EQ(events()[0].kind, audit_kind::would_kill);
+  EXPECT_EQ(events()[0].streamer_id, 1);
   // Its later events are ordinary updates.
   fx = {};
   st->on_play("d3", event(play_report::kind::updated, "f3"), clock.now() + seconds(5), fx);
@@ -245,6 +277,9 @@ TEST_F(ShadowState, SyncOverTheLimitKillsNothingAndFlagsTheNewestOnce) {
   EXPECT_EQ(fx.shadow[0].what, shadow_note::kind::would_kill);
   EXPECT_EQ(fx.shadow[0].device_id, "d3");
   EXPECT_EQ(fx.shadow[0].holders, (strings{"d1", "d2"}));
+  ASSERT_EQ(events().size(), 1u);
+  EXPECT_EQ(events()[0].kind, audit_kind::would_kill);
+  EXPECT_EQ(events()[0].device_id, "d3");
   bool flagged_written = false;
   for (auto& op : fx.writes)
     if (op.upsert.session.device_id == "d3") flagged_written = op.upsert.session.over_limit;
