@@ -91,26 +91,40 @@ void report_events(const context* ctx, const std::vector<audit_event>& events) {
     ctx->deps.metrics.inc("maxsess_audit_events_total", {{"kind", to_string(e.kind)}});
     std::string holders;
     for (auto& h : e.holders) holders += (holders.empty() ? "" : ",") + h.device_id;
-    // Numbers go through std::to_string: the JSON log format keeps them as
-    // numbers once domain/log learns to (issue 9).
     ctx->deps.log.info("audit", to_string(e.kind),
                        {{"account", e.account_id},
                         {"device", e.device_id},
                         {"reason", e.reason},
                         {"node", e.node},
-                        {"max_sessions", std::to_string(e.max_sessions)},
-                        {"holders_count", std::to_string(e.holders.size())},
+                        {"max_sessions", e.max_sessions},
+                        {"holders_count", static_cast<int64_t>(e.holders.size())},
                         {"holders", holders},
                         {"stream", e.stream},
-                        {"streamer_id", std::to_string(e.streamer_id)},
+                        {"streamer_id", e.streamer_id},
                         {"client_ip", e.client_ip}});
   }
+}
+
+// Shadow mode's would_deny / would_kill (docs/shadow.md): counted by
+// reason once their rows are durable, like the decision they stand for (the
+// audit event beside them gives the log line).
+void record_shadow(const context* ctx, const std::vector<shadow_note>& notes) {
+  for (const auto& n : notes)
+    ctx->deps.metrics.inc("maxsess_shadow_decisions_total", {{"decision", to_string(n.what)}, {"reason", n.reason}});
 }
 
 void apply(account_self self, side_effects fx, std::function<void(write_status)> done) {
   auto* ctx = self->state.ctx;
   if (fx.over_limit_attempts > 0)
     ctx->deps.metrics.inc("maxsess_over_limit_attempts_total", {}, fx.over_limit_attempts);
+  if (!fx.shadow.empty()) {
+    // A shadow note always comes with the row it flags (over_limit, a bound
+    // second session): recorded once that row is durable.
+    done = [ctx, notes = std::move(fx.shadow), done = std::move(done)](write_status st) {
+      if (st == write_status::ok) record_shadow(ctx, notes);
+      done(st);
+    };
+  }
   if (fx.writes.empty()) {
     push_kills(ctx, std::move(fx.kills));
     done(write_status::ok);
@@ -245,7 +259,7 @@ link_outcome link_unavailable() { return unavailable_link("could not record the 
 
 auto link_fn(link_request req) {
   return [req = std::move(req)](account_state& st, sys_time now, side_effects& fx) {
-    return st.request_link(req, now, fx.writes);
+    return st.request_link(req, now, fx);
   };
 }
 

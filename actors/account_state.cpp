@@ -34,6 +34,12 @@ constexpr auto securetoken_skew = std::chrono::minutes(5);
 
 }  // namespace
 
+const char* to_string(playback_mode m) { return m == playback_mode::shadow ? "shadow" : "enforce"; }
+
+const char* to_string(shadow_note::kind k) {
+  return k == shadow_note::kind::would_kill ? "would_kill" : "would_deny";
+}
+
 std::string build_link_url(const streamer& s, const content_ref& c, const std::string& token) {
   std::string url = s.link_template;
   if (url.empty()) {
@@ -83,8 +89,18 @@ int64_t account_state::max_sessions() const {
 
 bool account_state::counts(const playback_session& s) const {
   bool account_exempt = settings_ && settings_->exempt;
-  return cfg_.enabled && !account_exempt && !s.exempt && holds_slot(s.status) &&
+  return cfg_.enabled && !account_exempt && !s.exempt && !s.over_limit && holds_slot(s.status) &&
          is_counted(s.content.type);
+}
+
+shadow_note account_state::note(shadow_note::kind k, const std::string& device_id, const char* reason) const {
+  shadow_note n;
+  n.what = k;
+  n.device_id = device_id;
+  n.reason = reason;
+  n.max_sessions = max_sessions();
+  for (auto* h : slot_holders(device_id)) n.holders.push_back(h->device_id);
+  return n;
 }
 
 std::vector<const playback_session*> account_state::slot_holders(
@@ -183,19 +199,28 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
   bool wants_slot = cfg_.enabled && !account_exempt && is_counted(req.content.type);
   bool holds = existing != nullptr && counts(*existing);
   int64_t limit = max_sessions();
+  // Shadow: what enforce denies is approved as an over-limit session, which
+  // never counts (a device whose over-limit session asks again is decided
+  // afresh: counted once there is room, as enforce would approve it then).
+  std::vector<const playback_session*> would_deny_holders;
+  bool over_limit = false;
   if (wants_slot && !holds && limit != 0) {
     auto holders = slot_holders(req.device_id);
     if (static_cast<int64_t>(holders.size()) >= limit) {
-      out.result = link_result::denied;
-      out.message = "You have reached the maximum number of playback sessions";
-      out.max_sessions = limit;
-      for (auto* h : holders) out.holders.push_back(*h);
-      record_event(audit_kind::denied, req.device_id, "max_sessions_reached", nullptr, now, writes);
-      auto& ev = writes.back().event.event;
-      ev.stream = req.content.stream;
-      ev.streamer_id = req.streamer_id;
-      ev.client_ip = req.client_ip;
-      return out;
+      if (!shadow()) {
+        out.result = link_result::denied;
+        out.message = "You have reached the maximum number of playback sessions";
+        out.max_sessions = limit;
+        for (auto* h : holders) out.holders.push_back(*h);
+        record_event(audit_kind::denied, req.device_id, "max_sessions_reached", nullptr, now, writes);
+        auto& ev = writes.back().event.event;
+        ev.stream = req.content.stream;
+        ev.streamer_id = req.streamer_id;
+        ev.client_ip = req.client_ip;
+        return out;
+      }
+      over_limit = true;
+      would_deny_holders = std::move(holders);
     }
   }
 
@@ -241,15 +266,36 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
   s.client_ip = req.client_ip;
   s.token = token;
   s.updated_at = now;
+  s.over_limit = over_limit;
   streamers_.add_load(before, -1);
   streamers_.add_load(live_streamer(&s), +1);
   persist(s, writes);
 
+  if (over_limit) {
+    out.would_deny = true;
+    out.max_sessions = limit;
+    for (auto* h : would_deny_holders) out.holders.push_back(*h);
+  }
   out.result = link_result::approved;
   out.session = s;
   out.url = build_link_url(st, req.content, token);
   out.token = token;
   out.expires_at = expires;
+  return out;
+}
+
+audit_event& account_state::record_shadow(shadow_note::kind k, const std::string& device_id, const char* reason,
+                                          const playback_session* subject, sys_time now, side_effects& fx) {
+  fx.shadow.push_back(note(k, device_id, reason));
+  record_event(k == shadow_note::kind::would_kill ? audit_kind::would_kill : audit_kind::would_deny, device_id,
+               reason, subject, now, fx.writes);
+  return fx.writes.back().event.event;
+}
+
+link_outcome account_state::request_link(const link_request& req, sys_time now, side_effects& fx) {
+  auto out = request_link(req, now, fx.writes);
+  if (out.result == link_result::approved && out.would_deny)
+    record_shadow(shadow_note::kind::would_deny, req.device_id, "max_sessions_reached", find(req.device_id), now, fx);
   return out;
 }
 
@@ -391,10 +437,18 @@ void account_state::kill_over_limit(sys_time now, side_effects& fx) {
     auto* newest = holders.back();
     holders.pop_back();
     auto& s = sessions_.at(newest->device_id);
-    kill_session(s, end_reason::killed_over_limit, now, fx);
-    record_event(audit_kind::killed, s.device_id, to_string(end_reason::killed_over_limit), &s, now,
-                 fx.writes);
-    fx.writes.back().event.event.holders = kept;
+    if (!shadow()) {
+      kill_session(s, end_reason::killed_over_limit, now, fx);
+      record_event(audit_kind::killed, s.device_id, to_string(end_reason::killed_over_limit), &s, now,
+                   fx.writes);
+      fx.writes.back().event.event.holders = kept;
+      continue;
+    }
+    // Shadow: it plays on, over the limit and no longer counted, as if
+    // enforce had killed it (so the next sync does not find it again).
+    s.over_limit = true;
+    persist(s, fx.writes);
+    record_shadow(shadow_note::kind::would_kill, s.device_id, "max_sessions_reached", &s, now, fx).holders = kept;
   }
 }
 
@@ -448,42 +502,61 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
       persist(*s, fx.writes);
       return {auth_result::allow};
     }
+    bool reused = false;
     if (limiting) {
       for (auto& f : s->flussonic) {
         if (!f.open || f.stream != req.stream) continue;
         if (f.ip != req.ip) {
           // One token, one Flussonic session at a time (PRODUCT.md §2).
-          ++fx.over_limit_attempts;
-          record_auth_denial(*s, req, to_string(auth_result::deny_reused), now, fx.writes);
-          return {auth_result::deny_reused};
+          if (!shadow()) {
+            ++fx.over_limit_attempts;
+            record_auth_denial(*s, req, to_string(auth_result::deny_reused), now, fx.writes);
+            return {auth_result::deny_reused};
+          }
+          reused = true;  // shadow: both play, the row holds both
+          break;
         }
       }
     }
-    for (auto& f : s->flussonic)  // the same player reconnecting replaces its session
-      if (f.open && f.stream == req.stream) f.open = false;
+    if (!reused)
+      for (auto& f : s->flussonic)  // the same player reconnecting replaces its session
+        if (f.open && f.stream == req.stream) f.open = false;
     bind(*s, req.session_id, req.ip, req.stream, now);
     s->content.stream = req.stream;
     refresh(*s, r, now);
     persist(*s, fx.writes);
-    return {auth_result::allow};
+    if (reused) {
+      auto& ev = record_shadow(shadow_note::kind::would_deny, req.device_id, "reused", s, now, fx);
+      ev.stream = req.stream;  // what Flussonic was asked to play, from where
+      ev.client_ip = req.ip;
+    }
+    return {auth_result::allow, reused};
   }
 
   // No live session (the link's pending_ttl ran out, or the session ended):
   // decided afresh, like a new link request.
+  bool over_limit = false;
   if (limiting && is_counted(s->content.type) && at_limit_without(req.device_id)) {
-    ++fx.over_limit_attempts;
-    record_auth_denial(*s, req, to_string(auth_result::deny_limit), now, fx.writes);
-    return {auth_result::deny_limit};
+    if (!shadow()) {
+      ++fx.over_limit_attempts;
+      record_auth_denial(*s, req, to_string(auth_result::deny_limit), now, fx.writes);
+      return {auth_result::deny_limit};
+    }
+    over_limit = true;
+    auto& ev = record_shadow(shadow_note::kind::would_deny, req.device_id, "max_sessions_reached", s, now, fx);
+    ev.stream = req.stream;
+    ev.client_ip = req.ip;
   }
   content_type type = s->content.stream == req.stream ? s->content.type : content_type::live;
   std::string token = s->token;
   auto& ns = start_session(req.device_id, req.stream, type, now);
   ns.token = token;
   ns.client_ip = req.ip;
+  ns.over_limit = over_limit;
   bind(ns, req.session_id, req.ip, req.stream, now);
   refresh(ns, r, now);
   persist(ns, fx.writes);
-  return {auth_result::allow};
+  return {auth_result::allow, over_limit};
 }
 
 void account_state::on_play(const std::string& device_id, const play_report& r, sys_time now,
@@ -506,14 +579,24 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
     // (sync-only / securetoken deployments, a restart, a late first event),
     // or closed on the streamer when the account has no room for it, or
     // when it plays a link older than the device's last session.
+    // Shadow: one at the limit is adopted as an over-limit session instead
+    // (a link older than the device's last session is not a limit matter:
+    // closed in either mode).
     bool stale = it != sessions_.end() && from_an_earlier_link(it->second, r);
-    if (stale || (limiting && at_limit_without(device_id))) {
+    bool full = !stale && limiting && at_limit_without(device_id);
+    if (stale || (full && !shadow())) {
       ++fx.over_limit_attempts;
       fx.kills.push_back({r.streamer_id, account_id_, device_id, r.session_id, r.token});
       // An old link's player is closed by the rules of links, not the
       // limit: only the limit's kill is a decision worth recording.
       if (!stale) record_play_kill(device_id, r, to_string(end_reason::killed_over_limit), now, fx.writes);
       return;
+    }
+    if (full) {
+      auto& ev = record_shadow(shadow_note::kind::would_kill, device_id, "max_sessions_reached", nullptr, now, fx);
+      ev.stream = r.stream;  // what the streamer reported playing
+      ev.streamer_id = r.streamer_id;
+      ev.client_ip = r.ip;
     }
     content_type type = it != sessions_.end() && it->second.content.stream == r.stream
                             ? it->second.content.type
@@ -526,6 +609,7 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
     }
     s.token = r.token;
     s.client_ip = r.ip;
+    s.over_limit = full;
     bind(s, r.session_id, r.ip, r.stream, now);
     refresh(s, r, now);
     persist(s, fx.writes);
@@ -582,6 +666,11 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
       for (auto& g : s.flussonic) {
         if (g.open && g.stream == r.stream && g.ip != r.ip) {
           // The same link plays from a second address (no auth check saw it).
+          if (shadow()) {  // it plays on, bound like the first
+            auto& ev = record_shadow(shadow_note::kind::would_kill, device_id, "reused", &s, now, fx);
+            ev.client_ip = r.ip;  // the second address
+            break;
+          }
           ++fx.over_limit_attempts;
           record_play_kill(device_id, r, to_string(auth_result::deny_reused), now, fx.writes);
           fx.kills.push_back({r.streamer_id != 0 ? r.streamer_id : s.streamer_id, account_id_,

@@ -3,8 +3,10 @@
 // every row of the decision table is unit-tested without messaging and with
 // simulated time. The account actor (account_actor.hpp) only wraps this:
 // it feeds requests in, persists the writes this produces, and answers.
+#include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <set>
 #include <string>
@@ -19,9 +21,30 @@
 
 namespace maxsess::actors {
 
+// playback_session.mode (docs/shadow.md). In shadow every decision is made
+// as in enforce, but what enforce would refuse for the limit is approved
+// (the session flagged over_limit, never counted) and what it would kill for
+// the limit plays on; each is recorded as a shadow_note.
+enum class playback_mode { enforce, shadow };
+const char* to_string(playback_mode m);
+
+// The mode in force, shared by the runtime and every account: SIGHUP
+// switches it while accounts decide (relaxed atomic: it orders nothing else).
+class mode_switch {
+ public:
+  explicit mode_switch(playback_mode m = playback_mode::enforce) : mode_(m) {}
+  playback_mode get() const { return mode_.load(std::memory_order_relaxed); }
+  void set(playback_mode m) { mode_.store(m, std::memory_order_relaxed); }
+
+ private:
+  std::atomic<playback_mode> mode_;
+};
+
 // The playback_session settings the decisions use (from config).
 struct decision_settings {
   bool enabled = true;  // feature switch: off = approve everything, count nothing
+  // Copies share one switch (the runtime's); never null.
+  std::shared_ptr<mode_switch> mode = std::make_shared<mode_switch>();
   int64_t default_max_sessions = 3;
   std::chrono::milliseconds pending_ttl{60000};
   std::chrono::milliseconds stale_after{180000};
@@ -58,8 +81,11 @@ struct link_outcome {
   std::string url;                        // approved
   std::string token;                      // approved
   sys_time expires_at{};                  // approved: token expiry
-  int64_t max_sessions = 0;               // denied
-  std::vector<playback_session> holders;  // denied: sessions holding the slots
+  int64_t max_sessions = 0;               // denied (and would_deny)
+  std::vector<playback_session> holders;  // denied (and would_deny): sessions holding the slots
+  // Shadow mode: approved although enforce would have denied it; the
+  // session is flagged over_limit.
+  bool would_deny = false;
 };
 
 enum class end_result { ended, not_found, unavailable };
@@ -98,6 +124,9 @@ const char* to_string(auth_result r);
 
 struct auth_outcome {
   auth_result result = auth_result::unavailable;
+  // Shadow mode: allow although enforce would have denied it for the limit
+  // (max_sessions_reached, or the token playing from a second address).
+  bool would_deny = false;
 };
 
 // One play session as a webhook event or a sync listing shows it.
@@ -124,11 +153,23 @@ struct kill_order {
   std::string token;
 };
 
+// Shadow mode: what enforce would have done instead (the audit trail's
+// would_deny / would_kill, docs/shadow.md).
+struct shadow_note {
+  enum class kind { would_deny, would_kill } what = kind::would_deny;
+  std::string device_id;
+  std::string reason;                // max_sessions_reached | reused
+  int64_t max_sessions = 0;
+  std::vector<std::string> holders;  // devices holding the counted slots, oldest first
+};
+const char* to_string(shadow_note::kind k);
+
 // What the account actor hands back besides rows to write.
 struct side_effects {
   std::vector<storage::write_op> writes;
   std::vector<kill_order> kills;
   int over_limit_attempts = 0;
+  std::vector<shadow_note> shadow;
 };
 
 // What GET /api/v1/accounts/{id} shows.
@@ -162,6 +203,8 @@ class account_state {
 
   link_outcome request_link(const link_request& req, sys_time now,
                             std::vector<storage::write_op>& writes);
+  // The same, and a would_deny shadow note in fx when it applies.
+  link_outcome request_link(const link_request& req, sys_time now, side_effects& fx);
   // A denied auth check (what Flussonic asked for), a Flussonic session
   // closed as soon as it was reported (what the streamer reported).
   void record_auth_denial(const playback_session& s, const auth_request& req, std::string reason,
@@ -221,7 +264,8 @@ class account_state {
   bool has_live_sessions() const;
 
   int64_t max_sessions() const;
-  // Sessions that hold a counted slot (pending/active, not radio, not exempt).
+  // Sessions that hold a counted slot (pending/active, not radio, not
+  // exempt, not over_limit).
   std::vector<const playback_session*> slot_holders(const std::string& except_device = {}) const;
 
   const std::string& account_id() const { return account_id_; }
@@ -231,6 +275,13 @@ class account_state {
 
  private:
   bool counts(const playback_session& s) const;
+  bool shadow() const { return cfg_.mode->get() == playback_mode::shadow; }
+  shadow_note note(shadow_note::kind k, const std::string& device_id, const char* reason) const;
+  // Shadow mode: the note in fx.shadow and its audit event (would_deny /
+  // would_kill) in fx.writes, beside the rows of the decision; returns the
+  // event for the caller to name what was asked for or reported.
+  audit_event& record_shadow(shadow_note::kind k, const std::string& device_id, const char* reason,
+                             const playback_session* subject, sys_time now, side_effects& fx);
   void end(playback_session& s, session_status st, end_reason why, sys_time now);
   void persist(const playback_session& s, std::vector<storage::write_op>& writes);
   playback_session& start_session(const std::string& device_id, const std::string& stream,

@@ -20,15 +20,21 @@ bool same(std::vector<streamer> a, std::vector<streamer> b) {
 }
 }  // namespace
 
-void streamer_registry::reload() {
+void streamer_registry::reload(reload_fn done) {
   db_.post(
-      [this](storage::session_store& db) {
+      [this, done](storage::session_store& db) {
         auto now = db.list_streamers();
-        if (same(now, directory_.list())) return;
-        directory_.replace_all(std::move(now));
-        if (on_change_) on_change_();
+        const auto count = now.size();
+        const bool changed = !same(now, directory_.list());
+        if (changed) {
+          directory_.replace_all(std::move(now));
+          if (on_change_) on_change_();
+        }
+        if (done) done(changed, count, {});
       },
-      [](const std::string&) {});  // the next reload tries again
+      [done](const std::string& error) {
+        if (done) done(false, 0, error);  // else the next reload tries again
+      });
 }
 
 void streamer_registry::put(streamer s, done_fn done) {

@@ -36,8 +36,11 @@ class streamer_registry final : public streamer_admin {
   void put(streamer s, done_fn done) override;
   void remove(int64_t id, done_fn done) override;
   // Re-reads the table (cluster mode: other nodes' admin changes) and
-  // calls on_change when anything differs. Asynchronous, on the pool.
-  void reload();
+  // calls on_change when anything differs. Asynchronous, on the pool;
+  // `done` (optional, on a database thread) hears whether anything changed
+  // and how many streamers there are now, or the error (nothing changed).
+  using reload_fn = std::function<void(bool changed, std::size_t streamers, std::string error)>;
+  void reload(reload_fn done = {});
 
  private:
   streamer_directory& directory_;

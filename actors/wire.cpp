@@ -216,6 +216,7 @@ wire::playback_session to_wire(const maxsess::playback_session& x) {
   w.has_reason = x.reason.has_value();
   w.reason = x.reason ? enum_to_wire(*x.reason) : 0;
   w.exempt = x.exempt;
+  w.over_limit = x.over_limit;
   return w;
 }
 
@@ -244,6 +245,7 @@ std::optional<maxsess::playback_session> from_wire(const wire::playback_session&
   x.duration_s = w.duration_s;
   x.bytes = w.bytes;
   x.exempt = w.exempt;
+  x.over_limit = w.over_limit;
   return x;
 }
 
@@ -326,6 +328,7 @@ wire::link_outcome to_wire(const actors::link_outcome& x) {
   w.expires_at_ms = to_wire_ms(x.expires_at);
   w.max_sessions = x.max_sessions;
   w.holders = sessions_to_wire(x.holders);
+  w.would_deny = x.would_deny;
   return w;
 }
 
@@ -343,6 +346,7 @@ std::optional<actors::link_outcome> from_wire(const wire::link_outcome& w) {
   x.expires_at = from_wire_ms(w.expires_at_ms);
   x.max_sessions = w.max_sessions;
   x.holders = std::move(*holders);
+  x.would_deny = w.would_deny;
   return x;
 }
 
@@ -365,13 +369,13 @@ actors::auth_request from_wire(const wire::auth_request& w) {
 }
 
 wire::auth_outcome to_wire(const actors::auth_outcome& x) {
-  return wire::auth_outcome{enum_to_wire(x.result)};
+  return wire::auth_outcome{enum_to_wire(x.result), x.would_deny};
 }
 
 std::optional<actors::auth_outcome> from_wire(const wire::auth_outcome& w) {
   auto r = auth_result_from_wire(w.result);
   if (!r) return std::nullopt;
-  return actors::auth_outcome{*r};
+  return actors::auth_outcome{*r, w.would_deny};
 }
 
 // --- streamer reports ------------------------------------------------------------------
@@ -561,6 +565,7 @@ wire::playback_session sample(tag<wire::playback_session>) {
   w.has_reason = true;
   w.reason = 6;
   w.exempt = true;
+  w.over_limit = true;
   return w;
 }
 
@@ -588,6 +593,7 @@ wire::link_outcome sample(tag<wire::link_outcome>) {
   w.expires_at_ms = 1767226200000;
   w.max_sessions = 3;
   w.holders = {sample(tag<wire::playback_session>{}), sample(tag<wire::playback_session>{})};
+  w.would_deny = true;
   return w;
 }
 
@@ -604,7 +610,7 @@ wire::auth_request sample(tag<wire::auth_request>) {
                             false,   17,      4096,            1767225600000};
 }
 
-wire::auth_outcome sample(tag<wire::auth_outcome>) { return wire::auth_outcome{5}; }
+wire::auth_outcome sample(tag<wire::auth_outcome>) { return wire::auth_outcome{5, true}; }
 
 wire::play_report sample(tag<wire::play_report>) {
   wire::play_report w;

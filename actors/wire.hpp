@@ -54,7 +54,7 @@ static_assert(maxsess::wire::detail::none_marked_unsafe<bool, int32_t, int64_t, 
 namespace maxsess::wire {
 
 // Checked in the mesh handshake; bump on any change to a wire struct.
-inline constexpr int32_t protocol_version = 1;
+inline constexpr int32_t protocol_version = 2;  // 2: over_limit, would_deny (shadow mode)
 
 // --- records -----------------------------------------------------------------
 
@@ -105,6 +105,7 @@ struct playback_session {
   bool has_reason = false;
   int32_t reason = 0;  // maxsess::end_reason
   bool exempt = false;
+  bool over_limit = false;
 };
 
 template <class Inspector>
@@ -112,7 +113,7 @@ typename Inspector::result_type inspect(Inspector& f, playback_session& x) {
   return f(caf::meta::type_name("maxsess.wire.playback_session"), x.account_id, x.device_id,
            x.status, x.content, x.streamer_id, x.client_ip, x.flussonic, x.token, x.started_at_ms,
            x.updated_at_ms, x.has_ended_at, x.ended_at_ms, x.duration_s, x.bytes, x.has_reason,
-           x.reason, x.exempt);
+           x.reason, x.exempt, x.over_limit);
 }
 
 struct account_settings {
@@ -163,12 +164,13 @@ struct link_outcome {
   int64_t expires_at_ms = 0;
   int64_t max_sessions = 0;
   std::vector<playback_session> holders;
+  bool would_deny = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, link_outcome& x) {
   return f(caf::meta::type_name("maxsess.wire.link_outcome"), x.result, x.message, x.session,
-           x.url, x.token, x.expires_at_ms, x.max_sessions, x.holders);
+           x.url, x.token, x.expires_at_ms, x.max_sessions, x.holders, x.would_deny);
 }
 
 // account_service::end_session's arguments.
@@ -224,11 +226,12 @@ typename Inspector::result_type inspect(Inspector& f, auth_request& x) {
 
 struct auth_outcome {
   int32_t result = 0;  // actors::auth_result
+  bool would_deny = false;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, auth_outcome& x) {
-  return f(caf::meta::type_name("maxsess.wire.auth_outcome"), x.result);
+  return f(caf::meta::type_name("maxsess.wire.auth_outcome"), x.result, x.would_deny);
 }
 
 // --- what the streamers report -------------------------------------------------

@@ -93,6 +93,7 @@ std::vector<section> layout(daemon_config& c) {
         {"streamer_calls", &se.streamer_calls}}},
       {"playback_session",
        {{"enabled", &p.enabled},
+        {"mode", &p.mode},
         {"ini", &p.ini},
         {"default_max_sessions", &p.default_max_sessions},
         {"pending_ttl", &p.pending_ttl},
@@ -744,6 +745,10 @@ class loader {
     const auto& p = c.playback_session;
     check_range<int64_t>("playback_session.default_max_sessions", p.default_max_sessions, 0,
                          std::numeric_limits<int64_t>::max(), " (0 means unlimited)");
+    if (p.mode != "enforce" && p.mode != "shadow")
+      invalid("playback_session.mode",
+              shown(p.mode) + " is not a mode; write enforce (refuse and kill over the limit) or "
+                              "shadow (approve, record what enforce would have done; docs/shadow.md)");
     check_positive("playback_session.pending_ttl", p.pending_ttl);
     check_positive("playback_session.link_ttl", p.link_ttl);
     check_positive("playback_session.auth_duration", p.auth_duration);

@@ -57,6 +57,10 @@ struct security_section {
 
 struct playback_section {
   bool enabled = true;
+  // "enforce" refuses and kills for the limit; "shadow" decides the same way
+  // but approves, flags the session over_limit and records would_deny /
+  // would_kill instead (docs/shadow.md). Re-read on SIGHUP.
+  std::string mode = "enforce";
   std::string ini;  // path of a playback_session.ini (optional)
   int64_t default_max_sessions = 3;
   duration pending_ttl = std::chrono::seconds(60);

@@ -117,6 +117,11 @@ void describe_metrics(metric_registry& m) {
                    "Unix time of the streamer's last complete sync run on this node.");
   m.describe_gauge("maxsess_streamer_last_error_timestamp_seconds",
                    "Unix time of the streamer's last failed Flussonic API call on this node.");
+  m.describe_gauge("maxsess_playback_mode",
+                   "1 for the playback_session.mode in force on this node (enforce or shadow), 0 for the other.");
+  m.describe_counter("maxsess_shadow_decisions_total",
+                     "Shadow mode: what enforce would have done instead, by decision (would_deny, would_kill) "
+                     "and reason (max_sessions_reached, reused).");
   m.describe_gauge("maxsess_database_up",
                    "1 while PostgreSQL answers this node's health check (every second), else 0.");
   // Counters without labels show 0 from the start (increase() alerts need a
@@ -253,13 +258,43 @@ db_wait wait_for_database(const config::daemon_config& cfg, logger& log, const s
   }
 }
 
+actors::playback_mode mode_of(const config::daemon_config& cfg) {
+  // Validated by the config loader: enforce or shadow.
+  return cfg.playback_session.mode == "shadow" ? actors::playback_mode::shadow : actors::playback_mode::enforce;
+}
+
+void show_mode(metric_registry& m, actors::playback_mode mode) {
+  for (auto each : {actors::playback_mode::enforce, actors::playback_mode::shadow})
+    m.set("maxsess_playback_mode", {{"mode", actors::to_string(each)}}, each == mode ? 1 : 0);
+}
+
+// What SIGHUP changes in the running daemon (docs/config.md, "Reload").
+struct reload_targets {
+  net::token_guard& tokens;
+  logger& log;
+  actors::streamer_registry& registry;
+  actors::mode_switch& mode;
+  metric_registry& metrics;
+};
+
+// The keys SIGHUP applies; every other changed key is named as needing a
+// restart.
+bool reloadable(const std::string& key) {
+  return key == "security.admin_token" || key == "security.admin_token_file" ||
+         key == "security.client_tokens" || key == "security.client_tokens_file" || key == "log.level" ||
+         key == "playback_session.mode";
+}
+
 // SIGHUP: reads the configuration again (file, environment, token files)
-// on the main thread, off every actor and I/O thread, and swaps the bearer
-// tokens in whole. A configuration with problems changes nothing. Other
-// changed keys need a restart and are named (values never: they may be
-// secrets).
-void reload_tokens(const options& opts, const config::daemon_config& running, net::token_guard& tokens,
-                   logger& log) {
+// on the main thread, off every actor and I/O thread, and applies what can
+// change without a restart: the bearer tokens (swapped in whole), log.level,
+// playback_session.mode (each account's next decision uses it), and the
+// streamers (the table is re-read at once, as an admin change on another
+// node would be within a lease round). A configuration with problems
+// changes nothing. Other changed keys need a restart and are named (values
+// never: they may be secrets).
+void reload_config(const options& opts, const config::daemon_config& running, reload_targets t) {
+  auto& log = t.log;
   auto res = config::load_from_file(opts.config_path, config::process_environment(), opts.ini_path);
   std::vector<config::problem> problems = res.problems;
   config::bearer_tokens next;
@@ -270,8 +305,15 @@ void reload_tokens(const options& opts, const config::daemon_config& running, ne
               {{"problems", problems.size()}});
     return;
   }
-  tokens.replace(net::token_lists{std::move(next.admin), std::move(next.client)});
-  // Keys other than the tokens are read at start only.
+  t.tokens.replace(net::token_lists{std::move(next.admin), std::move(next.client)});
+  // Validated by load_from_file: the name always parses.
+  t.log.set_level(parse_log_level(res.config.log.level).value_or(log_level::info));
+  const auto was = t.mode.get(), mode = mode_of(res.config);
+  t.mode.set(mode);
+  show_mode(t.metrics, mode);
+  if (mode != was)
+    log.warn("main", "SIGHUP: playback mode switched",
+             {{"from", actors::to_string(was)}, {"to", actors::to_string(mode)}});
   auto lines = [](const config::daemon_config& c) {
     std::vector<std::string> out;
     std::string section, line;
@@ -287,16 +329,22 @@ void reload_tokens(const options& opts, const config::daemon_config& running, ne
   for (std::size_t i = 0; i < before.size() && i < after.size(); ++i) {
     if (before[i] == after[i]) continue;
     auto key = before[i].substr(0, before[i].find(':'));
-    if (key == "security.admin_token" || key == "security.admin_token_file" ||
-        key == "security.client_tokens" || key == "security.client_tokens_file")
-      continue;
-    restart += (restart.empty() ? "" : ", ") + key;
+    if (!reloadable(key)) restart += (restart.empty() ? "" : ", ") + key;
   }
-  log.info("main", "SIGHUP: bearer tokens reloaded",
-           {{"admin_tokens", tokens.admin_count()},
-            {"client_tokens", tokens.client_count()}});
+  log.info("main", "SIGHUP: configuration reloaded",
+           {{"admin_tokens", t.tokens.admin_count()},
+            {"client_tokens", t.tokens.client_count()},
+            {"log.level", res.config.log.level},
+            {"playback_session.mode", actors::to_string(mode)}});
   if (!restart.empty())
     log.warn("main", "SIGHUP: these changed keys take effect only after a restart", {{"keys", restart}});
+  t.registry.reload([&log](bool changed, std::size_t count, const std::string& error) {
+    if (!error.empty())
+      log.error("main", "SIGHUP: cannot re-read the streamers; the ones in use stay", {{"error", error}});
+    else
+      log.info("main", "SIGHUP: streamers re-read",
+               {{"streamers", std::to_string(count)}, {"changed", changed ? "true" : "false"}});
+  });
 }
 
 int run_serve(const options& opts, const config::daemon_config& cfg) {
@@ -410,6 +458,11 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   actors::runtime_options rt_opts;
   const auto& ps = cfg.playback_session;
   rt_opts.decisions.enabled = ps.enabled;
+  rt_opts.decisions.node_id = cfg.node.id;  // named in every audit event
+  // Shared with every account; SIGHUP switches it (reload_config).
+  const auto mode = rt_opts.decisions.mode;
+  mode->set(mode_of(cfg));
+  show_mode(metrics, mode->get());
   rt_opts.decisions.default_max_sessions = ps.default_max_sessions;
   rt_opts.decisions.pending_ttl = ps.pending_ttl;
   rt_opts.decisions.stale_after = ps.stale_after;
@@ -495,10 +548,21 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
         [done](const std::string&) { done({}); });
   };
   auto ready_check = [&db_health, &node] { return db_health.ok() && (!node || node->in_cluster()); };
+  // "mode": this node's playback_session.mode (every node should have the
+  // same; docs/shadow.md, "In a cluster").
   std::function<void(std::function<void(std::string)>)> cluster_status =
-      [&node, &cfg](std::function<void(std::string)> done) {
-        if (node) return node->status(std::move(done));
-        done(nlohmann::json{{"node", cfg.node.id}, {"enabled", false}}.dump());
+      [&node, &cfg, mode](std::function<void(std::string)> done) {
+        if (!node) {
+          return done(nlohmann::json{{"node", cfg.node.id}, {"enabled", false}, {"mode", actors::to_string(mode->get())}}
+                          .dump());
+        }
+        node->status([mode, done = std::move(done)](std::string text) {
+          if (text.empty()) return done(std::move(text));  // no answer in time: 503
+          auto j = nlohmann::json::parse(text, nullptr, false);
+          if (!j.is_object()) return done(std::move(text));
+          j["mode"] = actors::to_string(mode->get());
+          done(j.dump());
+        });
       };
   net::api_deps api_deps{runtime.accounts(), registry, runtime.streamers(), *signer, clock,
                          log, metrics, scrape, ready_check, cluster_status, &access};
@@ -519,10 +583,10 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
         },
         [done](const std::string&) { done(std::nullopt); });
   };
-  // The status page's summary (GET /api/v1/status). playback_session.mode
-  // is not in this build's configuration: status_options::mode stays empty
-  // and the field is left out (wire it to the configured mode, not a literal).
+  // The status page's summary (GET /api/v1/status), with the mode in force
+  // now (SIGHUP may switch it).
   status_options st_opts;
+  st_opts.mode = [mode] { return std::string(actors::to_string(mode->get())); };
   st_opts.node_id = cfg.node.id;
   st_opts.cluster = cfg.cluster.enabled;
   st_opts.limits_enabled = ps.enabled;
@@ -568,6 +632,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
             {"http", http_opts.host + ":" + std::to_string(server.bound_port())},
             {"streamers", streamers.list().size()},
             {"playback_session.enabled", ps.enabled ? "true" : "false"},
+            {"playback_session.mode", actors::to_string(mode->get())},
             {"security.streamer_calls", cfg.security.streamer_calls},
             {"admin_tokens", tokens->admin_count()},
             {"client_tokens", tokens->client_count()}});
@@ -582,7 +647,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   for (;;) {
     sigwait(&stop_signals, &sig);
     if (sig != SIGHUP) break;
-    reload_tokens(opts, cfg, *tokens, log);
+    reload_config(opts, cfg, {*tokens, log, registry, *mode, metrics});
   }
   log.info("main", "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   sd_notify("STOPPING=1\nSTATUS=stopping");

@@ -10,9 +10,14 @@ namespace {
 // Refusals for the limit, as net/http_api.cpp counts them: link requests
 // answered 403 max_sessions_reached, and Flussonic auth checks decided
 // afresh and refused for the limit (the audit trail's `denied`).
+// Refusals for the limit, links and auth checks; in shadow mode the ones
+// enforce would have made (result would_deny), so the chart shows what
+// enforcing would refuse — the page's mode badge says which.
 double denials_so_far(const metric_registry& m) {
   return m.value("maxsess_link_decisions_total", {{"result", "denied"}}) +
-         m.value("maxsess_auth_decisions_total", {{"result", "max_sessions_reached"}});
+         m.value("maxsess_auth_decisions_total", {{"result", "max_sessions_reached"}}) +
+         m.value("maxsess_link_decisions_total", {{"result", "would_deny"}}) +
+         m.value("maxsess_auth_decisions_total", {{"result", "would_deny"}});
 }
 }  // namespace
 

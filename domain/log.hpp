@@ -2,6 +2,7 @@
 // A small logger: one line per event, "text" or "json" format, level
 // filtering. Passed by reference to whoever logs (no global instance);
 // thread-safe (one write(2)-sized line at a time under a mutex).
+#include <atomic>
 #include <mutex>
 #include <optional>
 #include <ostream>
@@ -49,7 +50,10 @@ class logger {
   logger(const logger&) = delete;
   logger& operator=(const logger&) = delete;
 
-  bool enabled(log_level l) const { return l >= min_; }
+  bool enabled(log_level l) const { return l >= min_.load(std::memory_order_relaxed); }
+  // SIGHUP applies a new log.level while other threads log: the level is
+  // the only setting that changes after construction.
+  void set_level(log_level l) { min_.store(l, std::memory_order_relaxed); }
   void log(log_level l, std::string_view component, std::string_view msg, const fields& kv = {});
   void debug(std::string_view c, std::string_view m, const fields& kv = {}) { log(log_level::debug, c, m, kv); }
   void info(std::string_view c, std::string_view m, const fields& kv = {}) { log(log_level::info, c, m, kv); }
@@ -76,7 +80,7 @@ class logger {
   void write(log_level l, std::string_view component, std::string_view msg, const fields& kv);
   void write_due(bool everything);
   std::ostream& out_;
-  log_level min_;
+  std::atomic<log_level> min_;
   bool json_;
   bool journal_;
   const clock_source& clock_;

@@ -83,6 +83,10 @@ struct playback_session {
   int64_t bytes = 0;
   std::optional<end_reason> reason;
   bool exempt = false;  // recorded while the account was exempt: never counted
+  // Opened in shadow mode although enforce would have refused it (or killed
+  // it for the limit): it plays, is shown, and is never counted, so later
+  // decisions stay what enforce would have made (docs/shadow.md).
+  bool over_limit = false;
 };
 
 // Settings of an account as stored (absent row = defaults from config).

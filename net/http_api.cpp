@@ -150,6 +150,9 @@ void write_session(json_writer& w, const playback_session& s) {
     w.end_object();
   }
   w.end_array();
+  // Shadow mode: playing although enforce would have refused or killed it;
+  // never counted against the limit (docs/shadow.md).
+  w.key("over_limit").boolean(s.over_limit);
   w.key("started_at").string(to_rfc3339(s.started_at));
   w.key("status").string(to_string(s.status));
   w.key("streamer_id").number(s.streamer_id);
@@ -653,7 +656,9 @@ void http_api::post_link(call& c) {
   auto keep = c.shared_from_this();
   deps_.accounts.request_link(std::move(lr), [keep, metrics = &deps_.metrics](actors::link_outcome o) {
     static const char* names[] = {"approved", "denied", "unknown_streamer", "no_streamer", "unavailable"};
-    metrics->inc("maxsess_link_decisions_total", {{"result", names[static_cast<int>(o.result)]}});
+    // Shadow mode: approved, but counted as what enforce would have answered.
+    metrics->inc("maxsess_link_decisions_total",
+                 {{"result", o.would_deny ? "would_deny" : names[static_cast<int>(o.result)]}});
     switch (o.result) {
       case link_result::approved: {
         json_writer w(384 + o.url.size() + o.token.size());
@@ -1002,7 +1007,8 @@ void http_api::flussonic_auth(call& c) {
     // (FLUSSONIC.md §1); sync, webhooks and the next check catch up.
     if (o.result == actors::auth_result::unavailable)
       deps_.log.warn_repeated("auth", "account did not answer; allowing a valid token", {{"account", account}});
-    deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", result}});
+    // Shadow mode: allowed, counted as what enforce would have answered.
+    deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", o.would_deny ? "would_deny" : result}});
     auto r = make_json_response(http::status::ok, R"({"result":"allow"})");
     r.set("X-UserId", account);
     r.set("X-AuthDuration",

@@ -144,6 +144,7 @@ playback_session session_from_row(const PGresult* r, int row) {
     s.reason = parse_or_throw(parse_end_reason(reason), "end_reason", reason);
   }
   s.exempt = get_bool(r, row, 17);
+  s.over_limit = get_bool(r, row, 18);
   return s;
 }
 

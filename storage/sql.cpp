@@ -38,7 +38,7 @@ const char* const sql_delete_account = "DELETE FROM accounts WHERE account_id = 
   " (extract(epoch FROM started_at) * 1000)::bigint,"                            \
   " (extract(epoch FROM updated_at) * 1000)::bigint,"                            \
   " (extract(epoch FROM ended_at) * 1000)::bigint,"                              \
-  " duration_s, bytes, end_reason, exempt"
+  " duration_s, bytes, end_reason, exempt, over_limit"
 
 const char* const sql_sessions_of_account =
     MAXSESS_SESSION_COLUMNS
@@ -145,18 +145,18 @@ const char* const sql_upsert_sessions =
     "INSERT INTO playback_sessions (account_id, device_id, shard, shard_epoch, status,"
     " content_type, stream, content_start, content_duration, streamer_id, client_ip,"
     " flussonic, token, started_at, updated_at, ended_at, duration_s, bytes, end_reason,"
-    " exempt)"
+    " exempt, over_limit)"
     " SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12::jsonb, c13,"
     " timestamptz 'epoch' + c14 * interval '1 millisecond',"
     " timestamptz 'epoch' + c15 * interval '1 millisecond',"
     " timestamptz 'epoch' + c16 * interval '1 millisecond',"
-    " c17, c18, c19, c20"
+    " c17, c18, c19, c20, c21"
     " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[],"
     " $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[],"
     " $13::text[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[],"
-    " $19::text[], $20::boolean[])"
+    " $19::text[], $20::boolean[], $21::boolean[])"
     " AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18,"
-    " c19, c20)"
+    " c19, c20, c21)"
     " ON CONFLICT (account_id, device_id) DO UPDATE SET"
     " shard = EXCLUDED.shard, shard_epoch = EXCLUDED.shard_epoch, status = EXCLUDED.status,"
     " content_type = EXCLUDED.content_type, stream = EXCLUDED.stream,"
@@ -165,7 +165,8 @@ const char* const sql_upsert_sessions =
     " flussonic = EXCLUDED.flussonic, token = EXCLUDED.token,"
     " started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,"
     " ended_at = EXCLUDED.ended_at, duration_s = EXCLUDED.duration_s,"
-    " bytes = EXCLUDED.bytes, end_reason = EXCLUDED.end_reason, exempt = EXCLUDED.exempt"
+    " bytes = EXCLUDED.bytes, end_reason = EXCLUDED.end_reason, exempt = EXCLUDED.exempt,"
+    " over_limit = EXCLUDED.over_limit"
     " WHERE playback_sessions.shard_epoch <= EXCLUDED.shard_epoch"
     " RETURNING account_id, device_id";
 

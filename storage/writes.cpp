@@ -50,7 +50,7 @@ constexpr const char* stmt_insert_events = "maxsess_insert_events";
 // Every session upsert of a transaction as one multi-row statement (see
 // sql_upsert_sessions): one array literal per column.
 statement sessions_statement(const std::vector<const write_op*>& upserts) {
-  array_literal c[20];
+  array_literal c[21];
   for (const auto* op : upserts) {
     const auto& s = op->upsert.session;
     c[0].text(s.account_id);
@@ -73,6 +73,7 @@ statement sessions_statement(const std::vector<const write_op*>& upserts) {
     c[17].integer(s.bytes);
     c[18].nullable_text(s.reason ? std::optional<std::string>(to_string(*s.reason)) : std::nullopt);
     c[19].boolean(s.exempt);
+    c[20].boolean(s.over_limit);
   }
   param_list p;
   for (auto& col : c) p.text(std::move(col).done());

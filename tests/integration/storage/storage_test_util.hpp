@@ -73,6 +73,7 @@ inline playback_session full_session(const std::string& account, const std::stri
   s.bytes = 123456789012LL;
   s.reason = end_reason::killed_over_limit;
   s.exempt = true;
+  s.over_limit = true;  // bare_session has it false: both values round-trip
   return s;
 }
 
@@ -118,6 +119,7 @@ inline void expect_same_session(const playback_session& a, const playback_sessio
   EXPECT_EQ(a.bytes, b.bytes);
   EXPECT_EQ(a.reason, b.reason);
   EXPECT_EQ(a.exempt, b.exempt);
+  EXPECT_EQ(a.over_limit, b.over_limit);
 }
 
 inline storage::write_op upsert(playback_session s, int64_t epoch, int shard = 3) {

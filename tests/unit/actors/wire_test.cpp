@@ -89,7 +89,7 @@ void expect_same(const w::playback_session& a, const w::playback_session& b) {
   SAME(streamer_id); SAME(client_ip);
   expect_same(a.flussonic, b.flussonic);
   SAME(token); SAME(started_at_ms); SAME(updated_at_ms); SAME(has_ended_at); SAME(ended_at_ms);
-  SAME(duration_s); SAME(bytes); SAME(has_reason); SAME(reason); SAME(exempt);
+  SAME(duration_s); SAME(bytes); SAME(has_reason); SAME(reason); SAME(exempt); SAME(over_limit);
 }
 void expect_same(const w::account_settings& a, const w::account_settings& b) {
   SAME(account_id); SAME(max_sessions); SAME(exempt);
@@ -109,6 +109,7 @@ void expect_same(const w::link_outcome& a, const w::link_outcome& b) {
   expect_same(a.session, b.session);
   SAME(url); SAME(token); SAME(expires_at_ms); SAME(max_sessions);
   expect_same(a.holders, b.holders);
+  SAME(would_deny);
 }
 void expect_same(const w::end_request& a, const w::end_request& b) {
   SAME(account_id); SAME(device_id); SAME(kill);
@@ -122,7 +123,7 @@ void expect_same(const w::auth_request& a, const w::auth_request& b) {
   SAME(account_id); SAME(device_id); SAME(stream); SAME(session_id); SAME(ip); SAME(new_session);
   SAME(duration); SAME(bytes); SAME(token_issued_at_ms);
 }
-void expect_same(const w::auth_outcome& a, const w::auth_outcome& b) { SAME(result); }
+void expect_same(const w::auth_outcome& a, const w::auth_outcome& b) { SAME(result); SAME(would_deny); }
 void expect_same(const w::play_report& a, const w::play_report& b) {
   SAME(what); SAME(session_id); SAME(stream); SAME(ip); SAME(token); SAME(duration); SAME(bytes);
   SAME(has_at); SAME(at_ms); SAME(streamer_id); SAME(has_token_issued_at); SAME(token_issued_at_ms);
@@ -182,7 +183,7 @@ void expect_same(const playback_session& a, const playback_session& b) {
   SAME(streamer_id); SAME(client_ip);
   expect_same(a.flussonic, b.flussonic);
   SAME(token); SAME(started_at); SAME(updated_at); SAME(ended_at); SAME(duration_s); SAME(bytes);
-  SAME(reason); SAME(exempt);
+  SAME(reason); SAME(exempt); SAME(over_limit);
 }
 void expect_same(const account_settings& a, const account_settings& b) {
   SAME(account_id); SAME(max_sessions); SAME(exempt);
@@ -202,6 +203,7 @@ void expect_same(const actors::link_outcome& a, const actors::link_outcome& b) {
   expect_same(a.session, b.session);
   SAME(url); SAME(token); SAME(expires_at); SAME(max_sessions);
   expect_same(a.holders, b.holders);
+  SAME(would_deny);
 }
 void expect_same(const actors::auth_request& a, const actors::auth_request& b) {
   SAME(account_id); SAME(device_id); SAME(stream); SAME(session_id); SAME(ip); SAME(new_session);
@@ -265,6 +267,7 @@ w::playback_session wire_session(const std::string& device, int32_t status) {
   s.has_reason = true;
   s.reason = 5;
   s.exempt = true;
+  s.over_limit = device != "d-1";  // both values travel
   return s;
 }
 
@@ -315,6 +318,7 @@ playback_session session(const std::string& device, session_status st, content_t
   s.bytes = 987654321;
   s.reason = reason;
   s.exempt = true;
+  s.over_limit = device != "d-1";  // both values travel
   return s;
 }
 
@@ -431,6 +435,7 @@ TEST(WireRoundTrip, LinkOutcome) {
   x.expires_at_ms = 1767226200000;
   x.max_sessions = 2;
   x.holders = {wire_session("d-1", 0), wire_session("d-2", 1)};
+  x.would_deny = true;
   expect_same(round_trip(x), x);
 }
 
@@ -461,8 +466,10 @@ TEST(WireRoundTrip, AuthRequest) {
 
 TEST(WireRoundTrip, AuthOutcome) {
   for (int32_t r = 0; r <= 6; ++r) {
-    w::auth_outcome x{r};
-    expect_same(round_trip(x), x);
+    for (bool would_deny : {false, true}) {
+      w::auth_outcome x{r, would_deny};
+      expect_same(round_trip(x), x);
+    }
   }
 }
 
@@ -538,7 +545,7 @@ TEST(WireRoundTrip, JobReport) {
 TEST(WireRoundTrip, NodeHello) {
   w::node_hello x{"node-b", w::protocol_version, 128, "10.1.2.3:8443"};
   expect_same(round_trip(x), x);
-  EXPECT_EQ(w::protocol_version, 1);
+  EXPECT_EQ(w::protocol_version, 2);
 }
 
 // --- conversions with the actor-side types ----------------------------------------------------
@@ -612,6 +619,7 @@ TEST(WireConvert, LinkOutcomeEveryResult) {
     x.max_sessions = 2;
     x.holders = {session("d-1", session_status::active, content_type::live, std::nullopt),
                  session("d-2", session_status::pending, content_type::vod, std::nullopt)};
+    x.would_deny = r == actors::link_result::approved;
     auto back = w::from_wire(round_trip(w::to_wire(x)));
     ASSERT_TRUE(back.has_value());
     expect_same(*back, x);
@@ -672,9 +680,10 @@ TEST(WireConvert, AuthRequestAndEveryOutcome) {
                          at_ms(1767225000000)};
   expect_same(w::from_wire(round_trip(w::to_wire(x))), x);
   for (auto r : all_auth_results) {
-    auto back = w::from_wire(round_trip(w::to_wire(actors::auth_outcome{r})));
+    auto back = w::from_wire(round_trip(w::to_wire(actors::auth_outcome{r, true})));
     ASSERT_TRUE(back.has_value());
     EXPECT_EQ(back->result, r);
+    EXPECT_TRUE(back->would_deny);
   }
 }
 

@@ -194,7 +194,7 @@ TEST(config_errors, unknown_nested_key_names_its_path_and_the_known_keys) {
   EXPECT_EQ(p.path, "playback_session.pending_tll");
   EXPECT_NE(p.message.find("unknown key"), std::string::npos) << p.message;
   EXPECT_NE(p.message.find("did you mean 'pending_ttl'"), std::string::npos) << p.message;
-  EXPECT_NE(p.message.find("known keys are: enabled, ini, default_max_sessions"),
+  EXPECT_NE(p.message.find("known keys are: enabled, mode, ini, default_max_sessions"),
             std::string::npos)
       << p.message;
   EXPECT_NE(p.message.find("line 7"), std::string::npos) << p.message;
@@ -458,6 +458,39 @@ TEST(config_load, to_yaml_round_trips_and_redacts) {
   EXPECT_NE(redacted.find("host=db user=u"), std::string::npos) << redacted;
   c.storage.dsn = "postgresql://u:hunter2@db/x";
   EXPECT_EQ(mc::to_yaml(c).find("hunter2"), std::string::npos);
+}
+
+}  // namespace
+
+namespace {
+
+// playback_session.mode (docs/shadow.md): enforce by default, shadow on
+// request, anything else a problem naming the key; the generic variable
+// sets it too.
+TEST(ConfigPlaybackMode, DefaultsToEnforceAndAcceptsShadow) {
+  auto r = mc::load_from_string(required_yaml, {});
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.config.playback_session.mode, "enforce");
+  r = mc::load_from_string(required_yaml + "playback_session:\n  mode: shadow\n", {});
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.config.playback_session.mode, "shadow");
+  r = mc::load_from_string(required_yaml, {{"MAXSESS__PLAYBACK_SESSION__MODE", "shadow"}});
+  ASSERT_TRUE(r.ok()) << dump(r);
+  EXPECT_EQ(r.config.playback_session.mode, "shadow");
+  // The effective configuration shows it and reads back.
+  auto again = mc::load_from_string(mc::to_yaml(r.config, false), {});
+  ASSERT_TRUE(again.ok()) << dump(again);
+  EXPECT_EQ(again.config.playback_session.mode, "shadow");
+}
+
+TEST(ConfigPlaybackMode, AnotherValueIsAProblemNamingTheKey) {
+  for (const char* bad : {"dry-run", "Shadow ", "", "off"}) {
+    auto r = mc::load_from_string(required_yaml + "playback_session:\n  mode: \"" + bad + "\"\n", {});
+    const auto* p = find_problem(r, "playback_session.mode");
+    ASSERT_NE(p, nullptr) << bad << "\n" << dump(r);
+    EXPECT_NE(p->message.find("enforce"), std::string::npos) << p->message;
+    EXPECT_NE(p->message.find("shadow"), std::string::npos) << p->message;
+  }
 }
 
 }  // namespace

@@ -97,6 +97,22 @@ TEST_F(log_fixture, filters_by_level) {
   EXPECT_EQ(nlohmann::json::parse(lines[1])["msg"], "e");
 }
 
+// SIGHUP's log.level: the new minimum applies to the next line, both ways.
+TEST_F(log_fixture, set_level_changes_the_filter_at_run_time) {
+  logger log(out, log_level::info, true, clock);
+  log.debug("c", "hidden");
+  log.set_level(log_level::debug);
+  EXPECT_TRUE(log.enabled(log_level::debug));
+  log.debug("c", "shown");
+  log.set_level(log_level::error);
+  log.warn("c", "hidden too");
+  log.error("c", "e");
+  auto lines = lines_of(out.str());
+  ASSERT_EQ(lines.size(), 2u) << out.str();
+  EXPECT_EQ(nlohmann::json::parse(lines[0])["msg"], "shown");
+  EXPECT_EQ(nlohmann::json::parse(lines[1])["msg"], "e");
+}
+
 TEST_F(log_fixture, uses_the_injected_clock) {
   logger log(out, log_level::info, true, clock);
   log.info("c", "first");

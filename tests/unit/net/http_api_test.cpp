@@ -165,6 +165,25 @@ TEST_F(Api, DeniedLinkListsHolders) {
   EXPECT_EQ(e["sessions"][0]["status"], "active");
 }
 
+// Shadow mode (docs/shadow.md): an approval that enforce would have denied
+// is a 200 like any approval, its session flagged, and counted apart.
+TEST_F(Api, ShadowApprovalIsA200WithTheFlagCountedAsWouldDeny) {
+  accounts.next.result = actors::link_result::approved;
+  accounts.next.would_deny = true;
+  accounts.next.session.device_id = "d1";
+  accounts.next.session.over_limit = true;
+  accounts.next.url = "http://s/news/index.m3u8?token=T";
+  accounts.next.token = "T";
+  auto r = call(http::verb::post, "/api/v1/links",
+                R"({"account_id":"a1","device_id":"d1","content":{"type":"live","stream":"news"}})");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  EXPECT_EQ(body(r)["decision"], "approved");
+  EXPECT_EQ(body(r)["session"]["over_limit"], true);
+  auto m = call(http::verb::get, "/metrics").body();
+  EXPECT_NE(m.find("maxsess_link_decisions_total{result=\"would_deny\"} 1"), std::string::npos) << m;
+  EXPECT_EQ(m.find("maxsess_link_decisions_total{result=\"approved\"}"), std::string::npos) << m;
+}
+
 TEST_F(Api, OutcomesMapToStatusCodes) {
   const std::string ok_body = R"({"account_id":"a","device_id":"d","content":{"type":"live","stream":"x"}})";
   accounts.next.result = actors::link_result::no_streamer;
@@ -632,6 +651,7 @@ json oracle_session(const playback_session& s) {
             {"exempt", s.exempt}};
   if (s.ended_at) j["ended_at"] = to_rfc3339(*s.ended_at);
   if (s.reason) j["end_reason"] = to_string(*s.reason);
+  j["over_limit"] = s.over_limit;
   return j;
 }
 std::string oracle_dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
@@ -655,6 +675,7 @@ TEST_F(Api, LinkAnswersAreTheBytesNlohmannWrote) {
   full.bytes = int64_t{1} << 40;
   full.exempt = true;
   full.token = "secret-token";
+  full.over_limit = true;
   playback_session bare;
   bare.device_id = "d2";
   accounts.next.result = actors::link_result::approved;
