@@ -103,8 +103,8 @@ const char* const sql_count_live_by_streamer =
 const char* const sql_accounts_at_limit =
     "SELECT s.account_id, coalesce(a.max_sessions, $1::bigint) AS max_sessions, count(*) AS live"
     " FROM playback_sessions s LEFT JOIN accounts a ON a.account_id = s.account_id"
-    " WHERE s.status IN ('pending', 'active') AND NOT s.exempt AND s.content_type <> 'radio'"
-    "   AND NOT coalesce(a.exempt, false)"
+    " WHERE s.status IN ('pending', 'active') AND NOT s.exempt AND NOT s.over_limit"
+    "   AND s.content_type <> 'radio' AND NOT coalesce(a.exempt, false)"
     " GROUP BY s.account_id, a.max_sessions"
     " HAVING coalesce(a.max_sessions, $1::bigint) > 0 AND count(*) >= coalesce(a.max_sessions, $1::bigint)"
     " ORDER BY s.account_id LIMIT $2::int";

@@ -24,6 +24,9 @@ TEST_F(StorageAccountsAtLimit, CountsWhatAccountStateCounts) {
   auto exempt_row = live("exemptrow", "e2");
   exempt_row.exempt = true;
   auto ended = live("ended", "x2", session_status::ended);
+  // Shadow mode: a session enforce would have refused plays on, never counted.
+  auto shadowed = live("shadowed", "s2");
+  shadowed.over_limit = true;
   store.apply({
       // at its own limit of 2 (one pending, one active)
       account("full", 2), upsert(live("full", "a", session_status::pending), 1), upsert(live("full", "b"), 1),
@@ -39,6 +42,7 @@ TEST_F(StorageAccountsAtLimit, CountsWhatAccountStateCounts) {
       account("radio", 2), upsert(live("radio", "r1"), 1), upsert(radio, 1),
       account("exemptrow", 2), upsert(live("exemptrow", "e1"), 1), upsert(exempt_row, 1),
       account("ended", 2), upsert(live("ended", "x1"), 1), upsert(ended, 1),
+      account("shadowed", 2), upsert(live("shadowed", "s1"), 1), upsert(shadowed, 1),
   });
   auto got = store.accounts_at_limit(2, 20);
   ASSERT_EQ(got.size(), 3u);
