@@ -108,7 +108,7 @@ d = s["denials"]
 assert len(d["per_minute"]) == 60 and d["last_hour"] == 1 and sum(d["per_minute"]) == 1, d
 assert s["accounts_at_limit"] == [{"account_id": "acc-full", "max_sessions": 2, "live": 2}], s["accounts_at_limit"]
 assert s["accounts_at_limit_more"] is False
-assert "mode" not in s or s["mode"] in ("enforce", "shadow"), s.get("mode")
+assert s.get("mode") == "enforce", s.get("mode")  # playback_session.mode's default
 PY
 curl -sS -D "$work/headers" -o "$work/page.html" "$H/" || fail "GET /"
 grep -qi '^content-type: text/html' "$work/headers" || fail "GET / is not HTML: $(cat "$work/headers")"
@@ -184,10 +184,8 @@ assert hidden(page.by_id("login")) and hidden(page.by_id("auth-message"))
 assert hidden(page.by_id("error")), text(page.by_id("error"))
 status = json.load(open(f"{work}/status.json"))
 mode = page.by_id("mode")
-if "mode" in status:  # the badge shows the configured mode, else nothing
-    assert not hidden(mode) and text(mode) == status["mode"].upper(), text(mode)
-else:
-    assert hidden(mode)
+# the badge shows the mode in force
+assert not hidden(mode) and text(mode) == status["mode"].upper() == "ENFORCE", text(mode)
 assert "Single node page-node-7" in text(page.by_id("cluster")), text(page.by_id("cluster"))
 assert "3 active" in text(page.by_id("sessions-active")).replace("\n", " "), text(page.by_id("sessions-active"))
 [st] = page.find(lambda n: n["tag"] == "tr" and "data-streamer" in n["attrs"], page.by_id("streamers"))
