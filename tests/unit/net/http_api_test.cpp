@@ -818,7 +818,7 @@ class EventsApi : public Api {
   std::optional<storage::event_page> next_page = storage::event_page{};
   std::function<void(storage::event_query, api_deps::events_cb)> deps_events;
   http_api events_api{{"admin-secret", {}},
-                      {accounts, streamers, side, signer, clock, log, metrics, {}, {}, {}, nullptr,
+                      {accounts, streamers, side, signer, clock, log, metrics, {}, {}, {}, nullptr, {},
                        [this](storage::event_query q, api_deps::events_cb done) { deps_events(q, done); }}};
 
   response get(const std::string& target) {

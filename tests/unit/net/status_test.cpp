@@ -87,6 +87,7 @@ struct no_accounts : actors::account_service {
   void end_session(std::string, std::string, bool, end_cb) override { ADD_FAILURE(); }
   void get_account(std::string, view_cb) override { ADD_FAILURE(); }
   void put_account(account_settings, view_cb) override { ADD_FAILURE(); }
+  void delete_account(std::string, end_cb) override { ADD_FAILURE(); }
   void authorize(actors::auth_request, auth_cb) override { ADD_FAILURE(); }
 };
 struct no_streamers : actors::streamer_admin {
@@ -124,7 +125,7 @@ class StatusRoutes : public ::testing::Test {
   metric_registry metrics;
   link_signer signer = *link_signer::from_spec("k1:status-test");
   http_api api{{"admin-secret", {}},
-               {accounts, streamers, side, signer, clock, log, metrics, {}, {}, {}, nullptr, page,
+               {accounts, streamers, side, signer, clock, log, metrics, {}, {}, {}, nullptr, {}, {}, page,
                 [this](std::function<void(std::string)> done) {
                   ++status_calls;
                   done(status_answer);
