@@ -4,7 +4,9 @@
 // durable writes, timers and passivation.
 #include "actors/account_actor.hpp"
 
+#include <algorithm>
 #include <map>
+#include <set>
 
 namespace maxsess::actors {
 
@@ -25,6 +27,9 @@ struct account_actor_state {
   uint64_t handled = 0;  // requests received from the shard owner (see passivation)
   uint64_t next_write = 1;
   std::map<uint64_t, std::function<void(write_status)>> writes_in_flight;
+  // The writes in flight that carry audit events only: they change no
+  // state, so memory and database still agree when one fails (no reload).
+  std::set<uint64_t> events_only;
   sys_time last_activity{};
   std::optional<sys_time> wake_at;
   bool passivating = false;
@@ -57,9 +62,11 @@ void start_load(account_self self, const std::string& account_id) {
 }
 
 // Persists `ops`; `done` runs in the actor once they are durable (or not).
-void submit(account_self self, std::vector<write_op> ops, std::function<void(write_status)> done) {
+void submit(account_self self, std::vector<write_op> ops, std::function<void(write_status)> done,
+            bool events_only = false) {
   auto id = self->state.next_write++;
   self->state.writes_in_flight.emplace(id, std::move(done));
+  if (events_only) self->state.events_only.insert(id);
   auto handle = caf::actor_cast<account_actor_impl>(self);
   self->state.ctx->deps.store.write(std::move(ops), [handle, id](write_status st) {
     caf::anon_send(handle, written_atom_v, id, st);
@@ -133,6 +140,7 @@ void apply(account_self self, side_effects fx, std::function<void(write_status)>
   // Logged and counted only once committed: a line is a decision on record
   // (a failed write answers 503 and the caller asks again).
   auto events = audit_events_of(fx.writes);
+  const bool events_only = events.size() == fx.writes.size();
   submit(self, std::move(fx.writes),
          [ctx, kills = std::move(fx.kills), events = std::move(events),
           done = std::move(done)](write_status st) mutable {
@@ -141,7 +149,8 @@ void apply(account_self self, side_effects fx, std::function<void(write_status)>
              push_kills(ctx, std::move(kills));
            }
            done(st);
-         });
+         },
+         events_only);
 }
 
 // What a sync changed, from every device's status before and after it.
@@ -211,6 +220,23 @@ void run(account_self self, D deliver, F& f, const T& unavailable) {
   auto& s = self->state;
   side_effects fx;
   T value = f(*s.logic, s.ctx->deps.clock.now(), fx);
+  if constexpr (std::is_same_v<T, auth_outcome>) {
+    // An auth refusal changes no state; only its audit event is written.
+    // Flussonic's answer comes from memory and does not wait for it: with
+    // the database down a killed or reused token is still refused
+    // (FLUSSONIC.md, docs/operations.md), and the event is lost then
+    // (counted in maxsess_audit_events_lost_total).
+    const bool events_only =
+        !fx.writes.empty() && std::all_of(fx.writes.begin(), fx.writes.end(), [](const write_op& w) {
+          return w.what == write_op::kind::insert_event;
+        });
+    if (events_only) {
+      deliver(std::move(value));
+      apply(self, std::move(fx), [](write_status) {});
+      arm_wake(self);
+      return;
+    }
+  }
   apply(self, std::move(fx),
         [deliver = std::move(deliver), value = std::move(value), unavailable](write_status st) mutable {
           // An approval (or any change) is answered only after its row is durable.
@@ -413,6 +439,7 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         if (i == s.writes_in_flight.end()) return;
         auto done = std::move(i->second);
         s.writes_in_flight.erase(i);
+        const bool events_only = s.events_only.erase(id) > 0;
         done(st);
         if (st == write_status::fenced) {
           // Another node holds the shard's lease now: this node must stop
@@ -421,7 +448,12 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
           if (s.ctx->opts.on_fenced) s.ctx->opts.on_fenced(s.logic->shard(), s.logic->epoch());
         }
         if (s.draining) return quit_when_written(self);
-        if (st != write_status::ok) {
+        if (st == write_status::failed && events_only) {
+          // Only audit events were lost; the state is unchanged.
+          s.ctx->deps.metrics.inc("maxsess_audit_events_lost_total");
+          s.ctx->deps.log.warn_repeated("audit", "audit event not recorded (database unavailable)",
+                                        {{"account", s.logic->account_id()}});
+        } else if (st != write_status::ok) {
           // Memory and database may now disagree: reload from the database
           // (requests wait meanwhile) rather than decide on unsaved state.
           s.ctx->deps.log.warn_repeated("account", "write not applied; reloading account state",

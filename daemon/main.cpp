@@ -138,6 +138,10 @@ void describe_metrics(metric_registry& m) {
   m.describe_counter("maxsess_audit_events_total",
                      "Audit events recorded (denials, kills, evictions...), by kind (docs/http_api.md).");
   for (auto kind : all_audit_kinds) m.zero("maxsess_audit_events_total", {{"kind", to_string(kind)}});
+  m.describe_counter("maxsess_audit_events_lost_total",
+                     "Audit events of auth refusals not recorded: the refusal was answered from memory "
+                     "while the database could not take the event.");
+  m.zero("maxsess_audit_events_lost_total");
   m.describe_histogram("maxsess_http_request_duration_seconds", "HTTP request latency by route group.",
                        {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5});
 }

@@ -16,8 +16,11 @@
 //    applies only while this node holds the shard's lease at that epoch (a
 //    node that lost the lease records nothing); single node: no lease check.
 //  - A decision whose event could not be written is answered like any
-//    decision whose rows could not be written (503, retry): every denial
-//    answered 403 is on record.
+//    decision whose rows could not be written (503, retry): every link
+//    denial answered 403 is on record. Except auth backend refusals that
+//    change no state: answered from memory at once (the database may be
+//    down; FLUSSONIC.md), the event written behind them and, if that
+//    fails, counted lost (the account is not reloaded: nothing changed).
 //  - After the commit the account actor logs one `info` line per event and
 //    counts it in maxsess_audit_events_total{kind}.
 //  - Events are never updated; the clear job deletes those older than

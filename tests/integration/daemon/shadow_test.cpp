@@ -97,7 +97,7 @@ TEST_F(Shadow, OverLimitLinkIsApprovedFlaggedAndSighupSwitchesToEnforce) {
   EXPECT_TRUE(has(m, "maxsess_link_decisions_total{result=\"approved\"} 1")) << m;
   EXPECT_FALSE(has(m, "maxsess_link_decisions_total{result=\"denied\"}")) << m;
   EXPECT_TRUE(has(m, "maxsess_shadow_decisions_total{decision=\"would_deny\",reason=\"max_sessions_reached\"} 1")) << m;
-  EXPECT_TRUE(has(d->log(), "shadow: would deny account=acc device=phone reason=max_sessions_reached")) << d->log();
+  EXPECT_TRUE(has(d->log(), "info  audit: would_deny account=acc device=phone reason=max_sessions_reached")) << d->log();
   // The audit trail, committed with the row (the events API reads this table).
   EXPECT_EQ(query_scalar(dsn, "SELECT kind || ' ' || reason || ' ' || node || ' ' || (holders->0->>'device_id')"
                               " FROM account_events WHERE account_id = 'acc' AND device_id = 'phone'"),
@@ -108,7 +108,7 @@ TEST_F(Shadow, OverLimitLinkIsApprovedFlaggedAndSighupSwitchesToEnforce) {
   auto tablet = link("tablet");
   ASSERT_EQ(tablet.status, 200) << tablet.body;
   EXPECT_EQ(json::parse(tablet.body)["session"]["over_limit"], true);
-  EXPECT_TRUE(has(d->log(), "device=tablet reason=max_sessions_reached max_sessions=1 holders=tv")) << d->log();
+  EXPECT_TRUE(has(d->log(), "device=tablet reason=max_sessions_reached node=test-node max_sessions=1 holders_count=1 holders=tv ")) << d->log();
 
   // SIGHUP to enforce: no restart, the mode shows, the next one is refused.
   {

@@ -47,7 +47,8 @@ TEST_F(ShadowActor, WouldDenyIsApprovedStoredFlaggedCountedAndLogged) {
   ASSERT_EQ(events[0].holders.size(), 1u);
   EXPECT_EQ(events[0].holders[0].device_id, "d1");
   const auto text = log_out.str();
-  auto at = text.find("shadow: would deny");
+  // Its log line is the audit trail's, like every recorded decision's.
+  auto at = text.find("audit: would_deny");
   ASSERT_NE(at, std::string::npos) << text;
   auto line = text.substr(at, text.find('\n', at) - at);
   EXPECT_NE(line.find("account=a1"), std::string::npos) << line;
