@@ -3,62 +3,17 @@
 // asking to passivate is let go only when nothing is on its way to it.
 #include "actors/shard_owner.hpp"
 
-#include <unordered_set>
 #include <vector>
 #include <memory>
 #include <set>
 #include <unordered_map>
 
 #include "actors/account_actor.hpp"
+#include "actors/recent_events.hpp"
 
 namespace maxsess::actors {
 
 namespace {
-
-// A bounded memory of the webhook events this owner made durable, by
-// (streamer, event id): a batch Flussonic resends (after a 5xx, or its own
-// retry) is recognised. Only applied events are remembered, so an event that
-// failed is applied when it comes again. What falls out of the memory is
-// covered by the state rules (counters only grow, closed stays closed), so
-// the memory is an optimisation and stays small: the last `kept` ids per
-// shard, in a ring and a hash set sized once (256 shards × 4096 ≈ 30 MiB at
-// most; 20 000 ids per shard in std::set and std::deque made that up to
-// ~350 MiB, a node's memory growing for as long as webhooks flow until the
-// cap, which a soak cannot tell from a leak).
-class recent_events {
- public:
-  static constexpr std::size_t kept = 4096;
-  bool contains(int64_t streamer, int64_t id) const { return ids_.count(key{streamer, id}) > 0; }
-  void add(int64_t streamer, int64_t id) {
-    if (ring_.empty()) {
-      ring_.reserve(kept);
-      ids_.reserve(kept);
-    }
-    if (!ids_.insert(key{streamer, id}).second) return;
-    if (ring_.size() < kept) {
-      ring_.push_back(key{streamer, id});
-      return;
-    }
-    ids_.erase(ring_[next_]);
-    ring_[next_] = key{streamer, id};
-    next_ = (next_ + 1) % kept;
-  }
-
- private:
-  struct key {
-    int64_t streamer;
-    int64_t id;
-    bool operator==(const key& o) const { return streamer == o.streamer && id == o.id; }
-  };
-  struct hash {
-    std::size_t operator()(const key& k) const {
-      return std::hash<int64_t>{}(k.id * 1000003 ^ k.streamer);
-    }
-  };
-  std::unordered_set<key, hash> ids_;
-  std::vector<key> ring_;  // insertion order; next_ is the oldest once full
-  std::size_t next_ = 0;
-};
 
 struct shard_owner_state {
   struct entry {

@@ -24,6 +24,7 @@ ACCOUNTS=${SOAK_ACCOUNTS:-100000}
 BASELINE=${SOAK_BASELINE_MINUTE:-}  # default: a sixth of the run
 WEBHOOKS=${SOAK_WEBHOOKS:-1}        # 0: auth updates instead of webhook batches
 LINKS=${SOAK_LINKS:-1}              # 0: auth updates instead of link requests
+HISTORY=${SOAK_HISTORY:-1}          # 0: no ended row per account x device before the load
 OUT=${SOAK_OUT:-$BUILD_DIR/soak}
 
 say() { echo "soak.sh: $*" >&2; }
@@ -46,7 +47,8 @@ rc=0
 timeout -s INT -k 30 "$limit" env MAXSESS_TEST_DSN="$(cat "$PG_DIR/dsn")" \
   "$BUILD_DIR/tests/bench/maxsess_soak" --minutes "$MINUTES" --sample-seconds "$SAMPLE" \
   --rate "$RATE" --accounts "$ACCOUNTS" --csv "$OUT/soak.csv" ${BASELINE:+--baseline-minute "$BASELINE"} \
-  $([[ $WEBHOOKS == 0 ]] && echo --no-webhooks) $([[ $LINKS == 0 ]] && echo --no-links) 2>&1 | tee "$OUT/soak.log" || rc=$?
+  $([[ $WEBHOOKS == 0 ]] && echo --no-webhooks) $([[ $LINKS == 0 ]] && echo --no-links) \
+  $([[ $HISTORY == 0 ]] && echo --no-history) 2>&1 | tee "$OUT/soak.log" || rc=$?
 if [[ -s $OUT/soak.csv ]]; then
   scripts/soak_plot.sh "$OUT/soak.csv" "$OUT/soak.png" "maxsess soak: $MINUTES min at $RATE req/s" "$BASELINE" || say "plot failed"
 fi
