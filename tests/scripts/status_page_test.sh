@@ -244,8 +244,15 @@ printf 'cluster:\n  enabled: true\n  listen: "127.0.0.1:%s"\n  shards: 16\n' "$c
 cluster_pid=$!
 C=http://127.0.0.1:$cluster_port
 held=
-for _ in $(seq 1 300); do  # ready, and every shard leased (takes a lease round or two)
-  held=$(curl -sS -H "$A" "$C/api/v1/cluster" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin).get("held"))' 2>/dev/null || true)
+# Ready, every shard leased (a lease round or two), and the node list
+# showing them too: it comes from the lease rows the next round reads, so
+# "held" can be 16 while this node's row still says 0.
+for _ in $(seq 1 300); do
+  held=$(curl -sS -H "$A" "$C/api/v1/cluster" 2>/dev/null | python3 -c '
+import json, sys
+c = json.load(sys.stdin)
+listed = [n.get("shards") for n in c.get("nodes", []) if n.get("id", n.get("node")) == "page-c1"]
+print(c.get("held") if listed == [16] else "listed %s" % listed)' 2>/dev/null || true)
   [[ "$held" == 16 ]] && break
   kill -0 "$cluster_pid" 2>/dev/null || fail "the cluster node exited"
   sleep 0.1
