@@ -25,9 +25,5 @@ const char* build_version() { return \"${VERSION}\"; }
 const char* build_commit() { return \"${commit}\"; }
 }  // namespace maxsess
 ")
-if(EXISTS "${OUT}")
-  file(READ "${OUT}" old)
-endif()
-if(NOT "${old}" STREQUAL "${text}")
-  file(WRITE "${OUT}" "${text}")
-endif()
+include(${CMAKE_CURRENT_LIST_DIR}/write_if_changed.cmake)
+write_if_changed("${OUT}" "${text}")

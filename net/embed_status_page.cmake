@@ -25,11 +25,5 @@ const std::string& status_page_html() {
 
 }  // namespace maxsess::net
 ")
-# Only touch OUT when it changes, so a re-run does not force a recompile.
-if(EXISTS "${OUT}")
-  file(READ "${OUT}" old)
-  if(old STREQUAL content)
-    return()
-  endif()
-endif()
-file(WRITE "${OUT}" "${content}")
+include(${CMAKE_CURRENT_LIST_DIR}/../cmake/write_if_changed.cmake)
+write_if_changed("${OUT}" "${content}")
