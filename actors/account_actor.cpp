@@ -31,7 +31,14 @@ struct account_actor_state {
   // state, so memory and database still agree when one fails (no reload).
   std::set<uint64_t> events_only;
   sys_time last_activity{};
-  std::optional<sys_time> wake_at;
+  // The times of the wake timers in flight, earliest first. CAF 0.17 cannot
+  // cancel a delayed_send: a timer armed for a later deadline stays in the
+  // actor clock until it fires, so a new one is armed only when none in
+  // flight comes at or before the next deadline. Forgetting them (one
+  // optional, reset at each wake) left one stale_after timer behind per
+  // progress flush: ~50 bytes per auth update_session held for stale_after
+  // (the soak's RSS growth, docs/faults.md).
+  std::vector<sys_time> wakes;
   bool passivating = false;
   bool draining = false;  // the shard is leaving this node
   static inline const char* name = "maxsess.account";
@@ -42,7 +49,7 @@ using account_actor_impl = account_actor::extend<
     caf::reacts_to<loaded_atom, storage::account_snapshot>,
     caf::reacts_to<loadfail_atom, std::string>,
     caf::reacts_to<written_atom, uint64_t, write_status>,
-    caf::reacts_to<wake_atom>>;
+    caf::reacts_to<wake_atom, sys_time::rep>>;
 using account_self = account_actor_impl::stateful_pointer<account_actor_state>;
 
 void start_load(account_self self, const std::string& account_id) {
@@ -174,7 +181,18 @@ bool idle(account_self self) {
          !s.logic->has_live_sessions();
 }
 
-// Arms one timer for the earliest thing to do: an expiry, or passivation.
+// A wake at `at` (not before `now` + 1 ms), remembered until it fires.
+void schedule_wake(account_self self, sys_time at, sys_time now) {
+  auto& w = self->state.wakes;
+  w.insert(std::lower_bound(w.begin(), w.end(), at), at);
+  auto delay = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(at - now) +
+                            std::chrono::milliseconds(1),
+                        std::chrono::milliseconds(1));
+  self->delayed_send(self, delay, wake_atom_v, at.time_since_epoch().count());
+}
+
+// Arms a timer for the earliest thing to do (an expiry, a progress write, or
+// passivation) unless one in flight comes at or before it.
 void arm_wake(account_self self) {
   auto& s = self->state;
   if (!s.loaded || s.passivating) return;
@@ -183,13 +201,8 @@ void arm_wake(account_self self) {
     auto idle_at = s.last_activity + s.ctx->opts.idle_passivate;
     if (!next || idle_at < *next) next = idle_at;
   }
-  if (!next || (s.wake_at && *s.wake_at <= *next)) return;
-  s.wake_at = next;
-  auto now = s.ctx->deps.clock.now();
-  auto delay = std::chrono::duration_cast<std::chrono::milliseconds>(*next - now) +
-               std::chrono::milliseconds(1);
-  if (delay < std::chrono::milliseconds(1)) delay = std::chrono::milliseconds(1);
-  self->delayed_send(self, delay, wake_atom_v);
+  if (!next || (!s.wakes.empty() && s.wakes.front() <= *next)) return;
+  schedule_wake(self, *next, s.ctx->deps.clock.now());
 }
 
 // Asks the shard owner to let this actor go. It agrees only if it forwarded us
@@ -207,7 +220,8 @@ void ask_to_passivate(account_self self) {
         // asks again shortly, or it would stay in memory for good: arm_wake
         // does nothing while unloaded.
         if (!s.loaded && !s.loading && !s.draining && s.writes_in_flight.empty())
-          self->delayed_send(self, std::chrono::milliseconds(10), wake_atom_v);
+          schedule_wake(self, s.ctx->deps.clock.now() + std::chrono::milliseconds(10),
+                        s.ctx->deps.clock.now());
         else
           arm_wake(self);
       });
@@ -477,9 +491,11 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         finish_load(self, false);  // what waits for a load is refused
         quit_when_written(self);
       },
-      [=](wake_atom) {
+      [=](wake_atom, sys_time::rep at) {
         auto& s = self->state;
-        s.wake_at.reset();
+        auto& w = s.wakes;
+        if (auto i = std::find(w.begin(), w.end(), sys_time(sys_time::duration(at))); i != w.end())
+          w.erase(i);
         if (!s.loaded && !s.loading && !s.passivating && !s.draining && s.writes_in_flight.empty())
           return ask_to_passivate(self);  // a failed load, see ask_to_passivate
         if (!s.loaded || s.passivating || s.draining) return;

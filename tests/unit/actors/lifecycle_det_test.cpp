@@ -284,3 +284,49 @@ TEST_F(Lifecycle, StoppedOwnerAnswersTheRequestWaitingForItsWrite) {
 }
 
 }  // namespace
+
+// A playing device's auth update_session every second sets a progress write
+// 1 s ahead of its stale_after expiry (180 s): the account actor wakes for
+// the one, then for the other. CAF 0.17 cannot cancel a delayed_send, and
+// the actor once forgot the timers in flight at each wake, so each progress
+// flush left one more timer in the actor clock -- and each of those re-armed
+// another when it fired: ~50 bytes per update, without bound (the 30-minute
+// soak's RSS growth, docs/faults.md). Through 400 updates (more than
+// stale_after) the clock must hold only a couple of this actor's timers.
+TEST_F(Lifecycle, ProgressWritesLeaveNoTimersBehindInTheActorClock) {
+  start({});
+  own(shard_of("a1"), 1);
+  auto l = link("a1", "d1");
+  run();
+  ASSERT_EQ(l->value->result, link_result::approved);
+  auto auth = [&](bool fresh, int64_t bytes) {
+    auth_request a;
+    a.account_id = "a1";
+    a.device_id = "d1";
+    a.stream = "news";
+    a.session_id = "f1";
+    a.ip = "1.1.1.1";
+    a.new_session = fresh;
+    a.bytes = bytes;
+    a.duration = bytes;
+    a.token_issued_at = clock.now();
+    auto out = track(std::make_shared<answer<auth_outcome>>());
+    rt->accounts().authorize(a, [out](auth_outcome o) { out->set(o); });
+    run();
+    return out;
+  };
+  auto first = auth(true, 0);
+  ASSERT_TRUE(first->value.has_value());
+  ASSERT_EQ(first->value->result, auth_result::allow);
+  std::size_t most = 0;
+  for (int i = 1; i <= 400; ++i) {
+    auto u = auth(false, i * 1000);
+    ASSERT_TRUE(u->value.has_value());
+    ASSERT_EQ(u->value->result, auth_result::allow) << "update " << i;
+    advance(1100ms);
+    most = std::max(most, sched->clock().schedule().size());
+  }
+  EXPECT_LE(most, 4u) << "timers pile up in the actor clock";
+  EXPECT_EQ(memory.session("a1", "d1")->status, session_status::active);
+  EXPECT_EQ(memory.session("a1", "d1")->bytes, 400 * 1000) << "the progress was written";
+}
