@@ -5,6 +5,7 @@
 #include "actors/account_actor.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 
@@ -41,11 +42,26 @@ struct account_actor_state {
   std::vector<sys_time> wakes;
   bool passivating = false;
   bool draining = false;  // the shard is leaving this node
+  // The auth board (auth_board.hpp): this actor instance's id there, what
+  // tells it to take progress, whether it has a page there now.
+  uint64_t board_id = 0;
+  std::function<void()> board_notify;
+  bool on_board = false;
+  std::string account_id;
+  int shard = 0;
+  // Nothing stays published for an actor that is gone, however it ended.
+  ~account_actor_state() {
+    if (on_board && ctx != nullptr && ctx->board != nullptr) ctx->board->withdraw(shard, account_id, board_id);
+  }
   static inline const char* name = "maxsess.account";
 };
 
+// Board ids grow, so a successor's page is told from its predecessor's.
+std::atomic<uint64_t> next_board_id{1};
+
 // The public interface plus the actor's own messages to itself.
 using account_actor_impl = account_actor::extend<
+    caf::reacts_to<progress_atom>,
     caf::reacts_to<loaded_atom, storage::account_snapshot>,
     caf::reacts_to<loadfail_atom, std::string>,
     caf::reacts_to<written_atom, uint64_t, write_status>,
@@ -205,6 +221,39 @@ void arm_wake(account_self self) {
   schedule_wake(self, *next, s.ctx->deps.clock.now());
 }
 
+// The auth board: takes the progress of the checks allowed there since the
+// last take, before anything else is decided for the account (so every
+// decision sees it, as if those checks had come through the mailbox).
+void take_progress(account_self self) {
+  auto& s = self->state;
+  if (!s.on_board || !s.loaded) return;
+  auto notes = s.ctx->board->take(s.shard, s.account_id, s.board_id);
+  if (notes.empty()) return;
+  const auto now = s.ctx->deps.clock.now();
+  for (auto& n : notes) s.logic->absorb_progress(n, now);
+}
+
+// Publishes what the account's state allows from the board now; called at
+// the end of every step that may have changed it. Nothing while the state
+// is not loaded (or being reloaded after a failed write) or the shard
+// leaves: those checks come to the actor.
+void publish(account_self self) {
+  auto& s = self->state;
+  auto* board = s.ctx->board;
+  if (board == nullptr) return;
+  if (!s.loaded || s.draining) {
+    if (s.on_board) board->withdraw(s.shard, s.account_id, s.board_id);
+    s.on_board = false;
+    return;
+  }
+  auto passes = s.logic->auth_passes(s.ctx->deps.clock.now());
+  if (passes.empty() && !s.on_board) return;  // links and idle accounts: nothing to do
+  auto r = board->publish(s.shard, s.account_id, s.board_id, std::move(passes), s.logic->progress_pending(),
+                          s.board_notify);
+  s.on_board = r.page;
+  if (r.take_now) self->send(self, progress_atom_v);  // progress came meanwhile
+}
+
 // Asks the shard owner to let this actor go. It agrees only if it forwarded us
 // nothing we have not seen, so no request can be lost or reach a second
 // actor. Refused: carry on (arm_wake is a no-op while unloaded).
@@ -279,7 +328,9 @@ void exec_with(account_self self, F f, T unavailable, D deliver) {
     start_load(self, s.logic->account_id());  // no-op while a load runs
     return;
   }
+  take_progress(self);
   run(self, std::move(deliver), f, unavailable);
+  publish(self);
 }
 
 template <class T, class F>
@@ -327,6 +378,10 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
   s.ctx = ctx;
   s.parent = std::move(args.parent);
   s.last_activity = ctx->deps.clock.now();
+  s.account_id = args.account_id;
+  s.shard = args.shard;
+  s.board_id = next_board_id.fetch_add(1, std::memory_order_relaxed);
+  s.board_notify = [handle = caf::actor_cast<caf::actor>(self)] { caf::anon_send(handle, progress_atom_v); };
   s.logic = std::make_unique<account_state>(args.account_id, args.shard, args.epoch,
                                             ctx->opts.decisions, ctx->deps.signer,
                                             ctx->deps.streamers,
@@ -421,6 +476,13 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
             false);
       },
       // --- internals ---
+      [=](progress_atom) {
+        // Checks allowed from the board left progress: into the state now,
+        // written within progress_write_delay like any other.
+        take_progress(self);
+        arm_wake(self);
+        publish(self);
+      },
       [=](loaded_atom, storage::account_snapshot& snap) {
         auto& s = self->state;
         if (s.draining) return quit_when_written(self);
@@ -431,6 +493,7 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         if (!ops.empty()) submit(self, std::move(ops), [](write_status) {});
         finish_load(self, true);
         arm_wake(self);
+        publish(self);
       },
       [=](loadfail_atom, std::string& error) {
         // One line per interval, not per request, while the database is down.
@@ -478,16 +541,19 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         // Reload once nothing of ours is in flight any more.
         if (!s.loaded) start_load(self, s.logic->account_id());
         arm_wake(self);
+        publish(self);  // withdrawn while the state reloads
       },
       [=](drain_atom) {
         auto& s = self->state;
         if (s.loaded && !s.draining) {
+          take_progress(self);
           // What waited in memory lands before the shard goes.
           std::vector<write_op> ops;
           s.logic->flush_progress(ops);
           if (!ops.empty()) submit(self, std::move(ops), [](write_status) {});
         }
         s.draining = true;
+        publish(self);  // withdrawn: checks go where the shard's requests go now
         finish_load(self, false);  // what waits for a load is refused
         quit_when_written(self);
       },
@@ -499,10 +565,12 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         if (!s.loaded && !s.loading && !s.passivating && !s.draining && s.writes_in_flight.empty())
           return ask_to_passivate(self);  // a failed load, see ask_to_passivate
         if (!s.loaded || s.passivating || s.draining) return;
+        take_progress(self);  // last seen, before stale_after is judged
         auto now = s.ctx->deps.clock.now();
         std::vector<write_op> ops;
         s.logic->expire(now, ops);
         if (!ops.empty()) submit(self, std::move(ops), [](write_status) {});
+        publish(self);
         if (idle(self) && now >= s.last_activity + s.ctx->opts.idle_passivate) {
           ask_to_passivate(self);
           return;

@@ -1,5 +1,7 @@
 #include "actors/account_state.hpp"
 
+#include "actors/auth_board.hpp"
+
 #include <algorithm>
 #include <set>
 
@@ -399,6 +401,43 @@ bool account_state::refresh(playback_session& s, const play_report& r, sys_time 
   if (auto* f = find_flussonic(s, r.session_id); f && at > f->updated_at) f->updated_at = at, changed = true;
   if (s.status == session_status::pending) s.status = session_status::active, changed = true;
   return changed;
+}
+
+std::vector<auth_pass> account_state::auth_passes(sys_time now) const {
+  std::vector<auth_pass> out;
+  if (cfg_.progress_write_delay.count() <= 0) return out;
+  for (auto& [device, s] : sessions_) {
+    if (s.status != session_status::active) continue;
+    const sys_time stale_at = s.updated_at + cfg_.stale_after;
+    if (now >= stale_at) continue;  // expire() ends it at the next look
+    for (std::size_t i = 0; i < s.flussonic.size(); ++i) {
+      const auto& f = s.flussonic[i];
+      if (!f.open) continue;
+      // authorize() looks at the first entry with the id: a later open one
+      // behind a closed one of the same id is refused (replaced) there.
+      bool first = true;
+      for (std::size_t k = 0; k < i && first; ++k) first = s.flussonic[k].id != f.id;
+      if (first) out.push_back({device, f.id, stale_at});
+    }
+  }
+  return out;
+}
+
+bool account_state::absorb_progress(const progress_note& n, sys_time now) {
+  auto it = sessions_.find(n.device_id);
+  if (it == sessions_.end()) return false;
+  auto& s = it->second;
+  if (s.status != session_status::active || cfg_.progress_write_delay.count() <= 0) return false;
+  auto* f = find_flussonic(s, n.session_id);
+  if (f == nullptr || !f->open) return false;
+  play_report r;
+  r.session_id = n.session_id;
+  r.duration = n.duration;
+  r.bytes = n.bytes;
+  r.at = n.at;
+  refresh(s, r, now);
+  if (progress_.insert(s.device_id).second && !progress_due_) progress_due_ = now + cfg_.progress_write_delay;
+  return true;
 }
 
 bool account_state::from_an_earlier_link(const playback_session& s, const play_report& r) const {

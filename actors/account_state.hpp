@@ -164,6 +164,9 @@ struct shadow_note {
 };
 const char* to_string(shadow_note::kind k);
 
+struct auth_pass;      // auth_board.hpp
+struct progress_note;  // auth_board.hpp
+
 // What the account actor hands back besides rows to write.
 struct side_effects {
   std::vector<storage::write_op> writes;
@@ -217,6 +220,16 @@ class account_state {
 
   // The auth backend's question for one Flussonic session.
   auth_outcome authorize(const auth_request& req, sys_time now, side_effects& fx);
+
+  // The auth hot path (auth_board.hpp). The Flussonic sessions for which
+  // authorize() would take its progress-only branch now: every open one of
+  // an active session (the first with its id, as authorize finds it) not
+  // past stale_after; none when progress_write_delay is 0.
+  std::vector<auth_pass> auth_passes(sys_time now) const;
+  // The progress of a check allowed from the board, as authorize's
+  // progress-only branch records it; false (dropped) when the session no
+  // longer plays that Flussonic session (ended, killed, replaced since).
+  bool absorb_progress(const progress_note& n, sys_time now);
 
   // A webhook event for one of this account's devices.
   void on_play(const std::string& device_id, const play_report& r, sys_time now, side_effects& fx);

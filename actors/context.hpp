@@ -1,6 +1,7 @@
 #pragma once
 // What every actor of a node shares, owned by the runtime and outliving every
 // actor. Private to actors/.
+#include "actors/auth_board.hpp"
 #include "actors/ownership.hpp"
 #include "actors/protocol.hpp"
 #include "actors/runtime.hpp"
@@ -15,6 +16,9 @@ struct context {
   shard_actor nobody;                     // answers unavailable (shards owned by no one)
   caf::actor supervisor;                  // streamer supervisor (kills go there); may be empty
   streamer_placement* placement = nullptr;  // which streamers' timers run here
+  // What account actors publish for the auth hot path (auth_board.hpp);
+  // set once at start, before any request.
+  auth_board* board = nullptr;
 
   // The actor that answers for `account_id` now (never a null handle).
   shard_actor owner_of(const std::string& account_id) const {

@@ -112,6 +112,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(maxsess, caf::first_custom_type_id)
   CAF_ADD_ATOM(maxsess, maxsess::atoms, stop_atom, "ms_stop")
   // requests to an account, appended (DELETE /api/v1/accounts/{id})
   CAF_ADD_ATOM(maxsess, maxsess::atoms, del_atom, "ms_del")
+  // account actor internals, appended: take the progress of checks allowed
+  // from the auth board (auth_board.hpp)
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, progress_atom, "ms_progr")
 CAF_END_TYPE_ID_BLOCK(maxsess)
 
 namespace maxsess::actors {

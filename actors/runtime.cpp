@@ -163,6 +163,17 @@ class actor_account_service final : public account_service {
   void authorize(auth_request req, auth_cb done) override {
     const int shard = shard_of(req.account_id, ctx_.opts.shards);
     if (auto local = table_.locate_local(shard)) {
+      // A check that decides nothing new (a session playing on) is allowed
+      // from what its account actor published (auth_board.hpp): no hop to
+      // the actor and back, no deadline. Not while the shard's lease is not
+      // served here (the actor would answer unavailable).
+      const auto now = ctx_.deps.clock.now();
+      std::function<void()> notify;
+      if (table_.serving(shard, now) && ctx_.board->try_allow(shard, req, now, notify)) {
+        if (notify) notify();
+        call_back(done, auth_outcome{auth_result::allow});
+        return;
+      }
       std::function<void()> expire;
       auto cb = answered_once<auth_outcome>(std::move(done), auth_outcome{auth_result::unavailable},
                                             &expire);
@@ -214,6 +225,7 @@ caf::actor_system_config make_config(const runtime_options& opts) {
 struct actor_runtime::impl {
   impl(runtime_options opts, runtime_deps deps)
       : ctx{std::move(opts), deps, nullptr, {}, {}, nullptr},
+        board(ctx.opts.shards, ctx.opts.decisions.stale_after),
         placement(!ctx.opts.cluster),
         cfg(make_config(ctx.opts)),
         system(cfg),
@@ -222,6 +234,7 @@ struct actor_runtime::impl {
               [this](int shard) { return disown(shard); },
               [this](int shard) { return local_owner(shard); }, placement} {
     ctx.shards = &table;
+    ctx.board = &board;
     ctx.placement = &placement;
     ctx.nobody = table.nobody();
     // Single node: every shard is owned here for good.
@@ -279,6 +292,7 @@ struct actor_runtime::impl {
   }
 
   context ctx;
+  auth_board board;  // before the actor system: account actors withdraw from it as they go
   streamer_placement placement;
   caf::actor_system_config cfg;
   caf::actor_system system;
@@ -314,6 +328,8 @@ std::size_t actor_runtime::live_accounts() {
         .receive([&](uint64_t count) { n += count; }, [&](caf::error&) {});
   return n;
 }
+
+uint64_t actor_runtime::auth_checks_from_board() const { return impl_->board.allowed(); }
 
 void actor_runtime::shutdown() {
   if (impl_->stopped) return;

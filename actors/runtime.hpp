@@ -90,6 +90,9 @@ class actor_runtime {
 
   // Account actors alive now (for metrics and tests); asks every shard owner.
   std::size_t live_accounts();
+  // Auth checks allowed from what account actors published, without a
+  // message to them (auth_board.hpp), since start.
+  uint64_t auth_checks_from_board() const;
 
   // Stops the shard owners and every account actor after the messages already
   // queued were handled, waits for them (writes in flight are answered by

@@ -1,6 +1,12 @@
 #include "domain/token.hpp"
 
+// hmac_sha256_key keeps SHA-256 states between calls, which only the
+// low-level SHA256_* functions allow without an allocation per copy; they
+// are deprecated in OpenSSL 3 but present (Debian 12's 3.0), and this is the
+// only file that uses them.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
@@ -192,6 +198,45 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
   return std::string(reinterpret_cast<const char*>(md), len);
 }
 
+struct hmac_sha256_key::state {
+  SHA256_CTX inner;  // after (key ^ ipad)
+  SHA256_CTX outer;  // after (key ^ opad)
+};
+
+hmac_sha256_key::hmac_sha256_key(std::string_view key) {
+  constexpr std::size_t block = 64;
+  unsigned char k[block] = {};
+  if (key.size() > block) {  // RFC 2104: a longer key is hashed first
+    SHA256(bytes_of(key), key.size(), k);
+  } else {
+    std::copy(key.begin(), key.end(), reinterpret_cast<char*>(k));
+  }
+  unsigned char pad[block];
+  auto s = std::make_shared<state>();
+  for (std::size_t i = 0; i < block; ++i) pad[i] = k[i] ^ 0x36;
+  if (SHA256_Init(&s->inner) != 1 || SHA256_Update(&s->inner, pad, block) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  for (std::size_t i = 0; i < block; ++i) pad[i] = k[i] ^ 0x5c;
+  if (SHA256_Init(&s->outer) != 1 || SHA256_Update(&s->outer, pad, block) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  OPENSSL_cleanse(k, sizeof k);
+  OPENSSL_cleanse(pad, sizeof pad);
+  s_ = std::move(s);
+}
+
+std::array<unsigned char, 32> hmac_sha256_key::mac(std::string_view data) const {
+  std::array<unsigned char, 32> out{};
+  SHA256_CTX c = s_->inner;  // a plain struct: copied, not allocated
+  unsigned char inner[SHA256_DIGEST_LENGTH];
+  if (SHA256_Update(&c, bytes_of(data), data.size()) != 1 || SHA256_Final(inner, &c) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  c = s_->outer;
+  if (SHA256_Update(&c, inner, sizeof inner) != 1 || SHA256_Final(out.data(), &c) != 1)
+    throw std::runtime_error("SHA-256 failed");
+  OPENSSL_cleanse(&c, sizeof c);
+  return out;
+}
+
 bool constant_time_equal(std::string_view a, std::string_view b) {
   // The length is not secret (a MAC's length is public); only the content
   // comparison must not leak where the first difference is.
@@ -211,6 +256,7 @@ std::optional<link_signer> link_signer::from_spec(std::string_view spec, std::st
   link_signer out;
   if (spec.find(':') == std::string_view::npos) {
     out.keys_.emplace_back(std::string(default_kid), std::string(spec));
+    out.macs_.emplace_back(spec);
     return out;
   }
   std::set<std::string_view> seen;
@@ -242,6 +288,7 @@ std::optional<link_signer> link_signer::from_spec(std::string_view spec, std::st
       return std::nullopt;
     }
     out.keys_.emplace_back(std::string(kid), std::string(secret));
+    out.macs_.emplace_back(secret);
   }
   return out;
 }
@@ -291,19 +338,20 @@ std::variant<token_claims, token_error> link_signer::verify(std::string_view tok
       || !valid_stream_name(fields[2]))
     return token_error::malformed;
 
-  const std::string* secret = nullptr;
-  for (const auto& [kid, s] : keys_) {
-    if (kid == parts[1]) {
-      secret = &s;
+  const hmac_sha256_key* key = nullptr;
+  for (std::size_t i = 0; i < keys_.size(); ++i) {
+    if (keys_[i].first == parts[1]) {
+      key = &macs_[i];
       break;
     }
   }
-  if (secret == nullptr)
+  if (key == nullptr)
     return token_error::unknown_key;
 
   const auto signed_len = token.size() - parts[4].size() - 1;
-  const std::string expected = hmac_sha256(*secret, token.substr(0, signed_len));
-  if (!constant_time_equal(expected, *mac))
+  const auto expected = key->mac(token.substr(0, signed_len));
+  if (!constant_time_equal(std::string_view(reinterpret_cast<const char*>(expected.data()), expected.size()),
+                           *mac))
     return token_error::bad_signature;
 
   if (check_expiry && (whole_seconds ? to_unix_seconds(now) >= *expires : to_unix_ms(now) >= expires_ms))

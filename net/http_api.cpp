@@ -11,6 +11,7 @@
 #include "net/status.hpp"
 
 #include <memory>
+#include <mutex>
 
 namespace maxsess::net {
 
@@ -428,19 +429,53 @@ http_api::http_api(api_options opts, api_deps deps)
                                  opts_.admin_token.empty() ? std::vector<std::string>{}
                                                            : std::vector<std::string>{opts_.admin_token},
                                  opts_.client_tokens})),
-      status_page_csp_(deps_.status_page.empty() ? std::string{} : status_page_csp(deps_.status_page)) {}
+      status_page_csp_(deps_.status_page.empty() ? std::string{} : status_page_csp(deps_.status_page)),
+      request_metrics_(std::make_shared<request_metrics>(deps_.metrics)) {}
 
 namespace {
 // A few route groups for the latency histogram (bounded label values).
-const char* route_group(const std::string& path) {
-  if (path == "/api/v1/links") return "links";
-  if (path.rfind("/api/v1/accounts/", 0) == 0 && path.find("/devices/") != std::string::npos) return "session";
-  if (path.rfind("/webhook/", 0) == 0) return "webhook";
-  if (path.find("auth") != std::string::npos || path.find("chk_flussonic") != std::string::npos) return "auth";
-  if (path.rfind("/api/v1/", 0) == 0) return "admin";
-  return "other";
+constexpr const char* route_groups[] = {"links", "session", "webhook", "auth", "admin", "other"};
+constexpr std::size_t route_group_count = sizeof route_groups / sizeof route_groups[0];
+constexpr std::size_t status_codes = 600;  // 100..599; the counters' key is group * 600 + code
+
+std::size_t route_group(const std::string& path) {
+  if (path == "/api/v1/links") return 0;
+  if (path.rfind("/api/v1/accounts/", 0) == 0 && path.find("/devices/") != std::string::npos) return 1;
+  if (path.rfind("/webhook/", 0) == 0) return 2;
+  if (path.find("auth") != std::string::npos || path.find("chk_flussonic") != std::string::npos) return 3;
+  if (path.rfind("/api/v1/", 0) == 0) return 4;
+  return 5;
 }
 }  // namespace
+
+// Every request's latency and count, and the auth backend's allow: series
+// resolved on first use, then updated without the registry's lock or a
+// label string (they were a global mutex between the I/O threads and a few
+// allocations per request).
+struct http_api::request_metrics {
+  explicit request_metrics(metric_registry& m)
+      : registry(m),
+        requests(m, "maxsess_http_requests_total", route_group_count * status_codes, [](std::size_t k) {
+          return metric_registry::labels{{"route", route_groups[k / status_codes]},
+                                         {"code", std::to_string(k % status_codes)}};
+        }) {}
+  void observe(std::size_t group, double secs) {
+    std::call_once(latency_once[group], [&] {
+      latency[group] = registry.histogram("maxsess_http_request_duration_seconds", {{"route", route_groups[group]}});
+    });
+    latency[group].observe(secs);
+  }
+  void auth_allowed() {
+    std::call_once(allow_once, [&] { allow = registry.counter("maxsess_auth_decisions_total", {{"result", "allow"}}); });
+    allow.inc();
+  }
+  metric_registry& registry;
+  lazy_counters requests;
+  std::once_flag latency_once[route_group_count];
+  metric_registry::histogram_ref latency[route_group_count];
+  std::once_flag allow_once;
+  metric_registry::counter_ref allow;
+};
 
 void http_api::handle(request req, std::string remote, reply_fn reply) {
   auto c = std::make_shared<call>();
@@ -453,10 +488,10 @@ void http_api::handle(request req, std::string remote, reply_fn reply) {
   // Latency is a measurement, not a decision: the steady clock is fine here.
   auto started = std::chrono::steady_clock::now();
   c->reply = [reply = std::move(reply), started, group = route_group(c->path),
-              metrics = &deps_.metrics](response r) {
+              metrics = request_metrics_.get()](response r) {
     auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-    metrics->observe("maxsess_http_request_duration_seconds", {{"route", group}}, secs);
-    metrics->inc("maxsess_http_requests_total", {{"route", group}, {"code", std::to_string(r.result_int())}});
+    metrics->observe(group, secs);
+    metrics->requests.inc(group * status_codes + r.result_int());
     reply(std::move(r));
   };
   if (q != std::string::npos) c->query = parse_query(std::string_view(target).substr(q + 1));
@@ -1008,7 +1043,10 @@ void http_api::flussonic_auth(call& c) {
     if (o.result == actors::auth_result::unavailable)
       deps_.log.warn_repeated("auth", "account did not answer; allowing a valid token", {{"account", account}});
     // Shadow mode: allowed, counted as what enforce would have answered.
-    deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", o.would_deny ? "would_deny" : result}});
+    if (o.result == actors::auth_result::allow && !o.would_deny)
+      request_metrics_->auth_allowed();  // the bulk of auth traffic
+    else
+      deps_.metrics.inc("maxsess_auth_decisions_total", {{"result", o.would_deny ? "would_deny" : result}});
     auto r = make_json_response(http::status::ok, R"({"result":"allow"})");
     r.set("X-UserId", account);
     r.set("X-AuthDuration",

@@ -111,6 +111,9 @@ class http_api {
   log_gate refused_log_{std::chrono::seconds(10)};
   std::atomic<bool> ready_{false};
   std::string status_page_csp_;  // computed once from deps_.status_page
+  // The series every request updates, resolved once (domain/metrics.hpp).
+  struct request_metrics;
+  std::shared_ptr<request_metrics> request_metrics_;
 };
 
 // JSON error body of PRODUCT.md §4: {"error":{"code","message"[,"field"]}}.

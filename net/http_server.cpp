@@ -244,19 +244,20 @@ class session : public std::enable_shared_from_this<session> {
     server_.request_started();
 
     auto slot = std::make_shared<reply_slot>();
-    timer_.expires_after(server_.opts.handler_timeout_for ? server_.opts.handler_timeout_for(req)
-                                                          : server_.opts.handler_timeout);
-    timer_.async_wait([self = shared_from_this(), slot](error_code ec) {
-      self->on_handler_timeout(ec, slot);
-    });
+    const auto deadline = server_.opts.handler_timeout_for ? server_.opts.handler_timeout_for(req)
+                                                           : server_.opts.handler_timeout;
 
+    // dispatch, not post: a handler that answers at once (on this strand,
+    // inside the call below) has its answer written right away, instead of
+    // queued behind a wake-up of another I/O thread. An answer from another
+    // thread (an actor) is still posted to the strand.
     reply_fn reply = [core = server_.self, weak = weak_from_this(), slot](response res) {
       if (slot->done.exchange(true)) return;  // second call, or the 503 went first
       auto server = core.lock();               // keeps the io_context alive while posting
       if (!server) return;
       auto self = weak.lock();
       if (!self) return;
-      asio::post(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+      asio::dispatch(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
         self->on_reply(std::move(res));
       });
     };
@@ -270,6 +271,14 @@ class session : public std::enable_shared_from_this<session> {
       server_.log(log_level::error, "handler threw", {{"remote", remote_}});
       reply(error_response(http::status::internal_server_error, "internal", "internal error"));
     }
+    // The handler deadline only for a request still waiting for its answer
+    // (no timer armed and cancelled for the ones answered above). An answer
+    // given meanwhile from another thread is on its way to this strand.
+    if (slot->done.load()) return;
+    timer_.expires_after(deadline);
+    timer_.async_wait([self = shared_from_this(), slot](error_code ec) {
+      self->on_handler_timeout(ec, slot);
+    });
   }
 
   void on_handler_timeout(error_code ec, const std::shared_ptr<reply_slot>& slot) {

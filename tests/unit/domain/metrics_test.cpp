@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <thread>
+#include <vector>
 
 #include "domain/metrics.hpp"
 
@@ -59,4 +61,41 @@ TEST(Metrics, ValuesRenderExactly) {
   EXPECT_NE(text.find("\nsmall 2.6365e-05\n"), std::string::npos) << text;
   EXPECT_NE(text.find("\nbig 1e+20\n"), std::string::npos) << text;
   EXPECT_NE(text.find("\nnan NaN\n"), std::string::npos) << text;
+}
+
+// The refs the per-request paths resolve once update the same series as
+// inc/observe by name (rendered alike), and lose nothing when several
+// threads count at once (they take no lock).
+TEST(Metrics, ResolvedSeriesCountLikeNamedUpdatesAndLoseNothingAcrossThreads) {
+  metric_registry m;
+  m.describe_histogram("lat_seconds", "Latency.", {0.1, 1});
+  auto c = m.counter("req_total", {{"route", "auth"}});
+  auto h = m.histogram("lat_seconds", {{"route", "auth"}});
+  lazy_counters by_code(m, "codes_total", 600, [](std::size_t k) {
+    return metric_registry::labels{{"code", std::to_string(k)}};
+  });
+  EXPECT_EQ(m.render().find("codes_total{"), std::string::npos) << "no series before its first count";
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 10000; ++i) {
+        c.inc();
+        h.observe(i % 2 ? 0.0625 : 4);  // exact in binary: the sum is exact
+        by_code.inc(i % 3 ? 200 : 403);
+      }
+    });
+  for (auto& t : threads) t.join();
+  m.inc("req_total", {{"route", "auth"}});
+  m.observe("lat_seconds", {{"route", "auth"}}, 0.5);
+  EXPECT_EQ(m.value("req_total", {{"route", "auth"}}), 40001);
+  EXPECT_EQ(m.value("codes_total", {{"code", "200"}}), 4 * 6666);
+  EXPECT_EQ(m.value("codes_total", {{"code", "403"}}), 4 * 3334);
+  by_code.inc(600);  // out of range: counts nothing
+  auto text = m.render();
+  EXPECT_NE(text.find("lat_seconds_bucket{route=\"auth\",le=\"0.1\"} 20000\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("lat_seconds_bucket{route=\"auth\",le=\"1\"} 20001\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("lat_seconds_bucket{route=\"auth\",le=\"+Inf\"} 40001\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("lat_seconds_count{route=\"auth\"} 40001\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("lat_seconds_sum{route=\"auth\"} 81250.5\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("codes_total{code=\"600\"}"), std::string::npos);
 }

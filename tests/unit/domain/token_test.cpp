@@ -349,6 +349,36 @@ TEST(hmac_sha256, rfc4231_case_2) {
   EXPECT_EQ(hmac_sha256("", "").size(), 32u);
 }
 
+// The precomputed key (what verify uses) gives the one-shot HMAC's bytes for
+// keys shorter than, as long as, and longer than SHA-256's 64-byte block
+// (hashed first, RFC 2104), and for data across block boundaries; RFC 4231
+// case 6 pins the long-key case to a published value.
+TEST(hmac_sha256_key, matches_the_one_shot_hmac) {
+  for (std::size_t key_len : {0u, 1u, 4u, 63u, 64u, 65u, 131u, 300u}) {
+    std::string key;
+    for (std::size_t i = 0; i < key_len; ++i) key.push_back(static_cast<char>('a' + i % 26 + (i % 7)));
+    hmac_sha256_key k(key);
+    for (std::size_t data_len : {0u, 1u, 55u, 56u, 64u, 119u, 120u, 200u}) {
+      std::string data(data_len, 'x');
+      for (std::size_t i = 0; i < data_len; ++i) data[i] = static_cast<char>(i * 31 + key_len);
+      auto a = k.mac(data);
+      EXPECT_EQ(std::string(reinterpret_cast<const char*>(a.data()), a.size()), hmac_sha256(key, data))
+          << "key " << key_len << " data " << data_len;
+      auto again = k.mac(data);
+      EXPECT_EQ(a, again) << "the key's states are not consumed by a call";
+    }
+  }
+  hmac_sha256_key rfc(std::string(131, '\xaa'));
+  auto mac = rfc.mac("Test Using Larger Than Block-Size Key - Hash Key First");
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string h;
+  for (unsigned char c : mac) {
+    h.push_back(hex[c >> 4]);
+    h.push_back(hex[c & 15]);
+  }
+  EXPECT_EQ(h, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+}
+
 TEST(constant_time_equal, compares_content_and_length) {
   EXPECT_TRUE(constant_time_equal("", ""));
   EXPECT_TRUE(constant_time_equal("abc", "abc"));

@@ -233,6 +233,33 @@ TEST_F(HttpServer, ReplyLaterFromAnotherThread) {
   EXPECT_EQ(server_->connections_accepted(), 1u);
 }
 
+// The handler deadline is armed only after the handler returned without an
+// answer. One given from another thread while the handler is still running
+// (an actor that answered at once) must be written, not lost between the
+// two, and must not be followed by a 503 at the deadline.
+TEST_F(HttpServer, ReplyFromAnotherThreadBeforeTheHandlerReturns) {
+  server_options opts;
+  opts.handler_timeout = 100ms;
+  start(
+      [](request req, std::string, reply_fn reply) {
+        std::thread t([body = req.body(), reply] { reply(text("other:" + body)); });
+        t.join();
+      },
+      opts);
+  http_client client(localhost, port_);
+  for (int i = 0; i < 20; ++i) {
+    auto r = client.post_json("/", std::to_string(i));
+    ASSERT_EQ(r.status, 200) << i;
+    ASSERT_EQ(r.body, "other:" + std::to_string(i));
+  }
+  std::this_thread::sleep_for(150ms);  // past the deadline: nothing more comes
+  auto r = client.post_json("/", "last");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body, "other:last");
+  EXPECT_EQ(server_->connections_accepted(), 1u);
+  EXPECT_TRUE(wait_until([&] { return server_->requests_in_flight() == 0; }));
+}
+
 TEST_F(HttpServer, RequestsInFlightCountsUnansweredRequests) {
   std::mutex m;
   std::vector<reply_fn> held;
