@@ -282,6 +282,18 @@ class det_runtime : public ::testing::Test {
   }
 
   // --- calls through account_service (the HTTP side's door) ---------------
+  // Flussonic's check for the session f1 of a link of link_req's, from
+  // 1.1.1.1, with a token issued now.
+  auth_request auth_req(const std::string& account, const std::string& device) const {
+    auth_request a;
+    a.account_id = account;
+    a.device_id = device;
+    a.stream = "news";
+    a.session_id = "f1";
+    a.ip = "1.1.1.1";
+    a.token_issued_at = clock.now();
+    return a;
+  }
   static link_request link_req(const std::string& account, const std::string& device) {
     link_request r;
     r.account_id = account;

@@ -217,13 +217,7 @@ TEST_F(Lifecycle, DirectAuthWithoutAnAnswerIsUnavailableAtRequestTimeout) {
   store.hold_loads(true);  // the account's state cannot be read in time
   auto answered = std::make_shared<std::promise<auth_outcome>>();
   auto times = std::make_shared<std::atomic<int>>(0);
-  auth_request a;
-  a.account_id = "a1";
-  a.device_id = "d1";
-  a.stream = "news";
-  a.session_id = "f1";
-  a.ip = "1.1.1.1";
-  a.token_issued_at = clock.now();
+  auto a = auth_req("a1", "d1");
   rt->accounts().authorize(a, [answered, times](auth_outcome o) {
     if (times->fetch_add(1) == 0) answered->set_value(o);
   });
@@ -300,16 +294,10 @@ TEST_F(Lifecycle, ProgressWritesLeaveNoTimersBehindInTheActorClock) {
   run();
   ASSERT_EQ(l->value->result, link_result::approved);
   auto auth = [&](bool fresh, int64_t bytes) {
-    auth_request a;
-    a.account_id = "a1";
-    a.device_id = "d1";
-    a.stream = "news";
-    a.session_id = "f1";
-    a.ip = "1.1.1.1";
+    auto a = auth_req("a1", "d1");
     a.new_session = fresh;
     a.bytes = bytes;
     a.duration = bytes;
-    a.token_issued_at = clock.now();
     auto out = track(std::make_shared<answer<auth_outcome>>());
     rt->accounts().authorize(a, [out](auth_outcome o) { out->set(o); });
     run();
