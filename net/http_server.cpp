@@ -41,6 +41,14 @@ namespace beast = boost::beast;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = beast::error_code;
+// A connection's executor, named by its concrete type: beast::tcp_stream
+// and asio's default sockets and timers carry a type-erased any_io_executor,
+// whose copies, prefer() calls and shared strand references were ≈ 8 % of
+// the daemon's CPU on the auth path (perf, issue 7). Same strand semantics.
+using strand_t = asio::strand<asio::io_context::executor_type>;
+using socket_t = tcp::socket::rebind_executor<strand_t>::other;
+using stream_t = beast::basic_stream<tcp, strand_t>;
+using timer_t = asio::steady_timer::rebind_executor<strand_t>::other;
 
 constexpr const char* log_component = "http";
 // After an error response (400/413) the rest of what the client sent is read
@@ -92,7 +100,7 @@ struct server_core {
   }
 
   void do_accept();
-  void on_accept(error_code ec, tcp::socket socket);
+  void on_accept(error_code ec, socket_t socket);
   void register_session(const std::shared_ptr<session>& s);
   std::vector<std::shared_ptr<session>> live_sessions();
 
@@ -126,7 +134,7 @@ struct server_core {
 // (or, after the I/O threads were joined, by stop()).
 class session : public std::enable_shared_from_this<session> {
  public:
-  session(tcp::socket&& socket, server_core& server)
+  session(socket_t&& socket, server_core& server)
       : stream_(std::move(socket)), server_(server), timer_(stream_.get_executor()) {
     error_code ec;
     auto ep = stream_.socket().remote_endpoint(ec);
@@ -381,9 +389,9 @@ class session : public std::enable_shared_from_this<session> {
     stream_.close();  // pending operations complete with operation_aborted
   }
 
-  beast::tcp_stream stream_;
+  stream_t stream_;
   server_core& server_;
-  asio::steady_timer timer_;  // handler_timeout of the request in flight
+  timer_t timer_;  // handler_timeout of the request in flight
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<response> res_;
@@ -399,12 +407,12 @@ class session : public std::enable_shared_from_this<session> {
 };
 
 void server_core::do_accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, tcp::socket socket) {
+  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, socket_t socket) {
     on_accept(ec, std::move(socket));
   });
 }
 
-void server_core::on_accept(error_code ec, tcp::socket socket) {
+void server_core::on_accept(error_code ec, socket_t socket) {
   if (stopping || !acceptor.is_open()) return;
   if (ec) {
     // Re-arm even after an error (EMFILE, ECONNABORTED...), a little later so

@@ -342,6 +342,26 @@ TEST_F(Api, FlussonicAuthAllowsWithUserIdAndDuration) {
   EXPECT_TRUE(accounts.auths[0].new_session);
 }
 
+// The query string as the auth backend reads it: any order, percent-decoded
+// names and values, a repeated name counts with its last value, a name
+// without a value is empty (query_params in net/http_api.cpp).
+TEST_F(Api, FlussonicAuthQueryInAnyOrderLastRepeatWins) {
+  auto token = signer.sign("acc1", "tv1", "news", clock.now() + std::chrono::minutes(10));
+  auto r = call(http::verb::get, "/flussonic/auth?token=" + token +
+                                     "&session_id=first&ip=1.2.3.4&%6eame=news&session_id=s%2D2"
+                                     "&bytes=5&duration&request_type=update_session&bytes=7");
+  ASSERT_EQ(r.result(), http::status::ok) << r.body();
+  ASSERT_EQ(accounts.auths.size(), 1u);
+  EXPECT_EQ(accounts.auths[0].session_id, "s-2");
+  EXPECT_EQ(accounts.auths[0].ip, "1.2.3.4");
+  EXPECT_EQ(accounts.auths[0].bytes, 7);
+  EXPECT_EQ(accounts.auths[0].duration, -1) << "given without a value";
+  EXPECT_FALSE(accounts.auths[0].new_session);
+  // The last `name` is the one checked against the token's stream.
+  EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s&name=sports&token=" + token).result(),
+            http::status::forbidden);
+}
+
 TEST_F(Api, FlussonicAuthRefusals) {
   auto token = signer.sign("acc1", "tv1", "news", clock.now() + std::chrono::minutes(10));
   EXPECT_EQ(call(http::verb::get, "/flussonic/auth?name=news&session_id=s").result(), http::status::forbidden);
