@@ -55,7 +55,7 @@ fuzz-build: deps
 	cmake --build $(FUZZ_DIR) --target fuzzers -j$(JOBS)
 
 # Not part of `test`: each fuzz target until 10 M executions (FUZZ_RUNS),
-# at most FUZZ_MAX_SECONDS (3600) each; figures in $(FUZZ_DIR)/fuzz-report.txt.
+# at most FUZZ_MAX_SECONDS (7200) each; figures in $(FUZZ_DIR)/fuzz-report.txt.
 fuzz: fuzz-build
 	scripts/fuzz.sh long $(FUZZ_DIR)
 
