@@ -434,12 +434,12 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         exec_cb<auth_outcome>(self, auth_fn(std::move(req)), auth_outcome{auth_result::unavailable},
                               std::move(cb));
       },
-      [=](play_atom, std::string& device, play_report& r) -> caf::result<bool> {
+      [=](play_atom, play_batch& events) -> caf::result<bool> {
+        // One step for all of them: one write group, one durable answer.
         return exec<bool>(
             self,
-            [device = std::move(device), r = std::move(r)](account_state& st, sys_time now,
-                                                           side_effects& fx) {
-              st.on_play(device, r, now, fx);
+            [events = std::move(events)](account_state& st, sys_time now, side_effects& fx) {
+              for (auto& e : events) st.on_play(e.device_id, e.report, now, fx);
               return true;
             },
             false);

@@ -132,8 +132,9 @@ using account_actor = caf::typed_actor<
     // (ended: done; not_found: neither settings nor sessions)
     caf::replies_to<del_atom>::with<end_result>,
     caf::replies_to<auth_atom, auth_request>::with<auth_outcome>,
-    // a Flussonic report (webhook event) about one device's session
-    caf::replies_to<play_atom, std::string /*device*/, play_report>::with<bool>,
+    // a webhook batch's events for this account, in the order they came
+    // (true: every one applied and durable)
+    caf::replies_to<play_atom, play_batch>::with<bool>,
     // a sync: what one streamer lists for this account, as of listed_at
     caf::replies_to<sync_atom, int64_t /*streamer*/, seen_list, sys_time /*listed_at*/>::with<sync_summary>,
     // the streamer closed these Flussonic sessions of a device (a pushed kill)
