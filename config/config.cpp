@@ -238,7 +238,7 @@ std::string assign(const target& t, const std::string& text) {
       if (parse_duration(text, *w)) return {};
       return shown(text) +
              " is not a duration; write a duration like 30s, 5m, 24h (also 250ms, 1h30m; a bare "
-             "number means seconds)";
+             "number means seconds), at most 876000h (100 years)";
     }
     std::string operator()(std::vector<std::string>* w) const {
       *w = detail::split_list(text);

@@ -172,6 +172,11 @@ std::string to_yaml(const daemon_config& config, bool redact_secrets = true);
 // Units h, m, s, ms, largest first, each at most once; no sign, no fraction.
 // format_duration gives the shortest form that parse_duration reads back
 // ("90m" rather than "1h30m", "0s" for zero).
+// At most max_duration (100 years): the daemon adds durations to the time
+// of day and multiplies them (stale_after ≥ 3 × auth_duration), and a
+// longer one overflowed that arithmetic (UBSan, found by the config_load
+// fuzz target: `auth_duration: 8888888999999990`).
+inline constexpr duration max_duration{100LL * 365 * 24 * 3'600'000};
 bool parse_duration(const std::string& text, duration& out);
 std::string format_duration(duration d);
 

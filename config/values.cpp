@@ -46,7 +46,9 @@ bool parse_duration(const std::string& text, duration& out) {
   int64_t total = 0;
   if (all_digits(s)) {  // bare integer: seconds
     int64_t secs = 0;
-    if (!parse_count(s, secs) || __builtin_mul_overflow(secs, int64_t{1000}, &total)) return false;
+    if (!parse_count(s, secs) || __builtin_mul_overflow(secs, int64_t{1000}, &total) ||
+        total > max_duration.count())
+      return false;
     out = duration(total);
     return true;
   }
@@ -73,6 +75,7 @@ bool parse_duration(const std::string& text, duration& out) {
     next_unit = which + 1;
     pos = digits_end + units[which].suffix.size();
   }
+  if (total > max_duration.count()) return false;
   out = duration(total);
   return true;
 }

@@ -280,6 +280,11 @@ TEST(config_errors, bad_durations_and_zero_durations) {
   const auto fraction = load(required_yaml + "playback_session:\n  auth_duration: 1500ms\n");
   EXPECT_TRUE(mentions(find_problem(fraction, "playback_session.auth_duration"), "whole seconds"))
       << dump(fraction);
+  // Longer than 100 years: refused with the bound, not overflowed in the
+  // stale_after check (found by the config_load fuzz target).
+  const auto huge = load(required_yaml + "playback_session:\n  auth_duration: 8888888999999990\n");
+  EXPECT_TRUE(mentions(find_problem(huge, "playback_session.auth_duration"), "at most 876000h (100 years)"))
+      << dump(huge);
 }
 
 TEST(config_errors, bad_listen_addresses) {

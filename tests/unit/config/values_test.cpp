@@ -51,6 +51,13 @@ TEST(parse_duration, table) {
       {"10ms5s", false, 0ms},
       {"99999999999999999999s", false, 0ms},
       {"9999999999999999h", false, 0ms},  // overflows milliseconds
+      {"876000h", true, 876000h},         // max_duration: 100 years
+      {"876000h1ms", false, 0ms},
+      {"3153600000", true, 3153600000s},  // the same as bare seconds
+      {"3153600001", false, 0ms},
+      // Found by the config_load fuzz target: fits in milliseconds, but
+      // 3 × it (the stale_after check) overflowed.
+      {"8888888999999990", false, 0ms},
   };
   for (const auto& c : cases) {
     mc::duration d{-1};
