@@ -61,8 +61,8 @@ account_actor owner(shard_self self, const std::string& account_id) {
 
 // The batch's events to their accounts' actors, one message per account
 // with its events in order (a CAF request per event was a clock entry, a
-// response promise and two messages each: most of the daemon's cost per
-// webhook event, issue 7); the batch is answered once every fresh event is
+// response promise and two messages each, and a write group per event;
+// issue 7); the batch is answered once every fresh event is
 // durable. An account's events are applied and written together, so they
 // are remembered as applied together.
 caf::result<int32_t> apply_events(shard_self self, play_batch batch) {
