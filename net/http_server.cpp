@@ -1,13 +1,21 @@
 // Boost.Beast HTTP/1.1 server, in the shape of Boost 1.74's advanced_server /
-// http_server_async examples: one io_context run by N threads, a strand per
-// connection, do_x/on_x pairs, a deadline before every read and write, a
-// body limit on every parser, accept re-armed after an error.
+// http_server_async examples (do_x/on_x pairs, a body limit on every parser,
+// accept re-armed after an error), with two departures measured on the auth
+// path (issue 7, docs/performance.md):
+// - one io_context per I/O thread, each connection on one of them (round
+//   robin at accept): a connection's handlers never run concurrently without
+//   a strand, and the threads share no scheduler or reactor lock;
+// - one lazy deadline per connection instead of Beast's timer armed and
+//   cancelled around every read and write: each operation only moves a time
+//   point, and the connection's watchdog timer, when it fires, closes the
+//   connection if that point has passed or sleeps until it.
 //
 // Lifetimes. Everything that runs inside the io_context refers to the server
 // core by plain pointer: the io_context is a member of the core, so none of
 // its handlers can outlive it. A session is owned by the handlers waiting on
 // it (shared_from_this); while a request waits for its answer, the
-// handler-timeout timer's wait keeps the session alive. The reply_fn given to
+// handler-timeout timer's wait keeps the session alive (and the watchdog's
+// wait until it is cancelled by the close). The reply_fn given to
 // the handler holds only weak pointers (core and session): a handler that
 // answers after the server is gone is ignored instead of touching a destroyed
 // io_context, and a stored reply_fn never keeps a socket alive past it.
@@ -18,7 +26,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <algorithm>
@@ -41,14 +48,15 @@ namespace beast = boost::beast;
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 using error_code = beast::error_code;
-// A connection's executor, named by its concrete type: beast::tcp_stream
-// and asio's default sockets and timers carry a type-erased any_io_executor,
-// whose copies, prefer() calls and shared strand references were ≈ 8 % of
-// the daemon's CPU on the auth path (perf, issue 7). Same strand semantics.
-using strand_t = asio::strand<asio::io_context::executor_type>;
-using socket_t = tcp::socket::rebind_executor<strand_t>::other;
-using stream_t = beast::basic_stream<tcp, strand_t>;
-using timer_t = asio::steady_timer::rebind_executor<strand_t>::other;
+// A connection's executor, named by its concrete type: asio's default
+// sockets and timers carry a type-erased any_io_executor, whose copies and
+// prefer() calls were ≈ 8 % of the daemon's CPU on the auth path (perf,
+// issue 7). One thread runs each io_context, so this executor is also the
+// connection's implicit strand.
+using executor_t = asio::io_context::executor_type;
+using socket_t = tcp::socket::rebind_executor<executor_t>::other;
+using timer_t = asio::steady_timer::rebind_executor<executor_t>::other;
+using steady = std::chrono::steady_clock;
 
 constexpr const char* log_component = "http";
 // After an error response (400/413) the rest of what the client sent is read
@@ -91,6 +99,13 @@ struct server_core {
     if (opts.log != nullptr && opts.log->enabled(level)) opts.log->log(level, log_component, msg, kv);
   }
 
+  // Concurrency hint 1: each io_context is run by exactly one thread.
+  static std::vector<std::unique_ptr<asio::io_context>> make_lanes(int threads) {
+    std::vector<std::unique_ptr<asio::io_context>> out;
+    for (int i = 0; i < std::max(1, threads); ++i) out.push_back(std::make_unique<asio::io_context>(1));
+    return out;
+  }
+
   void request_started() { in_flight.fetch_add(1); }
   void request_done() {
     if (in_flight.fetch_sub(1) == 1) {
@@ -123,21 +138,26 @@ struct server_core {
   bool stopped = false;
   std::atomic<uint16_t> port{0};
 
-  asio::io_context ioc;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
-  tcp::acceptor acceptor{asio::make_strand(ioc)};
+  // One per I/O thread; the acceptor runs on the first.
+  std::vector<std::unique_ptr<asio::io_context>> iocs = make_lanes(opts.threads);
+  std::vector<asio::executor_work_guard<executor_t>> work;
+  std::size_t next_lane = 0;  // round robin of accepted connections (acceptor's thread only)
+  tcp::acceptor acceptor{iocs.front()->get_executor()};
   asio::steady_timer accept_retry{acceptor.get_executor()};
   std::vector<std::thread> threads;
 };
 
-// One connection. Every member is touched only on the connection's strand
-// (or, after the I/O threads were joined, by stop()).
+// One connection. Every member is touched only on the thread of its
+// io_context (or, after the I/O threads were joined, by stop()).
 class session : public std::enable_shared_from_this<session> {
  public:
   session(socket_t&& socket, server_core& server)
-      : stream_(std::move(socket)), server_(server), timer_(stream_.get_executor()) {
+      : socket_(std::move(socket)),
+        server_(server),
+        timer_(socket_.get_executor()),
+        watchdog_(socket_.get_executor()) {
     error_code ec;
-    auto ep = stream_.socket().remote_endpoint(ec);
+    auto ep = socket_.remote_endpoint(ec);
     if (!ec) {
       auto addr = ep.address();
       if (addr.is_v6() && addr.to_v6().is_v4_mapped())
@@ -147,14 +167,14 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void run() {
-    asio::dispatch(stream_.get_executor(),
+    asio::dispatch(socket_.get_executor(),
                    beast::bind_front_handler(&session::do_read, shared_from_this()));
   }
 
   // From stop(): close the connection now unless a request is being handled
   // or its answer written.
   void stop_if_idle() {
-    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
       if (self->state_ == state::reading || self->state_ == state::lingering) self->do_close();
     });
   }
@@ -175,8 +195,8 @@ class session : public std::enable_shared_from_this<session> {
     state_ = state::reading;
     parser_.emplace();
     parser_->body_limit(server_.opts.body_limit);
-    stream_.expires_after(server_.opts.read_timeout);
-    http::async_read_header(stream_, buffer_, *parser_,
+    io_deadline(server_.opts.read_timeout);
+    http::async_read_header(socket_, buffer_, *parser_,
                             beast::bind_front_handler(&session::on_read_header, shared_from_this()));
   }
 
@@ -188,12 +208,12 @@ class session : public std::enable_shared_from_this<session> {
     if (parser_->get().version() >= 11 &&
         beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
       continue_.emplace(http::status::continue_, 11);
-      stream_.expires_after(server_.opts.write_timeout);
-      return http::async_write(stream_, *continue_,
+      io_deadline(server_.opts.write_timeout);
+      return http::async_write(socket_, *continue_,
                                beast::bind_front_handler(&session::on_continue_written,
                                                          shared_from_this()));
     }
-    http::async_read(stream_, buffer_, *parser_,
+    http::async_read(socket_, buffer_, *parser_,
                      beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
 
@@ -205,8 +225,8 @@ class session : public std::enable_shared_from_this<session> {
         server_.log(log_level::warn, "write failed", {{"remote", remote_}, {"error", ec.message()}});
       return do_close();
     }
-    stream_.expires_after(server_.opts.read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
+    io_deadline(server_.opts.read_timeout);
+    http::async_read(socket_, buffer_, *parser_,
                      beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
 
@@ -248,6 +268,7 @@ class session : public std::enable_shared_from_this<session> {
     version_ = req.version();
     head_ = req.method() == http::verb::head;
     state_ = state::handling;
+    no_io_deadline();  // the handler's own deadline (timer_) covers this state
     counted_ = true;
     server_.request_started();
 
@@ -255,17 +276,17 @@ class session : public std::enable_shared_from_this<session> {
     const auto deadline = server_.opts.handler_timeout_for ? server_.opts.handler_timeout_for(req)
                                                            : server_.opts.handler_timeout;
 
-    // dispatch, not post: a handler that answers at once (on this strand,
+    // dispatch, not post: a handler that answers at once (on this thread,
     // inside the call below) has its answer written right away, instead of
     // queued behind a wake-up of another I/O thread. An answer from another
-    // thread (an actor) is still posted to the strand.
+    // thread (an actor) is still posted to the connection's io_context.
     reply_fn reply = [core = server_.self, weak = weak_from_this(), slot](response res) {
       if (slot->done.exchange(true)) return;  // second call, or the 503 went first
       auto server = core.lock();               // keeps the io_context alive while posting
       if (!server) return;
       auto self = weak.lock();
       if (!self) return;
-      asio::dispatch(self->stream_.get_executor(), [self, res = std::move(res)]() mutable {
+      asio::dispatch(self->socket_.get_executor(), [self, res = std::move(res)]() mutable {
         self->on_reply(std::move(res));
       });
     };
@@ -281,7 +302,7 @@ class session : public std::enable_shared_from_this<session> {
     }
     // The handler deadline only for a request still waiting for its answer
     // (no timer armed and cancelled for the ones answered above). An answer
-    // given meanwhile from another thread is on its way to this strand.
+    // given meanwhile from another thread is on its way to this thread.
     if (slot->done.load()) return;
     timer_.expires_after(deadline);
     timer_.async_wait([self = shared_from_this(), slot](error_code ec) {
@@ -292,7 +313,7 @@ class session : public std::enable_shared_from_this<session> {
   void on_handler_timeout(error_code ec, const std::shared_ptr<reply_slot>& slot) {
     if (ec == asio::error::operation_aborted) return;  // answered, or closing
     if (state_ != state::handling) return;
-    if (slot->done.exchange(true)) return;  // the reply is already queued on the strand
+    if (slot->done.exchange(true)) return;  // the reply is already queued for this thread
     server_.log(log_level::warn, "handler did not answer in time", {{"remote", remote_}});
     // Nothing came from inside the daemon in time (a database that hangs,
     // say): like every 503 of the API, it tells the client when to retry.
@@ -335,8 +356,8 @@ class session : public std::enable_shared_from_this<session> {
   void start_write(response res, after_write next) {
     state_ = state::writing;
     res_.emplace(std::move(res));
-    stream_.expires_after(server_.opts.write_timeout);
-    http::async_write(stream_, *res_,
+    io_deadline(server_.opts.write_timeout);
+    http::async_write(socket_, *res_,
                       beast::bind_front_handler(&session::on_write, shared_from_this(), next));
   }
 
@@ -362,16 +383,15 @@ class session : public std::enable_shared_from_this<session> {
   void do_linger() {
     state_ = state::lingering;
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
     if (ec || server_.stopping) return do_close();
-    stream_.expires_after(std::min<std::chrono::milliseconds>(server_.opts.read_timeout,
-                                                              linger_max_time));
+    io_deadline(std::min<std::chrono::milliseconds>(server_.opts.read_timeout, linger_max_time));
     do_discard();
   }
 
   void do_discard() {
     if (!discard_) discard_ = std::make_unique<std::array<char, 4096>>();
-    stream_.async_read_some(asio::buffer(*discard_),
+    socket_.async_read_some(asio::buffer(*discard_),
                             [self = shared_from_this()](error_code ec, std::size_t n) {
                               if (self->state_ != state::lingering) return;
                               self->discarded_ += n;
@@ -384,14 +404,49 @@ class session : public std::enable_shared_from_this<session> {
     if (state_ == state::closed) return;
     state_ = state::closed;
     timer_.cancel();
+    watchdog_.cancel();
     error_code ec;
-    stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    stream_.close();  // pending operations complete with operation_aborted
+    socket_.shutdown(tcp::socket::shutdown_both, ec);
+    socket_.close(ec);  // pending operations complete with operation_aborted
   }
 
-  stream_t stream_;
+  // The read or write about to start must end within `limit`. Only a time
+  // point moves; the watchdog is armed when none waits or when it would
+  // fire too late (a write deadline shorter than the read deadline before
+  // it): once per deadline period on a busy connection, not twice per
+  // request.
+  void io_deadline(std::chrono::milliseconds limit) {
+    io_deadline_ = steady::now() + limit;
+    if (!watchdog_armed_ || io_deadline_ < watchdog_at_) arm_watchdog();
+  }
+  void no_io_deadline() { io_deadline_ = steady::time_point::max(); }
+
+  // expires_at() cancels a wait still pending; that handler sees
+  // operation_aborted and leaves the state to the new wait.
+  void arm_watchdog() {
+    watchdog_armed_ = true;
+    watchdog_at_ = io_deadline_;
+    watchdog_.expires_at(watchdog_at_);
+    watchdog_.async_wait([self = shared_from_this()](error_code ec) { self->on_watchdog(ec); });
+  }
+
+  void on_watchdog(error_code ec) {
+    if (ec == asio::error::operation_aborted || state_ == state::closed) return;
+    watchdog_armed_ = false;
+    if (io_deadline_ == steady::time_point::max()) return;  // no I/O waits; the next one re-arms
+    if (steady::now() < io_deadline_) return arm_watchdog();  // moved on since: sleep until then
+    // The read or write did not finish in time (a stalled client, an idle
+    // keep-alive connection): close, its operation completes as aborted.
+    do_close();
+  }
+
+  socket_t socket_;
   server_core& server_;
-  timer_t timer_;  // handler_timeout of the request in flight
+  timer_t timer_;     // handler_timeout of the request in flight
+  timer_t watchdog_;  // the read/write deadline, see io_deadline()
+  steady::time_point io_deadline_ = steady::time_point::max();
+  steady::time_point watchdog_at_{};  // when the armed watchdog fires
+  bool watchdog_armed_ = false;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<response> res_;
@@ -407,9 +462,8 @@ class session : public std::enable_shared_from_this<session> {
 };
 
 void server_core::do_accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [this](error_code ec, socket_t socket) {
-    on_accept(ec, std::move(socket));
-  });
+  auto& lane = *iocs[next_lane++ % iocs.size()];
+  acceptor.async_accept(lane, [this](error_code ec, socket_t socket) { on_accept(ec, std::move(socket)); });
 }
 
 void server_core::on_accept(error_code ec, socket_t socket) {
@@ -460,7 +514,6 @@ struct http_server::impl : server_core {
 http_server::http_server(server_options opts, handler_fn handler)
     : impl_(std::make_shared<impl>(std::move(opts), std::move(handler))) {
   impl_->self = impl_;
-  if (impl_->opts.threads < 1) impl_->opts.threads = 1;
 }
 
 http_server::~http_server() { stop(); }
@@ -477,7 +530,7 @@ void http_server::start() {
   if (!ec) {
     endpoint = tcp::endpoint(addr, s.opts.port);
   } else {
-    tcp::resolver resolver(s.ioc);
+    tcp::resolver resolver(*s.iocs.front());
     auto results = resolver.resolve(s.opts.host, std::to_string(s.opts.port), ec);
     if (ec || results.empty())
       throw std::runtime_error("http server: bad listen address '" + s.opts.host +
@@ -502,14 +555,14 @@ void http_server::start() {
   s.port = s.acceptor.local_endpoint(ec).port();
 
   s.started = true;
-  s.work.emplace(asio::make_work_guard(s.ioc));
+  for (auto& ioc : s.iocs) s.work.push_back(asio::make_work_guard(*ioc));
   asio::post(s.acceptor.get_executor(), [core = &s] { core->do_accept(); });
-  s.threads.reserve(static_cast<std::size_t>(s.opts.threads));
-  for (int i = 0; i < s.opts.threads; ++i) {
-    s.threads.emplace_back([core = &s] {
+  s.threads.reserve(s.iocs.size());
+  for (auto& ioc : s.iocs) {
+    s.threads.emplace_back([core = &s, ioc = ioc.get()] {
       for (;;) {
         try {
-          core->ioc.run();
+          ioc->run();
           return;
         } catch (const std::exception& e) {
           core->log(log_level::error, "exception on an I/O thread", {{"error", e.what()}});
@@ -552,8 +605,8 @@ void http_server::stop(std::chrono::milliseconds drain) {
           {{"requests", s.in_flight.load()}});
   }
 
-  s.work.reset();
-  s.ioc.stop();
+  s.work.clear();
+  for (auto& ioc : s.iocs) ioc->stop();
   for (auto& t : s.threads) t.join();
   s.threads.clear();
 

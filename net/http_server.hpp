@@ -3,7 +3,7 @@
 // decided by a handler (a function of the request) that answers through a
 // callback, possibly later and from another thread (an actor's reply). The
 // I/O threads never block: the callback posts the response back to the
-// connection's strand.
+// connection's I/O thread.
 //
 // Keep-alive, a read deadline before every read, a write deadline, a body
 // limit on every parser (413 with a JSON error when exceeded), 400 on a

@@ -9,6 +9,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -523,6 +524,52 @@ TEST_F(HttpServer, IdleKeepAliveConnectionIsClosedAfterReadTimeout) {
   // The client notices the stale connection and retries once on a new one.
   EXPECT_EQ(client.get("/2").status, 200);
   EXPECT_EQ(server_->connections_accepted(), 2u);
+}
+
+// The read deadline is per request, not per connection: the lazy watchdog
+// must move with each request instead of cutting a busy connection when the
+// first deadline passes.
+TEST_F(HttpServer, BusyKeepAliveConnectionOutlivesTheReadTimeout) {
+  server_options opts;
+  opts.read_timeout = 300ms;
+  start(echo, opts);
+  http_client client(localhost, port_);
+  const auto t0 = steady::now();
+  int answered = 0;
+  while (ms_since(t0) < 1500) {
+    EXPECT_EQ(client.get("/" + std::to_string(answered)).status, 200);
+    ++answered;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_GE(answered, 5);
+  EXPECT_EQ(server_->connections_accepted(), 1u)
+      << "a connection busy for 5 read timeouts was closed and reopened";
+}
+
+// A client that stops reading an answer is cut off after write_timeout
+// (the answer is far larger than the socket buffers can hold).
+TEST_F(HttpServer, StalledReaderIsDisconnectedAfterWriteTimeout) {
+  server_options opts;
+  opts.write_timeout = 300ms;
+  const std::size_t size = 64u << 20;
+  start([size](request, std::string, reply_fn reply) { reply(text(std::string(size, 'x'))); }, opts);
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket sock(ioc);
+  sock.open(boost::asio::ip::tcp::v4());
+  sock.set_option(boost::asio::socket_base::receive_buffer_size(4096));
+  sock.connect({boost::asio::ip::make_address(localhost), port_});
+  const std::string req = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+  boost::asio::write(sock, boost::asio::buffer(req));
+  std::this_thread::sleep_for(1500ms);  // never read meanwhile: the server's write stalls
+  // Now read what is there: the server must have closed before sending it all.
+  std::size_t got = 0;
+  std::array<char, 65536> buf{};
+  boost::system::error_code ec;
+  const auto t0 = steady::now();
+  while (!ec && ms_since(t0) < 10000) got += sock.read_some(boost::asio::buffer(buf), ec);
+  EXPECT_TRUE(ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset) << ec.message();
+  EXPECT_LT(got, size) << "the whole answer arrived: the write was never cut off";
+  EXPECT_TRUE(wait_until([&] { return server_->requests_in_flight() == 0; }));
 }
 
 TEST_F(HttpServer, StopAnswersRequestInFlight) {
