@@ -94,7 +94,11 @@ caf::result<int32_t> apply_events(shard_self self, play_batch batch) {
     for (auto& e : events)
       if (e.event_id >= 0) ids.emplace_back(e.report.streamer_id, e.event_id);
     auto account = events.front().account_id;
-    self->request(owner(self, account), self->state.ctx->opts.request_timeout, play_atom_v, std::move(events))
+    // No timeout: the account actor is this node's and answers once its
+    // write landed or failed, or quits (an error). A timeout here was a CAF
+    // clock entry per account of each batch (issue 7); the sink's answer
+    // has the HTTP handler deadline as its backstop.
+    self->request(owner(self, account), caf::infinite, play_atom_v, std::move(events))
         .then(
             [self, t, finish, ids = std::move(ids)](bool durable) mutable {
               if (durable)
