@@ -121,11 +121,12 @@ const char* const sql_killed_on_streamer =
     " WHERE streamer_id = $1::bigint AND status = 'killed'"
     " AND (jsonb_array_length(flussonic) = 0 OR flussonic @> '[{\"open\": true}]')"
     " ORDER BY account_id, device_id";
-// Newest row (by updated_at) per token.
+// Newest row (by updated_at) per token. Only tokens that are not ours are
+// asked for, and only those are in lookup_token (migration 009).
 const char* const sql_resolve_tokens =
-    "SELECT DISTINCT ON (token) token, account_id, device_id FROM playback_sessions"
-    " WHERE token = ANY ($1::text[]) AND token <> ''"
-    " ORDER BY token, updated_at DESC, account_id, device_id";
+    "SELECT DISTINCT ON (lookup_token) lookup_token, account_id, device_id FROM playback_sessions"
+    " WHERE lookup_token = ANY ($1::text[]) AND lookup_token <> ''"
+    " ORDER BY lookup_token, updated_at DESC, account_id, device_id";
 // Ended rows, and killed rows with no open Flussonic session, untouched for
 // $1 ms (measured on the database clock).
 const char* const sql_clear_sessions =
@@ -145,18 +146,18 @@ const char* const sql_upsert_sessions =
     "INSERT INTO playback_sessions (account_id, device_id, shard, shard_epoch, status,"
     " content_type, stream, content_start, content_duration, streamer_id, client_ip,"
     " flussonic, token, started_at, updated_at, ended_at, duration_s, bytes, end_reason,"
-    " exempt, over_limit)"
+    " exempt, over_limit, lookup_token)"
     " SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12::jsonb, c13,"
     " timestamptz 'epoch' + c14 * interval '1 millisecond',"
     " timestamptz 'epoch' + c15 * interval '1 millisecond',"
     " timestamptz 'epoch' + c16 * interval '1 millisecond',"
-    " c17, c18, c19, c20, c21"
+    " c17, c18, c19, c20, c21, c22"
     " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[],"
     " $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[],"
     " $13::text[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[],"
-    " $19::text[], $20::boolean[], $21::boolean[])"
+    " $19::text[], $20::boolean[], $21::boolean[], $22::text[])"
     " AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18,"
-    " c19, c20, c21)"
+    " c19, c20, c21, c22)"
     " ON CONFLICT (account_id, device_id) DO UPDATE SET"
     " shard = EXCLUDED.shard, shard_epoch = EXCLUDED.shard_epoch, status = EXCLUDED.status,"
     " content_type = EXCLUDED.content_type, stream = EXCLUDED.stream,"
@@ -166,7 +167,7 @@ const char* const sql_upsert_sessions =
     " started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,"
     " ended_at = EXCLUDED.ended_at, duration_s = EXCLUDED.duration_s,"
     " bytes = EXCLUDED.bytes, end_reason = EXCLUDED.end_reason, exempt = EXCLUDED.exempt,"
-    " over_limit = EXCLUDED.over_limit"
+    " over_limit = EXCLUDED.over_limit, lookup_token = EXCLUDED.lookup_token"
     " WHERE playback_sessions.shard_epoch <= EXCLUDED.shard_epoch"
     " RETURNING account_id, device_id";
 

@@ -57,7 +57,7 @@ TEST_F(StorageMigrate, CreatesEveryTable) {
         << table;
   // (008 replaced 001's (streamer_id, status) by one that extends it.)
   for (const char* index : {"playback_sessions_shard_status_idx", "playback_sessions_streamer_status_key_c_idx",
-                            "playback_sessions_token_idx", "playback_sessions_key_c_idx",
+                            "playback_sessions_lookup_token_idx", "playback_sessions_key_c_idx",
                             "playback_sessions_status_key_c_idx"})
     EXPECT_EQ(test::query_scalar(dsn, std::string("SELECT to_regclass('") + index +
                                           "') IS NOT NULL"),
@@ -103,6 +103,10 @@ TEST_F(StorageMigrate, UpgradesAVersionOneDatabaseKeepingItsRows) {
   test::query_scalar(dsn, "INSERT INTO schema_version (version, name) VALUES (1, '001_initial')");
   test::query_scalar(dsn, "INSERT INTO accounts (account_id, max_sessions) VALUES ('acc1', 2)");
   test::query_scalar(dsn, "INSERT INTO shard_leases VALUES (3, 'n1', 4, now())");
+  test::query_scalar(dsn,
+                     "INSERT INTO playback_sessions (account_id, device_id, shard, shard_epoch, status,"
+                     " content_type, stream, token, started_at, updated_at)"
+                     " VALUES ('acc1', 'tv', 3, 4, 'active', 'live', 'news', 'securetoken-1', now(), now())");
   ASSERT_EQ(storage::current_schema_version(dsn), 1);
 
   auto report = storage::migrate(dsn);
@@ -113,6 +117,9 @@ TEST_F(StorageMigrate, UpgradesAVersionOneDatabaseKeepingItsRows) {
   EXPECT_EQ(test::query_scalar(dsn, "SELECT max_sessions FROM accounts"), "2");
   EXPECT_EQ(test::query_scalar(dsn, "SELECT owner || '/' || epoch FROM shard_leases"), "n1/4");
   EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM cluster_meta"), "0");
+  // 009: a token written before it is still found by its look-up.
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT token || '/' || lookup_token FROM playback_sessions"),
+            "securetoken-1/securetoken-1");
 }
 
 TEST_F(StorageMigrate, ClusterMetaHoldsAtMostOneRow) {

@@ -1,7 +1,9 @@
 // storage::session_store: accounts, streamers, sessions, fencing, one
 // transaction per apply().
 #include <algorithm>
+#include <chrono>
 #include <map>
+#include <thread>
 
 #include "tests/integration/storage/storage_test_util.hpp"
 
@@ -457,6 +459,47 @@ TEST_F(StorageStreamerJobs, ResolveTokensFindsTheNewestRow) {
   ASSERT_EQ(found.size(), 2u);
   EXPECT_EQ(found[older.token], (std::pair<std::string, std::string>{"acc2", "dev9"}));
   EXPECT_EQ(found["plain"], (std::pair<std::string, std::string>{"acc3", "dev3"}));
+}
+
+// Migration 009: our signed tokens name their account and are never looked
+// up, so they stay out of the token index and a zap (new token, new stream,
+// same device, same status) is a HOT update; a token that is not ours (a
+// securetoken link) is still found.
+TEST_F(StorageStreamerJobs, ZapsWithOurTokensAreHotAndOnlyForeignTokensAreLookedUp) {
+  auto s = bare_session("acc1", "dev1");
+  s.status = session_status::pending;
+  s.token = "m2.first.signed.token";
+  {
+    // The store's connections report their statistics when they close.
+    storage::session_store store(dsn);
+    store.apply({upsert(s, 1)});
+    for (int i = 0; i < 10; ++i) {
+      s.token = "m2.zap" + std::to_string(i) + ".signed";
+      s.content.stream = "channel" + std::to_string(i);
+      s.updated_at += std::chrono::seconds(1);
+      ASSERT_EQ(store.apply({upsert(s, 1)})[0], storage::write_status::ok);
+    }
+  }
+  std::string counts;
+  for (int i = 0; i < 250 && counts != "10/10"; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    counts = test::query_scalar(dsn, "SELECT n_tup_upd || '/' || n_tup_hot_upd FROM pg_stat_user_tables"
+                                     " WHERE relname = 'playback_sessions'");
+    if (counts.rfind("10/", 0) == 0) break;  // every update counted: HOT or not, it is final
+  }
+  EXPECT_EQ(counts, "10/10") << "updates/HOT updates: a zap with a signed token wrote index entries";
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT token || ' ' || lookup_token || '|' FROM playback_sessions"),
+            "m2.zap9.signed |");
+  storage::session_store store(dsn);
+  EXPECT_TRUE(store.resolve_tokens({s.token}).empty());
+  // A foreign token goes into the look-up, and out again when replaced.
+  s.token = "securetoken-abc";
+  store.apply({upsert(s, 1)});
+  EXPECT_EQ(store.resolve_tokens({"securetoken-abc"})["securetoken-abc"],
+            (std::pair<std::string, std::string>{"acc1", "dev1"}));
+  s.token = "m2.back.signed";
+  store.apply({upsert(s, 1)});
+  EXPECT_TRUE(store.resolve_tokens({"securetoken-abc"}).empty());
 }
 
 TEST_F(StorageStreamerJobs, ClearDeletesOldEndedAndEffectivelyKilledRows) {
