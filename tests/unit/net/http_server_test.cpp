@@ -14,6 +14,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <future>
+#include <map>
+#include <set>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -681,6 +683,38 @@ TEST_F(HttpServer, ReplyAfterServerDestroyedIsIgnored) {
   server_.reset();
   reply(text("nobody listens"));
   EXPECT_FALSE(answer.get());
+}
+
+// Each I/O thread runs its own event loop and connections are dealt out in
+// turn: four connections on two threads use both, and each connection stays
+// on one thread (its handlers need no strand).
+TEST_F(HttpServer, ConnectionsAreSpreadOverTheIoThreadsAndStayOnTheirs) {
+  server_options opts;
+  opts.threads = 2;
+  std::mutex m;
+  std::map<std::string, std::set<std::thread::id>> threads_of;  // connection tag -> threads seen
+  start(
+      [&](request req, std::string, reply_fn reply) {
+        {
+          std::lock_guard<std::mutex> lk(m);
+          threads_of[std::string(req.target())].insert(std::this_thread::get_id());
+        }
+        reply(text("ok"));
+      },
+      opts);
+  std::vector<std::unique_ptr<http_client>> clients;
+  for (int c = 0; c < 4; ++c) clients.push_back(std::make_unique<http_client>(localhost, port_));
+  for (int round = 0; round < 5; ++round)
+    for (int c = 0; c < 4; ++c) ASSERT_EQ(clients[c]->get("/c" + std::to_string(c)).status, 200);
+  EXPECT_EQ(server_->connections_accepted(), 4u);
+  std::set<std::thread::id> all;
+  std::lock_guard<std::mutex> lk(m);
+  ASSERT_EQ(threads_of.size(), 4u);
+  for (auto& [tag, ids] : threads_of) {
+    EXPECT_EQ(ids.size(), 1u) << tag << " was handled on more than one I/O thread";
+    all.insert(ids.begin(), ids.end());
+  }
+  EXPECT_EQ(all.size(), 2u) << "the connections were not spread over both I/O threads";
 }
 
 TEST_F(HttpServer, ManyConcurrentClients) {
