@@ -38,20 +38,8 @@ struct unit {
 // order of format_duration on a tie.
 constexpr std::array<unit, 4> units{{{"h", 3'600'000}, {"m", 60'000}, {"s", 1'000}, {"ms", 1}}};
 
-}  // namespace
-
-bool parse_duration(const std::string& text, duration& out) {
-  const std::string s = detail::trim(text);
-  if (s.empty()) return false;
-  int64_t total = 0;
-  if (all_digits(s)) {  // bare integer: seconds
-    int64_t secs = 0;
-    if (!parse_count(s, secs) || __builtin_mul_overflow(secs, int64_t{1000}, &total) ||
-        total > max_duration.count())
-      return false;
-    out = duration(total);
-    return true;
-  }
+// "1h30m", "250ms": each unit's part added to total (milliseconds).
+bool sum_units(const std::string& s, int64_t& total) {
   std::size_t pos = 0;
   std::size_t next_unit = 0;  // units must come largest first, each at most once
   while (pos < s.size()) {
@@ -74,6 +62,21 @@ bool parse_duration(const std::string& text, duration& out) {
       return false;
     next_unit = which + 1;
     pos = digits_end + units[which].suffix.size();
+  }
+  return true;
+}
+
+}  // namespace
+
+bool parse_duration(const std::string& text, duration& out) {
+  const std::string s = detail::trim(text);
+  if (s.empty()) return false;
+  int64_t total = 0;
+  if (all_digits(s)) {  // bare integer: seconds
+    int64_t secs = 0;
+    if (!parse_count(s, secs) || __builtin_mul_overflow(secs, int64_t{1000}, &total)) return false;
+  } else if (!sum_units(s, total)) {
+    return false;
   }
   if (total > max_duration.count()) return false;
   out = duration(total);
