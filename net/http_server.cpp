@@ -77,11 +77,11 @@ response error_response(http::status status, const std::string& code, const std:
   return make_json_response(status, w.take());
 }
 
-// Errors that are part of normal life: the peer went away, a deadline
-// passed, we closed the socket ourselves.
+// Errors that are part of normal life: the peer went away, we closed the
+// socket ourselves (a deadline passed: the watchdog closes it).
 bool expected_error(const error_code& ec) {
   return ec == http::error::end_of_stream || ec == http::error::partial_message ||
-         ec == beast::error::timeout || ec == asio::error::operation_aborted ||
+         ec == asio::error::operation_aborted ||
          ec == asio::error::eof || ec == asio::error::connection_reset ||
          ec == asio::error::broken_pipe || ec == asio::error::bad_descriptor ||
          ec == asio::error::not_connected || ec == asio::error::connection_aborted;
