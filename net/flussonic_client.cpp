@@ -26,6 +26,7 @@
 #include <nlohmann/json.hpp>
 
 #include "domain/clock.hpp"
+#include "domain/json_input.hpp"
 #include "domain/token.hpp"
 #include "domain/validate.hpp"
 #include "net/http_call.hpp"
@@ -36,7 +37,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace bhttp = boost::beast::http;
 using tcp = asio::ip::tcp;
-using json = nlohmann::json;
 using actors::flussonic_error;
 using actors::listed_session;
 using actors::session_page;
@@ -62,6 +62,15 @@ std::string lower(std::string s) {
 }
 
 // --- tolerant JSON field access ----------------------------------------------
+// A page is parsed by simdjson into this thread's reused parser
+// (domain/json_input.hpp: the same strict grammar nlohmann had), and each
+// session's members of interest are read off the tape: no DOM of heap
+// nodes, no string per key. The SAX reader this replaced (nlohmann's lexer
+// building a std::string per token) was a fifth of a sync's daemon CPU
+// (issue 7).
+
+using jelement = simdjson::dom::element;
+using jtype = simdjson::dom::element_type;
 
 int64_t clamp_double(double d) {
   if (d >= 9.2e18) return std::numeric_limits<int64_t>::max();
@@ -69,65 +78,72 @@ int64_t clamp_double(double d) {
   return static_cast<int64_t>(std::llround(d));
 }
 
-std::optional<int64_t> int_of(const json* v) {
+std::optional<int64_t> int_of(const jelement* v) {
   if (!v) return std::nullopt;
-  if (v->is_number_unsigned()) {
-    const auto u = v->get<uint64_t>();
-    return u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
-               ? std::numeric_limits<int64_t>::max()
-               : static_cast<int64_t>(u);
+  switch (v->type()) {
+    case jtype::UINT64: {  // simdjson: only above INT64_MAX
+      const uint64_t u = v->get_uint64().value_unsafe();
+      return u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())
+                 ? std::numeric_limits<int64_t>::max()
+                 : static_cast<int64_t>(u);
+    }
+    case jtype::INT64: return v->get_int64().value_unsafe();
+    case jtype::DOUBLE: {
+      const double d = v->get_double().value_unsafe();
+      if (!std::isfinite(d)) return std::nullopt;
+      return clamp_double(d);
+    }
+    case jtype::STRING: {
+      const std::string_view s = v->get_string().value_unsafe();
+      int64_t out = 0;
+      const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+      if (ec == std::errc() && end == s.data() + s.size() && !s.empty()) return out;
+      return std::nullopt;
+    }
+    default: return std::nullopt;
   }
-  if (v->is_number_integer()) return v->get<int64_t>();
-  if (v->is_number_float()) {
-    const double d = v->get<double>();
-    if (!std::isfinite(d)) return std::nullopt;
-    return clamp_double(d);
-  }
-  if (v->is_string()) {
-    const auto& s = v->get_ref<const std::string&>();
-    int64_t out = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    if (ec == std::errc() && end == s.data() + s.size() && !s.empty()) return out;
-  }
-  return std::nullopt;
 }
 
 // Strings as they are, numbers as their decimal text (integral floats
 // without a fraction); anything else: nullopt.
-std::optional<std::string> text_of(const json* v) {
+std::optional<std::string> text_of(const jelement* v) {
   if (!v) return std::nullopt;
-  if (v->is_string()) return v->get<std::string>();
-  if (v->is_number_unsigned()) return std::to_string(v->get<uint64_t>());
-  if (v->is_number_integer()) return std::to_string(v->get<int64_t>());
-  if (v->is_number_float()) {
-    const double d = v->get<double>();
-    if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e18)
-      return std::to_string(static_cast<int64_t>(d));
-    return v->dump();
+  switch (v->type()) {
+    case jtype::STRING: return std::string(v->get_string().value_unsafe());
+    case jtype::UINT64: return std::to_string(v->get_uint64().value_unsafe());
+    case jtype::INT64: return std::to_string(v->get_int64().value_unsafe());
+    case jtype::DOUBLE: {
+      const double d = v->get_double().value_unsafe();
+      if (std::isfinite(d) && d == std::floor(d) && std::fabs(d) < 9e18)
+        return std::to_string(static_cast<int64_t>(d));
+      return nlohmann::json(d).dump();  // the shortest round-trip form, as before
+    }
+    default: return std::nullopt;
   }
-  return std::nullopt;
 }
 
 // A timestamp as Unix ms: numbers > 1e12 are ms, other positive numbers
 // seconds (fractions kept); RFC 3339 strings and numeric strings accepted.
-std::optional<int64_t> unix_ms_of(const json* v) {
+std::optional<int64_t> unix_ms_of(const jelement* v) {
   if (!v) return std::nullopt;
   double d = 0;
-  if (v->is_number()) {
-    if (v->is_number_integer() && !v->is_number_unsigned()) {
-      const auto i = v->get<int64_t>();
+  switch (v->type()) {
+    case jtype::INT64: {
+      const int64_t i = v->get_int64().value_unsafe();
       if (i <= 0) return std::nullopt;
       return i > 1000000000000LL ? i : i * 1000;
     }
-    d = v->get<double>();
-  } else if (v->is_string()) {
-    const auto& s = v->get_ref<const std::string&>();
-    if (auto t = parse_rfc3339(s)) return to_unix_ms(*t);
-    const auto i = int_of(v);
-    if (!i) return std::nullopt;
-    d = static_cast<double>(*i);
-  } else {
-    return std::nullopt;
+    case jtype::UINT64: d = static_cast<double>(v->get_uint64().value_unsafe()); break;
+    case jtype::DOUBLE: d = v->get_double().value_unsafe(); break;
+    case jtype::STRING: {
+      const std::string_view s = v->get_string().value_unsafe();
+      if (auto t = parse_rfc3339(std::string(s))) return to_unix_ms(*t);
+      const auto i = int_of(v);
+      if (!i) return std::nullopt;
+      d = static_cast<double>(*i);
+      break;
+    }
+    default: return std::nullopt;
   }
   if (!std::isfinite(d) || d <= 0) return std::nullopt;
   return clamp_double(d > 1e12 ? d : d * 1000.0);
@@ -146,15 +162,24 @@ int session_key_of(std::string_view k) {
   return -1;
 }
 
-// One listed session's scalar members of interest (null = absent; a member
-// that is an object or array counts as absent, as the field helpers above
-// would read it).
+// One listed session's scalar members of interest. A member that is an
+// object or an array counts as absent and leaves an earlier member of the
+// same name in place; null counts as absent and replaces it (the last
+// scalar of a repeated key wins, as nlohmann read it).
 struct session_fields {
-  json v[k_count];
-  const json* get(session_key k) const { return v[k].is_null() ? nullptr : &v[k]; }
+  std::optional<jelement> v[k_count];
+  const jelement* get(session_key k) const {
+    return v[k] && v[k]->type() != jtype::NULL_VALUE ? &*v[k] : nullptr;
+  }
 };
 
-std::optional<listed_session> session_of(const session_fields& o) {
+std::optional<listed_session> session_of(simdjson::dom::object obj) {
+  session_fields o;
+  for (auto field : obj) {
+    const int k = session_key_of(field.key);
+    if (k < 0 || field.value.is_object() || field.value.is_array()) continue;
+    o.v[k] = field.value;
+  }
   listed_session s;
   auto id = text_of(o.get(k_id));
   if (!id || id->empty()) id = text_of(o.get(k_session_id));
@@ -178,131 +203,6 @@ std::optional<listed_session> session_of(const session_fields& o) {
   }
   return s;
 }
-
-// Reads a sessions page as it is lexed (nlohmann's SAX interface), never
-// building the document: a page of 1 000 sessions as a DOM is ~20 000
-// std::map nodes and strings, which was most of a sync's CPU (issue 7).
-// Only "sessions" (each element's members of interest) and "next" are kept.
-class page_reader : public nlohmann::json_sax<json> {
- public:
-  session_page page;
-  std::string shape_error;  // set when the answer has the wrong shape
-
-  bool null() override { return scalar(json()); }
-  bool boolean(bool v) override { return scalar(json(v)); }
-  bool number_integer(number_integer_t v) override { return scalar(json(v)); }
-  bool number_unsigned(number_unsigned_t v) override { return scalar(json(v)); }
-  bool number_float(number_float_t v, const string_t&) override { return scalar(json(v)); }
-  bool string(string_t& v) override { return scalar(json(std::move(v))); }
-  bool binary(binary_t&) override { return scalar(json()); }
-
-  bool start_object(std::size_t) override {
-    if (skip_ > 0) return ++skip_, true;
-    switch (at_) {
-      case where::start: at_ = where::top; return true;
-      case where::top_value:
-        if (top_key_ == "sessions") return fail("\"sessions\" is not an array");
-        if (top_key_ == "next") return fail("bad \"next\"");
-        return skip();
-      case where::sessions:
-        at_ = where::session;
-        fields_ = session_fields{};
-        return true;
-      case where::session_value: return skip();  // a nested member: absent
-      default: return fail("unexpected object");
-    }
-  }
-  bool end_object() override {
-    if (skip_ > 0) return unskip();
-    if (at_ == where::session) {
-      if (auto s = session_of(fields_)) page.sessions.push_back(std::move(*s));
-      at_ = where::sessions;
-    } else if (at_ == where::top) {
-      at_ = where::done;
-    }
-    return true;
-  }
-  bool start_array(std::size_t) override {
-    if (skip_ > 0) return ++skip_, true;
-    switch (at_) {
-      case where::start: return fail("not a JSON object");
-      case where::top_value:
-        if (top_key_ == "sessions") {
-          at_ = where::sessions;
-          return true;
-        }
-        if (top_key_ == "next") return fail("bad \"next\"");
-        return skip();
-      default: return skip();  // an array element or member that is an array
-    }
-  }
-  bool end_array() override {
-    if (skip_ > 0) return unskip();
-    if (at_ == where::sessions) at_ = where::top;
-    return true;
-  }
-  bool key(string_t& k) override {
-    if (skip_ > 0) return true;
-    if (at_ == where::top) {
-      top_key_ = k;
-      at_ = where::top_value;
-    } else if (at_ == where::session) {
-      session_key_ = session_key_of(k);
-      at_ = where::session_value;
-    }
-    return true;
-  }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception& e) override {
-    throw flussonic_error(std::string("sessions answer is not JSON: ") + e.what());
-  }
-
- private:
-  enum class where { start, top, top_value, sessions, session, session_value, done };
-
-  bool scalar(json v) {
-    if (skip_ > 0) return true;
-    switch (at_) {
-      case where::start: return fail("not a JSON object");
-      case where::top_value:
-        at_ = where::top;
-        if (top_key_ == "sessions" && !v.is_null()) return fail("\"sessions\" is not an array");
-        if (top_key_ == "next" && !v.is_null()) {
-          auto text = text_of(&v);
-          if (!text) return fail("bad \"next\": " + v.dump());
-          page.next = std::move(*text);
-        }
-        return true;
-      case where::session_value:
-        at_ = where::session;
-        if (session_key_ >= 0) fields_.v[session_key_] = std::move(v);
-        return true;
-      default: return true;  // a sessions element that is not an object: skipped
-    }
-  }
-  // Skips the value just opened (and everything in it).
-  bool skip() {
-    skip_ = 1;
-    return true;
-  }
-  bool unskip() {
-    if (--skip_ == 0) {
-      if (at_ == where::top_value) at_ = where::top;
-      else if (at_ == where::session_value) at_ = where::session;
-    }
-    return true;
-  }
-  bool fail(std::string why) {
-    shape_error = std::move(why);
-    return false;
-  }
-
-  where at_ = where::start;
-  int skip_ = 0;
-  std::string top_key_;
-  int session_key_ = -1;
-  session_fields fields_;
-};
-
 std::string excerpt(const std::string& body) {
   if (body.size() <= error_excerpt) return body;
   return body.substr(0, error_excerpt) + "...";
@@ -405,19 +305,47 @@ std::string basic_authorization(const std::string& user, const std::string& pass
 // --- parsing -----------------------------------------------------------------
 
 session_page parse_session_page(const std::string& body) {
-  page_reader reader;
-  bool ok = false;
-  try {
-    ok = json::sax_parse(body, &reader);
-  } catch (const flussonic_error& e) {
-    throw flussonic_error(e.what() + std::string(": ") + excerpt(body));
+  jelement root;
+  switch (json_input::parse(body, root)) {
+    case json_input::parse_status::ok: break;
+    case json_input::parse_status::too_deep:
+      throw flussonic_error("sessions answer is not JSON (nested deeper than " +
+                            std::to_string(json_input::max_depth) + " levels): " + excerpt(body));
+    case json_input::parse_status::invalid:
+      throw flussonic_error("sessions answer is not JSON: " + excerpt(body));
   }
-  if (!ok) {
-    if (reader.shape_error == "not a JSON object")
-      throw flussonic_error("sessions answer is not a JSON object: " + excerpt(body));
-    throw flussonic_error("sessions answer: " + reader.shape_error + ": " + excerpt(body));
+  if (!root.is_object()) throw flussonic_error("sessions answer is not a JSON object: " + excerpt(body));
+  auto shape = [&body](const std::string& why) {
+    return flussonic_error("sessions answer: " + why + ": " + excerpt(body));
+  };
+  session_page page;
+  // In document order: a repeated "sessions" adds its elements too, a
+  // repeated "next" replaces (what the streaming reader before did).
+  const simdjson::dom::object top = root.get_object().value_unsafe();
+  for (auto member : top) {
+    const jelement v = member.value;
+    if (member.key == "sessions") {
+      if (v.is_null()) continue;
+      if (!v.is_array()) throw shape("\"sessions\" is not an array");
+      simdjson::dom::array list = v.get_array().value_unsafe();
+      page.sessions.reserve(page.sessions.size() + list.size());
+      for (auto item : list) {  // an element that is not an object is skipped
+        simdjson::dom::object obj;
+        if (item.get_object().get(obj) != simdjson::SUCCESS) continue;
+        if (auto s = session_of(obj)) page.sessions.push_back(std::move(*s));
+      }
+    } else if (member.key == "next") {
+      if (v.is_null()) {
+        page.next.clear();
+        continue;
+      }
+      if (v.is_object() || v.is_array()) throw shape("bad \"next\"");
+      auto text = text_of(&v);
+      if (!text) throw shape("bad \"next\": " + std::string(simdjson::minify(v)));
+      page.next = std::move(*text);
+    }
   }
-  return std::move(reader.page);
+  return page;
 }
 
 // --- client ------------------------------------------------------------------

@@ -47,24 +47,27 @@ const char* const sql_sessions_of_account =
 // Every row of the accounts of one shard that hold a live session, and
 // their settings: what a new owner loads at takeover (one round trip each).
 // `shard = $1` outside too and `= ANY (ARRAY(...))` rather than `IN (...)`:
-// both keep the planner on the (shard, status) index instead of a hash join
+// both keep the planner on the (shard, status_class) index instead of a hash join
 // over the whole table (1.1 s per shard at 1 M rows; ~0.1 s like this).
 const char* const sql_live_sessions_of_shard =
     MAXSESS_SESSION_COLUMNS
     " FROM playback_sessions WHERE shard = $1::int AND account_id = ANY (ARRAY("
     "   SELECT DISTINCT account_id FROM playback_sessions"
-    "   WHERE shard = $1::int AND status IN ('pending', 'active')))"
+    "   WHERE shard = $1::int AND status_class = 'live'))"
     " ORDER BY account_id, started_at, device_id";
 // GET /api/v1/sessions: one page across accounts, keyset-paged on
 // (account_id, device_id) in byte order (COLLATE "C": the cursor and the
 // prefix range [$3, $4) are exact whatever the database's locale, and the
-// indexes of 008_session_listing serve it). Every filter is optional (NULL);
+// indexes of 008_session_listing serve it, with status_class in place of
+// status since 010: a status filter reads its class's range, checks the
+// status itself on the rows). Every filter is optional (NULL);
 // PQexecParams plans with the values, so a NULL filter costs nothing. $7 is
 // the page size plus one: a row beyond it says there is a next page.
 const char* const sql_list_sessions =
     MAXSESS_SESSION_COLUMNS
     " FROM playback_sessions"
-    " WHERE ($1::text IS NULL OR status = $1::text)"
+    " WHERE ($1::text IS NULL OR (status = $1::text AND status_class ="
+    " CASE WHEN $1::text IN ('pending', 'active') THEN 'live' ELSE $1::text END))"
     " AND ($2::bigint IS NULL OR streamer_id = $2::bigint)"
     " AND ($3::text IS NULL OR (account_id COLLATE \"C\" >= $3::text"
     " AND account_id COLLATE \"C\" < $4::text))"
@@ -82,28 +85,28 @@ const char* const sql_get_accounts =
 // Cluster-wide streamer load, for placement (every node, every lease round).
 const char* const sql_live_sessions_per_streamer =
     "SELECT streamer_id, count(*) FROM playback_sessions"
-    " WHERE status IN ('pending', 'active') AND streamer_id <> 0 GROUP BY streamer_id";
+    " WHERE status_class = 'live' AND streamer_id <> 0 GROUP BY streamer_id";
 const char* const sql_live_accounts_of_shard =
     "SELECT account_id, max_sessions, exempt FROM accounts WHERE account_id = ANY (ARRAY("
     "   SELECT DISTINCT account_id FROM playback_sessions"
-    "   WHERE shard = $1::int AND status IN ('pending', 'active')))";
+    "   WHERE shard = $1::int AND status_class = 'live'))";
 const char* const sql_count_sessions = "SELECT count(*) FROM playback_sessions";
 const char* const sql_count_by_status =
     "SELECT status, count(*) FROM playback_sessions GROUP BY status";
-// Live sessions per streamer for the metrics scrape (status is indexed with
-// shard; the live rows are a small part of the table once clear runs).
+// Live sessions per streamer for the metrics scrape (status_class is indexed
+// with shard; the live rows are a small part of the table once clear runs).
 const char* const sql_count_live_by_streamer =
     "SELECT streamer_id, status, count(*) FROM playback_sessions"
-    " WHERE status IN ('pending', 'active') GROUP BY streamer_id, status";
+    " WHERE status_class = 'live' GROUP BY streamer_id, status";
 // The status page's accounts at their limit: counted slots as account_state
 // counts them (live, not exempt, not radio; an exempt account or a limit of 0
 // never refuses). $1 the default max_sessions (accounts without a row), $2
-// how many to return. Reads the live rows only (status is indexed with
+// how many to return. Reads the live rows only (status_class is indexed with
 // streamer and shard), like the metrics scrape.
 const char* const sql_accounts_at_limit =
     "SELECT s.account_id, coalesce(a.max_sessions, $1::bigint) AS max_sessions, count(*) AS live"
     " FROM playback_sessions s LEFT JOIN accounts a ON a.account_id = s.account_id"
-    " WHERE s.status IN ('pending', 'active') AND NOT s.exempt AND NOT s.over_limit"
+    " WHERE s.status_class = 'live' AND NOT s.exempt AND NOT s.over_limit"
     "   AND s.content_type <> 'radio' AND NOT coalesce(a.exempt, false)"
     " GROUP BY s.account_id, a.max_sessions"
     " HAVING coalesce(a.max_sessions, $1::bigint) > 0 AND count(*) >= coalesce(a.max_sessions, $1::bigint)"
@@ -113,12 +116,12 @@ const char* const sql_accounts_at_limit =
 // the flussonic array has "open": true.
 const char* const sql_accounts_on_streamer =
     "SELECT DISTINCT account_id FROM playback_sessions"
-    " WHERE streamer_id = $1::bigint AND status IN ('pending', 'active', 'killed')"
+    " WHERE streamer_id = $1::bigint AND status_class IN ('live', 'killed')"
     " ORDER BY account_id";
 const char* const sql_killed_on_streamer =
     MAXSESS_SESSION_COLUMNS
     " FROM playback_sessions"
-    " WHERE streamer_id = $1::bigint AND status = 'killed'"
+    " WHERE streamer_id = $1::bigint AND status_class = 'killed'"
     " AND (jsonb_array_length(flussonic) = 0 OR flussonic @> '[{\"open\": true}]')"
     " ORDER BY account_id, device_id";
 // Newest row (by updated_at) per token. Only tokens that are not ours are
@@ -131,8 +134,8 @@ const char* const sql_resolve_tokens =
 // $1 ms (measured on the database clock).
 const char* const sql_clear_sessions =
     "DELETE FROM playback_sessions"
-    " WHERE (status = 'ended' AND updated_at < now() - $1::bigint * interval '1 millisecond')"
-    " OR (status = 'killed' AND NOT flussonic @> '[{\"open\": true}]'"
+    " WHERE (status_class = 'ended' AND updated_at < now() - $1::bigint * interval '1 millisecond')"
+    " OR (status_class = 'killed' AND NOT flussonic @> '[{\"open\": true}]'"
     " AND updated_at < now() - $2::bigint * interval '1 millisecond')"
     " RETURNING account_id, device_id";
 

@@ -14,10 +14,12 @@
 //                       own serving time, the floor under a sync
 #include <sys/wait.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include "domain/model.hpp"
 #include "domain/token.hpp"
@@ -201,6 +203,8 @@ int run_sync(const options& o, const std::string& server) {
   const double hwm0 = kb_to_mib(proc_field(d.pid(), "VmHWM"));
   const double rss0 = kb_to_mib(proc_field(d.pid(), "VmRSS"));
   const double cpu0 = proc_cpu_seconds(d.pid());
+  const double pg0 = pg_cpu_seconds();
+  const double emu0 = proc_cpu_seconds(emu.pid());
   const auto t0 = clk::now();
   const int64_t t0_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
@@ -208,11 +212,24 @@ int run_sync(const options& o, const std::string& server) {
   const auto [status, answer] = post_job(d.port(), d.admin_token(), "{\"streamer_ids\":[1]}");
   const double sync_s = std::chrono::duration<double>(clk::now() - t0).count();
   const double cpu = proc_cpu_seconds(d.pid()) - cpu0;
+  // Who else used the two cores during the sync: PostgreSQL (-1 when its
+  // processes are not on this machine) and the emulator serving the pages.
+  const double pg_cpu = pg0 < 0 ? -1 : pg_cpu_seconds() - pg0;
+  const double emu_cpu = proc_cpu_seconds(emu.pid()) - emu0;
   const double hwm1 = kb_to_mib(proc_field(d.pid(), "VmHWM"));
   const double rss1 = kb_to_mib(proc_field(d.pid(), "VmRSS"));
   const auto active = query_scalar(dsn, "SELECT count(*) FROM playback_sessions WHERE status = 'active'");
   const int exit_code = d.stop();
   untrack_pid(d.pid());
+  // How many of the sync's row updates were HOT (no index entry written).
+  // The daemon's connections report their counters as they close.
+  std::string hot = "?";
+  for (int i = 0; i < 50; ++i) {
+    hot = query_scalar(dsn, "SELECT n_tup_hot_upd || ' of ' || n_tup_upd FROM pg_stat_user_tables"
+                            " WHERE relname = 'playback_sessions'");
+    if (hot.find(" of 0") == std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
   // When the daemon asked for its last page: listing vs applying.
   int daemon_pages = 0;
   int64_t last_page_ms = 0;
@@ -254,6 +271,9 @@ int run_sync(const options& o, const std::string& server) {
             << "daemon       CPU " << fmt(cpu, 2) << " s (" << fmt(cpu / sync_sessions * 1e6, 1)
             << " us/session), VmHWM " << fmt(hwm0) << " -> " << fmt(hwm1) << " MiB (+" << fmt(hwm1 - hwm0)
             << "), VmRSS " << fmt(rss0) << " -> " << fmt(rss1) << " MiB, exit " << exit_code << "\n"
+            << "others       CPU PostgreSQL "
+            << (pg_cpu < 0 ? std::string("unknown") : fmt(pg_cpu, 2) + " s (" + fmt(pg_cpu / sync_sessions * 1e6, 1) + " us/session)")
+            << ", emulator " << fmt(emu_cpu, 2) << " s; HOT row updates " << hot << "\n"
             << "anchors      fetch (fresh connection per page, this process) " << fmt(fetched.seconds, 2)
             << " s for " << fetched.pages << " pages (first, cold listing: " << fmt(warm.seconds, 2)
             << " s); curl loop " << fmt(curled.seconds, 2) << " s for " << curled.pages << " pages ("
@@ -277,6 +297,8 @@ int run_sync(const options& o, const std::string& server) {
   line["listed"] = listed;
   line["hwm_growth_mib"] = std::round((hwm1 - hwm0) * 10) / 10;
   line["listing_s"] = std::round(listing_s * 1000) / 1000;
+  if (pg_cpu >= 0) line["pg_cpu_us_per_op"] = std::round(pg_cpu / sync_sessions * 1e7) / 10;
+  line["emulator_cpu_s"] = std::round(emu_cpu * 100) / 100;
   emit(line);
   auto anchor = [sync_s = sync_s](const char* name, const fetch_result& f, const std::string& note) {
     nlohmann::ordered_json a;

@@ -44,6 +44,7 @@ class flussonic_emulator {
   // SIGTERM and wait; returns the exit code (128+signal when killed).
   int stop();
   bool running() const { return child_.running(); }
+  pid_t pid() const { return child_.pid(); }
 
   uint16_t port() const { return opts_.port; }
   const options& opts() const { return opts_; }

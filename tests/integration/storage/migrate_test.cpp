@@ -1,5 +1,6 @@
 // storage::migrate / current_schema_version against a real PostgreSQL.
 #include <atomic>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -55,10 +56,11 @@ TEST_F(StorageMigrate, CreatesEveryTable) {
                                           "') IS NOT NULL"),
               "t")
         << table;
-  // (008 replaced 001's (streamer_id, status) by one that extends it.)
-  for (const char* index : {"playback_sessions_shard_status_idx", "playback_sessions_streamer_status_key_c_idx",
+  // (008 replaced 001's (streamer_id, status) by one that extends it; 010
+  // put status_class in place of status in the three that held it.)
+  for (const char* index : {"playback_sessions_shard_class_idx", "playback_sessions_streamer_class_key_c_idx",
                             "playback_sessions_lookup_token_idx", "playback_sessions_key_c_idx",
-                            "playback_sessions_status_key_c_idx"})
+                            "playback_sessions_class_key_c_idx"})
     EXPECT_EQ(test::query_scalar(dsn, std::string("SELECT to_regclass('") + index +
                                           "') IS NOT NULL"),
               "t")
@@ -70,7 +72,7 @@ TEST_F(StorageMigrate, CreatesEveryTable) {
             "0");
   EXPECT_EQ(test::query_scalar(dsn, "SELECT array_to_string(reloptions, ',') FROM pg_class "
                                     "WHERE relname = 'playback_sessions'"),
-            "fillfactor=80");
+            "fillfactor=65");  // 003 set 80; 010 lowered it (pending -> active is HOT too)
 }
 
 TEST_F(StorageMigrate, PlayUpdatesOfASessionAreHotUpdates) {
@@ -91,6 +93,41 @@ TEST_F(StorageMigrate, PlayUpdatesOfASessionAreHotUpdates) {
   EXPECT_EQ(test::query_scalar(dsn, "SELECT n_tup_upd = n_tup_hot_upd AND n_tup_upd = 20 FROM "
                                     "pg_stat_user_tables WHERE relname = 'playback_sessions'"),
             "t");
+}
+
+TEST_F(StorageMigrate, PendingToActiveIsHotAndEndingIsNot) {
+  // 010: a sync or a first auth turns pending rows active; no index may
+  // hold status itself, only its class (live / ended / killed).
+  storage::migrate(dsn);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM pg_indexes WHERE tablename = "
+                                    "'playback_sessions' AND indexdef ~ '[(, ]status[,)]'"),
+            "0");
+  test::query_scalar(dsn,
+                     "INSERT INTO playback_sessions (account_id, device_id, shard, shard_epoch, status,"
+                     " content_type, stream, streamer_id, token, started_at, updated_at)"
+                     " SELECT 'a', 'd' || g, 1, 1, 'pending', 'live', 's', 1, 'tok', now(), now()"
+                     " FROM generate_series(1, 10) g");
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT string_agg(DISTINCT status_class, ',') FROM playback_sessions"),
+            "live");
+  test::query_scalar(dsn, "UPDATE playback_sessions SET status = 'active', updated_at = now(), bytes = 1");
+  test::query_scalar(dsn, "UPDATE playback_sessions SET status = 'ended', ended_at = now()"
+                          " WHERE device_id IN ('d1', 'd2')");
+  test::query_scalar(dsn, "UPDATE playback_sessions SET status = 'killed' WHERE device_id = 'd3'");
+  // 10 pending -> active, all HOT; 3 ends and kills, none HOT (their class
+  // changes, so the clear job and the listing find them in the indexes).
+  // Each statement ran on its own connection, which reports its counters
+  // as it closes: wait until all 13 updates are counted.
+  std::string counts;
+  for (int i = 0; i < 250; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    counts = test::query_scalar(dsn, "SELECT n_tup_upd || '/' || n_tup_hot_upd FROM pg_stat_user_tables"
+                                     " WHERE relname = 'playback_sessions'");
+    if (counts.rfind("13/", 0) == 0) break;
+  }
+  EXPECT_EQ(counts, "13/10") << "updates/HOT updates";
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT string_agg(status || ':' || status_class, ',' ORDER BY device_id)"
+                                    " FROM playback_sessions WHERE device_id IN ('d1', 'd3', 'd4')"),
+            "ended:ended,killed:killed,active:live");
 }
 
 TEST_F(StorageMigrate, UpgradesAVersionOneDatabaseKeepingItsRows) {

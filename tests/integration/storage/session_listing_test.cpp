@@ -154,15 +154,15 @@ TEST_F(StorageSessionListing, PagesAreIndexRangesNotSorts) {
   };
   // (status, streamer, prefix, prefix upper, cursor account, cursor device, limit + 1)
   auto by_status = explain({"active", nullptr, nullptr, nullptr, "acc5", "dev1", "101"});
-  EXPECT_NE(by_status.find("playback_sessions_status_key_c_idx"), std::string::npos) << by_status;
+  EXPECT_NE(by_status.find("playback_sessions_class_key_c_idx"), std::string::npos) << by_status;
   EXPECT_EQ(by_status.find("Sort"), std::string::npos) << by_status;
   auto all = explain({nullptr, nullptr, nullptr, nullptr, "acc5", "dev1", "101"});
   EXPECT_NE(all.find("playback_sessions_key_c_idx"), std::string::npos) << all;
   EXPECT_EQ(all.find("Sort"), std::string::npos) << all;
   auto both = explain({"active", "2", nullptr, nullptr, "acc5", "dev1", "101"});
-  EXPECT_NE(both.find("playback_sessions_streamer_status_key_c_idx"), std::string::npos) << both;
+  EXPECT_NE(both.find("playback_sessions_streamer_class_key_c_idx"), std::string::npos) << both;
   auto rare_streamer = explain({nullptr, "99", nullptr, nullptr, nullptr, nullptr, "101"});
-  EXPECT_NE(rare_streamer.find("playback_sessions_streamer_status_key_c_idx"), std::string::npos)
+  EXPECT_NE(rare_streamer.find("playback_sessions_streamer_class_key_c_idx"), std::string::npos)
       << "a streamer with no rows is not found by walking the whole key: " << rare_streamer;
   auto prefix = explain({nullptr, nullptr, "acc12", "acc13", nullptr, nullptr, "101"});
   EXPECT_NE(prefix.find("playback_sessions_key_c_idx"), std::string::npos) << prefix;

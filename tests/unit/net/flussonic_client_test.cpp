@@ -131,6 +131,34 @@ TEST(FlussonicParseTest, NestedMembersAndOtherKeysAreSkippedUnread) {
   EXPECT_EQ(page.next, "c1");
 }
 
+TEST(FlussonicParseTest, RepeatedKeysAndOddNumbersReadAsBefore) {
+  // Read off simdjson's tape since issue 7's fourth round; these are the
+  // answers the streaming nlohmann reader gave, kept.
+  const auto page = parse_session_page(R"({
+    "sessions": [{"id": "a", "token": "t1", "token": {"x": 1}, "ip": "1.1.1.1", "ip": null}],
+    "next": "first",
+    "sessions": [{"id": 7.0, "bytes": 1e3, "user_id": 2.5, "updated_at": 1700000000.5,
+                  "opened_at": "1700000000", "name": 18446744073709551616}],
+    "next": "second"})");
+  ASSERT_EQ(page.sessions.size(), 2u);
+  EXPECT_EQ(page.sessions[0].token, "t1");  // an object does not replace a scalar
+  EXPECT_EQ(page.sessions[0].ip, "");       // a null does
+  EXPECT_EQ(page.sessions[1].id, "7");
+  EXPECT_EQ(page.sessions[1].bytes, 1000);
+  EXPECT_EQ(page.sessions[1].user_id, "2.5");
+  EXPECT_EQ(page.sessions[1].name, "1.8446744073709552e+19");  // beyond 64 bits: a double
+  ASSERT_TRUE(page.sessions[1].updated_at.has_value());
+  EXPECT_EQ(*page.sessions[1].updated_at, from_unix_ms(1700000000500));
+  EXPECT_EQ(page.sessions[1].duration, 0);
+  EXPECT_EQ(page.next, "second");
+  EXPECT_EQ(parse_session_page(R"({"next": "x", "next": null})").next, "");
+  // Nesting beyond the parser's depth is refused with a clear message.
+  const std::string deep = "{\"meta\": " + std::string(2000, '[') + std::string(2000, ']') + "}";
+  EXPECT_NE(error_of([&] { parse_session_page(deep); }).find("nested deeper than"), std::string::npos);
+  EXPECT_NE(error_of([&] { parse_session_page(R"({"next": true})"); }).find("bad \"next\": true"),
+            std::string::npos);
+}
+
 TEST(FlussonicParseTest, BadJsonAndShapesThrow) {
   EXPECT_THROW(parse_session_page(R"({"sessions": 5})"), flussonic_error);
   EXPECT_THROW(parse_session_page(R"({"next": [1]})"), flussonic_error);
