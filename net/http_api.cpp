@@ -7,7 +7,7 @@
 #include "domain/token.hpp"
 #include "domain/validate.hpp"
 #include "net/flussonic_client.hpp"
-#include "net/json_writer.hpp"
+#include "domain/json_writer.hpp"
 #include "net/status.hpp"
 
 #include <algorithm>

@@ -38,7 +38,7 @@
 #include <vector>
 
 #include "domain/log.hpp"
-#include "net/json_writer.hpp"
+#include "domain/json_writer.hpp"
 
 namespace maxsess::net {
 

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "domain/json_writer.hpp"
+
 namespace maxsess::storage::detail {
 
 bool is_null(const PGresult* r, int row, int col) { return PQgetisnull(r, row, col) != 0; }
@@ -33,15 +35,23 @@ bool get_bool(const PGresult* r, int row, int col) {
   return PQgetvalue(r, row, col)[0] == 't';
 }
 
+// Written straight into one string (domain/json_writer.hpp), not through a
+// nlohmann tree: this runs for every session row a write group carries
+// (issue 7: the tree was 7 % of a sync's daemon CPU). Keys in the sorted
+// order nlohmann wrote, so the text did not change.
 std::string flussonic_to_json(const std::vector<flussonic_session>& list) {
-  auto arr = nlohmann::json::array();
+  json_writer w(2 + list.size() * 128);
+  w.begin_array();
   for (const auto& f : list)
-    arr.push_back({{"id", f.id},
-                   {"ip", f.ip},
-                   {"open", f.open},
-                   {"updated_at_ms", to_unix_ms(f.updated_at)},
-                   {"stream", f.stream}});
-  return arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    w.begin_object()
+        .key("id").string(f.id)
+        .key("ip").string(f.ip)
+        .key("open").boolean(f.open)
+        .key("stream").string(f.stream)
+        .key("updated_at_ms").number(to_unix_ms(f.updated_at))
+        .end_object();
+  w.end_array();
+  return w.take();
 }
 
 std::vector<flussonic_session> flussonic_from_json(const std::string& text) {
@@ -66,15 +76,19 @@ std::vector<flussonic_session> flussonic_from_json(const std::string& text) {
 }
 
 std::string holders_to_json(const std::vector<audit_holder>& list) {
-  auto arr = nlohmann::json::array();
+  json_writer w(2 + list.size() * 160);
+  w.begin_array();
   for (const auto& h : list)
-    arr.push_back({{"device_id", h.device_id},
-                   {"status", to_string(h.status)},
-                   {"stream", h.stream},
-                   {"streamer_id", h.streamer_id},
-                   {"client_ip", h.client_ip},
-                   {"started_at_ms", to_unix_ms(h.started_at)}});
-  return arr.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    w.begin_object()
+        .key("client_ip").string(h.client_ip)
+        .key("device_id").string(h.device_id)
+        .key("started_at_ms").number(to_unix_ms(h.started_at))
+        .key("status").string(to_string(h.status))
+        .key("stream").string(h.stream)
+        .key("streamer_id").number(h.streamer_id)
+        .end_object();
+  w.end_array();
+  return w.take();
 }
 
 std::vector<audit_holder> holders_from_json(const std::string& text) {

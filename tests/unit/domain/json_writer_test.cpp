@@ -6,9 +6,9 @@
 
 #include <random>
 
-#include "net/json_writer.hpp"
+#include "domain/json_writer.hpp"
 
-using namespace maxsess::net;
+using namespace maxsess;
 
 namespace {
 std::string nlohmann_dump(const std::string& s) {

@@ -1,8 +1,8 @@
-#include "net/json_writer.hpp"
+#include "domain/json_writer.hpp"
 
 #include <charconv>
 
-namespace maxsess::net {
+namespace maxsess {
 
 namespace {
 
@@ -119,4 +119,4 @@ json_writer& json_writer::boolean(bool v) {
   return *this;
 }
 
-}  // namespace maxsess::net
+}  // namespace maxsess

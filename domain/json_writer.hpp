@@ -7,7 +7,7 @@
 #include <string>
 #include <string_view>
 
-namespace maxsess::net {
+namespace maxsess {
 
 // Appends `s` as the contents of a JSON string (no quotes), exactly as
 // nlohmann's dump(-1, ' ', false, error_handler_t::replace) writes it: '"',
@@ -56,4 +56,4 @@ class json_writer {
   bool comma_ = false;  // a value was written at this level: the next one needs ','
 };
 
-}  // namespace maxsess::net
+}  // namespace maxsess
