@@ -19,7 +19,6 @@
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
-#include <thread>
 
 #include "domain/model.hpp"
 #include "domain/token.hpp"
@@ -35,6 +34,7 @@ using maxsess::test::daemon_process;
 using maxsess::test::flussonic_emulator;
 using maxsess::test::http_client;
 using maxsess::test::query_scalar;
+using maxsess::test::update_counts;
 
 namespace {
 
@@ -221,15 +221,9 @@ int run_sync(const options& o, const std::string& server) {
   const auto active = query_scalar(dsn, "SELECT count(*) FROM playback_sessions WHERE status = 'active'");
   const int exit_code = d.stop();
   untrack_pid(d.pid());
-  // How many of the sync's row updates were HOT (no index entry written).
-  // The daemon's connections report their counters as they close.
-  std::string hot = "?";
-  for (int i = 0; i < 50; ++i) {
-    hot = query_scalar(dsn, "SELECT n_tup_hot_upd || ' of ' || n_tup_upd FROM pg_stat_user_tables"
-                            " WHERE relname = 'playback_sessions'");
-    if (hot.find(" of 0") == std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  // How many of the sync's row updates were HOT (no index entry written):
+  // "updates/HOT", once the daemon's closed connections have reported them.
+  const std::string hot = update_counts(dsn, "playback_sessions", sync_sessions);
   // When the daemon asked for its last page: listing vs applying.
   int daemon_pages = 0;
   int64_t last_page_ms = 0;
@@ -273,7 +267,7 @@ int run_sync(const options& o, const std::string& server) {
             << "), VmRSS " << fmt(rss0) << " -> " << fmt(rss1) << " MiB, exit " << exit_code << "\n"
             << "others       CPU PostgreSQL "
             << (pg_cpu < 0 ? std::string("unknown") : fmt(pg_cpu, 2) + " s (" + fmt(pg_cpu / sync_sessions * 1e6, 1) + " us/session)")
-            << ", emulator " << fmt(emu_cpu, 2) << " s; HOT row updates " << hot << "\n"
+            << ", emulator " << fmt(emu_cpu, 2) << " s; row updates/HOT " << hot << "\n"
             << "anchors      fetch (fresh connection per page, this process) " << fmt(fetched.seconds, 2)
             << " s for " << fetched.pages << " pages (first, cold listing: " << fmt(warm.seconds, 2)
             << " s); curl loop " << fmt(curled.seconds, 2) << " s for " << curled.pages << " pages ("

@@ -140,4 +140,16 @@ std::string query_scalar(const std::string& dsn, const std::string& sql) {
   return PQgetvalue(r.get(), 0, 0);
 }
 
+std::string update_counts(const std::string& dsn, const std::string& table, long updates) {
+  const std::string sql = "SELECT n_tup_upd || '/' || n_tup_hot_upd FROM pg_stat_user_tables WHERE relname = '" +
+                          table + "'";
+  std::string counts;
+  for (int i = 0; i < 250; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    counts = query_scalar(dsn, sql);
+    if (std::atol(counts.c_str()) >= updates) break;
+  }
+  return counts;
+}
+
 }  // namespace maxsess::test

@@ -23,4 +23,10 @@ std::string create_migrated_database(const std::string& prefix = "t");
 // text ("" when no row); throws on error. For assertions on the database.
 std::string query_scalar(const std::string& dsn, const std::string& sql);
 
+// "updates/HOT updates" of `table` from pg_stat_user_tables, once at least
+// `updates` row updates are counted or after about 5 s (the counters are
+// reported by each backend as its transaction ends or its connection closes,
+// not at once). For checks that a write path changes no indexed column.
+std::string update_counts(const std::string& dsn, const std::string& table, long updates);
+
 }  // namespace maxsess::test

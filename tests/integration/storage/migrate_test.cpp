@@ -1,6 +1,5 @@
 // storage::migrate / current_schema_version against a real PostgreSQL.
 #include <atomic>
-#include <chrono>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -115,16 +114,7 @@ TEST_F(StorageMigrate, PendingToActiveIsHotAndEndingIsNot) {
   test::query_scalar(dsn, "UPDATE playback_sessions SET status = 'killed' WHERE device_id = 'd3'");
   // 10 pending -> active, all HOT; 3 ends and kills, none HOT (their class
   // changes, so the clear job and the listing find them in the indexes).
-  // Each statement ran on its own connection, which reports its counters
-  // as it closes: wait until all 13 updates are counted.
-  std::string counts;
-  for (int i = 0; i < 250; ++i) {
-    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    counts = test::query_scalar(dsn, "SELECT n_tup_upd || '/' || n_tup_hot_upd FROM pg_stat_user_tables"
-                                     " WHERE relname = 'playback_sessions'");
-    if (counts.rfind("13/", 0) == 0) break;
-  }
-  EXPECT_EQ(counts, "13/10") << "updates/HOT updates";
+  EXPECT_EQ(test::update_counts(dsn, "playback_sessions", 13), "13/10") << "updates/HOT updates";
   EXPECT_EQ(test::query_scalar(dsn, "SELECT string_agg(status || ':' || status_class, ',' ORDER BY device_id)"
                                     " FROM playback_sessions WHERE device_id IN ('d1', 'd3', 'd4')"),
             "ended:ended,killed:killed,active:live");

@@ -480,14 +480,8 @@ TEST_F(StorageStreamerJobs, ZapsWithOurTokensAreHotAndOnlyForeignTokensAreLooked
       ASSERT_EQ(store.apply({upsert(s, 1)})[0], storage::write_status::ok);
     }
   }
-  std::string counts;
-  for (int i = 0; i < 250 && counts != "10/10"; ++i) {
-    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    counts = test::query_scalar(dsn, "SELECT n_tup_upd || '/' || n_tup_hot_upd FROM pg_stat_user_tables"
-                                     " WHERE relname = 'playback_sessions'");
-    if (counts.rfind("10/", 0) == 0) break;  // every update counted: HOT or not, it is final
-  }
-  EXPECT_EQ(counts, "10/10") << "updates/HOT updates: a zap with a signed token wrote index entries";
+  EXPECT_EQ(test::update_counts(dsn, "playback_sessions", 10), "10/10")
+      << "updates/HOT updates: a zap with a signed token wrote index entries";
   EXPECT_EQ(test::query_scalar(dsn, "SELECT token || ' ' || lookup_token || '|' FROM playback_sessions"),
             "m2.zap9.signed |");
   storage::session_store store(dsn);
