@@ -727,7 +727,20 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
   // playing session each time, and a session the streamer shows unchanged
   // must not cost a row write (memory and database agree: a failed write
   // reloads the account).
-  if (refresh(s, r, now)) persist(s, fx.writes);
+  const bool progress_only = s.status == session_status::active;
+  if (!refresh(s, r, now)) return;
+  if (progress_only && cfg_.progress_write_delay.count() > 0) {
+    // An active session, bound to this Flussonic session already, reports
+    // counters and "last seen": nothing decided. Its row is written within
+    // progress_write_delay, coalesced like an auth check's progress (issue
+    // 7: a row update per event was most of a webhook's cost). A webhook
+    // event was journaled before it came here (migration 011), so its
+    // answer stays durable; a sync's listing, like an auth check, may lose
+    // that much progress in a crash, never a decision.
+    if (progress_.insert(s.device_id).second && !progress_due_) progress_due_ = now + cfg_.progress_write_delay;
+    return;
+  }
+  persist(s, fx.writes);
 }
 
 void account_state::on_sync(int64_t streamer_id,

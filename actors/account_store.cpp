@@ -98,6 +98,11 @@ void memory_account_store::hold_writes(bool on) {
   hold_ = on;
 }
 
+std::size_t memory_account_store::journaled() const {
+  std::lock_guard lock(mutex_);
+  return journaled_;
+}
+
 std::size_t memory_account_store::held() const {
   std::lock_guard lock(mutex_);
   return held_.size();
@@ -133,10 +138,36 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
           auto i = std::find_if(rows.begin(), rows.end(), [&](auto& r) {
             return r.device_id == op.upsert.session.device_id;
           });
-          if (i == rows.end())
+          if (i == rows.end()) {
             rows.push_back(op.upsert.session);
-          else
+          } else {
+            // As the SQL upsert: the same session's counters and "last
+            // seen" only grow.
+            const bool same = i->started_at == op.upsert.session.started_at;
+            const auto bytes = i->bytes, duration = i->duration_s;
+            const auto seen = i->updated_at;
             *i = op.upsert.session;
+            if (same) {
+              i->bytes = std::max(i->bytes, bytes);
+              i->duration_s = std::max(i->duration_s, duration);
+              i->updated_at = std::max(i->updated_at, seen);
+            }
+          }
+          break;
+        }
+        case storage::write_op::kind::journal_progress: {
+          // The journal folded at once (maxsess_fold_progress): what a new
+          // owner's load would see.
+          ++journaled_;
+          const auto& e = op.progress;
+          for (auto& r : accounts_[e.account_id].sessions)
+            if (r.device_id == e.device_id && r.status == session_status::active &&
+                std::any_of(r.flussonic.begin(), r.flussonic.end(),
+                            [&](auto& f) { return f.open && f.id == e.session_id; })) {
+              r.bytes = std::max(r.bytes, e.bytes);
+              r.duration_s = std::max(r.duration_s, e.duration_s);
+              r.updated_at = std::max(r.updated_at, e.at);
+            }
           break;
         }
         case storage::write_op::kind::delete_session: {

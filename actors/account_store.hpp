@@ -72,6 +72,8 @@ class memory_account_store final : public account_store {
   // Audit events written, in order (id = position, from 1).
   std::vector<audit_event> events() const;
   std::size_t writes() const;  // write() calls that succeeded
+  // Progress entries journaled (webhook progress of active sessions).
+  std::size_t journaled() const;
   std::size_t loads() const;
 
  private:
@@ -85,6 +87,7 @@ class memory_account_store final : public account_store {
   std::vector<std::pair<std::vector<storage::write_op>, write_fn>> held_;
   bool fail_loads_ = false;
   std::size_t writes_ = 0;
+  std::size_t journaled_ = 0;
   std::size_t loads_ = 0;
 };
 

@@ -115,6 +115,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(maxsess, caf::first_custom_type_id)
   // account actor internals, appended: take the progress of checks allowed
   // from the auth board (auth_board.hpp)
   CAF_ADD_ATOM(maxsess, maxsess::atoms, progress_atom, "ms_progr")
+  // the jobs supervisor's journal tick (migration 011), appended
+  CAF_ADD_ATOM(maxsess, maxsess::atoms, fold_atom, "ms_fold")
 CAF_END_TYPE_ID_BLOCK(maxsess)
 
 namespace maxsess::actors {

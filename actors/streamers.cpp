@@ -117,15 +117,32 @@ struct webhook_state {
 
 using webhook_actor = caf::stateful_actor<webhook_state>;
 
-// Routes the batch's events to their accounts' owners, one message per
-// owner (a shard owner here, or a peer node), and answers the sink only once
-// every owner made its events durable: a 5xx otherwise, so that Flussonic
-// resends (the owners skip what they already applied).
+// A batch's answer, counted down by its owners' answers.
+struct webhook_tally {
+  size_t left = 0;
+  bool ok = true;
+  webhook_result res;
+  streamer_side::webhook_cb cb;
+};
+using owner_batches = std::map<caf::actor_addr, std::pair<shard_actor, play_batch>>;
+
+void route(webhook_actor* self, owner_batches by_owner, std::shared_ptr<webhook_tally> t);
+
+// Journals the batch's progress, then routes its events to their accounts'
+// owners, one message per owner (a shard owner here, or a peer node), and
+// answers the sink only once every owner made its events durable: a 5xx
+// otherwise, so that Flussonic resends (the owners skip what they already
+// applied).
 void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_event> events,
               webhook_result res, streamer_side::webhook_cb cb) {
   auto* ctx = self->state.ctx;
-  std::map<caf::actor_addr, std::pair<shard_actor, play_batch>> by_owner;
+  owner_batches by_owner;
   std::map<std::string, double> per_type;  // counted once per batch, not per event
+  // The progress every event reports, durable before any account sees it
+  // (migration 011): an account may then answer a progress-only event from
+  // memory and write its row later, coalesced.
+  std::vector<storage::write_op> journal;
+  const sys_time received = ctx->deps.clock.now();
   for (auto& ev : events) {
     std::optional<token_owner> who = owner_of_signed(ctx, ev.report.token);
     if (!who && !ev.report.token.empty()) {
@@ -147,6 +164,10 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
     ev.report.token_issued_at = who->issued_at;
     ++res.events;
     per_type[ev.name] += 1;
+    if (ev.report.what != play_report::kind::closed)
+      journal.push_back(storage::write_op::of(storage::progress_entry{
+          who->account_id, who->device_id, ev.report.session_id, std::min(ev.report.at.value_or(received), received),
+          ev.report.bytes, ev.report.duration}));
     auto owner = ctx->owner_of(who->account_id);
     auto& slot = by_owner[owner.address()];
     slot.first = owner;
@@ -154,16 +175,33 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
   }
   for (auto& [type, n] : per_type) ctx->deps.metrics.inc("maxsess_webhook_events_total", {{"type", type}}, n);
   if (by_owner.empty()) return call_back(cb, res);
-  struct tally {
-    size_t left = 0;
-    bool ok = true;
-    webhook_result res;
-    streamer_side::webhook_cb cb;
-  };
+  using tally = webhook_tally;
   auto t = std::make_shared<tally>();
   t->left = by_owner.size();
   t->res = res;
   t->cb = std::move(cb);
+  if (!journal.empty()) {
+    // Routed once the journal row committed; not at all when it failed
+    // (503: the sink resends the batch).
+    auto handle = caf::actor_cast<caf::actor>(self);
+    auto owners = std::make_shared<decltype(by_owner)>(std::move(by_owner));
+    ctx->deps.store.write(std::move(journal), [handle, self, t, owners](storage::write_status st) {
+      std::function<void()> k = [self, t, owners, st] {
+        if (st != storage::write_status::ok) {
+          t->res.result = webhook_result::status::unavailable;
+          return call_back(t->cb, t->res);
+        }
+        route(self, std::move(*owners), t);
+      };
+      caf::anon_send(handle, run_atom_v, std::move(k));
+    });
+    return;
+  }
+  route(self, std::move(by_owner), t);
+}
+
+void route(webhook_actor* self, owner_batches by_owner, std::shared_ptr<webhook_tally> t) {
+  auto* ctx = self->state.ctx;
   auto answered = [ctx, t](int32_t duplicates) {
     if (duplicates < 0)
       t->ok = false;
@@ -862,10 +900,42 @@ void run_clear(supervisor_actor* self, std::chrono::milliseconds timeout,
       });
 }
 
+// The progress journal (migration 011) is emptied by this tick: rows older
+// than progress_write_delay + journal_fold_slack are folded into the session
+// rows and deleted. By then the accounts have written those rows themselves
+// (coalesced progress), so the fold finds nothing to update unless an owner
+// died or failed to write; the slack covers writer queues under load. A
+// takeover folds the whole journal anyway before it loads its shard.
+constexpr std::chrono::milliseconds journal_fold_interval{2000};
+constexpr std::chrono::milliseconds journal_fold_slack{3000};
+
+void fold_journal(supervisor_actor* self) {
+  auto* ctx = self->state.ctx;
+  if (!ctx->deps.db) return;
+  const auto min_age = std::chrono::duration_cast<std::chrono::milliseconds>(
+                           ctx->opts.decisions.progress_write_delay) +
+                       journal_fold_slack;
+  // Metrics and logs are thread-safe: reported from the pool thread.
+  ctx->deps.db->post(
+      [ctx, min_age](storage::session_store& db) {
+        auto [entries, rows] = db.fold_progress(min_age);
+        ctx->deps.metrics.inc("maxsess_progress_journal_folded_total", {}, static_cast<double>(entries));
+        ctx->deps.metrics.inc("maxsess_progress_journal_repaired_rows_total", {}, static_cast<double>(rows));
+      },
+      [ctx](const std::string& error) {
+        ctx->deps.metrics.inc("maxsess_progress_journal_errors_total");
+        ctx->deps.log.warn_repeated("storage", "progress journal not folded (tried again at the next tick)",
+                                    {{"error", error}});
+      });
+}
+
 caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
   self->state.ctx = ctx;
   refresh(self);
-  if (ctx->opts.timers) self->delayed_send(self, ctx->opts.clear_interval, tick_atom_v);
+  if (ctx->opts.timers) {
+    self->delayed_send(self, ctx->opts.clear_interval, tick_atom_v);
+    self->delayed_send(self, journal_fold_interval, fold_atom_v);
+  }
   return {
       [=](refresh_atom) { refresh(self); },
       [=](kills_atom a, std::vector<kill_order>& orders) {
@@ -984,6 +1054,10 @@ caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
         if (self->state.ctx->placement->runs_cluster_jobs())
           run_clear(self, self->state.ctx->opts.clear_timeout, [](job_report) {});
         self->delayed_send(self, self->state.ctx->opts.clear_interval, tick_atom_v);
+      },
+      [=](fold_atom) {
+        if (self->state.ctx->placement->runs_cluster_jobs()) fold_journal(self);
+        self->delayed_send(self, journal_fold_interval, fold_atom_v);
       },
       [=](run_atom, std::function<void()>& k) { k(); },
       // Shutdown begins (jobs only): every worker stops taking work, so a

@@ -54,7 +54,11 @@ static_assert(maxsess::wire::detail::none_marked_unsafe<bool, int32_t, int64_t, 
 namespace maxsess::wire {
 
 // Checked in the mesh handshake; bump on any change to a wire struct.
-inline constexpr int32_t protocol_version = 2;  // 2: over_limit, would_deny (shadow mode)
+// 2: over_limit, would_deny (shadow mode). 3: a play batch sent to an owner
+// has had its progress journaled (migration 011), so the owner answers a
+// progress-only event from memory: a node that does not journal must never
+// send it one.
+inline constexpr int32_t protocol_version = 3;
 
 // --- records -----------------------------------------------------------------
 

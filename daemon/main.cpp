@@ -99,6 +99,13 @@ void describe_metrics(metric_registry& m) {
   m.describe_counter("maxsess_clear_errors_total", "Failed clear runs.");
   m.describe_counter("maxsess_cleared_rows_total", "Session rows deleted by clear.");
   m.describe_counter("maxsess_cleared_events_total", "Audit events deleted by clear (playback_session.events_keep).");
+  m.describe_counter("maxsess_progress_journal_folded_total",
+                     "Progress journal entries (webhook progress of active sessions) folded into the session "
+                     "rows and deleted.");
+  m.describe_counter("maxsess_progress_journal_repaired_rows_total",
+                     "Session rows the journal fold had to update: their owner had not written that progress "
+                     "(it died, or its write failed).");
+  m.describe_counter("maxsess_progress_journal_errors_total", "Failed journal folds (tried again 2 s later).");
   m.describe_counter("maxsess_http_requests_total", "HTTP requests by route group and status code.");
   m.describe_counter("maxsess_fenced_writes_total", "Writes rejected because the shard's lease had moved to another node.");
   m.describe_counter("maxsess_forwarded_requests_total", "Account requests sent to the owning node, by peer.");
@@ -130,7 +137,8 @@ void describe_metrics(metric_registry& m) {
        {"maxsess_webhook_events_malformed_total", "maxsess_webhook_events_duplicate_total",
         "maxsess_over_limit_attempts_total", "maxsess_kills_ordered_total", "maxsess_kills_pushed_total",
         "maxsess_clear_runs_total", "maxsess_clear_errors_total", "maxsess_cleared_rows_total",
-        "maxsess_cleared_events_total",
+        "maxsess_cleared_events_total", "maxsess_progress_journal_folded_total",
+        "maxsess_progress_journal_repaired_rows_total", "maxsess_progress_journal_errors_total",
         "maxsess_fenced_writes_total", "maxsess_shard_takeovers_total", "maxsess_lease_renewals_total"})
     m.zero(name);
   // Labelled, but with a fixed set of labels: every kind shows 0 from the

@@ -29,6 +29,7 @@ const std::string& account_of(const write_op& op) {
     case write_op::kind::upsert_account:
     case write_op::kind::delete_account: return op.account.settings.account_id;
     case write_op::kind::insert_event: return op.event.event.account_id;
+    case write_op::kind::journal_progress: return op.progress.account_id;
   }
   return op.upsert.session.account_id;
 }

@@ -77,6 +77,7 @@ std::map<std::string, account_snapshot> session_store::load_accounts(const std::
 }
 
 std::map<std::string, account_snapshot> session_store::load_live_accounts(int shard) {
+  fold_progress(std::chrono::milliseconds(0));
   std::map<std::string, account_snapshot> out;
   auto rows = impl_->read([&](connection& c) {
     return c.exec(sql_live_sessions_of_shard, param_list().integer(shard));
@@ -260,6 +261,14 @@ event_page session_store::list_events(const event_query& q) {
   else
     page.more = n > limit;
   return page;
+}
+
+std::pair<int64_t, int64_t> session_store::fold_progress(std::chrono::milliseconds min_age) {
+  // One statement, idempotent: safe to repeat after a dropped connection.
+  auto r = impl_->read([&](connection& c) {
+    return c.exec(sql_fold_progress, param_list().integer(static_cast<int64_t>(min_age.count())));
+  });
+  return {get_int(r.get(), 0, 0), get_int(r.get(), 0, 1)};
 }
 
 int64_t session_store::clear_events(sys_time before) {

@@ -167,9 +167,18 @@ const char* const sql_upsert_sessions =
     " content_start = EXCLUDED.content_start, content_duration = EXCLUDED.content_duration,"
     " streamer_id = EXCLUDED.streamer_id, client_ip = EXCLUDED.client_ip,"
     " flussonic = EXCLUDED.flussonic, token = EXCLUDED.token,"
-    " started_at = EXCLUDED.started_at, updated_at = EXCLUDED.updated_at,"
-    " ended_at = EXCLUDED.ended_at, duration_s = EXCLUDED.duration_s,"
-    " bytes = EXCLUDED.bytes, end_reason = EXCLUDED.end_reason, exempt = EXCLUDED.exempt,"
+    " started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,"
+    // The same session's counters and "last seen" only grow: a fold of the
+    // progress journal (migration 011) may have put later ones into the row
+    // than its owner holds (it reloaded the account, or a stale node took
+    // the event).
+    " updated_at = CASE WHEN playback_sessions.started_at = EXCLUDED.started_at"
+    "   THEN greatest(playback_sessions.updated_at, EXCLUDED.updated_at) ELSE EXCLUDED.updated_at END,"
+    " duration_s = CASE WHEN playback_sessions.started_at = EXCLUDED.started_at"
+    "   THEN greatest(playback_sessions.duration_s, EXCLUDED.duration_s) ELSE EXCLUDED.duration_s END,"
+    " bytes = CASE WHEN playback_sessions.started_at = EXCLUDED.started_at"
+    "   THEN greatest(playback_sessions.bytes, EXCLUDED.bytes) ELSE EXCLUDED.bytes END,"
+    " end_reason = EXCLUDED.end_reason, exempt = EXCLUDED.exempt,"
     " over_limit = EXCLUDED.over_limit, lookup_token = EXCLUDED.lookup_token"
     " WHERE playback_sessions.shard_epoch <= EXCLUDED.shard_epoch"
     " RETURNING account_id, device_id";
@@ -193,6 +202,14 @@ const char* const sql_delete_session =
 const char* const sql_lock_shard_leases =
     "SELECT shard, owner, epoch FROM shard_leases WHERE shard = ANY ($1::int[])"
     " ORDER BY shard FOR SHARE";
+
+// --- the progress journal (migration 011) ----------------------------------------
+
+// One row per write transaction; $1 holds a line per entry (see 011).
+const char* const sql_insert_progress = "INSERT INTO progress_journal (entries) VALUES ($1)";
+// $1: the least age, in milliseconds, of the journal rows to fold.
+const char* const sql_fold_progress =
+    "SELECT entries, rows_updated FROM maxsess_fold_progress($1::bigint * interval '1 millisecond')";
 
 // --- audit events ----------------------------------------------------------------
 

@@ -51,6 +51,10 @@ extern const char* const sql_upsert_sessions;
 extern const char* const sql_delete_session;
 extern const char* const sql_lock_shard_leases;
 
+// The progress journal.
+extern const char* const sql_insert_progress;
+extern const char* const sql_fold_progress;
+
 // Audit events (columns in the order rows.hpp's event_from_row expects).
 extern const char* const sql_insert_events;
 extern const char* const sql_events_since;

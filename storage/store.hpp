@@ -98,21 +98,41 @@ struct event_insert {
   std::string owner{};
 };
 
+// A webhook event's progress (bytes, duration, when), journaled before the
+// event goes to its account (migration 011): the account then keeps the
+// progress of an active session in memory and writes its row coalesced,
+// within progress_write_delay, instead of one row update per event. The
+// Flussonic session id names what it belongs to: a fold applies it only to
+// the active row that has that session open. Not fenced: a journal line is
+// a record of what the streamer reported, whoever owns the account.
+struct progress_entry {
+  std::string account_id;
+  std::string device_id;
+  std::string session_id;
+  sys_time at{};
+  int64_t bytes = -1;       // -1: not reported
+  int64_t duration_s = -1;  // -1: not reported
+};
+
 struct write_op {
   // delete_account: the account's settings row goes (DELETE
   // /api/v1/accounts/{id}); it carries `account` with only
   // settings.account_id and the fencing fields meaningful.
-  enum class kind { upsert_session, delete_session, upsert_account, insert_event, delete_account } what;
+  enum class kind {
+    upsert_session, delete_session, upsert_account, insert_event, delete_account, journal_progress
+  } what;
   session_upsert upsert;
   session_delete del;
   account_upsert account;
   event_insert event;
+  progress_entry progress;
 
-  static write_op of(session_upsert u) { write_op w{kind::upsert_session, std::move(u), {}, {}, {}}; return w; }
-  static write_op of(session_delete d) { write_op w{kind::delete_session, {}, std::move(d), {}, {}}; return w; }
-  static write_op of(account_upsert a) { write_op w{kind::upsert_account, {}, {}, std::move(a), {}}; return w; }
-  static write_op of(event_insert e) { write_op w{kind::insert_event, {}, {}, {}, std::move(e)}; return w; }
-  static write_op deleting(account_upsert a) { write_op w{kind::delete_account, {}, {}, std::move(a), {}}; return w; }
+  static write_op of(session_upsert u) { write_op w{kind::upsert_session, std::move(u), {}, {}, {}, {}}; return w; }
+  static write_op of(session_delete d) { write_op w{kind::delete_session, {}, std::move(d), {}, {}, {}}; return w; }
+  static write_op of(account_upsert a) { write_op w{kind::upsert_account, {}, {}, std::move(a), {}, {}}; return w; }
+  static write_op of(event_insert e) { write_op w{kind::insert_event, {}, {}, {}, std::move(e), {}}; return w; }
+  static write_op of(progress_entry p) { write_op w{kind::journal_progress, {}, {}, {}, {}, std::move(p)}; return w; }
+  static write_op deleting(account_upsert a) { write_op w{kind::delete_account, {}, {}, std::move(a), {}, {}}; return w; }
 };
 
 // --- audit events (reads) -------------------------------------------------------
@@ -177,6 +197,9 @@ class session_store {
   // takeover, so what expired while nobody owned the shard ends at once and
   // the accounts in play need no load per request. Rows written between the
   // two statements can only come from this node (it owns the shard).
+  // Folds the progress journal into the rows first (maxsess_fold_progress
+  // with min_age 0): the shard's previous owner may have died with progress
+  // that only the journal holds.
   std::map<std::string, account_snapshot> load_live_accounts(int shard);
   // Several accounts in two statements (an account with no rows gets an
   // empty snapshot): cold loads that queued up together share one round trip.
@@ -210,6 +233,10 @@ class session_store {
   // every deleted row.
   std::vector<std::pair<std::string, std::string>> clear_sessions(
       std::chrono::milliseconds timeout, std::chrono::milliseconds killed_timeout);
+  // Deletes the progress_journal rows at least min_age old and folds what
+  // they carry into the session rows (migration 011). Returns (journal
+  // entries folded, rows that needed it).
+  std::pair<int64_t, int64_t> fold_progress(std::chrono::milliseconds min_age);
   // Audit events (see event_query).
   event_page list_events(const event_query& q);
   // Deletes the events that happened before `before` (retention), in

@@ -1,6 +1,7 @@
 #include "storage/writes.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <optional>
 #include <string>
@@ -47,6 +48,7 @@ constexpr const char* stmt_upsert_account = "maxsess_upsert_account";
 constexpr const char* stmt_delete_account = "maxsess_delete_account";
 constexpr const char* stmt_lock_shard_leases = "maxsess_lock_shard_leases";
 constexpr const char* stmt_insert_events = "maxsess_insert_events";
+constexpr const char* stmt_insert_progress = "maxsess_insert_progress";
 
 // Every session upsert of a transaction as one multi-row statement (see
 // sql_upsert_sessions): one array literal per column.
@@ -108,6 +110,36 @@ statement events_statement(const std::vector<const write_op*>& inserts) {
   return {stmt_insert_events, sql_insert_events, std::move(p)};
 }
 
+// Every progress entry of a transaction as ONE journal row (migration 011):
+// a line per entry, so the insert parses nothing and writes one tuple.
+statement progress_statement(const std::vector<const write_op*>& entries) {
+  std::string lines;
+  lines.reserve(entries.size() * 64);
+  char num[24];
+  auto put = [&](int64_t v) {
+    auto r = std::to_chars(num, num + sizeof num, v);
+    lines.append(num, r.ptr);
+  };
+  for (const auto* op : entries) {
+    const auto& e = op->progress;
+    lines += e.account_id;
+    lines += '\t';
+    lines += e.device_id;
+    lines += '\t';
+    lines += e.session_id;
+    lines += '\t';
+    put(e.bytes);
+    lines += '\t';
+    put(e.duration_s);
+    lines += '\t';
+    put(to_unix_ms(e.at));
+    lines += '\n';
+  }
+  param_list p;
+  p.text(std::move(lines));
+  return {stmt_insert_progress, sql_insert_progress, std::move(p)};
+}
+
 statement statement_for(const write_op& op) {
   switch (op.what) {
     case write_op::kind::upsert_session:
@@ -130,6 +162,8 @@ statement statement_for(const write_op& op) {
     }
     case write_op::kind::insert_event:
       return events_statement({&op});
+    case write_op::kind::journal_progress:
+      return progress_statement({&op});
   }
   throw storage_error("unknown write_op kind");
 }
@@ -145,6 +179,7 @@ write_status status_of(const write_op& op, const PGresult* r) {
     case write_op::kind::upsert_account:
     case write_op::kind::delete_account:
     case write_op::kind::insert_event:
+    case write_op::kind::journal_progress:
       return write_status::ok;
   }
   return write_status::ok;
@@ -176,6 +211,8 @@ std::optional<lease_claim> claim_of(const write_op& op) {
       if (op.event.owner.empty())
         return std::nullopt;
       return lease_claim{op.event.shard, &op.event.owner, op.event.epoch};
+    case write_op::kind::journal_progress:
+      return std::nullopt;  // a record of a report, not an owner's write
   }
   return std::nullopt;
 }
@@ -337,7 +374,8 @@ std::string row_key(const write_op& op) {
       // so the last of a put and a delete in one transaction wins.
       return "\1" + op.account.settings.account_id;
     case write_op::kind::insert_event:
-      break;  // never coalesced: plan_for keys each event by its position
+    case write_op::kind::journal_progress:
+      break;  // never coalesced: plan_for keys each by its position
   }
   return {};
 }
@@ -347,9 +385,11 @@ write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<w
   std::unordered_map<std::string, std::size_t> last;  // row -> its last op
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (out[i] == write_status::fenced) continue;
-    // Every event is a row of its own (inserted, never replaced).
-    keys[i] = ops[i]->what == write_op::kind::insert_event ? "\2" + std::to_string(i)
-                                                           : row_key(*ops[i]);
+    // Every event is a row of its own (inserted, never replaced), and every
+    // progress entry a line of the journal row.
+    keys[i] = ops[i]->what == write_op::kind::insert_event       ? "\2" + std::to_string(i)
+              : ops[i]->what == write_op::kind::journal_progress ? "\3" + std::to_string(i)
+                                                                 : row_key(*ops[i]);
     last[keys[i]] = i;
   }
   std::unordered_map<std::size_t, std::vector<std::size_t>> superseded;  // last op -> earlier ops
@@ -361,6 +401,8 @@ write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<w
   std::vector<std::size_t> upsert_ops;
   std::vector<const write_op*> events;
   std::vector<std::size_t> event_ops;
+  std::vector<const write_op*> progress;
+  std::vector<std::size_t> progress_ops;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (out[i] == write_status::fenced || last[keys[i]] != i) continue;
     std::vector<std::size_t> covers{i};
@@ -369,6 +411,9 @@ write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<w
     if (ops[i]->what == write_op::kind::insert_event) {
       events.push_back(ops[i]);
       event_ops.push_back(i);
+    } else if (ops[i]->what == write_op::kind::journal_progress) {
+      progress.push_back(ops[i]);
+      progress_ops.push_back(i);
     } else if (ops[i]->what == write_op::kind::upsert_session) {
       upserts.push_back(ops[i]);
       upsert_ops.insert(upsert_ops.end(), covers.begin(), covers.end());
@@ -386,6 +431,10 @@ write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<w
   if (!events.empty()) {
     plan.statements.push_back(events_statement(events));
     plan.covers.push_back(std::move(event_ops));
+  }
+  if (!progress.empty()) {
+    plan.statements.push_back(progress_statement(progress));
+    plan.covers.push_back(std::move(progress_ops));
   }
   return plan;
 }
@@ -421,6 +470,9 @@ std::vector<write_status> apply_ops(connection& c, const std::vector<const write
   if (std::any_of(ops.begin(), ops.end(),
                   [](const write_op* op) { return op->what == write_op::kind::insert_event; }))
     c.prepare(stmt_insert_events, sql_insert_events);
+  if (std::any_of(ops.begin(), ops.end(),
+                  [](const write_op* op) { return op->what == write_op::kind::journal_progress; }))
+    c.prepare(stmt_insert_progress, sql_insert_progress);
   if (!lease_shards.empty())
     c.prepare(stmt_lock_shard_leases, sql_lock_shard_leases);
 

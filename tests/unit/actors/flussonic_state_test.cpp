@@ -283,6 +283,61 @@ TEST_F(FlussonicState, EventsAdoptUnknownSessionsAndKillWhenFull) {
   EXPECT_EQ(st->find("d3"), nullptr);
 }
 
+TEST_F(FlussonicState, ReportedProgressOfAnActiveSessionWaitsInMemoryButDecisionsAreWrittenAtOnce) {
+  // A webhook's play_updated (journaled before it came, migration 011) or a
+  // listing of an active, bound session decides nothing: its row is written
+  // within progress_write_delay, like an auth check's progress.
+  link("d1");
+  fx.writes.clear();
+  auto first = event(play_report::kind::started, "f1");
+  first.token.clear();                          // no token to compare: the device's session
+  st->on_play("d1", first, clock.now(), fx);  // bound: pending -> active
+  ASSERT_EQ(status("d1"), session_status::active);
+  ASSERT_EQ(fx.writes.size(), 1u);
+  fx.writes.clear();
+  for (auto k : {play_report::kind::updated, play_report::kind::listed}) {
+    clock.advance(std::chrono::milliseconds(200));
+    auto r = event(k, "f1");
+    r.token.clear();
+    r.bytes = st->find("d1")->bytes + 1000;
+    r.at = clock.now();
+    st->on_play("d1", r, clock.now(), fx);
+  }
+  EXPECT_TRUE(fx.writes.empty());
+  EXPECT_TRUE(st->progress_pending());
+  EXPECT_EQ(st->find("d1")->bytes, 2000);
+  clock.advance(seconds(1));
+  std::vector<storage::write_op> ops;
+  st->expire(clock.now(), ops);
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0].upsert.session.bytes, 2000);
+
+  // A second Flussonic session of the device binds: a decision, written now.
+  auto second = event(play_report::kind::updated, "f2");
+  second.token.clear();
+  st->on_play("d1", second, clock.now(), fx);
+  EXPECT_EQ(fx.writes.size(), 1u);
+  fx.writes.clear();
+  // So is a close.
+  second.what = play_report::kind::closed;
+  st->on_play("d1", second, clock.now(), fx);
+  EXPECT_EQ(fx.writes.size(), 1u);
+
+  // Without a delay every report is written.
+  cfg.progress_write_delay = std::chrono::milliseconds(0);
+  st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
+  link("d2");
+  auto g = event(play_report::kind::started, "g1");
+  g.token.clear();
+  st->on_play("d2", g, clock.now(), fx);
+  fx.writes.clear();
+  auto r = g;
+  r.what = play_report::kind::updated;
+  r.bytes = 10;
+  st->on_play("d2", r, clock.now(), fx);
+  EXPECT_EQ(fx.writes.size(), 1u);
+}
+
 TEST_F(FlussonicState, OlderUpdateNeverOverwritesNewer) {
   link("d1");
   auth("d1", "f1");

@@ -284,6 +284,46 @@ TEST_F(Runtime, WebhookBatchIsAcknowledgedOnlyWhenDurableAndAResendIsApplied) {
   EXPECT_EQ(again.duplicates, 1) << "an applied event is recognised when redelivered";
 }
 
+// The progress a batch reports is journaled (one write for the batch) before
+// any account sees it; the account then answers a progress-only event from
+// memory and writes its row within progress_write_delay. A batch whose
+// journal write failed reaches no account (unavailable: the sink resends).
+TEST_F(Runtime, WebhookProgressIsJournaledBeforeTheAccountsSeeIt) {
+  runtime_options opts;
+  opts.decisions.progress_write_delay = std::chrono::hours(1);  // rows written at shutdown only
+  start(opts);
+  auto o = link("a1", "d1");
+  ASSERT_EQ(o.result, link_result::approved);
+  auto post = [&](const std::string& body) {
+    std::promise<webhook_result> p;
+    rt->streamers().post_events("s1", "[" + body + "]", [&p](webhook_result r) { p.set_value(r); });
+    return wait(p).result;
+  };
+  auto updated = [&](int64_t id, int64_t bytes) {
+    return "{\"event\":\"play_updated\",\"event_id\":" + std::to_string(id) + ",\"id\":\"fs-1\",\"token\":\"" +
+           o.token + "\",\"media\":\"news\",\"ip\":\"10.0.0.1\",\"bytes\":" + std::to_string(bytes) + "}";
+  };
+  ASSERT_EQ(post(play_event_json(1, o.token, "fs-1")), webhook_result::status::accepted);  // binds: a row
+  ASSERT_EQ(store.session("a1", "d1")->status, session_status::active);
+  const auto writes = store.writes();
+  const auto journaled = store.journaled();
+
+  ASSERT_EQ(post(updated(2, 5000)), webhook_result::status::accepted);
+  EXPECT_EQ(store.journaled(), journaled + 1);
+  EXPECT_EQ(store.writes(), writes + 1) << "the journal row only: no row write per progress event";
+  EXPECT_EQ(store.session("a1", "d1")->bytes, 5000) << "durable (the memory store folds the journal at once)";
+
+  store.fail_writes(true);
+  EXPECT_EQ(post(updated(3, 9000)), webhook_result::status::unavailable);
+  store.fail_writes(false);
+  ASSERT_EQ(post(updated(4, 7000)), webhook_result::status::accepted);
+  // The shutdown writes what waits in memory: 7000, not the 9000 of the
+  // batch that was never journaled (an account that had applied it would
+  // hold 9000, and the row keeps the larger counter of the same session).
+  rt->shutdown();
+  EXPECT_EQ(store.session("a1", "d1")->bytes, 7000);
+}
+
 namespace {
 
 // The audit trail through the actors: an event is written with its
