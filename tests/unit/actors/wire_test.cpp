@@ -545,7 +545,7 @@ TEST(WireRoundTrip, JobReport) {
 TEST(WireRoundTrip, NodeHello) {
   w::node_hello x{"node-b", w::protocol_version, 128, "10.1.2.3:8443"};
   expect_same(round_trip(x), x);
-  EXPECT_EQ(w::protocol_version, 2);
+  EXPECT_EQ(w::protocol_version, 3);  // 3: play batches arrive journaled (migration 011)
 }
 
 // --- conversions with the actor-side types ----------------------------------------------------
