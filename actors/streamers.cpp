@@ -163,6 +163,7 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
   // (migration 011): an account may then answer a progress-only event from
   // memory and write its row later, coalesced.
   std::vector<storage::write_op> journal;
+  journal.reserve(events.size());  // a write_op is large: no reallocation
   const sys_time received = ctx->deps.clock.now();
   for (auto& ev : events) {
     std::optional<token_owner> who = owner_of_event_token(self->state, ev.report.token);

@@ -375,26 +375,29 @@ std::string row_key(const write_op& op) {
       return "\1" + op.account.settings.account_id;
     case write_op::kind::insert_event:
     case write_op::kind::journal_progress:
-      break;  // never coalesced: plan_for keys each by its position
+      break;  // never coalesced (see coalesced())
   }
   return {};
+}
+
+// Inserted rows (audit events) and journal lines are never coalesced: they
+// get no row key, so building the plan costs them no string or hash entry.
+bool coalesced(const write_op& op) {
+  return op.what != write_op::kind::insert_event && op.what != write_op::kind::journal_progress;
 }
 
 write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<write_status>& out) {
   std::vector<std::string> keys(ops.size());
   std::unordered_map<std::string, std::size_t> last;  // row -> its last op
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    if (out[i] == write_status::fenced) continue;
-    // Every event is a row of its own (inserted, never replaced), and every
-    // progress entry a line of the journal row.
-    keys[i] = ops[i]->what == write_op::kind::insert_event       ? "\2" + std::to_string(i)
-              : ops[i]->what == write_op::kind::journal_progress ? "\3" + std::to_string(i)
-                                                                 : row_key(*ops[i]);
+    if (out[i] == write_status::fenced || !coalesced(*ops[i])) continue;
+    keys[i] = row_key(*ops[i]);
     last[keys[i]] = i;
   }
+  auto is_last = [&](std::size_t i) { return !coalesced(*ops[i]) || last[keys[i]] == i; };
   std::unordered_map<std::size_t, std::vector<std::size_t>> superseded;  // last op -> earlier ops
   for (std::size_t i = 0; i < ops.size(); ++i)
-    if (out[i] != write_status::fenced && last[keys[i]] != i) superseded[last[keys[i]]].push_back(i);
+    if (out[i] != write_status::fenced && !is_last(i)) superseded[last[keys[i]]].push_back(i);
 
   write_plan plan;
   std::vector<const write_op*> upserts;
@@ -404,7 +407,7 @@ write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<w
   std::vector<const write_op*> progress;
   std::vector<std::size_t> progress_ops;
   for (std::size_t i = 0; i < ops.size(); ++i) {
-    if (out[i] == write_status::fenced || last[keys[i]] != i) continue;
+    if (out[i] == write_status::fenced || !is_last(i)) continue;
     std::vector<std::size_t> covers{i};
     auto sup = superseded.find(i);
     if (sup != superseded.end()) covers.insert(covers.end(), sup->second.begin(), sup->second.end());
