@@ -727,7 +727,8 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
   // playing session each time, and a session the streamer shows unchanged
   // must not cost a row write (memory and database agree: a failed write
   // reloads the account).
-  const bool progress_only = s.status == session_status::active;
+  // (A closed Flussonic session's late report is written at once: rare.)
+  const bool progress_only = s.status == session_status::active && f->open;
   if (!refresh(s, r, now)) return;
   if (progress_only && cfg_.progress_write_delay.count() > 0) {
     // An active session, bound to this Flussonic session already, reports

@@ -161,9 +161,9 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
           ++journaled_;
           const auto& e = op.progress;
           for (auto& r : accounts_[e.account_id].sessions)
-            if (r.device_id == e.device_id && r.status == session_status::active &&
+            if (r.device_id == e.device_id &&
                 std::any_of(r.flussonic.begin(), r.flussonic.end(),
-                            [&](auto& f) { return f.open && f.id == e.session_id; })) {
+                            [&](auto& f) { return f.id == e.session_id; })) {
               r.bytes = std::max(r.bytes, e.bytes);
               r.duration_s = std::max(r.duration_s, e.duration_s);
               r.updated_at = std::max(r.updated_at, e.at);

@@ -163,7 +163,8 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
   // (migration 011): an account may then answer a progress-only event from
   // memory and write its row later, coalesced.
   std::vector<storage::write_op> journal;
-  journal.reserve(events.size());  // a write_op is large: no reallocation
+  const bool journal_on = ctx->opts.decisions.progress_write_delay.count() > 0;
+  if (journal_on) journal.reserve(events.size());  // a write_op is large: no reallocation
   const sys_time received = ctx->deps.clock.now();
   for (auto& ev : events) {
     std::optional<token_owner> who = owner_of_event_token(self->state, ev.report.token);
@@ -186,7 +187,9 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
     ev.report.token_issued_at = who->issued_at;
     ++res.events;
     per_type[ev.name] += 1;
-    if (ev.report.what != play_report::kind::closed)
+    // Without a progress_write_delay every report writes its row before
+    // the answer: nothing to journal.
+    if (journal_on && ev.report.what != play_report::kind::closed)
       journal.push_back(storage::write_op::of(storage::progress_entry{
           who->account_id, who->device_id, ev.report.session_id, std::min(ev.report.at.value_or(received), received),
           ev.report.bytes, ev.report.duration}));
@@ -833,6 +836,7 @@ caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, 
 
 struct supervisor_state {
   const context* ctx = nullptr;
+  bool folding = false;  // a journal fold is on the reader pool
   std::map<int64_t, caf::actor> streamers;
   std::map<int64_t, std::unique_ptr<worker>> workers;  // one per streamer actor
   // Workers of removed streamers, told to stop; joined when the supervisor
@@ -933,21 +937,27 @@ constexpr std::chrono::milliseconds journal_fold_slack{3000};
 
 void fold_journal(supervisor_actor* self) {
   auto* ctx = self->state.ctx;
-  if (!ctx->deps.db) return;
+  // One at a time: a slow fold must not pile up on the pool the loads use.
+  if (!ctx->deps.db || self->state.folding) return;
+  self->state.folding = true;
+  auto handle = caf::actor_cast<caf::actor>(self);
+  std::function<void()> done = [self] { self->state.folding = false; };
   const auto min_age = std::chrono::duration_cast<std::chrono::milliseconds>(
                            ctx->opts.decisions.progress_write_delay) +
                        journal_fold_slack;
   // Metrics and logs are thread-safe: reported from the pool thread.
   ctx->deps.db->post(
-      [ctx, min_age](storage::session_store& db) {
+      [ctx, min_age, handle, done](storage::session_store& db) {
         auto [entries, rows] = db.fold_progress(min_age);
         ctx->deps.metrics.inc("maxsess_progress_journal_folded_total", {}, static_cast<double>(entries));
         ctx->deps.metrics.inc("maxsess_progress_journal_repaired_rows_total", {}, static_cast<double>(rows));
+        caf::anon_send(handle, run_atom_v, done);
       },
-      [ctx](const std::string& error) {
+      [ctx, handle, done](const std::string& error) {
         ctx->deps.metrics.inc("maxsess_progress_journal_errors_total");
         ctx->deps.log.warn_repeated("storage", "progress journal not folded (tried again at the next tick)",
                                     {{"error", error}});
+        caf::anon_send(handle, run_atom_v, done);
       });
 }
 

@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <unordered_map>
 #include <utility>
 
@@ -51,9 +52,17 @@ constexpr const char* stmt_insert_events = "maxsess_insert_events";
 constexpr const char* stmt_insert_progress = "maxsess_insert_progress";
 
 // Every session upsert of a transaction as one multi-row statement (see
-// sql_upsert_sessions): one array literal per column.
-statement sessions_statement(const std::vector<const write_op*>& upserts) {
+// sql_upsert_sessions): one array literal per column. Rows go in byte order
+// of their key, the order in which the progress journal's fold locks rows
+// (migration 011): lanes never share a row, but a fold and a lane may, and
+// one lock order means they cannot deadlock.
+statement sessions_statement(std::vector<const write_op*> upserts) {
   static const std::string no_token;
+  std::sort(upserts.begin(), upserts.end(), [](const write_op* a, const write_op* b) {
+    const auto& x = a->upsert.session;
+    const auto& y = b->upsert.session;
+    return std::tie(x.account_id, x.device_id) < std::tie(y.account_id, y.device_id);
+  });
   array_literal c[22];
   for (const auto* op : upserts) {
     const auto& s = op->upsert.session;

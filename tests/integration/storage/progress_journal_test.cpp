@@ -1,6 +1,6 @@
 // The progress journal (migration 011): a transaction's progress entries go
-// into ONE journal row; maxsess_fold_progress folds them into the active row
-// that has that Flussonic session open, and nothing else; the session upsert
+// into ONE journal row; maxsess_fold_progress folds them into the row that
+// holds that Flussonic session, and nothing else; the session upsert
 // keeps the larger counters of the same session; a shard's load folds first.
 #include <chrono>
 
@@ -30,50 +30,62 @@ playback_session playing(const std::string& account, const std::string& device) 
   return s;
 }
 
-TEST_F(StorageProgressJournal, FoldsIntoTheActiveRowThatHasTheSessionOpenAndEmptiesTheJournal) {
+TEST_F(StorageProgressJournal, FoldsIntoTheRowThatHoldsTheSessionAndEmptiesTheJournal) {
   storage::session_store store(dsn);
   auto ended = playing("acc1", "dev-e");
-  ended.status = session_status::ended;
-  store.apply({upsert(playing("acc1", "dev-a"), 1), upsert(ended, 1)});
+  ended.status = session_status::ended;  // it ended after the events below
+  auto other = playing("acc1", "dev-o");
+  other.flussonic = {{"o-1", "10.1.2.9", true, at_ms(1700000000000), "news/hd"}};
+  store.apply({upsert(playing("acc1", "dev-a"), 1), upsert(ended, 1), upsert(other, 1)});
   const int64_t bytes = 123456789012LL, later = 1700000070000;
 
   auto st = store.apply({
-      progress("acc1", "dev-a", "5f1c0b6a-0002", bytes + 10, 200, later),      // applies
+      progress("acc1", "dev-a", "5f1c0b6a-0002", bytes + 10, 200, later),      // the open session
       progress("acc1", "dev-a", "5f1c0b6a-0002", bytes + 5, 150, later - 1),  // older: the larger wins
-      progress("acc1", "dev-a", "5f1c0b6a-0001", bytes + 99, 999, later + 9),  // closed session
-      progress("acc1", "dev-a", "another-session", bytes + 99, 999, later + 9),
-      progress("acc1", "dev-e", "5f1c0b6a-0002", bytes + 99, 999, later + 9),  // ended row
+      progress("acc1", "dev-a", "5f1c0b6a-0001", bytes + 7, 300, later - 2),  // its closed one: counts too
+      progress("acc1", "dev-a", "another-session", bytes + 99, 999, later + 9),  // not the row's
+      progress("acc1", "dev-e", "5f1c0b6a-0002", bytes + 3, 100, later),       // ended since: still its own
+      progress("acc1", "dev-o", "5f1c0b6a-0002", bytes + 99, 999, later + 9),  // another device's session
       progress("acc1", "dev-none", "x", 1, 1, later),                          // no row at all
   });
-  ASSERT_EQ(st.size(), 6u);
+  ASSERT_EQ(st.size(), 7u);
   for (auto s : st) EXPECT_EQ(s, write_status::ok);
   EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM progress_journal"), "1");  // one row
   EXPECT_EQ(test::query_scalar(dsn, "SELECT array_length(string_to_array(rtrim(entries, E'\\n'), E'\\n'), 1)"
                                     " FROM progress_journal"),
-            "6");
+            "7");
 
   // Not old enough: nothing folded, nothing deleted.
   EXPECT_EQ(store.fold_progress(hours(1)), std::make_pair(int64_t{0}, int64_t{0}));
   EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM progress_journal"), "1");
 
-  EXPECT_EQ(store.fold_progress(milliseconds(0)), std::make_pair(int64_t{6}, int64_t{1}));
+  EXPECT_EQ(store.fold_progress(milliseconds(0)), std::make_pair(int64_t{7}, int64_t{2}));
   EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM progress_journal"), "0");
   auto rows = store.sessions_of("acc1");
-  ASSERT_EQ(rows.size(), 2u);
+  ASSERT_EQ(rows.size(), 3u);
   for (auto& s : rows) {
-    if (s.device_id == "dev-a") {
+    if (s.device_id == "dev-a") {  // the largest of its two sessions' lines
       EXPECT_EQ(s.bytes, bytes + 10);
-      EXPECT_EQ(s.duration_s, 200);
+      EXPECT_EQ(s.duration_s, 300);
+      EXPECT_EQ(to_unix_ms(s.updated_at), later);
+    } else if (s.device_id == "dev-e") {
+      EXPECT_EQ(s.status, session_status::ended);
+      EXPECT_EQ(s.bytes, bytes + 3);
+      EXPECT_EQ(s.duration_s, 100);
       EXPECT_EQ(to_unix_ms(s.updated_at), later);
     } else {
-      expect_same_session(s, ended);  // untouched
+      expect_same_session(s, other);  // untouched
     }
   }
   // Idempotent, and an entry behind the row changes nothing.
   EXPECT_EQ(store.fold_progress(milliseconds(0)), std::make_pair(int64_t{0}, int64_t{0}));
   store.apply({progress("acc1", "dev-a", "5f1c0b6a-0002", 5, 5, 1700000000000)});
   EXPECT_EQ(store.fold_progress(milliseconds(0)), std::make_pair(int64_t{1}, int64_t{0}));
-  EXPECT_EQ(store.sessions_of("acc1")[0].bytes, bytes + 10);
+  for (auto& s : store.sessions_of("acc1")) {
+    if (s.device_id == "dev-a") {
+      EXPECT_EQ(s.bytes, bytes + 10);
+    }
+  }
 }
 
 TEST_F(StorageProgressJournal, AnUpsertKeepsTheLargerCountersOfTheSameSessionOnly) {

@@ -322,6 +322,14 @@ TEST_F(FlussonicState, ReportedProgressOfAnActiveSessionWaitsInMemoryButDecision
   second.what = play_report::kind::closed;
   st->on_play("d1", second, clock.now(), fx);
   EXPECT_EQ(fx.writes.size(), 1u);
+  fx.writes.clear();
+  // And a late report of the closed one (the device plays on with f1).
+  clock.advance(seconds(1));
+  second.what = play_report::kind::updated;
+  second.bytes = 1'000'000;
+  second.at = clock.now();
+  st->on_play("d1", second, clock.now(), fx);
+  EXPECT_EQ(fx.writes.size(), 1u);
 
   // Without a delay every report is written.
   cfg.progress_write_delay = std::chrono::milliseconds(0);
