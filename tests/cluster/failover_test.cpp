@@ -336,4 +336,46 @@ TEST_F(ClusterFailover, WebhookForADeadOwnersAccountIsResentOrApplied) {
   EXPECT_TRUE(active) << "the batch was answered " << answers.back() << " but the session stayed " << status;
 }
 
+TEST_F(ClusterFailover, AcknowledgedWebhookProgressSurvivesItsOwnersKillNine) {
+  // A batch's progress is journaled by the node that received it before the
+  // owner (another node) applies it from memory (migration 011). The owner
+  // dies before its coalesced row write: the node that takes the shard over
+  // folds the journal before it loads, and serves the progress.
+  cluster_options o;
+  o.env["MAXSESS__PLAYBACK_SESSION__WEBHOOKS"] = "true";
+  o.env["MAXSESS__PLAYBACK_SESSION__PROGRESS_WRITE_DELAY"] = "1h";  // never before the kill
+  o.env["MAXSESS__PLAYBACK_SESSION__STALE_AFTER"] = "2h";
+  boot(o);
+  const int victim = 1;
+  auto account = c->account_owned_by(victim, "whp", 0);
+  auto l = c->request(0, "POST", "/api/v1/links",
+                      json{{"account_id", account}, {"device_id", "tv"}, {"content", {{"type", "live"}, {"stream", "news"}}}}.dump());
+  ASSERT_EQ(l.status, 200) << l.body;
+  std::string token = json::parse(l.body)["token"];
+  auto post = [&](const char* event, int64_t id, int64_t bytes) {
+    json batch = json::array({{{"event", event}, {"event_id", id}, {"id", "f-1"}, {"media", "news"},
+                               {"token", token}, {"ip", "10.0.0.1"}, {"bytes", bytes}}});
+    return c->request(0, "POST", "/webhook/playback-session/flussonic/s1.test", batch.dump()).status;
+  };
+  ASSERT_EQ(post("play_started", 8001, 0), 200);  // binds: the owner writes the row
+  ASSERT_EQ(post("play_updated", 8002, 7'000'000), 200);
+  const std::string row = "SELECT bytes || '/' || status FROM playback_sessions WHERE account_id = '" + account + "'";
+  ASSERT_EQ(query_scalar(c->dsn(), row), "0/active") << "the row was written before the kill: not a test of it";
+
+  c->kill9(victim);
+  std::string seen;
+  bool served = cluster::eventually(
+      [&] {
+        auto g = c->request(0, "GET", "/api/v1/accounts/" + account, {}, c->admin());
+        if (g.status != 200) return false;
+        auto s = json::parse(g.body)["sessions"];
+        if (s.empty()) return false;
+        seen = s[0].dump();
+        return s[0].value("bytes", int64_t{0}) == 7'000'000 && s[0].value("status", "") == "active";
+      },
+      20s);
+  EXPECT_TRUE(served) << "the new owner serves " << seen << "\n" << c->log_tails();
+  EXPECT_EQ(query_scalar(c->dsn(), row), "7000000/active");
+}
+
 }  // namespace

@@ -124,3 +124,44 @@ TEST(FaultDaemon, AcknowledgedProgressSurvivesKillNineBeforeItsRowIsWritten) {
   EXPECT_EQ(query_scalar(dsn, "SELECT count(*) FROM progress_journal"), "0");
   EXPECT_EQ(d.stop(), 0) << d.log();
 }
+
+// The journal does not grow: the jobs node's tick folds and deletes the
+// rows older than progress_write_delay + 3 s, which the accounts have
+// written by then (the fold repairs no row).
+TEST(FaultDaemon, TheJournalTickEmptiesTheJournalWithoutRepairingRows) {
+  if (!server_dsn()) GTEST_SKIP() << "no test PostgreSQL";
+  const std::string dsn = create_migrated_database("fault_journal_tick");
+  daemon_options o;
+  o.dsn = dsn;
+  o.extra_yaml = "  webhooks: true\n  progress_write_delay: 200ms\n";
+  daemon_process d(o);
+  d.start();
+  http_client c("127.0.0.1", d.port());
+  const std::map<std::string, std::string> admin = {{"Authorization", "Bearer " + d.admin_token()}};
+  json s1 = {{"host", "s1.test"}, {"url", "http://127.0.0.1:9"}};
+  ASSERT_EQ(c.put_json("/api/v1/streamers/1", s1.dump(), admin).status, 200);
+  json link = {{"account_id", "acc"}, {"device_id", "tv"}, {"content", {{"type", "live"}, {"stream", "news"}}}};
+  auto r = c.post_json("/api/v1/links", link.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const std::string token = json::parse(r.body)["token"];
+  json batch = json::array();
+  for (int64_t i = 1; i <= 20; ++i)
+    batch.push_back({{"event", i == 1 ? "play_started" : "play_updated"}, {"event_id", i}, {"id", "fs-1"},
+                     {"media", "news"}, {"token", token}, {"ip", "10.0.0.1"}, {"bytes", i * 1000}});
+  ASSERT_EQ(c.post_json("/webhook/playback-session/flussonic/s1.test", batch.dump()).status, 200);
+  EXPECT_NE(query_scalar(dsn, "SELECT count(*) FROM progress_journal"), "0");
+  // 0.2 s + 3 s old, then the next 2 s tick: generous bound, nothing timed.
+  std::string left;
+  for (int i = 0; i < 300; ++i) {
+    left = query_scalar(dsn, "SELECT count(*) FROM progress_journal");
+    if (left == "0") break;
+    std::this_thread::sleep_for(50ms);
+  }
+  EXPECT_EQ(left, "0");
+  EXPECT_EQ(query_scalar(dsn, "SELECT bytes FROM playback_sessions"), "20000");  // written by the account
+  auto metrics = c.get("/metrics").body;
+  EXPECT_NE(metrics.find("maxsess_progress_journal_folded_total 20"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("maxsess_progress_journal_repaired_rows_total 0"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("maxsess_progress_journal_errors_total 0"), std::string::npos) << metrics;
+  EXPECT_EQ(d.stop(), 0) << d.log();
+}
