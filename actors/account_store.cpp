@@ -161,7 +161,7 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
           ++journaled_;
           const auto& e = op.progress;
           for (auto& r : accounts_[e.account_id].sessions)
-            if (r.device_id == e.device_id &&
+            if (r.device_id == e.device_id && (!r.ended_at || e.at <= *r.ended_at) &&
                 std::any_of(r.flussonic.begin(), r.flussonic.end(),
                             [&](auto& f) { return f.id == e.session_id; })) {
               r.bytes = std::max(r.bytes, e.bytes);

@@ -163,8 +163,7 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
   // (migration 011): an account may then answer a progress-only event from
   // memory and write its row later, coalesced.
   std::vector<storage::write_op> journal;
-  const bool journal_on = ctx->opts.decisions.progress_write_delay.count() > 0;
-  if (journal_on) journal.reserve(events.size());  // a write_op is large: no reallocation
+  journal.reserve(events.size());  // a write_op is large: no reallocation
   const sys_time received = ctx->deps.clock.now();
   for (auto& ev : events) {
     std::optional<token_owner> who = owner_of_event_token(self->state, ev.report.token);
@@ -187,9 +186,10 @@ void dispatch(webhook_actor* self, int64_t streamer_id, std::vector<webhook_even
     ev.report.token_issued_at = who->issued_at;
     ++res.events;
     per_type[ev.name] += 1;
-    // Without a progress_write_delay every report writes its row before
-    // the answer: nothing to journal.
-    if (journal_on && ev.report.what != play_report::kind::closed)
+    // Journaled whatever this node's progress_write_delay: the owner may be
+    // another node, which coalesces by its own (protocol 3 says a routed
+    // batch was journaled).
+    if (ev.report.what != play_report::kind::closed)
       journal.push_back(storage::write_op::of(storage::progress_entry{
           who->account_id, who->device_id, ev.report.session_id, std::min(ev.report.at.value_or(received), received),
           ev.report.bytes, ev.report.duration}));

@@ -77,7 +77,18 @@ std::map<std::string, account_snapshot> session_store::load_accounts(const std::
 }
 
 std::map<std::string, account_snapshot> session_store::load_live_accounts(int shard) {
-  fold_progress(std::chrono::milliseconds(0));
+  // A fold waits (lock_timeout) for the journal rows another fold deletes
+  // and the rows a lane writes: when several shards are taken at once, try
+  // again rather than load without it (the accounts would then load on
+  // demand, with what the journal holds only in the rows at the next tick).
+  for (int attempt = 1;; ++attempt) {
+    try {
+      fold_progress(std::chrono::milliseconds(0));
+      break;
+    } catch (const storage_error&) {
+      if (attempt == 3) throw;
+    }
+  }
   std::map<std::string, account_snapshot> out;
   auto rows = impl_->read([&](connection& c) {
     return c.exec(sql_live_sessions_of_shard, param_list().integer(shard));

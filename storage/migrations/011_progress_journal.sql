@@ -25,13 +25,15 @@
 -- maxsess_fold_progress(min_age) deletes the journal rows at least min_age
 -- old and folds what they carry into the session rows, in one statement:
 -- a line applies to the row whose `flussonic` holds its Flussonic session,
--- whatever the row's status (a session that ended or was killed after the
--- event still takes the progress reported before: an owner that reloaded
--- the account may have written the end without it). Flussonic session ids
--- are never reused, and a device's next session starts with an empty list,
--- so a line never reaches another session. Per row the largest counters and
--- the latest "last seen" of all its lines win (a device may have two
--- sessions open). Folding is idempotent and commutes with the owners'
+-- whatever the row's status: a session that ended or was killed after the
+-- event still takes the progress reported before (an owner that reloaded
+-- the account may have written the end without it), but not what a player
+-- reported after the end (a killed player plays on until the kill takes
+-- effect): a row that ended takes a session's lines only when all of them
+-- are from before its end. A Flussonic session bound again to the device's
+-- next session carries on with its own cumulative counters, so its lines
+-- are right for that row too. Per row the largest counters and the latest
+-- "last seen" of all its lines win (a device may have two sessions open). Folding is idempotent and commutes with the owners'
 -- writes (a session's counters only grow, and the session upsert keeps the
 -- larger counters and later "last seen" of the same session), so any node
 -- may fold at any time. It runs
@@ -42,7 +44,9 @@
 --     their owners have written the rows since: then it updates nothing and
 --     only empties the journal.
 -- The rows it updates are locked in key order (byte order, as the writer
--- lanes order their upserts), so a fold and a lane never deadlock. A
+-- lanes order their upserts), so a fold and a lane's upserts cannot
+-- deadlock (a lane's deletes and the clear job lock in their own order: a
+-- rare deadlock there fails one side, which is tried again). A
 -- concurrent fold blocks on the journal rows another fold is deleting, then
 -- skips them: a load never runs before a fold it raced with committed.
 CREATE TABLE IF NOT EXISTS progress_journal (
@@ -80,6 +84,7 @@ LANGUAGE sql SET jit = off SET lock_timeout = '5s' AS $$
            timestamptz 'epoch' + max(e.at_ms) * interval '1 millisecond' AS at
     FROM e JOIN playback_sessions p ON p.account_id = e.account_id AND p.device_id = e.device_id
       AND p.flussonic @> jsonb_build_array(jsonb_build_object('id', e.session_id))
+    WHERE p.ended_at IS NULL OR timestamptz 'epoch' + e.at_ms * interval '1 millisecond' <= p.ended_at
     GROUP BY 1, 2, 3),
   locked AS (
     SELECT p.account_id, p.device_id, m.bytes, m.duration_s, m.at

@@ -32,12 +32,16 @@ playback_session playing(const std::string& account, const std::string& device) 
 
 TEST_F(StorageProgressJournal, FoldsIntoTheRowThatHoldsTheSessionAndEmptiesTheJournal) {
   storage::session_store store(dsn);
+  const int64_t bytes = 123456789012LL, later = 1700000070000;
   auto ended = playing("acc1", "dev-e");
   ended.status = session_status::ended;  // it ended after the events below
+  ended.ended_at = at_ms(later + 5);
+  auto killed = playing("acc1", "dev-k");
+  killed.status = session_status::killed;  // its player played on after the kill
+  killed.ended_at = at_ms(later - 100);
   auto other = playing("acc1", "dev-o");
   other.flussonic = {{"o-1", "10.1.2.9", true, at_ms(1700000000000), "news/hd"}};
-  store.apply({upsert(playing("acc1", "dev-a"), 1), upsert(ended, 1), upsert(other, 1)});
-  const int64_t bytes = 123456789012LL, later = 1700000070000;
+  store.apply({upsert(playing("acc1", "dev-a"), 1), upsert(ended, 1), upsert(killed, 1), upsert(other, 1)});
 
   auto st = store.apply({
       progress("acc1", "dev-a", "5f1c0b6a-0002", bytes + 10, 200, later),      // the open session
@@ -45,24 +49,25 @@ TEST_F(StorageProgressJournal, FoldsIntoTheRowThatHoldsTheSessionAndEmptiesTheJo
       progress("acc1", "dev-a", "5f1c0b6a-0001", bytes + 7, 300, later - 2),  // its closed one: counts too
       progress("acc1", "dev-a", "another-session", bytes + 99, 999, later + 9),  // not the row's
       progress("acc1", "dev-e", "5f1c0b6a-0002", bytes + 3, 100, later),       // ended since: still its own
+      progress("acc1", "dev-k", "5f1c0b6a-0002", bytes + 8, 800, later),       // after its kill: not taken
       progress("acc1", "dev-o", "5f1c0b6a-0002", bytes + 99, 999, later + 9),  // another device's session
       progress("acc1", "dev-none", "x", 1, 1, later),                          // no row at all
   });
-  ASSERT_EQ(st.size(), 7u);
+  ASSERT_EQ(st.size(), 8u);
   for (auto s : st) EXPECT_EQ(s, write_status::ok);
   EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM progress_journal"), "1");  // one row
   EXPECT_EQ(test::query_scalar(dsn, "SELECT array_length(string_to_array(rtrim(entries, E'\\n'), E'\\n'), 1)"
                                     " FROM progress_journal"),
-            "7");
+            "8");
 
   // Not old enough: nothing folded, nothing deleted.
   EXPECT_EQ(store.fold_progress(hours(1)), std::make_pair(int64_t{0}, int64_t{0}));
   EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM progress_journal"), "1");
 
-  EXPECT_EQ(store.fold_progress(milliseconds(0)), std::make_pair(int64_t{7}, int64_t{2}));
+  EXPECT_EQ(store.fold_progress(milliseconds(0)), std::make_pair(int64_t{8}, int64_t{2}));
   EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM progress_journal"), "0");
   auto rows = store.sessions_of("acc1");
-  ASSERT_EQ(rows.size(), 3u);
+  ASSERT_EQ(rows.size(), 4u);
   for (auto& s : rows) {
     if (s.device_id == "dev-a") {  // the largest of its two sessions' lines
       EXPECT_EQ(s.bytes, bytes + 10);
@@ -74,7 +79,7 @@ TEST_F(StorageProgressJournal, FoldsIntoTheRowThatHoldsTheSessionAndEmptiesTheJo
       EXPECT_EQ(s.duration_s, 100);
       EXPECT_EQ(to_unix_ms(s.updated_at), later);
     } else {
-      expect_same_session(s, other);  // untouched
+      expect_same_session(s, s.device_id == "dev-k" ? killed : other);  // untouched
     }
   }
   // Idempotent, and an entry behind the row changes nothing.
