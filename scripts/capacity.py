@@ -124,9 +124,11 @@ def main():
     out("What reaches PostgreSQL after coalescing. Link decisions are written one row each (group"
         " commit shares the fsync, not the row). An auth update_session of an active session"
         " waits up to `playback_session.progress_write_delay` in memory: a session's row is written"
-        " at most once per max(delay, auth_duration), with whatever came since. A webhook event is"
-        " acknowledged only once durable, so each is written, but events of one row that arrive in"
-        " one group commit become one row (the multi-row upsert keeps the last).")
+        " at most once per max(delay, auth_duration), with whatever came since. A webhook"
+        " play_updated of an active session is made durable in the progress journal (one row per"
+        " webhook batch, migration 011) and its session row is coalesced the same way, so with"
+        " webhooks the table's rows are written as with auth checks (the journal adds one small"
+        " insert per batch of events; its fold updates nothing once the owners wrote their rows).")
     out("")
     out("| progress_write_delay | auth rows/s | + link rows/s | total rows/s |")
     out("|---|---|---|---|")
