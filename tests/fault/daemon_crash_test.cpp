@@ -74,6 +74,22 @@ TEST(FaultDaemon, KillNineAndSigtermUnderLoadLoseNothingAcknowledged) {
   EXPECT_EQ(d.stop(), 0) << d.log();
 }
 
+namespace {
+
+// Streamer 1 (s1.test; its API is never called) and a link for acc/tv,
+// whose token comes back.
+void streamer_and_link(http_client& c, const std::string& admin_token, std::string& token) {
+  const std::map<std::string, std::string> admin = {{"Authorization", "Bearer " + admin_token}};
+  json s1 = {{"host", "s1.test"}, {"url", "http://127.0.0.1:9"}};
+  ASSERT_EQ(c.put_json("/api/v1/streamers/1", s1.dump(), admin).status, 200);
+  json link = {{"account_id", "acc"}, {"device_id", "tv"}, {"content", {{"type", "live"}, {"stream", "news"}}}};
+  auto r = c.post_json("/api/v1/links", link.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  token = json::parse(r.body)["token"];
+}
+
+}  // namespace
+
 // A webhook's progress of an active session is durable in the progress
 // journal when the batch is answered; the row itself is written only within
 // progress_write_delay (migration 011). Killed before that write, the
@@ -88,13 +104,8 @@ TEST(FaultDaemon, AcknowledgedProgressSurvivesKillNineBeforeItsRowIsWritten) {
   daemon_process d(o);
   d.start();
   http_client c("127.0.0.1", d.port());
-  const std::map<std::string, std::string> admin = {{"Authorization", "Bearer " + d.admin_token()}};
-  json s1 = {{"host", "s1.test"}, {"url", "http://127.0.0.1:9"}};
-  ASSERT_EQ(c.put_json("/api/v1/streamers/1", s1.dump(), admin).status, 200);
-  json link = {{"account_id", "acc"}, {"device_id", "tv"}, {"content", {{"type", "live"}, {"stream", "news"}}}};
-  auto r = c.post_json("/api/v1/links", link.dump());
-  ASSERT_EQ(r.status, 200) << r.body;
-  const std::string token = json::parse(r.body)["token"];
+  std::string token;
+  ASSERT_NO_FATAL_FAILURE(streamer_and_link(c, d.admin_token(), token));
   auto event = [&](const char* name, int64_t id, int64_t bytes) {
     json e = {{"event", name}, {"event_id", id}, {"id", "fs-1"}, {"media", "news"}, {"token", token},
               {"ip", "10.0.0.1"}, {"bytes", bytes}, {"duration", bytes / 1000}};
@@ -137,13 +148,8 @@ TEST(FaultDaemon, TheJournalTickEmptiesTheJournalWithoutRepairingRows) {
   daemon_process d(o);
   d.start();
   http_client c("127.0.0.1", d.port());
-  const std::map<std::string, std::string> admin = {{"Authorization", "Bearer " + d.admin_token()}};
-  json s1 = {{"host", "s1.test"}, {"url", "http://127.0.0.1:9"}};
-  ASSERT_EQ(c.put_json("/api/v1/streamers/1", s1.dump(), admin).status, 200);
-  json link = {{"account_id", "acc"}, {"device_id", "tv"}, {"content", {{"type", "live"}, {"stream", "news"}}}};
-  auto r = c.post_json("/api/v1/links", link.dump());
-  ASSERT_EQ(r.status, 200) << r.body;
-  const std::string token = json::parse(r.body)["token"];
+  std::string token;
+  ASSERT_NO_FATAL_FAILURE(streamer_and_link(c, d.admin_token(), token));
   json batch = json::array();
   for (int64_t i = 1; i <= 20; ++i)
     batch.push_back({{"event", i == 1 ? "play_started" : "play_updated"}, {"event_id", i}, {"id", "fs-1"},
