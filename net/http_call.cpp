@@ -10,16 +10,19 @@
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include <chrono>
 #include <cstdlib>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <vector>
 
 namespace maxsess::net {
 
@@ -68,45 +71,49 @@ std::shared_ptr<ssl::context> client_context(beast::error_code& ec) {
   return ctx;
 }
 
-}  // namespace
+http_call_error failure_of(const http_call_options& o, const char* step, const beast::error_code& ec) {
+  bool timed_out = ec == beast::error::timeout;
+  return http_call_error(step,
+                         timed_out ? "timed out after " + std::to_string(o.timeout.count()) + " ms"
+                                   : describe(ec),
+                         timed_out);
+}
 
-http_answer http_call(const http_call_options& o) {
-  auto failure = [&](const char* step, const beast::error_code& ec) {
-    bool timed_out = ec == beast::error::timeout;
-    return http_call_error(step,
-                           timed_out ? "timed out after " + std::to_string(o.timeout.count()) + " ms"
-                                     : describe(ec),
-                           timed_out);
-  };
-  asio::io_context ioc;
-  beast::tcp_stream stream(ioc);
+void run_once(asio::io_context& ioc) {
+  ioc.restart();
+  ioc.run();
+}
+
+// Numeric addresses as they are; names through the system resolver (its
+// own timeouts apply).
+std::vector<tcp::endpoint> endpoints_of(const http_call_options& o, asio::io_context& ioc) {
   beast::error_code ec;
-  auto run = [&ioc] {
-    ioc.restart();
-    ioc.run();
-  };
-
-  // Numeric addresses as they are; names through the system resolver (its
-  // own timeouts apply).
   std::vector<tcp::endpoint> endpoints;
   auto port = static_cast<uint16_t>(std::stoul(o.port));
   auto address = asio::ip::make_address(o.host, ec);
   if (!ec) {
     endpoints.emplace_back(address, port);
-  } else {
-    ec = {};
-    tcp::resolver resolver(ioc);
-    auto results = resolver.resolve(o.host, o.port, ec);
-    if (ec) throw failure("resolve", ec);
-    for (auto& r : results) endpoints.push_back(r.endpoint());
-    if (endpoints.empty()) throw failure("resolve", asio::error::host_not_found);
+    return endpoints;
   }
+  ec = {};
+  tcp::resolver resolver(ioc);
+  auto results = resolver.resolve(o.host, o.port, ec);
+  if (ec) throw failure_of(o, "resolve", ec);
+  for (auto& r : results) endpoints.push_back(r.endpoint());
+  if (endpoints.empty()) throw failure_of(o, "resolve", asio::error::host_not_found);
+  return endpoints;
+}
 
+void connect(const http_call_options& o, asio::io_context& ioc, beast::tcp_stream& stream) {
+  auto endpoints = endpoints_of(o, ioc);
+  beast::error_code ec;
   stream.expires_after(o.timeout);
   stream.async_connect(endpoints, [&ec](const beast::error_code& e, const tcp::endpoint&) { ec = e; });
-  run();
-  if (ec) throw failure("connect", ec);
+  run_once(ioc);
+  if (ec) throw failure_of(o, "connect", ec);
+}
 
+bhttp::request<bhttp::string_body> request_of(const http_call_options& o) {
   bhttp::request<bhttp::string_body> req{o.method, o.target, 11};
   req.set(bhttp::field::host, o.authority);
   req.set(bhttp::field::user_agent, "maxsess");
@@ -116,8 +123,99 @@ http_answer http_call(const http_call_options& o) {
     req.set(bhttp::field::content_type, "application/json");
     req.body() = o.body;
   }
-  req.keep_alive(false);
+  req.keep_alive(o.keep_alive && !o.tls);
   req.prepare_payload();
+  return req;
+}
+
+// The connection a thread keeps for keep_alive calls (plain HTTP): one per
+// thread, so one per streamer worker, used by nothing else. It is kept only
+// while the server says keep-alive and only for keep_idle: a sync's pages
+// come back to back, the next sync a minute later opens a new one.
+struct kept_connection {
+  asio::io_context ioc;
+  std::unique_ptr<beast::tcp_stream> stream;
+  std::string key;  // host and port
+  std::chrono::steady_clock::time_point last_used;
+
+  void drop() {
+    if (stream) {
+      beast::error_code ignored;
+      stream->socket().shutdown(tcp::socket::shutdown_both, ignored);
+      stream->socket().close(ignored);
+      stream.reset();
+    }
+    key.clear();
+  }
+};
+constexpr std::chrono::seconds keep_idle{5};
+
+// The server closed a kept connection before answering (its keep-alive
+// timeout ran out while it sat idle): nothing of the answer arrived, so
+// the request goes again on a new connection.
+bool closed_before_answering(const beast::error_code& ec) {
+  return ec == bhttp::error::end_of_stream || ec == asio::error::eof ||
+         ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+}
+
+http_answer kept_call(const http_call_options& o) {
+  static thread_local kept_connection kept;
+  auto& k = kept;
+  const std::string key = o.host + '\n' + o.port;
+  const auto now = std::chrono::steady_clock::now();
+  if (k.stream && (k.key != key || now - k.last_used >= keep_idle)) k.drop();
+  auto req = request_of(o);
+  for (bool reused = k.stream != nullptr;; reused = false) {
+    if (!k.stream) {
+      k.stream = std::make_unique<beast::tcp_stream>(k.ioc);
+      try {
+        connect(o, k.ioc, *k.stream);
+      } catch (...) {
+        k.drop();
+        throw;
+      }
+      k.key = key;
+    }
+    beast::error_code ec;
+    k.stream->expires_after(o.timeout);
+    bhttp::async_write(*k.stream, req, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
+    run_once(k.ioc);
+    const char* step = "write";
+    beast::flat_buffer buffer;
+    bhttp::response_parser<bhttp::string_body> parser;
+    if (!ec) {
+      step = "read";
+      parser.body_limit(o.body_limit);
+      k.stream->expires_after(o.timeout);
+      bhttp::async_read(*k.stream, buffer, parser, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
+      run_once(k.ioc);
+    }
+    if (ec) {
+      k.drop();
+      if (reused && closed_before_answering(ec)) continue;  // once: `reused` is false from now on
+      throw failure_of(o, step, ec);
+    }
+    auto res = parser.release();
+    if (res.keep_alive()) {
+      k.last_used = std::chrono::steady_clock::now();
+    } else {
+      k.drop();
+    }
+    return http_answer{res.result_int(), std::move(res.body())};
+  }
+}
+
+}  // namespace
+
+http_answer http_call(const http_call_options& o) {
+  if (o.keep_alive && !o.tls) return kept_call(o);
+  auto failure = [&](const char* step, const beast::error_code& ec) { return failure_of(o, step, ec); };
+  asio::io_context ioc;
+  beast::tcp_stream stream(ioc);
+  beast::error_code ec;
+  auto run = [&ioc] { run_once(ioc); };
+  connect(o, ioc, stream);
+  auto req = request_of(o);
 
   // The same exchange over a plain or a TLS stream.
   auto exchange = [&](auto& s) {

@@ -40,6 +40,11 @@ struct http_call_options {
   std::size_t body_limit = 32 * 1024 * 1024;
   bool tls = false;
   bool tls_verify = true;  // only with tls: false accepts any certificate (documented as unsafe)
+  // Plain HTTP only: keep the connection for the calling thread's next call
+  // to the same server within a few seconds (a sync's pages, a kill run's
+  // DELETEs), instead of a connection per call. A kept connection the
+  // server closed meanwhile is replaced once, transparently.
+  bool keep_alive = false;
 };
 
 // Throws http_call_error on I/O failures and timeouts, never on a status.
