@@ -78,8 +78,8 @@ class counting_server {
       res.body() = "ok";
       res.keep_alive(true);
       res.prepare_payload();
+      ++answered_;  // before the client can see the answer and count
       bhttp::write(s, res, ec);
-      ++answered_;
       if (ec || close_) break;
     }
     s.shutdown(tcp::socket::shutdown_both, ec);
