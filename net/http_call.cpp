@@ -128,6 +128,33 @@ bhttp::request<bhttp::string_body> request_of(const http_call_options& o) {
   return req;
 }
 
+// One request and its answer over an open stream (plain or TLS), each step
+// bounded by o.timeout. No throw: the caller decides what a failure means
+// (a kept connection the server closed is tried again once).
+struct exchanged {
+  beast::error_code ec;
+  const char* step = "write";
+  bhttp::response<bhttp::string_body> res;
+};
+template <class Stream>
+exchanged exchange(asio::io_context& ioc, Stream& s, const bhttp::request<bhttp::string_body>& req,
+                   const http_call_options& o) {
+  exchanged x;
+  beast::get_lowest_layer(s).expires_after(o.timeout);
+  bhttp::async_write(s, req, [&x](const beast::error_code& e, std::size_t) { x.ec = e; });
+  run_once(ioc);
+  if (x.ec) return x;
+  x.step = "read";
+  beast::flat_buffer buffer;
+  bhttp::response_parser<bhttp::string_body> parser;
+  parser.body_limit(o.body_limit);
+  beast::get_lowest_layer(s).expires_after(o.timeout);
+  bhttp::async_read(s, buffer, parser, [&x](const beast::error_code& e, std::size_t) { x.ec = e; });
+  run_once(ioc);
+  if (!x.ec) x.res = parser.release();
+  return x;
+}
+
 // The connection a thread keeps for keep_alive calls (plain HTTP): one per
 // thread, so one per streamer worker, used by nothing else. It is kept only
 // while the server says keep-alive and only for keep_idle: a sync's pages
@@ -176,26 +203,13 @@ http_answer kept_call(const http_call_options& o) {
       }
       k.key = key;
     }
-    beast::error_code ec;
-    k.stream->expires_after(o.timeout);
-    bhttp::async_write(*k.stream, req, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
-    run_once(k.ioc);
-    const char* step = "write";
-    beast::flat_buffer buffer;
-    bhttp::response_parser<bhttp::string_body> parser;
-    if (!ec) {
-      step = "read";
-      parser.body_limit(o.body_limit);
-      k.stream->expires_after(o.timeout);
-      bhttp::async_read(*k.stream, buffer, parser, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
-      run_once(k.ioc);
-    }
-    if (ec) {
+    auto x = exchange(k.ioc, *k.stream, req, o);
+    if (x.ec) {
       k.drop();
-      if (reused && closed_before_answering(ec)) continue;  // once: `reused` is false from now on
-      throw failure_of(o, step, ec);
+      if (reused && closed_before_answering(x.ec)) continue;  // once: `reused` is false from now on
+      throw failure_of(o, x.step, x.ec);
     }
-    auto res = parser.release();
+    auto& res = x.res;
     if (res.keep_alive()) {
       k.last_used = std::chrono::steady_clock::now();
     } else {
@@ -218,25 +232,14 @@ http_answer http_call(const http_call_options& o) {
   auto req = request_of(o);
 
   // The same exchange over a plain or a TLS stream.
-  auto exchange = [&](auto& s) {
-    beast::get_lowest_layer(s).expires_after(o.timeout);
-    bhttp::async_write(s, req, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
-    run();
-    if (ec) throw failure("write", ec);
-
-    beast::flat_buffer buffer;
-    bhttp::response_parser<bhttp::string_body> parser;
-    parser.body_limit(o.body_limit);
-    beast::get_lowest_layer(s).expires_after(o.timeout);
-    bhttp::async_read(s, buffer, parser, [&ec](const beast::error_code& e, std::size_t) { ec = e; });
-    run();
-    if (ec) throw failure("read", ec);
-    auto res = parser.release();
-    return http_answer{res.result_int(), std::move(res.body())};
+  auto call = [&](auto& s) {
+    auto x = exchange(ioc, s, req, o);
+    if (x.ec) throw failure(x.step, x.ec);
+    return http_answer{x.res.result_int(), std::move(x.res.body())};
   };
 
   if (!o.tls) {
-    auto answer = exchange(stream);
+    auto answer = call(stream);
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     stream.socket().close(ignored);
@@ -284,7 +287,7 @@ http_answer http_call(const http_call_options& o) {
                             false);
     throw failure("tls handshake", ec);
   }
-  auto answer = exchange(tls);
+  auto answer = call(tls);
   // close_notify, briefly: the answer is complete, a peer that does not
   // reply in time (or just closes) changes nothing.
   beast::get_lowest_layer(tls).expires_after(std::chrono::milliseconds(500));
