@@ -502,12 +502,19 @@ struct http_api::request_metrics {
     });
     latency[group].observe(secs);
   }
+  // Link decisions by result (link_result's order, then would_deny): every
+  // link request counted one, through the registry's lock (issue 7).
+  static constexpr const char* link_results[] = {"approved", "denied", "unknown_streamer", "no_streamer",
+                                                 "unavailable", "would_deny"};
+  static constexpr std::size_t would_deny_key = 5;
   void auth_allowed() {
     std::call_once(allow_once, [&] { allow = registry.counter("maxsess_auth_decisions_total", {{"result", "allow"}}); });
     allow.inc();
   }
   metric_registry& registry;
   lazy_counters requests;
+  lazy_counters links{registry, "maxsess_link_decisions_total", std::size(link_results),
+                      [](std::size_t k) { return metric_registry::labels{{"result", link_results[k]}}; }};
   std::once_flag latency_once[route_group_count];
   metric_registry::histogram_ref latency[route_group_count];
   std::once_flag allow_once;
@@ -726,11 +733,9 @@ void http_api::post_link(call& c) {
   lr.client_ip = client_ip.value_or("");
 
   auto keep = c.shared_from_this();
-  deps_.accounts.request_link(std::move(lr), [keep, metrics = &deps_.metrics](actors::link_outcome o) {
-    static const char* names[] = {"approved", "denied", "unknown_streamer", "no_streamer", "unavailable"};
+  deps_.accounts.request_link(std::move(lr), [keep, metrics = request_metrics_.get()](actors::link_outcome o) {
     // Shadow mode: approved, but counted as what enforce would have answered.
-    metrics->inc("maxsess_link_decisions_total",
-                 {{"result", o.would_deny ? "would_deny" : names[static_cast<int>(o.result)]}});
+    metrics->links.inc(o.would_deny ? request_metrics::would_deny_key : static_cast<std::size_t>(o.result));
     switch (o.result) {
       case link_result::approved: {
         json_writer w(384 + o.url.size() + o.token.size());

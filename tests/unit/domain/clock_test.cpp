@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <ctime>
 #include <limits>
+#include <random>
+#include <string>
 
 namespace maxsess {
 namespace {
@@ -18,6 +22,31 @@ TEST(rfc3339, formats_utc_with_milliseconds) {
   EXPECT_EQ(to_rfc3339(from_unix_ms(0)), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(to_rfc3339(from_unix_ms(951782400000)), "2000-02-29T00:00:00.000Z");
   EXPECT_EQ(to_rfc3339(from_unix_ms(-1)), "1969-12-31T23:59:59.999Z");
+}
+
+// The digits are written by hand (no snprintf): the same bytes as the
+// format they replace, over all of sys_time's range and the edges of the fields.
+TEST(rfc3339, formats_as_the_printf_format_did) {
+  auto reference = [](int64_t ms) {
+    const int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000);
+    const auto tt = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&tt, &tm);
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms - secs * 1000));
+    return std::string(buf);
+  };
+  std::mt19937_64 rng(7);
+  // All of sys_time's range (nanoseconds in 64 bits: 1677-09-21 .. 2262-04-11).
+  constexpr int64_t edge_ms = std::numeric_limits<int64_t>::max() / 1000000 - 1;
+  std::uniform_int_distribution<int64_t> any(-edge_ms, edge_ms);
+  for (int i = 0; i < 20000; ++i) {
+    const int64_t ms = any(rng);
+    ASSERT_EQ(to_rfc3339(from_unix_ms(ms)), reference(ms)) << ms;
+  }
+  for (int64_t ms : {-edge_ms, edge_ms, int64_t{999}, int64_t{59999}, int64_t{86399999}, int64_t{-86400001}})
+    EXPECT_EQ(to_rfc3339(from_unix_ms(ms)), reference(ms)) << ms;
 }
 
 TEST(rfc3339, truncates_below_milliseconds) {
