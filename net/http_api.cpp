@@ -507,6 +507,9 @@ struct http_api::request_metrics {
   static constexpr const char* link_results[] = {"approved", "denied", "unknown_streamer", "no_streamer",
                                                  "unavailable", "would_deny"};
   static constexpr std::size_t would_deny_key = 5;
+  static_assert(static_cast<std::size_t>(link_result::unavailable) + 1 == would_deny_key &&
+                    std::size(link_results) == would_deny_key + 1,
+                "link_results follows link_result, then would_deny");
   void auth_allowed() {
     std::call_once(allow_once, [&] { allow = registry.counter("maxsess_auth_decisions_total", {{"result", "allow"}}); });
     allow.inc();

@@ -156,6 +156,15 @@ void connection::rollback_quietly() {
   }
 }
 
+void connection::forget_prepared() {
+  prepared_.clear();  // whatever happens below, prepare() asks the server again
+  if (!ok())
+    return;
+  result_ptr r(PQexec(conn_, "DEALLOCATE ALL"));
+  if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK)
+    reset();  // a new server session holds no prepared statements either
+}
+
 void connection::check(const PGresult* r, const char* what) const {
   auto st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)

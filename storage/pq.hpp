@@ -21,6 +21,10 @@ using result_ptr = std::unique_ptr<PGresult, result_deleter>;
 
 // SQLSTATE of unique_violation.
 inline constexpr const char* sqlstate_unique_violation = "23505";
+// Among others, "cached plan must not change result type": a prepared
+// statement whose result columns a migration changed (their type or
+// collation) fails like this until it is prepared again.
+inline constexpr const char* sqlstate_feature_not_supported = "0A000";
 
 // libpq messages end with a newline; ours are embedded in longer ones.
 std::string trimmed(const char* s);
@@ -121,6 +125,10 @@ class connection {
 
   // Best effort: leave an open or failed transaction block.
   void rollback_quietly();
+
+  // Drops every statement prepared on this session (DEALLOCATE ALL), so the
+  // next prepare() plans them again against the schema as it is now.
+  void forget_prepared();
 
  private:
   void check(const PGresult* r, const char* what) const;

@@ -540,6 +540,12 @@ std::vector<write_status> apply_ops(connection& c, const std::vector<const write
     const char* state = p.error_state();
     if (state && std::string(state) == sqlstate_unique_violation)
       throw conflict_error(msg);
+    // A migration changed the result columns of a prepared statement under
+    // this session (schema 12 made the returned ids COLLATE "C"): it would
+    // fail at every call until prepared again, so they are all dropped and
+    // the lane's retry prepares them afresh.
+    if (state && std::string(state) == sqlstate_feature_not_supported)
+      c.forget_prepared();
     throw storage_error(msg);
   }
   return out;

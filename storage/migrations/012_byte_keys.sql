@@ -18,10 +18,21 @@
 -- unchanged (the database's collation is deterministic, so "=" already
 -- meant equal bytes). Changing a column's collation does not rewrite the
 -- table, only the indexes over the column are rebuilt, under an exclusive
--- lock: 3.9 s (before the ANALYZE) for 4 M session rows, 1 M accounts and
--- 1 M audit events on the 2-core test machine (docs/cluster.md: upgrades).
--- It also drops the columns' statistics, so the tables are analyzed again
--- before the new plans need them.
+-- lock held to the end of the migration (the ANALYZEs included): 3.9 s
+-- before the ANALYZEs for 4 M session rows, 1 M accounts and 1 M audit
+-- events on the 2-core test machine. It also drops the columns' statistics,
+-- so the tables are analyzed again before the new plans need them.
+--
+-- Running nodes of older builds cannot write session rows once this ran:
+-- their prepared upsert returns the ids, whose collation changed, and
+-- PostgreSQL refuses to run it again ("cached plan must not change result
+-- type") until it is prepared anew, which those builds do only on a new
+-- connection. Restart them right after `maxsessd migrate` (docs/cluster.md).
+-- Builds from this one on prepare their statements again by themselves.
+-- The three tables at once, before anything is rebuilt: a node's takeover
+-- load reads accounts and then playback_sessions, so locking them one by one
+-- could deadlock with it.
+LOCK TABLE playback_sessions, accounts, account_events IN ACCESS EXCLUSIVE MODE;
 DROP INDEX IF EXISTS playback_sessions_key_c_idx;
 ALTER TABLE playback_sessions
   ALTER COLUMN account_id TYPE text COLLATE "C",

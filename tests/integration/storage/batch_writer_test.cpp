@@ -183,6 +183,24 @@ TEST_F(StorageBatchWriter, ALoneFailingSubmitIsFailed) {
   EXPECT_EQ(writer.get_stats().failures, 2u);  // the attempt and its one retry
 }
 
+// A migration that changes a column the prepared upsert returns (schema
+// 12 made the ids COLLATE "C") leaves the statement failing with "cached
+// plan must not change result type" on every call: the writer prepares
+// its statements again and the submit is still committed (by the retry).
+TEST_F(StorageBatchWriter, APreparedStatementWhoseResultChangedIsPreparedAgain) {
+  storage::batch_writer writer(dsn, 64, 1ms);
+  collector<write_status> done;
+  writer.submit({upsert(bare_session("acc1", "d1"), 1)}, [&](write_status st) { done.add(st); });
+  ASSERT_TRUE(done.wait(1));
+  ASSERT_EQ(done.values()[0], write_status::ok);
+  test::query_scalar(dsn, "ALTER TABLE playback_sessions ALTER COLUMN device_id TYPE text COLLATE \"POSIX\"");
+  writer.submit({upsert(bare_session("acc1", "d2"), 1)}, [&](write_status st) { done.add(st); });
+  ASSERT_TRUE(done.wait(2));
+  EXPECT_EQ(done.values()[1], write_status::ok);
+  EXPECT_EQ(test::query_scalar(dsn, "SELECT count(*) FROM playback_sessions WHERE account_id = 'acc1'"), "2");
+  EXPECT_EQ(writer.get_stats().failures, 1u);  // the first attempt, not its retry
+}
+
 TEST_F(StorageBatchWriter, FlushAndStopCommitsEverythingQueued) {
   // A window far longer than the test: only the flush can commit these.
   storage::batch_writer writer(dsn, 1000, 60s);
