@@ -27,12 +27,16 @@
 -- their prepared upsert returns the ids, whose collation changed, and
 -- PostgreSQL refuses to run it again ("cached plan must not change result
 -- type") until it is prepared anew, which those builds do only on a new
--- connection. Restart them right after `maxsessd migrate` (docs/cluster.md).
+-- connection. Replace them by nodes of this build right after `maxsessd
+-- migrate` (docs/cluster.md; an older build refuses to start on schema 12).
 -- Builds from this one on prepare their statements again by themselves.
--- The three tables at once, before anything is rebuilt: a node's takeover
--- load reads accounts and then playback_sessions, so locking them one by one
--- could deadlock with it.
-LOCK TABLE playback_sessions, accounts, account_events IN ACCESS EXCLUSIVE MODE;
+-- The three tables locked first, in the order a node's takeover load reads
+-- them (accounts, then playback_sessions): taking playback_sessions first
+-- and accounts only later could deadlock with it. Other statements read
+-- them the other way round (the status page's accounts at their limit), so
+-- a deadlock stays possible: PostgreSQL then cancels one side, and when that
+-- is the migration, it rolls back whole and `maxsessd migrate` is run again.
+LOCK TABLE accounts, playback_sessions, account_events IN ACCESS EXCLUSIVE MODE;
 DROP INDEX IF EXISTS playback_sessions_key_c_idx;
 ALTER TABLE playback_sessions
   ALTER COLUMN account_id TYPE text COLLATE "C",
