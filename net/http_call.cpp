@@ -145,7 +145,12 @@ exchanged exchange(asio::io_context& ioc, Stream& s, const bhttp::request<bhttp:
   run_once(ioc);
   if (x.ec) return x;
   x.step = "read";
+  // Room for Beast's largest read (64 KiB) from the start: it reads no more
+  // than the buffer's spare room, and the parser empties the buffer into
+  // the body after each read, so an unreserved buffer stayed at 512 bytes
+  // and a listing page of 400 KB took ≈ 800 recv calls (issue 7).
   beast::flat_buffer buffer;
+  buffer.reserve(64 * 1024);
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(o.body_limit);
   beast::get_lowest_layer(s).expires_after(o.timeout);

@@ -183,6 +183,35 @@ TEST_F(HttpServer, PipelinedRequestsAreAnsweredInOrder) {
   EXPECT_NE(out.find("\r\n\r\nsecond"), std::string::npos) << out;
 }
 
+// A large body is read into room sized for it, and the buffer shrinks again
+// before the next request (read_body, do_read): whatever was read ahead of
+// the next request must survive both.
+TEST_F(HttpServer, LargePipelinedBodiesArriveWholeAroundSmallOnes) {
+  start(echo);
+  auto body = [](char c, std::size_t n) {
+    std::string b(n, c);
+    for (std::size_t i = 0; i < n; i += 997) b[i] = static_cast<char>('0' + i % 10);
+    return b;
+  };
+  const auto one = body('a', 60000), three = body('c', 50000);
+  auto post = [](const std::string& target, const std::string& b, bool last) {
+    return "POST " + target + " HTTP/1.1\r\nHost: x\r\nContent-Length: " + std::to_string(b.size()) +
+           (last ? "\r\nConnection: close" : "") + "\r\n\r\n" + b;
+  };
+  auto out = raw_exchange(localhost, port_,
+                          post("/one", one, false) + post("/two", "small", false) + post("/three", three, true),
+                          5000);
+  const auto first = out.find("\r\n\r\n" + one + "HTTP/1.1 200");
+  const auto second = out.find("\r\n\r\nsmallHTTP/1.1 200");
+  const auto third = out.find("\r\n\r\n" + three);
+  ASSERT_NE(first, std::string::npos) << out.substr(0, 300);
+  ASSERT_NE(second, std::string::npos) << out.substr(0, 300);
+  ASSERT_NE(third, std::string::npos) << out.substr(0, 300);
+  EXPECT_LT(first, second);
+  EXPECT_LT(second, third);
+  EXPECT_EQ(out.size(), third + 4 + three.size());
+}
+
 TEST_F(HttpServer, ExpectContinueGets100BeforeTheBody) {
   server_options opts;
   opts.read_timeout = 2s;  // bounds the test if no 100 comes
