@@ -145,17 +145,25 @@ exchanged exchange(asio::io_context& ioc, Stream& s, const bhttp::request<bhttp:
   run_once(ioc);
   if (x.ec) return x;
   x.step = "read";
-  // Room for Beast's largest read (64 KiB) from the start: it reads no more
-  // than the buffer's spare room, and the parser empties the buffer into
-  // the body after each read, so an unreserved buffer stayed at 512 bytes
-  // and a listing page of 400 KB took ≈ 800 recv calls (issue 7).
   beast::flat_buffer buffer;
-  buffer.reserve(64 * 1024);
   bhttp::response_parser<bhttp::string_body> parser;
   parser.body_limit(o.body_limit);
   beast::get_lowest_layer(s).expires_after(o.timeout);
-  bhttp::async_read(s, buffer, parser, [&x](const beast::error_code& e, std::size_t) { x.ec = e; });
+  bhttp::async_read_header(s, buffer, parser, [&x](const beast::error_code& e, std::size_t) { x.ec = e; });
   run_once(ioc);
+  if (x.ec) return x;
+  // Room for the announced body (up to Beast's largest read, 64 KiB)
+  // before reading it: Beast reads no more than the buffer's spare room
+  // and the parser empties the buffer into the body after each read, so
+  // an unreserved buffer stayed at 512 bytes and a listing page of 400 KB
+  // took ≈ 800 recv calls (issue 7). Unknown length (chunked, or until
+  // close): the same 64 KiB.
+  if (!parser.is_done()) {
+    const auto left = parser.content_length_remaining();
+    buffer.reserve(buffer.size() + static_cast<std::size_t>(std::min<std::uint64_t>(left ? *left : 65536, 65536)));
+    bhttp::async_read(s, buffer, parser, [&x](const beast::error_code& e, std::size_t) { x.ec = e; });
+    run_once(ioc);
+  }
   if (!x.ec) x.res = parser.release();
   return x;
 }

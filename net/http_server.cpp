@@ -57,8 +57,8 @@ using executor_t = asio::io_context::executor_type;
 using socket_t = tcp::socket::rebind_executor<executor_t>::other;
 using timer_t = asio::steady_timer::rebind_executor<executor_t>::other;
 using steady = std::chrono::steady_clock;
-// Above this, a connection's read buffer shrinks when it waits for the
-// next request (see read_body()).
+// Above this, a connection's read buffer shrinks once a request's body is
+// read (see read_body() and on_read()).
 constexpr std::size_t idle_buffer_bytes = 4096;
 // The most one of Beast's reads takes (http::async_read's read_size bound).
 constexpr std::uint64_t max_read_bytes = 64 * 1024;
@@ -198,9 +198,6 @@ class session : public std::enable_shared_from_this<session> {
     if (state_ == state::closed) return;
     if (server_.stopping) return do_close();
     state_ = state::reading;
-    // A connection keeps no body-sized buffer between requests (many idle
-    // keep-alive connections must stay small); what was read ahead stays.
-    if (buffer_.capacity() > idle_buffer_bytes) buffer_.shrink_to_fit();
     parser_.emplace();
     parser_->body_limit(server_.opts.body_limit);
     io_deadline(server_.opts.read_timeout);
@@ -227,13 +224,28 @@ class session : public std::enable_shared_from_this<session> {
   // Beast reads no more than the buffer's spare room (512 bytes at least),
   // and the parser moves what it read into the body, which leaves the
   // buffer empty and never grown: a 60 KB webhook batch took ≈ 116 recv
-  // calls and 84 epoll waits (perf stat, issue 7). Room for the announced
-  // body first (bounded by body_limit, and by the most Beast reads at once),
-  // so it arrives in a few reads.
+  // calls and 84 epoll waits (perf stat, issue 7). So the body's first
+  // bytes come at Beast's own size (a client that announces a body and
+  // sends nothing pins no room for it), then the rest gets room (bounded by
+  // the most Beast reads at once) and arrives in a few reads.
   void read_body() {
-    const auto len = parser_->content_length();
-    const std::uint64_t want =
-        len ? std::min<std::uint64_t>({*len, server_.opts.body_limit, max_read_bytes}) : 0;
+    if (buffer_.size() > 0) return read_body_rest();
+    http::async_read_some(socket_, buffer_, *parser_,
+                          beast::bind_front_handler(&session::on_body_started, shared_from_this()));
+  }
+
+  void on_body_started(error_code ec, std::size_t n) {
+    if (state_ == state::closed) return;
+    if (ec || parser_->is_done()) return on_read(ec, n);
+    read_body_rest();
+  }
+
+  void read_body_rest() {
+    // What the parser still expects and the buffer does not hold yet
+    // (chunked bodies announce nothing: Beast's own sizes).
+    const auto left = parser_->content_length_remaining();
+    const std::uint64_t unread = left && *left > buffer_.size() ? *left - buffer_.size() : 0;
+    const auto want = std::min<std::uint64_t>(unread, max_read_bytes);
     if (want > buffer_.capacity() - buffer_.size())
       buffer_.reserve(buffer_.size() + static_cast<std::size_t>(want));
     http::async_read(socket_, buffer_, *parser_,
@@ -282,6 +294,13 @@ class session : public std::enable_shared_from_this<session> {
                                                   : "an HTTP/1.1 request needs a Host header",
                                         "Host"));
     }
+    // The body is in the request now: a connection keeps no body-sized
+    // buffer while the request is handled and between requests (many idle
+    // keep-alive connections must stay small). What was read ahead of the
+    // next request stays; a large read-ahead is left as it is rather than
+    // copied again for each small request it holds.
+    if (buffer_.capacity() > idle_buffer_bytes && buffer_.size() <= idle_buffer_bytes)
+      buffer_.shrink_to_fit();
     start_request(parser_->release());
   }
 
