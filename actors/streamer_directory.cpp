@@ -4,19 +4,29 @@
 
 namespace maxsess::actors {
 
-void streamer_directory::replace_all(std::vector<streamer> all) {
+uint64_t streamer_directory::version() const {
+  std::shared_lock lock(mutex_);
+  return version_;
+}
+
+bool streamer_directory::replace_all_if(uint64_t version, std::vector<streamer> all) {
   std::unique_lock lock(mutex_);
+  if (version != version_) return false;
   streamers_.clear();
   for (auto& s : all) streamers_[s.id] = std::move(s);
+  ++version_;
+  return true;
 }
 
 void streamer_directory::put(streamer s) {
   std::unique_lock lock(mutex_);
   streamers_[s.id] = std::move(s);
+  ++version_;
 }
 
 bool streamer_directory::remove(int64_t id) {
   std::unique_lock lock(mutex_);
+  ++version_;
   return streamers_.erase(id) > 0;
 }
 

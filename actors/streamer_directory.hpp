@@ -21,7 +21,14 @@ namespace maxsess::actors {
 
 class streamer_directory {
  public:
-  void replace_all(std::vector<streamer> all);
+  // Every change of the streamers (put, remove, a replace) moves the
+  // version. A reload notes it before it reads the table and replaces only
+  // if it has not moved: otherwise an admin PUT that committed and landed
+  // here while the reload read an older snapshot would be undone by it
+  // (the streamer gone from memory until the next reload; its webhooks
+  // 404). False: something changed meanwhile, read the table again.
+  uint64_t version() const;
+  bool replace_all_if(uint64_t version, std::vector<streamer> all);
   void put(streamer s);
   bool remove(int64_t id);
   std::optional<streamer> get(int64_t id) const;
@@ -52,6 +59,7 @@ class streamer_directory {
   bool usable(const streamer& s) const;  // caller holds the lock
   mutable std::shared_mutex mutex_;
   std::map<int64_t, streamer> streamers_;
+  uint64_t version_ = 0;
   int64_t total(int64_t id) const;  // caller holds the lock
   std::map<int64_t, int64_t> load_;    // this node's
   std::map<int64_t, int64_t> others_;  // the other nodes', as of the last refresh

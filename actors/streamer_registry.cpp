@@ -23,14 +23,23 @@ bool same(std::vector<streamer> a, std::vector<streamer> b) {
 void streamer_registry::reload(reload_fn done) {
   db_.post(
       [this, done](storage::session_store& db) {
-        auto now = db.list_streamers();
-        const auto count = now.size();
-        const bool changed = !same(now, directory_.list());
-        if (changed) {
-          directory_.replace_all(std::move(now));
-          if (on_change_) on_change_();
+        // A put or remove on another reader thread may commit and land in
+        // the directory while this reads an older snapshot: then read again
+        // (its change is committed by the time it lands, so the next read
+        // sees it). A few tries; each loss means the table kept changing.
+        for (int tries = 0;; ++tries) {
+          const auto version = directory_.version();
+          auto now = db.list_streamers();
+          const auto count = now.size();
+          bool changed = !same(now, directory_.list());
+          if (changed && !directory_.replace_all_if(version, std::move(now))) {
+            if (tries < 4) continue;
+            changed = false;  // the puts and removes keep it current; the next reload catches up
+          }
+          if (changed && on_change_) on_change_();
+          if (done) done(changed, count, {});
+          return;
         }
-        if (done) done(changed, count, {});
       },
       [done](const std::string& error) {
         if (done) done(false, 0, error);  // else the next reload tries again

@@ -408,7 +408,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
       return 1;
     }
     storage::session_store db(cfg.storage.dsn);
-    streamers.replace_all(db.list_streamers());
+    streamers.replace_all_if(streamers.version(), db.list_streamers());  // nothing else runs yet
     access.replace(streamers.list());
   } catch (const std::exception& e) {
     log.error("main", "cannot use the database", {{"error", e.what()}});

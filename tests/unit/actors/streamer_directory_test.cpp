@@ -38,4 +38,28 @@ TEST(StreamerDirectory, OtherNodesSessionsCountTowardsLoadAndCapacity) {
   EXPECT_EQ(d.load(2), 0);
 }
 
+
+// A reload that read the table before an admin PUT landed must not undo
+// it (Reload.KeysThatNeedARestartAreNamedAndABrokenFileChangesNothing saw
+// the streamer just PUT answer its webhook 404: a SIGHUP's reload had read
+// the table before the PUT committed and replaced the directory after).
+TEST(StreamerDirectory, AReplaceFromASnapshotOlderThanAPutOrRemoveIsRefused) {
+  streamer_directory d;
+  d.put(make(1, 10));
+  auto before = d.version();
+  d.put(make(2, 10));  // lands while a reload reads a table without it
+  EXPECT_FALSE(d.replace_all_if(before, {make(1, 10)}));
+  ASSERT_TRUE(d.find_by_host("s2").has_value());
+  before = d.version();
+  EXPECT_TRUE(d.remove(1));
+  EXPECT_FALSE(d.replace_all_if(before, {make(1, 10), make(2, 10)}));
+  EXPECT_FALSE(d.get(1).has_value());
+  // Read again after the change: the replace goes through and moves the version.
+  before = d.version();
+  EXPECT_TRUE(d.replace_all_if(before, {make(2, 10), make(3, 10)}));
+  EXPECT_NE(d.version(), before);
+  EXPECT_FALSE(d.get(1).has_value());
+  EXPECT_TRUE(d.get(3).has_value());
+}
+
 }  // namespace
