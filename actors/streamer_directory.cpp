@@ -26,8 +26,9 @@ void streamer_directory::put(streamer s) {
 
 bool streamer_directory::remove(int64_t id) {
   std::unique_lock lock(mutex_);
+  if (streamers_.erase(id) == 0) return false;
   ++version_;
-  return streamers_.erase(id) > 0;
+  return true;
 }
 
 std::optional<streamer> streamer_directory::get(int64_t id) const {

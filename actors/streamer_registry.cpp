@@ -34,7 +34,10 @@ void streamer_registry::reload(reload_fn done) {
           bool changed = !same(now, directory_.list());
           if (changed && !directory_.replace_all_if(version, std::move(now))) {
             if (tries < 4) continue;
-            changed = false;  // the puts and removes keep it current; the next reload catches up
+            // The puts and removes keep what they changed current; what else
+            // differs waits for the next reload, and the caller says so.
+            if (done) done(false, count, "the streamers table kept changing while it was read; not applied");
+            return;
           }
           if (changed && on_change_) on_change_();
           if (done) done(changed, count, {});

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
+#include <mutex>
 #include <pthread.h>
 #include <sstream>
 #include <sched.h>
@@ -510,8 +511,15 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   }
   actors::actor_runtime runtime(
       rt_opts, {clock, *signer, streamers, store, log, metrics, &reader, &flussonic});
-  actors::streamer_registry registry(streamers, reader, [&runtime, &access, &streamers] {
-    access.replace(streamers.list());
+  // Changes land from several reader threads: one at a time, so the last
+  // access list stored is built from the newest directory (two unserialized
+  // calls could store an older list last: a streamer just PUT refused).
+  std::mutex access_update;
+  actors::streamer_registry registry(streamers, reader, [&runtime, &access, &streamers, &access_update] {
+    {
+      std::lock_guard lock(access_update);
+      access.replace(streamers.list());
+    }
     runtime.streamers().streamers_changed();
   });
   std::unique_ptr<cluster::node> node;
