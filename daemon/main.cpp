@@ -3,6 +3,7 @@
 // wiring backwards.
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
@@ -672,10 +673,14 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   log.info("main", "stopping", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   sd_notify("STOPPING=1\nSTATUS=stopping");
 
-  // A second signal or a stuck step must not keep the process forever.
+  // A second signal or a stuck step must not keep the process forever; the
+  // line names the step it was stuck in (once seen only under ASan and CI
+  // load, in Defects.BackoffDoesNotFlapAndLogsTheRealRetry, with no clue
+  // which step it was).
+  static std::atomic<const char*> step{"leaving the cluster"};
   std::thread([] {
     std::this_thread::sleep_for(std::chrono::seconds(30));
-    std::cerr << "maxsessd: shutdown took over 30 s, exiting\n";
+    std::cerr << "maxsessd: shutdown took over 30 s (stuck " << step.load() << "), exiting\n";
     _exit(1);
   }).detach();
 
@@ -684,11 +689,17 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   // they take over at once rather than after the lease TTL; requests that
   // still arrive here are forwarded to the new owners meanwhile.
   if (node) node->leave(cl.timing.ttl * 2);
+  step = "stopping the streamer jobs";
   runtime.streamers().stop_jobs();        // a running sync stops at its next page, its job answers
+  step = "draining the HTTP server";
   server.stop(std::chrono::seconds(10));  // stop accepting, answer in-flight requests
+  step = "stopping the cluster node";
   if (node) node->stop();
+  step = "stopping the actors";
   runtime.shutdown();                     // actors done: no new writes after this
+  step = "flushing the writer";
   writer.flush_and_stop();                // every acknowledged row is committed
+  step = "stopping the readers";
   reader.stop();
   auto st = writer.get_stats();
   log.info("main", "stopped", {{"commits", st.commits}, {"rows", st.ops}});
