@@ -1,5 +1,7 @@
 #include "net/http_call.hpp"
 
+#include "net/body_room.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/address.hpp>
@@ -152,15 +154,8 @@ exchanged exchange(asio::io_context& ioc, Stream& s, const bhttp::request<bhttp:
   bhttp::async_read_header(s, buffer, parser, [&x](const beast::error_code& e, std::size_t) { x.ec = e; });
   run_once(ioc);
   if (x.ec) return x;
-  // Room for the announced body (up to Beast's largest read, 64 KiB)
-  // before reading it: Beast reads no more than the buffer's spare room
-  // and the parser empties the buffer into the body after each read, so
-  // an unreserved buffer stayed at 512 bytes and a listing page of 400 KB
-  // took ≈ 800 recv calls (issue 7). Unknown length (chunked, or until
-  // close): the same 64 KiB.
   if (!parser.is_done()) {
-    const auto left = parser.content_length_remaining();
-    buffer.reserve(buffer.size() + static_cast<std::size_t>(std::min<std::uint64_t>(left ? *left : 65536, 65536)));
+    make_room_for_body(buffer, parser, max_read_bytes);  // unknown length (chunked, until close): one full read
     bhttp::async_read(s, buffer, parser, [&x](const beast::error_code& e, std::size_t) { x.ec = e; });
     run_once(ioc);
   }

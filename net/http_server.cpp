@@ -21,6 +21,8 @@
 // io_context, and a stored reply_fn never keeps a socket alive past it.
 #include "net/http_server.hpp"
 
+#include "net/body_room.hpp"
+
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -60,8 +62,6 @@ using steady = std::chrono::steady_clock;
 // Above this, a connection's read buffer shrinks once a request's body is
 // read (see read_body() and on_read()).
 constexpr std::size_t idle_buffer_bytes = 4096;
-// The most one of Beast's reads takes (http::async_read's read_size bound).
-constexpr std::uint64_t max_read_bytes = 64 * 1024;
 
 constexpr const char* log_component = "http";
 // After an error response (400/413) the rest of what the client sent is read
@@ -221,13 +221,9 @@ class session : public std::enable_shared_from_this<session> {
     read_body();
   }
 
-  // Beast reads no more than the buffer's spare room (512 bytes at least),
-  // and the parser moves what it read into the body, which leaves the
-  // buffer empty and never grown: a 60 KB webhook batch took ≈ 116 recv
-  // calls and 84 epoll waits (perf stat, issue 7). So the body's first
-  // bytes come at Beast's own size (a client that announces a body and
-  // sends nothing pins no room for it), then the rest gets room (bounded by
-  // the most Beast reads at once) and arrives in a few reads.
+  // The body's first bytes come at Beast's own size (a client that
+  // announces a body and sends nothing pins no room for it), then the rest
+  // gets room (body_room.hpp) and arrives in a few reads.
   void read_body() {
     if (buffer_.size() > 0) return read_body_rest();
     http::async_read_some(socket_, buffer_, *parser_,
@@ -241,13 +237,7 @@ class session : public std::enable_shared_from_this<session> {
   }
 
   void read_body_rest() {
-    // What the parser still expects and the buffer does not hold yet
-    // (chunked bodies announce nothing: Beast's own sizes).
-    const auto left = parser_->content_length_remaining();
-    const std::uint64_t unread = left && *left > buffer_.size() ? *left - buffer_.size() : 0;
-    const auto want = std::min<std::uint64_t>(unread, max_read_bytes);
-    if (want > buffer_.capacity() - buffer_.size())
-      buffer_.reserve(buffer_.size() + static_cast<std::size_t>(want));
+    make_room_for_body(buffer_, *parser_, 0);  // chunked bodies announce nothing: Beast's own sizes
     http::async_read(socket_, buffer_, *parser_,
                      beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
