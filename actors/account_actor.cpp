@@ -444,14 +444,14 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
             },
             false);
       },
-      [=](sync_atom, int64_t streamer_id, seen_list& seen, sys_time listed_at)
+      [=](sync_atom, int64_t streamer_id, seen_list& seen, string_list& listed, sys_time listed_at)
           -> caf::result<sync_summary> {
         return exec<sync_summary>(
             self,
-            [streamer_id, seen = std::move(seen), listed_at](account_state& st, sys_time now,
-                                                             side_effects& fx) {
+            [streamer_id, seen = std::move(seen), listed = std::move(listed), listed_at](
+                account_state& st, sys_time now, side_effects& fx) {
               auto before = st.statuses();
-              st.on_sync(streamer_id, seen, listed_at, now, fx);
+              st.on_sync(streamer_id, seen, listed, listed_at, now, fx);
               return compare(before, st.statuses());
             },
             sync_summary{});

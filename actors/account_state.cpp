@@ -746,12 +746,23 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
 
 void account_state::on_sync(int64_t streamer_id,
                             const std::vector<std::pair<std::string, play_report>>& seen,
-                            sys_time listed_at, sys_time now, side_effects& fx) {
-  std::set<std::string> listed;
-  for (auto& [device, r] : seen) {
-    listed.insert(r.session_id);
-    on_play(device, r, now, fx);
-  }
+                            const std::vector<std::string>& listed_before, sys_time listed_at,
+                            sys_time now, side_effects& fx) {
+  for (auto& [device, r] : seen) on_play(device, r, now, fx);
+  // A part of a listing still running decides nothing more: a session gone
+  // from the streamer still counts until the end says so, and a limit
+  // judged before that would kill a real one in its place.
+  if (listed_at == sys_time{}) return;
+  end_unlisted(streamer_id, seen, listed_before, listed_at, now, fx);
+  if (cfg_.enabled && !(settings_ && settings_->exempt)) kill_over_limit(now, fx);
+}
+
+void account_state::end_unlisted(int64_t streamer_id,
+                                 const std::vector<std::pair<std::string, play_report>>& seen,
+                                 const std::vector<std::string>& listed_before, sys_time listed_at,
+                                 sys_time now, side_effects& fx) {
+  std::set<std::string> listed(listed_before.begin(), listed_before.end());
+  for (auto& [device, r] : seen) listed.insert(r.session_id);
   for (auto& [device, s] : sessions_) {
     if (s.streamer_id != streamer_id || s.status == session_status::ended) continue;
     bool changed = false;
@@ -766,7 +777,6 @@ void account_state::on_sync(int64_t streamer_id,
       end(s, session_status::ended, end_reason::gone, now);
     persist(s, fx.writes);
   }
-  if (cfg_.enabled && !(settings_ && settings_->exempt)) kill_over_limit(now, fx);
 }
 
 void account_state::on_closed_by_streamer(const std::string& device_id,

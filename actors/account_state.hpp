@@ -234,12 +234,23 @@ class account_state {
   // A webhook event for one of this account's devices.
   void on_play(const std::string& device_id, const play_report& r, sys_time now, side_effects& fx);
 
-  // A sync of one streamer: every session it lists for this account (by
-  // device), taken at `listed_at`. Open Flussonic sessions on that streamer
-  // that were bound before the listing and are not in it are gone; then an
-  // account found over its limit has its newest sessions killed.
+  // A sync of one streamer, whole or in parts. `seen`: sessions it lists for
+  // this account (by device), refreshed or adopted. Once the listing started
+  // at `listed_at` is complete, open Flussonic sessions on that streamer that
+  // were bound before it and are neither in `seen` nor in `listed` (the ids
+  // of what earlier parts of the same listing showed) are gone. A part sent
+  // while the listing still runs has listed_at = sys_time{}: nothing was
+  // bound before it, so nothing is gone. Once the listing is complete, an
+  // account found over its limit has its newest sessions killed. (A clock
+  // at the Unix epoch itself would read every end as a part: none runs
+  // there.)
   void on_sync(int64_t streamer_id, const std::vector<std::pair<std::string, play_report>>& seen,
-               sys_time listed_at, sys_time now, side_effects& fx);
+               const std::vector<std::string>& listed, sys_time listed_at, sys_time now, side_effects& fx);
+  // The whole listing at once.
+  void on_sync(int64_t streamer_id, const std::vector<std::pair<std::string, play_report>>& seen,
+               sys_time listed_at, sys_time now, side_effects& fx) {
+    on_sync(streamer_id, seen, {}, listed_at, now, fx);
+  }
 
   // The streamer no longer has these sessions (a kill took effect).
   void on_closed_by_streamer(const std::string& device_id, const std::vector<std::string>& session_ids,
@@ -300,6 +311,11 @@ class account_state {
   playback_session& start_session(const std::string& device_id, const std::string& stream,
                                   content_type type, sys_time now);
   void kill_over_limit(sys_time now, side_effects& fx);
+  // on_sync's "gone": bound before listed_at, open, listed neither in `seen`
+  // nor in `listed_before`.
+  void end_unlisted(int64_t streamer_id, const std::vector<std::pair<std::string, play_report>>& seen,
+                    const std::vector<std::string>& listed_before, sys_time listed_at, sys_time now,
+                    side_effects& fx);
   void kill_session(playback_session& s, end_reason why, sys_time now, side_effects& fx);
   bool at_limit_without(const std::string& device_id) const;
   // True when it changed something (else nothing needs writing).

@@ -137,8 +137,12 @@ using account_actor = caf::typed_actor<
     // a webhook batch's events for this account, in the order they came
     // (true: every one applied and durable)
     caf::replies_to<play_atom, play_batch>::with<bool>,
-    // a sync: what one streamer lists for this account, as of listed_at
-    caf::replies_to<sync_atom, int64_t /*streamer*/, seen_list, sys_time /*listed_at*/>::with<sync_summary>,
+    // a sync of one streamer, in parts (account_state::on_sync): a page's
+    // sessions for this account while the listing runs (listed_at =
+    // sys_time{}: nothing is gone yet), then, once it is complete, the ids
+    // of every session it listed here and when it started
+    caf::replies_to<sync_atom, int64_t /*streamer*/, seen_list, string_list /*listed ids*/,
+                    sys_time /*listed_at*/>::with<sync_summary>,
     // the streamer closed these Flussonic sessions of a device (a pushed kill)
     caf::replies_to<closed_atom, std::string /*device*/, string_list /*ids*/>::with<bool>,
     // rows untouched for `timeout` were deleted by the clear job
@@ -164,7 +168,7 @@ using shard_actor = caf::typed_actor<
     // once every event is durable: >= 0 = how many were already applied
     // (redelivered), < 0 = not all durable (the sink must resend)
     caf::replies_to<play_atom, play_batch>::with<int32_t>,
-    caf::replies_to<sync_atom, std::string /*account*/, int64_t, seen_list, sys_time>::with<sync_summary>,
+    caf::replies_to<sync_atom, std::string /*account*/, int64_t, seen_list, string_list, sys_time>::with<sync_summary>,
     caf::replies_to<closed_atom, std::string /*account*/, std::string, string_list>::with<bool>,
     // only accounts in memory need to hear of cleared rows
     caf::replies_to<forget_atom, std::string /*account*/, std::chrono::milliseconds>::with<bool>>;

@@ -215,10 +215,12 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
         return apply_events(self, std::move(batch));
       },
       [=](sync_atom a, std::string& account_id, int64_t streamer_id, seen_list& seen,
-          sys_time listed_at) -> caf::delegated<sync_summary> {
+          string_list& listed, sys_time listed_at) -> caf::delegated<sync_summary> {
         if (auto n = nobody())
-          return self->delegate(n, a, std::move(account_id), streamer_id, std::move(seen), listed_at);
-        return self->delegate(owner(self, account_id), a, streamer_id, std::move(seen), listed_at);
+          return self->delegate(n, a, std::move(account_id), streamer_id, std::move(seen),
+                                std::move(listed), listed_at);
+        return self->delegate(owner(self, account_id), a, streamer_id, std::move(seen),
+                              std::move(listed), listed_at);
       },
       [=](closed_atom a, std::string& account_id, std::string& device,
           string_list& ids) -> caf::delegated<bool> {

@@ -55,7 +55,7 @@ shard_actor::behavior_type nobody_fn(shard_actor::pointer) {
       [](del_atom, std::string&) { return end_result::unavailable; },
       [](auth_atom, auth_request&) { return auth_outcome{auth_result::unavailable}; },
       [](play_atom, play_batch&) { return int32_t{-1}; },
-      [](sync_atom, std::string&, int64_t, seen_list&, sys_time) {
+      [](sync_atom, std::string&, int64_t, seen_list&, string_list&, sys_time) {
         // The caller counts an error for this account; the next sync retries.
         return caf::result<sync_summary>(caf::make_error(caf::sec::request_receiver_down));
       },

@@ -420,12 +420,13 @@ wire::play_event to_wire(const std::string& account_id, const std::string& devic
 }
 
 wire::sync_request to_wire(const std::string& account_id, int64_t streamer_id,
-                           const seen_list& seen, sys_time listed_at) {
+                           const seen_list& seen, std::vector<std::string> listed, sys_time listed_at) {
   wire::sync_request w;
   w.account_id = account_id;
   w.streamer_id = streamer_id;
   w.seen.reserve(seen.size());
   for (auto& [device, report] : seen) w.seen.push_back(wire::seen_session{device, to_wire(report)});
+  w.listed = std::move(listed);
   w.listed_at_ms = to_wire_ms(listed_at);
   return w;
 }
@@ -648,6 +649,7 @@ wire::seen_session sample(tag<wire::seen_session>) {
 wire::sync_request sample(tag<wire::sync_request>) {
   return wire::sync_request{"acc-1", 7,
                             {sample(tag<wire::seen_session>{}), sample(tag<wire::seen_session>{})},
+                            {"sess-1", "sess-2"},
                             1767225601000};
 }
 

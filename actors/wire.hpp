@@ -57,8 +57,10 @@ namespace maxsess::wire {
 // 2: over_limit, would_deny (shadow mode). 3: a play batch sent to an owner
 // has had its progress journaled (migration 011), so the owner answers a
 // progress-only event from memory: a node that does not journal must never
-// send it one.
-inline constexpr int32_t protocol_version = 3;
+// send it one. 4: a sync tells an account its part of each page as the
+// listing goes and, once it is complete, the ids it listed there
+// (sync_request.listed).
+inline constexpr int32_t protocol_version = 4;
 
 // --- records -----------------------------------------------------------------
 
@@ -288,18 +290,21 @@ typename Inspector::result_type inspect(Inspector& f, seen_session& x) {
   return f(caf::meta::type_name("maxsess.wire.seen_session"), x.device_id, x.report);
 }
 
-// A sync of one streamer for one account (account_state::on_sync).
+// A part of a sync of one streamer for one account (account_state::on_sync):
+// a page's sessions (listed_at_ms 0), or the ids of every session the
+// complete listing showed for it (protocol 4).
 struct sync_request {
   std::string account_id;
   int64_t streamer_id = 0;
   std::vector<seen_session> seen;
+  std::vector<std::string> listed;
   int64_t listed_at_ms = 0;
 };
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, sync_request& x) {
   return f(caf::meta::type_name("maxsess.wire.sync_request"), x.account_id, x.streamer_id, x.seen,
-           x.listed_at_ms);
+           x.listed, x.listed_at_ms);
 }
 
 // What a sync changed in one account.
@@ -479,7 +484,7 @@ wire::play_event to_wire(const std::string& account_id, const std::string& devic
 // A sync listing: (device, play session) pairs, as account_state::on_sync takes them.
 using seen_list = std::vector<std::pair<std::string, actors::play_report>>;
 wire::sync_request to_wire(const std::string& account_id, int64_t streamer_id,
-                           const seen_list& seen, sys_time listed_at);
+                           const seen_list& seen, std::vector<std::string> listed, sys_time listed_at);
 // nullopt: at least one entry is malformed (reject the whole sync).
 std::optional<seen_list> from_wire(const std::vector<wire::seen_session>& seen);
 

@@ -123,7 +123,7 @@ node_entry::behavior_type entry_fn(entry_self self, actors::runtime_hooks* hooks
         if (!owner) return err;
         auto rp = self->make_response_promise<wire::sync_summary>();
         self->request(owner, s.args.timeout, a, w.account_id, w.streamer_id, std::move(*seen),
-                      wire::from_wire_ms(w.listed_at_ms))
+                      std::move(w.listed), wire::from_wire_ms(w.listed_at_ms))
             .then([rp](sync_summary& v) mutable { rp.deliver(wire_of(v)); },
                   [rp](caf::error& e) mutable { rp.deliver(std::move(e)); });
         return rp;

@@ -104,14 +104,14 @@ peer_actor::behavior_type peer_fn(peer_self self, peer_args args) {
           events.push_back(wire::to_wire(it.account_id, it.device_id, it.report, it.event_id));
         return forward<int32_t, int32_t>(self, -1, a, std::move(events));
       },
-      [=](sync_atom a, std::string& account, int64_t streamer, seen_list& seen, sys_time listed_at)
-          -> caf::result<sync_summary> {
+      [=](sync_atom a, std::string& account, int64_t streamer, seen_list& seen, string_list& listed,
+          sys_time listed_at) -> caf::result<sync_summary> {
         auto& s = self->state;
         if (s.down) return caf::make_error(caf::sec::request_receiver_down);
         auto rp = self->make_response_promise<sync_summary>();
         auto id = s.next++;
         s.pending.emplace(id, [rp]() mutable { rp.deliver(caf::make_error(caf::sec::request_receiver_down)); });
-        self->request(s.args.entry, s.args.timeout, a, wire::to_wire(account, streamer, seen, listed_at))
+        self->request(s.args.entry, s.args.timeout, a, wire::to_wire(account, streamer, seen, std::move(listed), listed_at))
             .then(
                 [self, rp, id](wire::sync_summary& w) mutable {
                   if (self->state.pending.erase(id)) rp.deliver(from(w));

@@ -57,6 +57,74 @@ array_literal& array_literal::integer(int64_t v) {
   return *this;
 }
 
+namespace {
+void put_be(std::string& out, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+}
+}  // namespace
+
+void binary_array::length(int32_t n) {
+  put_be(body_, static_cast<uint32_t>(n), 4);
+  ++count_;
+}
+
+binary_array& binary_array::text(std::string_view v) {
+  length(static_cast<int32_t>(v.size()));
+  body_.append(v);
+  return *this;
+}
+
+binary_array& binary_array::int4(int32_t v) {
+  length(4);
+  put_be(body_, static_cast<uint32_t>(v), 4);
+  return *this;
+}
+
+binary_array& binary_array::int8(int64_t v) {
+  length(8);
+  put_be(body_, static_cast<uint64_t>(v), 8);
+  return *this;
+}
+
+binary_array& binary_array::boolean(bool v) {
+  length(1);
+  body_ += v ? '\1' : '\0';
+  return *this;
+}
+
+binary_array& binary_array::timestamptz_ms(int64_t unix_ms) {
+  // PostgreSQL's epoch is 2000-01-01T00:00:00Z, in microseconds.
+  constexpr int64_t pg_epoch_unix_ms = 946684800000;
+  return int8((unix_ms - pg_epoch_unix_ms) * 1000);
+}
+
+binary_array& binary_array::jsonb(std::string_view json) {
+  length(static_cast<int32_t>(json.size() + 1));
+  body_ += '\1';  // jsonb's binary format version
+  body_.append(json);
+  return *this;
+}
+
+binary_array& binary_array::null() {
+  length(-1);
+  nulls_ = true;
+  return *this;
+}
+
+std::string binary_array::done() && {
+  std::string out;
+  out.reserve(20 + body_.size());
+  put_be(out, count_ > 0 ? 1 : 0, 4);  // dimensions (an empty array has none)
+  put_be(out, nulls_ ? 1 : 0, 4);
+  put_be(out, oid_, 4);
+  if (count_ > 0) {
+    put_be(out, static_cast<uint32_t>(count_), 4);
+    put_be(out, 1, 4);  // lower bound
+  }
+  out += body_;
+  return out;
+}
+
 array_literal& array_literal::raw(const char* v) {
   sep();
   out_ += v;
@@ -134,8 +202,9 @@ void connection::prepare(const char* name, const char* sql) {
 
 result_ptr connection::exec(const char* sql, const param_list& params) {
   auto ptrs = params.pointers();
-  result_ptr r(PQexecParams(conn_, sql, params.size(), nullptr, ptrs.data(), nullptr,
-                            nullptr, 0));
+  auto lengths = params.lengths();
+  result_ptr r(PQexecParams(conn_, sql, params.size(), nullptr, ptrs.data(),
+                            lengths.empty() ? nullptr : lengths.data(), params.formats(), 0));
   check(r.get(), "query failed");
   return r;
 }

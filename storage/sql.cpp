@@ -141,7 +141,8 @@ const char* const sql_clear_sessions =
 
 // Fenced upsert of many rows at once: one array per column, unnested (one
 // statement, one plan, one executor start for a whole group commit instead
-// of one per row); a stored row with a newer shard epoch is left alone.
+// of one per row); a stored row with a newer shard epoch is left alone. The
+// arrays come in the binary format (writes.cpp), typed as the columns are.
 // Keys must be distinct within one call (ON CONFLICT cannot touch a row
 // twice); RETURNING names the rows the epoch check let through, the others
 // were fenced.
@@ -150,14 +151,11 @@ const char* const sql_upsert_sessions =
     " content_type, stream, content_start, content_duration, streamer_id, client_ip,"
     " flussonic, token, started_at, updated_at, ended_at, duration_s, bytes, end_reason,"
     " exempt, over_limit, lookup_token)"
-    " SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12::jsonb, c13,"
-    " timestamptz 'epoch' + c14 * interval '1 millisecond',"
-    " timestamptz 'epoch' + c15 * interval '1 millisecond',"
-    " timestamptz 'epoch' + c16 * interval '1 millisecond',"
+    " SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16,"
     " c17, c18, c19, c20, c21, c22"
     " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[],"
-    " $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::text[],"
-    " $13::text[], $14::bigint[], $15::bigint[], $16::bigint[], $17::bigint[], $18::bigint[],"
+    " $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::jsonb[],"
+    " $13::text[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::bigint[], $18::bigint[],"
     " $19::text[], $20::boolean[], $21::boolean[], $22::text[])"
     " AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18,"
     " c19, c20, c21, c22)"
@@ -214,7 +212,8 @@ const char* const sql_fold_progress =
 // --- audit events ----------------------------------------------------------------
 
 // Every event of a group commit in one statement (one array per column,
-// unnested, as sql_upsert_sessions does). Times are epoch milliseconds.
+// unnested like the session upsert, but text arrays). Times are epoch
+// milliseconds.
 const char* const sql_insert_events =
     "INSERT INTO account_events (account_id, device_id, at, kind, reason, node, max_sessions,"
     " stream, streamer_id, client_ip, holders)"

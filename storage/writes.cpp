@@ -52,7 +52,7 @@ constexpr const char* stmt_insert_events = "maxsess_insert_events";
 constexpr const char* stmt_insert_progress = "maxsess_insert_progress";
 
 // Every session upsert of a transaction as one multi-row statement (see
-// sql_upsert_sessions): one array literal per column. Rows go in byte order
+// sql_upsert_sessions): one binary array per column. Rows go in byte order
 // of their key, the order in which the progress journal's fold locks rows
 // (migration 011): lanes never share a row, but a fold and a lane may, and
 // one lock order means they cannot deadlock.
@@ -63,28 +63,47 @@ statement sessions_statement(std::vector<const write_op*> upserts) {
     const auto& y = b->upsert.session;
     return std::tie(x.account_id, x.device_id) < std::tie(y.account_id, y.device_id);
   });
-  array_literal c[22];
+  // In the binary format (binary_array): the element types follow the
+  // casts of sql_upsert_sessions column by column.
+  binary_array c[22] = {
+      binary_array(oid::text),        binary_array(oid::text),  binary_array(oid::int4),
+      binary_array(oid::int8),        binary_array(oid::text),  binary_array(oid::text),
+      binary_array(oid::text),        binary_array(oid::int8),  binary_array(oid::int8),
+      binary_array(oid::int8),        binary_array(oid::text),  binary_array(oid::jsonb),
+      binary_array(oid::text),        binary_array(oid::timestamptz), binary_array(oid::timestamptz),
+      binary_array(oid::timestamptz), binary_array(oid::int8),  binary_array(oid::int8),
+      binary_array(oid::text),        binary_array(oid::boolean), binary_array(oid::boolean),
+      binary_array(oid::text)};
+  auto nullable_int8 = [](binary_array& a, const auto& v) -> binary_array& {
+    return v ? a.int8(static_cast<int64_t>(*v)) : a.null();
+  };
   for (const auto* op : upserts) {
     const auto& s = op->upsert.session;
     c[0].text(s.account_id);
     c[1].text(s.device_id);
-    c[2].integer(op->upsert.shard);
-    c[3].integer(op->upsert.epoch);
+    c[2].int4(op->upsert.shard);
+    c[3].int8(op->upsert.epoch);
     c[4].text(to_string(s.status));
     c[5].text(to_string(s.content.type));
     c[6].text(s.content.stream);
-    c[7].nullable_integer(s.content.start);
-    c[8].nullable_integer(s.content.duration);
-    c[9].integer(s.streamer_id);
+    nullable_int8(c[7], s.content.start);
+    nullable_int8(c[8], s.content.duration);
+    c[9].int8(s.streamer_id);
     c[10].text(s.client_ip);
-    c[11].text(flussonic_to_json(s.flussonic));
+    c[11].jsonb(flussonic_to_json(s.flussonic));
     c[12].text(s.token);
-    c[13].integer(to_unix_ms(s.started_at));
-    c[14].integer(to_unix_ms(s.updated_at));
-    c[15].nullable_integer(s.ended_at ? std::optional<int64_t>(to_unix_ms(*s.ended_at)) : std::nullopt);
-    c[16].integer(s.duration_s);
-    c[17].integer(s.bytes);
-    c[18].nullable_text(s.reason ? std::optional<std::string>(to_string(*s.reason)) : std::nullopt);
+    c[13].timestamptz_ms(to_unix_ms(s.started_at));
+    c[14].timestamptz_ms(to_unix_ms(s.updated_at));
+    if (s.ended_at)
+      c[15].timestamptz_ms(to_unix_ms(*s.ended_at));
+    else
+      c[15].null();
+    c[16].int8(s.duration_s);
+    c[17].int8(s.bytes);
+    if (s.reason)
+      c[18].text(to_string(*s.reason));
+    else
+      c[18].null();
     c[19].boolean(s.exempt);
     c[20].boolean(s.over_limit);
     // Only tokens that do not name their account are ever looked up
@@ -92,7 +111,7 @@ statement sessions_statement(std::vector<const write_op*> upserts) {
     c[21].text(is_signed_token(s.token) ? no_token : s.token);
   }
   param_list p;
-  for (auto& col : c) p.text(std::move(col).done());
+  for (auto& col : c) p.binary(std::move(col).done());
   return {stmt_upsert_sessions, sql_upsert_sessions, std::move(p)};
 }
 
@@ -279,10 +298,12 @@ class pipeline {
       for (std::size_t i = next; i < end; ++i) {
         const statement& st = statements[i];
         auto ptrs = st.params.pointers();
+        auto lengths = st.params.lengths();
+        const int* lens = lengths.empty() ? nullptr : lengths.data();
         int sent = st.name ? PQsendQueryPrepared(conn_, st.name, st.params.size(), ptrs.data(),
-                                                 nullptr, nullptr, 0)
+                                                 lens, st.params.formats(), 0)
                            : PQsendQueryParams(conn_, st.sql, st.params.size(), nullptr,
-                                               ptrs.data(), nullptr, nullptr, 0);
+                                               ptrs.data(), lens, st.params.formats(), 0);
         if (sent != 1)
           return break_with("cannot send query: " + trimmed(PQerrorMessage(conn_)));
       }

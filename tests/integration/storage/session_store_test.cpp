@@ -243,16 +243,24 @@ TEST_F(StorageSessionStore, OpsOnOneRowInOneApplyLeaveTheLastOneAndShareItsStatu
 }
 
 TEST_F(StorageSessionStore, ArrayParametersCarryAwkwardTextUnchanged) {
-  // Every column of the multi-row upsert travels inside an array literal:
-  // quotes, backslashes, braces, commas, NULL-looking text and empties.
+  // Every column of the multi-row upsert travels inside an array (binary
+  // since issue 7's eighth round, a text literal before): quotes,
+  // backslashes, braces, commas, NULL-looking text, empties, multi-byte
+  // UTF-8 (in the jsonb column too), and times before PostgreSQL's own
+  // epoch (2000-01-01: negative on the wire) and before the Unix epoch.
   storage::session_store store(dsn);
   auto s = full_session("acc.1", "dev-\\\"x");
-  s.content.stream = "a,b}{\"NULL\"\\";
+  s.content.stream = "a,b}{\"NULL\"\\ канал";
   s.client_ip = "NULL";
   s.token = "";
   s.content.start.reset();
   s.reason.reset();
   s.ended_at.reset();
+  s.flussonic[0].id = "id \"q\" \\ ü";
+  s.flussonic[1].stream = "{\"json\": [1]}";
+  s.started_at = at_ms(946684799999);   // 1 ms before 2000-01-01
+  s.updated_at = at_ms(-1000);          // 1969
+  s.content.duration = -5;
   ASSERT_EQ(store.apply({upsert(s, 1), upsert(bare_session("acc.1", "NULL"), 1)})[0], write_status::ok);
   auto rows = store.sessions_of("acc.1");
   ASSERT_EQ(rows.size(), 2u);

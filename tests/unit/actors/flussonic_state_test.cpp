@@ -391,6 +391,70 @@ TEST_F(FlussonicState, SyncEndsGoneSessionsAndKillsNewestOverLimit) {
   EXPECT_EQ(status("d2"), session_status::active);
 }
 
+TEST_F(FlussonicState, SyncInPartsEndsOnlyWhatTheWholeListingMissed) {
+  cfg.default_max_sessions = 5;
+  st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
+  for (auto d : {"d1", "d2", "d3"}) {
+    link(d);
+    auth(d, std::string("f") + d);
+  }
+  clock.advance(seconds(1));
+  const auto listed_at = clock.now();  // the listing starts
+  clock.advance(seconds(1));
+  // Page 1 shows d1 only: a part while the listing runs ends nothing.
+  fx = {};
+  st->on_sync(1, {{"d1", event(play_report::kind::listed, "fd1")}}, {}, sys_time{}, clock.now(), fx);
+  EXPECT_EQ(status("d2"), session_status::active);
+  EXPECT_EQ(status("d3"), session_status::active);
+  // Page 2 adopts a new device (d4).
+  st->on_sync(1, {{"d4", event(play_report::kind::listed, "fd4")}}, {}, sys_time{}, clock.now(), fx);
+  EXPECT_EQ(status("d4"), session_status::active);
+  // The end: d2 was listed on a page whose part went before it, d3 nowhere.
+  fx = {};
+  st->on_sync(1, {}, {"fd1", "fd2", "fd4"}, listed_at, clock.now(), fx);
+  EXPECT_EQ(status("d1"), session_status::active);
+  EXPECT_EQ(status("d2"), session_status::active);
+  EXPECT_EQ(status("d4"), session_status::active);
+  EXPECT_EQ(status("d3"), session_status::ended);
+  EXPECT_EQ(st->find("d3")->reason, end_reason::gone);
+  EXPECT_FALSE(fx.writes.empty());  // d3's row
+  // A session bound after the listing started is not judged by it.
+  link("d5");
+  auth("d5", "fd5");
+  fx = {};
+  st->on_sync(1, {}, {"fd1", "fd2", "fd4"}, listed_at, clock.now(), fx);
+  EXPECT_EQ(status("d5"), session_status::active);
+  EXPECT_TRUE(fx.writes.empty());
+}
+
+TEST_F(FlussonicState, SyncPartsJudgeNoLimitBeforeTheEndSaysWhatIsGone) {
+  cfg.default_max_sessions = 5;
+  st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
+  for (auto d : {"d1", "d2", "d3"}) {
+    link(d);
+    auth(d, std::string("f") + d);
+    clock.advance(seconds(1));
+  }
+  std::vector<storage::write_op> w;
+  st->put_settings({"acc", 2, false}, w);  // operator lowered the limit to 2
+  const auto listed_at = clock.now();
+  clock.advance(seconds(1));
+  // d1 is gone from the streamer; d2 and d3 play on. A part while the
+  // listing runs must not kill d3 for d1's slot.
+  fx = {};
+  st->on_sync(1, {{"d2", event(play_report::kind::listed, "fd2")}, {"d3", event(play_report::kind::listed, "fd3")}},
+              {}, sys_time{}, clock.now(), fx);
+  EXPECT_TRUE(fx.kills.empty());
+  EXPECT_EQ(status("d3"), session_status::active);
+  // The end: d1 gone, and then the account holds 2: nothing killed.
+  fx = {};
+  st->on_sync(1, {}, {"fd2", "fd3"}, listed_at, clock.now(), fx);
+  EXPECT_EQ(status("d1"), session_status::ended);
+  EXPECT_EQ(status("d2"), session_status::active);
+  EXPECT_EQ(status("d3"), session_status::active);
+  EXPECT_TRUE(fx.kills.empty());
+}
+
 TEST_F(FlussonicState, OverLimitFoundBySyncKillsTheNewest) {
   cfg.default_max_sessions = 5;
   st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);

@@ -139,6 +139,7 @@ void expect_same(const w::seen_session& a, const w::seen_session& b) {
 void expect_same(const w::sync_request& a, const w::sync_request& b) {
   SAME(account_id); SAME(streamer_id);
   expect_same(a.seen, b.seen);
+  SAME(listed);
   SAME(listed_at_ms);
 }
 void expect_same(const w::sync_summary& a, const w::sync_summary& b) {
@@ -499,6 +500,7 @@ TEST(WireRoundTrip, SeenSession) {
 TEST(WireRoundTrip, SyncRequest) {
   w::sync_request x{"acc-1", 11,
                     {{"dev-1", wire_report(4)}, {"dev-2", wire_report(4)}, {"dev-3", wire_report(4)}},
+                    {"sess-a", "", "sess \"c\""},
                     1767225601000};
   expect_same(round_trip(x), x);
 }
@@ -545,7 +547,9 @@ TEST(WireRoundTrip, JobReport) {
 TEST(WireRoundTrip, NodeHello) {
   w::node_hello x{"node-b", w::protocol_version, 128, "10.1.2.3:8443"};
   expect_same(round_trip(x), x);
-  EXPECT_EQ(w::protocol_version, 3);  // 3: play batches arrive journaled (migration 011)
+  // 3: play batches arrive journaled (migration 011); 4: a sync comes in
+  // parts, the last one with the ids listed (sync_request.listed)
+  EXPECT_EQ(w::protocol_version, 4);
 }
 
 // --- conversions with the actor-side types ----------------------------------------------------
@@ -712,9 +716,13 @@ TEST(WireConvert, SyncRequestAndSummary) {
                        {"dev-2", report(kind::listed, false)},
                        {"dev-1", report(kind::listed, true)}};
   seen[2].second.session_id = "f-2";
-  auto wx = round_trip(w::to_wire("acc-1", 11, seen, at_ms(1767225601000)));
+  auto wx = round_trip(w::to_wire("acc-1", 11, seen, {"f-0", "f-9"}, at_ms(1767225601000)));
   EXPECT_EQ(wx.account_id, "acc-1");
   EXPECT_EQ(wx.streamer_id, 11);
+  EXPECT_EQ(wx.listed, (std::vector<std::string>{"f-0", "f-9"}));
+  // A page's part (nothing gone yet) keeps its zero time across the wire.
+  EXPECT_EQ(w::from_wire_ms(round_trip(w::to_wire("acc-1", 11, seen, {}, sys_time{})).listed_at_ms),
+            sys_time{});
   EXPECT_EQ(w::from_wire_ms(wx.listed_at_ms), at_ms(1767225601000));
   auto back = w::from_wire(wx.seen);
   ASSERT_TRUE(back.has_value());
@@ -909,7 +917,7 @@ TEST(WireRegistration, MessagesAsTheActorsSendThem) {
   {
     caf::binary_serializer sink(*sys, buf);
     auto msg = caf::make_message(sync_atom::value,
-                                 w::sync_request{"acc-1", 11, {{"d-1", wire_report(4)}}, 99});
+                                 w::sync_request{"acc-1", 11, {{"d-1", wire_report(4)}}, {"s-1"}, 99});
     ASSERT_FALSE(sink(msg));
   }
   caf::message out;
@@ -917,5 +925,5 @@ TEST(WireRegistration, MessagesAsTheActorsSendThem) {
   ASSERT_FALSE(source(out));
   ASSERT_TRUE((out.match_elements<caf::atom_value, w::sync_request>()));
   const auto& got = out.get_as<w::sync_request>(1);
-  expect_same(got, w::sync_request{"acc-1", 11, {{"d-1", wire_report(4)}}, 99});
+  expect_same(got, w::sync_request{"acc-1", 11, {{"d-1", wire_report(4)}}, {"s-1"}, 99});
 }
