@@ -55,6 +55,19 @@ class FlussonicState : public ::testing::Test {
     return r;
   }
   session_status status(const std::string& device) { return st->find(device)->status; }
+  // d1, d2, d3 play (fd1, fd2, fd3), a second apart, under a limit of 5;
+  // then the operator lowers it to 2.
+  void three_playing_then_limit_lowered_to_two() {
+    cfg.default_max_sessions = 5;
+    st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
+    for (auto d : {"d1", "d2", "d3"}) {
+      link(d);
+      auth(d, std::string("f") + d);
+      clock.advance(seconds(1));
+    }
+    std::vector<storage::write_op> w;
+    st->put_settings({"acc", 2, false}, w);
+  }
 
   manual_clock clock;
   link_signer signer = *link_signer::from_spec("k1:x");
@@ -428,15 +441,7 @@ TEST_F(FlussonicState, SyncInPartsEndsOnlyWhatTheWholeListingMissed) {
 }
 
 TEST_F(FlussonicState, SyncPartsJudgeNoLimitBeforeTheEndSaysWhatIsGone) {
-  cfg.default_max_sessions = 5;
-  st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
-  for (auto d : {"d1", "d2", "d3"}) {
-    link(d);
-    auth(d, std::string("f") + d);
-    clock.advance(seconds(1));
-  }
-  std::vector<storage::write_op> w;
-  st->put_settings({"acc", 2, false}, w);  // operator lowered the limit to 2
+  three_playing_then_limit_lowered_to_two();
   const auto listed_at = clock.now();
   clock.advance(seconds(1));
   // d1 is gone from the streamer; d2 and d3 play on. A part while the
@@ -456,15 +461,7 @@ TEST_F(FlussonicState, SyncPartsJudgeNoLimitBeforeTheEndSaysWhatIsGone) {
 }
 
 TEST_F(FlussonicState, OverLimitFoundBySyncKillsTheNewest) {
-  cfg.default_max_sessions = 5;
-  st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
-  for (auto d : {"d1", "d2", "d3"}) {
-    link(d);
-    auth(d, std::string("f") + d);
-    clock.advance(seconds(1));
-  }
-  std::vector<storage::write_op> w;
-  st->put_settings({"acc", 2, false}, w);  // operator lowered the limit
+  three_playing_then_limit_lowered_to_two();
   std::vector<std::pair<std::string, play_report>> seen;
   for (auto d : {"d1", "d2", "d3"}) seen.push_back({d, event(play_report::kind::listed, std::string("f") + d)});
   fx = {};
