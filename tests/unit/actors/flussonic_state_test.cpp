@@ -55,9 +55,8 @@ class FlussonicState : public ::testing::Test {
     return r;
   }
   session_status status(const std::string& device) { return st->find(device)->status; }
-  // d1, d2, d3 play (fd1, fd2, fd3), a second apart, under a limit of 5;
-  // then the operator lowers it to 2.
-  void three_playing_then_limit_lowered_to_two() {
+  // d1, d2, d3 play (fd1, fd2, fd3), a second apart, under a limit of 5.
+  void three_playing() {
     cfg.default_max_sessions = 5;
     st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
     for (auto d : {"d1", "d2", "d3"}) {
@@ -65,6 +64,10 @@ class FlussonicState : public ::testing::Test {
       auth(d, std::string("f") + d);
       clock.advance(seconds(1));
     }
+  }
+  // ... then the operator lowers the limit to 2.
+  void three_playing_then_limit_lowered_to_two() {
+    three_playing();
     std::vector<storage::write_op> w;
     st->put_settings({"acc", 2, false}, w);
   }
@@ -405,13 +408,7 @@ TEST_F(FlussonicState, SyncEndsGoneSessionsAndKillsNewestOverLimit) {
 }
 
 TEST_F(FlussonicState, SyncInPartsEndsOnlyWhatTheWholeListingMissed) {
-  cfg.default_max_sessions = 5;
-  st = std::make_unique<account_state>("acc", 0, 1, cfg, signer, streamers);
-  for (auto d : {"d1", "d2", "d3"}) {
-    link(d);
-    auth(d, std::string("f") + d);
-  }
-  clock.advance(seconds(1));
+  three_playing();
   const auto listed_at = clock.now();  // the listing starts
   clock.advance(seconds(1));
   // Page 1 shows d1 only: a part while the listing runs ends nothing.
