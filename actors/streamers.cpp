@@ -6,9 +6,8 @@
 // block and one slow streamer stalls nobody else.
 #include <algorithm>
 #include <cstdio>
+#include <deque>
 #include <future>
-#include <iterator>
-#include <random>
 #include <map>
 #include <optional>
 #include <set>
@@ -485,26 +484,19 @@ std::function<void(std::string, bool)> failed_run(streamer_actor* self, int kind
 struct sync_part {
   std::string account;
   seen_list seen;
-  // The account's end rides on its part when one still waits once the
-  // listing is complete: one message instead of two (a listing faster than
-  // the accounts leaves most parts waiting).
+  // The account's end rides on its last part when that part was still
+  // queued once the listing was complete: one message instead of two (a
+  // listing faster than the accounts leaves most parts queued).
   bool end = false;
   string_list listed;  // the end's ids
 };
 
 struct sync_fanout {
-  // Page parts not sent yet, at most one per account: a later page's
-  // sessions for an account whose part still waits join that part, so an
-  // account's sessions reach it in listing order (one sender, one route per
-  // account) in whatever order the parts go. They go in a scattered order,
-  // not the listing's: a listing close to the table's physical order put
-  // the rows of one heap page into one write transaction, whose dead
-  // versions cannot be pruned before it commits, so most of them found no
-  // room for a HOT update (issue 7, eighth round: 36 % of the updates wrote
-  // index entries, 18 % in the order of a hash map).
-  std::vector<sync_part> parts;
-  std::unordered_map<std::string, std::size_t> queued;  // account -> its part in `parts`
-  std::minstd_rand scatter;
+  // Page parts not sent yet, in listing order (an account's parts reach it
+  // in that order: one sender, one route per account).
+  std::deque<sync_part> parts;
+  uint64_t parts_sent = 0;  // taken off the front so far
+  std::unordered_map<std::string, uint64_t> last_part;  // account -> its last part's number
   // Every session id listed so far, by account (the end's `listed`), and
   // all of them.
   std::unordered_map<std::string, string_list> listed;
@@ -555,14 +547,9 @@ void pump(streamer_actor* self, const std::shared_ptr<sync_fanout>& f) {
       break;
     }
     if (!f->parts.empty()) {
-      const std::size_t i = f->scatter() % f->parts.size();
-      if (i + 1 != f->parts.size()) {
-        std::swap(f->parts[i], f->parts.back());
-        f->queued[f->parts[i].account] = i;
-      }
-      auto part = std::move(f->parts.back());
-      f->parts.pop_back();
-      f->queued.erase(part.account);
+      auto part = std::move(f->parts.front());
+      f->parts.pop_front();
+      ++f->parts_sent;
       if (part.end) ++f->told;
       tell(self, f, std::move(part.account), std::move(part.seen), std::move(part.listed),
            part.end ? f->listed_at : sys_time{});
@@ -576,7 +563,7 @@ void pump(streamer_actor* self, const std::shared_ptr<sync_fanout>& f) {
   if (f->stopped) {
     f->parts.clear();
     f->ends.clear();
-    f->queued.clear();
+    f->last_part.clear();
   }
   if (f->in_flight > 0 || !f->listing_done || !f->parts.empty() || !f->ends.empty()) return;
   f->finished = true;
@@ -636,13 +623,8 @@ void on_page(streamer_actor* self, const std::shared_ptr<sync_fanout>& f,
                seen.end());
     if (seen.empty()) continue;
     for (auto& [device, r] : seen) ids.push_back(r.session_id);
-    auto [q, fresh] = f->queued.try_emplace(account, f->parts.size());
-    if (fresh) {
-      f->parts.push_back(sync_part{std::move(account), std::move(seen), false, {}});
-    } else {
-      auto& waiting = f->parts[q->second].seen;
-      std::move(seen.begin(), seen.end(), std::back_inserter(waiting));
-    }
+    f->last_part[account] = f->parts_sent + f->parts.size();
+    f->parts.push_back(sync_part{std::move(account), std::move(seen), false, {}});
   }
   pump(self, f);
 }
@@ -673,9 +655,9 @@ void on_listed(streamer_actor* self, const std::shared_ptr<sync_fanout>& f, sync
   } else if (!f->stopped) {
     for (auto& a : g.believers) f->listed.try_emplace(a);
     for (auto& [account, ids] : f->listed) {
-      auto q = f->queued.find(account);
-      if (q != f->queued.end()) {
-        auto& part = f->parts[q->second];
+      auto last = f->last_part.find(account);
+      if (last != f->last_part.end() && last->second >= f->parts_sent) {
+        auto& part = f->parts[last->second - f->parts_sent];
         part.end = true;
         part.listed = std::move(ids);
       } else {
@@ -684,6 +666,7 @@ void on_listed(streamer_actor* self, const std::shared_ptr<sync_fanout>& f, sync
     }
     f->accounts = f->listed.size();
     f->listed.clear();
+    f->last_part.clear();
     f->ids_seen.clear();
     f->ending = true;
   } else {
