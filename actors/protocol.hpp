@@ -23,18 +23,10 @@
 #include "actors/account_service.hpp"
 #include "actors/flussonic_api.hpp"
 #include "actors/jobs.hpp"
+#include "actors/sync_fanout.hpp"
 
 namespace maxsess::actors {
 
-// What a sync changed in one account (for the job report).
-struct sync_summary {
-  int adopted = 0;
-  int ended = 0;
-  int killed = 0;
-};
-
-using seen_list = std::vector<std::pair<std::string, play_report>>;  // device, session
-using string_list = std::vector<std::string>;
 using account_answer = std::optional<account_view>;  // nullopt: unavailable
 
 // One webhook event for the owner of its account.

@@ -16,6 +16,7 @@
 
 #include "actors/context.hpp"
 #include "actors/streamer_backoff.hpp"
+#include "actors/sync_fanout.hpp"
 #include "actors/sync_listing.hpp"
 #include "actors/webhook_events.hpp"
 #include "domain/worker.hpp"
@@ -384,9 +385,6 @@ void offload(streamer_actor* self, std::function<T()> work, std::function<void(T
   });
 }
 
-// What a run's calls to the Flussonic API came to; only a run that really
-// called it changes the streamer's failure state.
-enum class api_calls { none, answered, failed };
 
 std::string seconds_text(std::chrono::milliseconds d) {
   auto ms = d.count();
@@ -474,208 +472,27 @@ std::function<void(std::string, bool)> failed_run(streamer_actor* self, int kind
   };
 }
 
-// Tells the accounts their part of each page as the listing goes (what is
-// listed is refreshed or adopted), and, once the listing is complete, the
-// ids it listed for each of them (what is not among them is gone), at most
-// sync_window messages at a time; finishes the run when the last one
-// answered. Telling as the pages come overlaps the listing (one page at a
-// time, waiting on the streamer) with the accounts' work and their rows'
-// writes (issue 7: the two phases were ≈ 0.7 s + 2.5 s of a 100 k sync).
-struct sync_part {
-  std::string account;
-  seen_list seen;
-  // The account's end rides on its last part when that part was still
-  // queued once the listing was complete: one message instead of two (a
-  // listing faster than the accounts leaves most parts queued).
-  bool end = false;
-  string_list listed;  // the end's ids
-};
-
-struct sync_fanout {
-  // Page parts not sent yet, in listing order (an account's parts reach it
-  // in that order: one sender, one route per account).
-  std::deque<sync_part> parts;
-  uint64_t parts_sent = 0;  // taken off the front so far
-  std::unordered_map<std::string, uint64_t> last_part;  // account -> its last part's number
-  // Every session id listed so far, by account (the end's `listed`), and
-  // all of them.
-  std::unordered_map<std::string, string_list> listed;
-  std::unordered_set<std::string> ids_seen;
-  std::vector<std::pair<std::string, string_list>> ends;  // not sent yet, nor riding on a part
-  streamer_run run;
-  sys_time listed_at{};
-  std::chrono::steady_clock::time_point deadline;
-  std::size_t accounts = 0;  // told the end, in all
-  std::size_t told = 0;
-  std::size_t in_flight = 0;
-  bool listing_done = false;  // its outcome (or failure) came
-  bool ending = false;        // complete: the ends are built
-  bool stopped = false;       // nothing more is sent
-  bool finished = false;
-  std::chrono::steady_clock::time_point started, listed_until;  // for the slow-sync line
-  int pages = 0;
-  api_calls api = api_calls::answered;
-};
-
-void stopped_sync(streamer_actor* self, streamer_run& run, listing_end why, const std::string& error) {
-  auto* ctx = self->state.ctx;
-  ctx->deps.metrics.inc("maxsess_sync_stopped_total",
-                        {{"streamer", std::to_string(self->state.s.id)}, {"reason", to_string(why)}});
-  ctx->deps.log.warn("streamer", "sync stopped before it was complete",
-                     {{"streamer", self->state.s.id}, {"host", self->state.s.host},
-                      {"reason", to_string(why)}, {"listed", run.listed}, {"error", error}});
-  run.ok = false;
-  run.error = "sync stopped: " + error;
-}
-
-void tell(streamer_actor* self, const std::shared_ptr<sync_fanout>& f, std::string account,
-          seen_list seen, string_list listed, sys_time listed_at);
-
-void pump(streamer_actor* self, const std::shared_ptr<sync_fanout>& f) {
-  auto* ctx = self->state.ctx;
-  if (f->finished) return;
-  while (!f->stopped && f->in_flight < sync_window && (!f->parts.empty() || !f->ends.empty())) {
-    if (std::chrono::steady_clock::now() >= f->deadline) {
-      f->stopped = true;
-      if (f->ending)
-        stopped_sync(self, f->run, listing_end::timed_out,
-                     "the sync did not finish within playback_session.sync_timeout: " +
-                         std::to_string(f->told) + " of " + std::to_string(f->accounts) +
-                         " accounts were told what the streamer lists; the others are told at the next sync");
-      // Before the end (the listing still runs or just finished): the
-      // listing's own deadline check reports it, or the end below does.
-      break;
-    }
-    if (!f->parts.empty()) {
-      auto part = std::move(f->parts.front());
-      f->parts.pop_front();
-      ++f->parts_sent;
-      if (part.end) ++f->told;
-      tell(self, f, std::move(part.account), std::move(part.seen), std::move(part.listed),
-           part.end ? f->listed_at : sys_time{});
-    } else {
-      auto [account, ids] = std::move(f->ends.back());
-      f->ends.pop_back();
-      ++f->told;
-      tell(self, f, std::move(account), {}, std::move(ids), f->listed_at);
-    }
-  }
-  if (f->stopped) {
-    f->parts.clear();
-    f->ends.clear();
-    f->last_part.clear();
-  }
-  if (f->in_flight > 0 || !f->listing_done || !f->parts.empty() || !f->ends.empty()) return;
-  f->finished = true;
-  f->listed.clear();
-  f->ids_seen.clear();
-  // A sync slower than a second says where its time went (listing the
-  // streamer, while the accounts are told the pages, vs. the rest).
-  using ms = std::chrono::milliseconds;
-  auto end = std::chrono::steady_clock::now();
-  if (end - f->started > std::chrono::seconds(1))
-    ctx->deps.log.info("streamer", "slow sync",
-                       {{"streamer", self->state.s.id},
-                        {"listed", f->run.listed},
-                        {"pages", f->pages},
-                        {"accounts", f->accounts},
-                        {"listing_ms", std::chrono::duration_cast<ms>(f->listed_until - f->started).count()},
-                        {"telling_ms", std::chrono::duration_cast<ms>(end - f->listed_until).count()}});
-  finish(self, sync_run, f->run, f->api);
-}
-
-void tell(streamer_actor* self, const std::shared_ptr<sync_fanout>& f, std::string account,
-          seen_list seen, string_list listed, sys_time listed_at) {
-  auto* ctx = self->state.ctx;
-  ++f->in_flight;
-  auto dest = ctx->owner_of(account);
-  self->request(dest, account_timeout, sync_atom_v, std::move(account), self->state.s.id,
-                std::move(seen), std::move(listed), listed_at)
-      .then(
-          [self, f](sync_summary sum) {
-            f->run.adopted += sum.adopted;
-            f->run.ended += sum.ended;
-            f->run.killed += sum.killed;
-            --f->in_flight;
-            pump(self, f);
-          },
-          [self, f](caf::error& e) {
-            if (f->run.ok) {
-              f->run.ok = false;
-              f->run.error = "an account did not answer: " + caf::to_string(e);
-            }
-            --f->in_flight;
-            pump(self, f);
-          });
-}
-
-// A page's sessions of ours, by account, in listing order: queued for the
-// accounts, and their ids kept for the end.
-void on_page(streamer_actor* self, const std::shared_ptr<sync_fanout>& f,
-             std::vector<std::pair<std::string, seen_list>> groups) {
-  if (f->stopped || f->finished) return;
-  for (auto& [account, seen] : groups) {
-    auto& ids = f->listed[account];
-    // A session listed again (an API repeating its pages up to the cap)
-    // is told once: it would only be the same refresh again.
-    seen.erase(std::remove_if(seen.begin(), seen.end(),
-                              [&](const auto& e) { return !f->ids_seen.insert(e.second.session_id).second; }),
-               seen.end());
-    if (seen.empty()) continue;
-    for (auto& [device, r] : seen) ids.push_back(r.session_id);
-    f->last_part[account] = f->parts_sent + f->parts.size();
-    f->parts.push_back(sync_part{std::move(account), std::move(seen), false, {}});
-  }
-  pump(self, f);
-}
-
-// The listing's end: a complete one lets the ends go (every account that
-// believed it plays here or was listed); an incomplete one ends nothing,
-// and the run finishes once the parts in flight answered.
-void on_listed(streamer_actor* self, const std::shared_ptr<sync_fanout>& f, sync_listing g) {
-  auto* ctx = self->state.ctx;
-  f->listing_done = true;
-  f->listed_until = std::chrono::steady_clock::now();
-  f->pages = g.listing.pages;
-  ctx->deps.metrics.inc("maxsess_untracked_sessions_total", {{"source", "sync"}}, g.untracked);
-  f->run.listed = static_cast<int>(g.listing.listed);
-  f->run.untracked = g.untracked;
-  if (!g.listing.complete()) {
-    // Stopped (shutdown, removal): whatever pages came did answer.
-    // Cap, deadline, repeated cursor: the API misbehaves: back off.
-    f->api = g.listing.pages == 0 ? api_calls::none : api_calls::answered;
-    if (g.listing.end == listing_end::stopped) {
-      f->run.ok = false;
-      f->run.error = g.listing.error;
-    } else {
-      stopped_sync(self, f->run, g.listing.end, g.listing.error);
-      f->api = api_calls::failed;
-    }
-    f->stopped = true;
-  } else if (!f->stopped) {
-    for (auto& a : g.believers) f->listed.try_emplace(a);
-    for (auto& [account, ids] : f->listed) {
-      auto last = f->last_part.find(account);
-      if (last != f->last_part.end() && last->second >= f->parts_sent) {
-        auto& part = f->parts[last->second - f->parts_sent];
-        part.end = true;
-        part.listed = std::move(ids);
-      } else {
-        f->ends.emplace_back(account, std::move(ids));
-      }
-    }
-    f->accounts = f->listed.size();
-    f->listed.clear();
-    f->last_part.clear();
-    f->ids_seen.clear();
-    f->ending = true;
-  } else {
-    // The deadline passed while the pages were told: nothing is ended.
-    stopped_sync(self, f->run, listing_end::timed_out,
-                 "the sync did not finish within playback_session.sync_timeout while the accounts were "
-                 "told the pages; nothing was ended");
-  }
-  pump(self, f);
+// The glue between a sync's fan-out (sync_fanout.hpp: what to tell whom,
+// when the run is over) and CAF: its messages go to the accounts' owners,
+// their answers come back into it.
+//
+// A local owner answers or quits (an error then): its requests go without a
+// CAF timeout, which would be a clock entry, its cancellation and two
+// wake-ups of CAF's clock thread per account (25 000 accounts in the
+// bench's sync, issue 7). One backstop per sync bounds a stuck answer
+// instead: nothing is sent after the deadline, so every request sent would
+// have timed out account_timeout after it at the latest; if answers are
+// still missing then (an account stuck behind a hung database), the run
+// finishes without them. A peer node may hang: its requests keep their
+// timeout, and so do all of them when the sync has no deadline.
+void arm_backstop(streamer_actor* self, const std::shared_ptr<sync_fanout>& f,
+                  std::chrono::steady_clock::duration after) {
+  std::function<void()> k = [self, f] {
+    // The listing still runs: its own deadline (and its API calls') ends it.
+    if (f->backstop(std::chrono::steady_clock::now())) arm_backstop(self, f, account_timeout);
+  };
+  self->delayed_send(self, std::chrono::duration_cast<std::chrono::milliseconds>(after) + std::chrono::milliseconds(1),
+                     run_atom_v, std::move(k));
 }
 
 void start_sync(streamer_actor* self, int batch) {
@@ -683,17 +500,57 @@ void start_sync(streamer_actor* self, int batch) {
   auto* ctx = st.ctx;
   st.running[sync_run] = true;
   auto s = st.s;
-  auto f = std::make_shared<sync_fanout>();
-  f->run.streamer_id = s.id;
-  f->listed_at = ctx->deps.clock.now();
-  f->deadline = deadline_of(ctx);
-  f->started = std::chrono::steady_clock::now();
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = deadline_of(ctx);
+  const bool backstop = deadline != std::chrono::steady_clock::time_point::max();
+  // The fan-out owns its hooks, so they reach it through a weak reference;
+  // each request's handlers hold it (and the listing's closures do) until
+  // they ran.
+  auto slot = std::make_shared<std::weak_ptr<sync_fanout>>();
+  sync_fanout::hooks hooks{
+      [self, slot, backstop](sync_message m) {
+        auto f = slot->lock();
+        auto dest = self->state.ctx->owner_of(m.account);
+        const bool local = backstop && dest.node() == self->node();
+        self->request(dest, local ? caf::duration{caf::infinite} : caf::duration{account_timeout}, sync_atom_v,
+                      std::move(m.account), self->state.s.id, std::move(m.seen), std::move(m.listed), m.listed_at)
+            .then([f](sync_summary sum) { f->answered(sum, std::chrono::steady_clock::now()); },
+                  [f](caf::error& e) { f->failed(caf::to_string(e), std::chrono::steady_clock::now()); });
+      },
+      [self](listing_end why, const std::string& error) {
+        auto* ctx = self->state.ctx;
+        ctx->deps.metrics.inc("maxsess_sync_stopped_total",
+                              {{"streamer", std::to_string(self->state.s.id)}, {"reason", to_string(why)}});
+        ctx->deps.log.warn("streamer", "sync stopped before it was complete",
+                           {{"streamer", self->state.s.id}, {"host", self->state.s.host},
+                            {"reason", to_string(why)}, {"error", error}});
+      },
+      [self, slot] {
+        auto f = slot->lock();
+        // A sync slower than a second says where its time went (listing the
+        // streamer, while the accounts are told the pages, vs. the rest).
+        using ms = std::chrono::milliseconds;
+        auto end = std::chrono::steady_clock::now();
+        if (end - f->started() > std::chrono::seconds(1))
+          self->state.ctx->deps.log.info(
+              "streamer", "slow sync",
+              {{"streamer", self->state.s.id},
+               {"listed", f->run().listed},
+               {"pages", f->pages()},
+               {"accounts", f->accounts()},
+               {"listing_ms", std::chrono::duration_cast<ms>(f->listed_until() - f->started()).count()},
+               {"telling_ms", std::chrono::duration_cast<ms>(end - f->listed_until()).count()}});
+        finish(self, sync_run, f->run(), f->api());
+      }};
+  auto f = std::make_shared<sync_fanout>(s.id, ctx->deps.clock.now(), started, deadline, sync_window,
+                                         std::move(hooks));
+  *slot = f;
+  if (backstop) arm_backstop(self, f, deadline - started + account_timeout);
   const worker* io = st.io;
   auto handle = caf::actor_cast<caf::actor>(self);
-  auto deadline = f->deadline;
   offload<sync_listing>(
       self,
-      [ctx, s, batch, io, deadline, handle, self, f] {
+      [ctx, s, batch, io, deadline, handle, f] {
         sync_listing g;
         g.believers = db_call<std::vector<std::string>>(
             ctx, [id = s.id](storage::session_store& db) { return db.accounts_on_streamer(id); });
@@ -729,25 +586,15 @@ void start_sync(streamer_actor* self, int batch) {
                 groups[i->second].second.emplace_back(std::move(who->device_id), std::move(r));
               }
               if (groups.empty()) return;
-              std::function<void()> k = [self, f, groups = std::move(groups)]() mutable {
-                on_page(self, f, std::move(groups));
+              std::function<void()> k = [f, groups = std::move(groups)]() mutable {
+                f->page(std::move(groups), std::chrono::steady_clock::now());
               };
               caf::anon_send(handle, run_atom_v, std::move(k));
             });
         return g;
       },
-      [self, f](sync_listing g) { on_listed(self, f, std::move(g)); },
-      [self, f](std::string why, bool api) {
-        // The listing failed (the API, or the database): nothing is ended;
-        // the run reports it once the parts in flight answered.
-        f->listing_done = true;
-        f->listed_until = std::chrono::steady_clock::now();
-        f->stopped = true;
-        f->run.ok = false;
-        f->run.error = std::move(why);
-        f->api = api ? api_calls::failed : api_calls::none;
-        pump(self, f);
-      });
+      [f](sync_listing g) { f->listed(g.listing, g.untracked, g.believers, std::chrono::steady_clock::now()); },
+      [f](std::string why, bool api) { f->listing_failed(std::move(why), api, std::chrono::steady_clock::now()); });
 }
 
 // (account, device, closed Flussonic session ids)
