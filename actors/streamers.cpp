@@ -517,13 +517,14 @@ void start_sync(streamer_actor* self, int batch) {
             .then([f](sync_summary sum) { f->answered(sum, std::chrono::steady_clock::now()); },
                   [f](caf::error& e) { f->failed(caf::to_string(e), std::chrono::steady_clock::now()); });
       },
-      [self](listing_end why, const std::string& error) {
+      [self, slot](listing_end why, const std::string& error) {
         auto* ctx = self->state.ctx;
         ctx->deps.metrics.inc("maxsess_sync_stopped_total",
                               {{"streamer", std::to_string(self->state.s.id)}, {"reason", to_string(why)}});
         ctx->deps.log.warn("streamer", "sync stopped before it was complete",
                            {{"streamer", self->state.s.id}, {"host", self->state.s.host},
-                            {"reason", to_string(why)}, {"error", error}});
+                            {"reason", to_string(why)}, {"listed", slot->lock()->run().listed},
+                            {"error", error}});
       },
       [self, slot] {
         auto f = slot->lock();
@@ -593,7 +594,10 @@ void start_sync(streamer_actor* self, int batch) {
             });
         return g;
       },
-      [f](sync_listing g) { f->listed(g.listing, g.untracked, g.believers, std::chrono::steady_clock::now()); },
+      [ctx, f](sync_listing g) {
+        ctx->deps.metrics.inc("maxsess_untracked_sessions_total", {{"source", "sync"}}, g.untracked);
+        f->listed(g.listing, g.untracked, g.believers, std::chrono::steady_clock::now());
+      },
       [f](std::string why, bool api) { f->listing_failed(std::move(why), api, std::chrono::steady_clock::now()); });
 }
 

@@ -111,8 +111,12 @@ bool sync_fanout::backstop(clock::time_point now) {
   if (!listing_done_) return true;
   abandoned_ = true;
   stopped_ = true;
-  run_.ok = false;
-  run_.error = std::to_string(in_flight_) + " accounts did not answer within playback_session.sync_timeout";
+  // The first error says why (a stopped listing, a deadline): it stays.
+  if (run_.ok) {
+    run_.ok = false;
+    run_.error = "no answer from " + std::to_string(in_flight_) +
+                 " of the accounts told, 10 s after playback_session.sync_timeout";
+  }
   pump(now);
   return false;
 }
