@@ -80,7 +80,7 @@ TEST_F(StorageMigrate, CreatesEveryTable) {
             "0");
   EXPECT_EQ(test::query_scalar(dsn, "SELECT array_to_string(reloptions, ',') FROM pg_class "
                                     "WHERE relname = 'playback_sessions'"),
-            "fillfactor=65");  // 003 set 80; 010 lowered it (pending -> active is HOT too)
+            "fillfactor=50");  // 003 set 80; 010 lowered it to 65, 013 to 50 (pending -> active is HOT too)
 }
 
 TEST_F(StorageMigrate, PlayUpdatesOfASessionAreHotUpdates) {

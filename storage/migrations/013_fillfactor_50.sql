@@ -1,0 +1,22 @@
+-- 013_fillfactor_50: room on each heap page for a new version of every row
+-- on it, so the first update of every row (pending -> active: a sync's
+-- listing, a link's first auth) is a HOT update even when all the rows of a
+-- page change in one transaction (issue 7).
+--
+-- With fillfactor 65 a page of ≈ 11 session rows keeps ≈ 35 % free: room
+-- for the new versions of 5 or 6 of them. The old versions written by the
+-- same transaction cannot be pruned before it commits, so when a write
+-- transaction updates every row of a page — a sync telling its accounts in
+-- listing order, which follows creation order, and rows are created in that
+-- order too — the rest of the page's rows go to another page and write an
+-- entry into each of the table's five indexes (≈ 36 % of a 100 k sync's
+-- updates, docs/performance.md "Ninth round"). At 50, what is free on a
+-- page holds a new version of every row on it.
+--
+-- Only pages filled from now on keep the room (PostgreSQL does not rewrite
+-- the table for a new fillfactor, nor take a lock that blocks reads or
+-- writes: ALTER TABLE … SET takes SHARE UPDATE EXCLUSIVE): rows written by
+-- maxsess churn (ended rows are cleared, new sessions fill new pages), so
+-- a running system moves to it by itself. The cost: ≈ 30 % more heap pages
+-- for the same rows.
+ALTER TABLE playback_sessions SET (fillfactor = 50);
