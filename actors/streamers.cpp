@@ -503,13 +503,10 @@ void start_sync(streamer_actor* self, int batch) {
   const auto started = std::chrono::steady_clock::now();
   const auto deadline = deadline_of(ctx);
   const bool backstop = deadline != std::chrono::steady_clock::time_point::max();
-  // The fan-out owns its hooks, so they reach it through a weak reference;
-  // each request's handlers hold it (and the listing's closures do) until
-  // they ran.
-  auto slot = std::make_shared<std::weak_ptr<sync_fanout>>();
   sync_fanout::hooks hooks{
-      [self, slot, backstop](sync_message m) {
-        auto f = slot->lock();
+      [self, backstop](sync_fanout& fan, sync_message m) {
+        // Each request's handlers keep the fan-out alive until they ran.
+        auto f = fan.shared_from_this();
         auto dest = self->state.ctx->owner_of(m.account);
         const bool local = backstop && dest.node() == self->node();
         self->request(dest, local ? caf::duration{caf::infinite} : caf::duration{account_timeout}, sync_atom_v,
@@ -517,35 +514,32 @@ void start_sync(streamer_actor* self, int batch) {
             .then([f](sync_summary sum) { f->answered(sum, std::chrono::steady_clock::now()); },
                   [f](caf::error& e) { f->failed(caf::to_string(e), std::chrono::steady_clock::now()); });
       },
-      [self, slot](listing_end why, const std::string& error) {
+      [self](const sync_fanout& f, listing_end why, const std::string& error) {
         auto* ctx = self->state.ctx;
         ctx->deps.metrics.inc("maxsess_sync_stopped_total",
                               {{"streamer", std::to_string(self->state.s.id)}, {"reason", to_string(why)}});
         ctx->deps.log.warn("streamer", "sync stopped before it was complete",
                            {{"streamer", self->state.s.id}, {"host", self->state.s.host},
-                            {"reason", to_string(why)}, {"listed", slot->lock()->run().listed},
-                            {"error", error}});
+                            {"reason", to_string(why)}, {"listed", f.run().listed}, {"error", error}});
       },
-      [self, slot] {
-        auto f = slot->lock();
+      [self](const sync_fanout& f) {
         // A sync slower than a second says where its time went (listing the
         // streamer, while the accounts are told the pages, vs. the rest).
         using ms = std::chrono::milliseconds;
         auto end = std::chrono::steady_clock::now();
-        if (end - f->started() > std::chrono::seconds(1))
+        if (end - f.started() > std::chrono::seconds(1))
           self->state.ctx->deps.log.info(
               "streamer", "slow sync",
               {{"streamer", self->state.s.id},
-               {"listed", f->run().listed},
-               {"pages", f->pages()},
-               {"accounts", f->accounts()},
-               {"listing_ms", std::chrono::duration_cast<ms>(f->listed_until() - f->started()).count()},
-               {"telling_ms", std::chrono::duration_cast<ms>(end - f->listed_until()).count()}});
-        finish(self, sync_run, f->run(), f->api());
+               {"listed", f.run().listed},
+               {"pages", f.pages()},
+               {"accounts", f.accounts()},
+               {"listing_ms", std::chrono::duration_cast<ms>(f.listed_until() - f.started()).count()},
+               {"telling_ms", std::chrono::duration_cast<ms>(end - f.listed_until()).count()}});
+        finish(self, sync_run, f.run(), f.api());
       }};
   auto f = std::make_shared<sync_fanout>(s.id, ctx->deps.clock.now(), started, deadline, sync_window,
                                          std::move(hooks));
-  *slot = f;
   if (backstop) arm_backstop(self, f, deadline - started + account_timeout);
   const worker* io = st.io;
   auto handle = caf::actor_cast<caf::actor>(self);

@@ -13,7 +13,7 @@ sync_fanout::sync_fanout(int64_t streamer_id, sys_time listed_at, clock::time_po
 void sync_fanout::stop(listing_end why, const std::string& error) {
   run_.ok = false;
   run_.error = "sync stopped: " + error;
-  if (hooks_.stopped) hooks_.stopped(why, error);
+  if (hooks_.stopped) hooks_.stopped(*this, why, error);
 }
 
 void sync_fanout::page(std::vector<std::pair<std::string, seen_list>> groups, clock::time_point now) {
@@ -155,7 +155,7 @@ void sync_fanout::pump(clock::time_point now) {
       ++told_;
     }
     ++in_flight_;
-    hooks_.send(std::move(m));
+    hooks_.send(*this, std::move(m));
     if (finished_) return;  // send answered at once and the run ended
   }
   if (stopped_) {
@@ -167,7 +167,7 @@ void sync_fanout::pump(clock::time_point now) {
   finished_ = true;
   listed_.clear();
   ids_seen_.clear();
-  if (hooks_.finished) hooks_.finished();
+  if (hooks_.finished) hooks_.finished(*this);
 }
 
 }  // namespace maxsess::actors

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -53,17 +54,19 @@ struct sync_message {
   sys_time listed_at{};
 };
 
-class sync_fanout {
+// Held by a shared_ptr where answers come later than send() (the actors'
+// glue keeps it alive in each request's handlers: shared_from_this).
+class sync_fanout : public std::enable_shared_from_this<sync_fanout> {
  public:
   using clock = std::chrono::steady_clock;
   struct hooks {
     // Tells one account; answered() or failed() follows for each.
-    std::function<void(sync_message)> send;
+    std::function<void(sync_fanout&, sync_message)> send;
     // The run stopped before every account was told (the metric and the
     // log line); run().error already says why.
-    std::function<void(listing_end why, const std::string& error)> stopped;
+    std::function<void(const sync_fanout&, listing_end why, const std::string& error)> stopped;
     // Once, when the run is over: report run() and api().
-    std::function<void()> finished;
+    std::function<void(const sync_fanout&)> finished;
   };
 
   // deadline: clock::time_point::max() for none.

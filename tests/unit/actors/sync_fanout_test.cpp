@@ -48,11 +48,11 @@ std::vector<std::string> ids_of(const seen_list& seen) {
 struct harness {
   explicit harness(std::size_t window, clock::time_point deadline = clock::time_point::max())
       : fan(7, listed_at, t0, deadline, window,
-            sync_fanout::hooks{[this](sync_message m) { sent.push_back(std::move(m)); },
-                               [this](listing_end why, const std::string& error) {
+            sync_fanout::hooks{[this](sync_fanout&, sync_message m) { sent.push_back(std::move(m)); },
+                               [this](const sync_fanout&, listing_end why, const std::string& error) {
                                  stops.emplace_back(why, error);
                                },
-                               [this] { ++finishes; }}) {}
+                               [this](const sync_fanout&) { ++finishes; }}) {}
   // Answers the oldest unanswered message.
   sync_message answer(sync_summary s = {}, clock::time_point now = t0) {
     if (sent.empty()) {
@@ -298,16 +298,14 @@ TEST(SyncFanout, TheBackstopKeepsTheFirstError) {
 TEST(SyncFanout, AnAnswerGivenAtOnceIsCountedAndTheRunFinishesOnce) {
   // A sender that answers inside send() (no real one does: CAF enqueues)
   // must still leave the fan-out consistent.
-  sync_fanout* fan = nullptr;
   int finishes = 0;
   int sends = 0;
   sync_fanout f(7, listed_at, t0, clock::time_point::max(), 1,
-                sync_fanout::hooks{[&](sync_message) {
+                sync_fanout::hooks{[&](sync_fanout& fan, sync_message) {
                                      ++sends;
-                                     fan->answered({1, 0, 0}, t0);
+                                     fan.answered({1, 0, 0}, t0);
                                    },
-                                   {}, [&] { ++finishes; }});
-  fan = &f;
+                                   {}, [&](const sync_fanout&) { ++finishes; }});
   f.page({group("a", {"s1"}), group("b", {"s2"})}, t0);
   EXPECT_EQ(sends, 2);
   EXPECT_EQ(finishes, 0);
