@@ -3,7 +3,8 @@
 #include "actors/auth_board.hpp"
 
 #include <algorithm>
-#include <set>
+#include <string_view>
+#include <unordered_set>
 
 namespace maxsess::actors {
 
@@ -761,13 +762,27 @@ void account_state::end_unlisted(int64_t streamer_id,
                                  const std::vector<std::pair<std::string, play_report>>& seen,
                                  const std::vector<std::string>& listed_before, sys_time listed_at,
                                  sys_time now, side_effects& fx) {
-  std::set<std::string> listed(listed_before.begin(), listed_before.end());
-  for (auto& [device, r] : seen) listed.insert(r.session_id);
+  // An account lists a handful of sessions: a scan of the two lists costs
+  // less than a set of copies (a node and a string each, issue 7). An
+  // account with many (unlimited or exempt) gets a hash set of views.
+  constexpr std::size_t scan_at_most = 32;
+  std::unordered_set<std::string_view> many;
+  if (seen.size() + listed_before.size() > scan_at_most) {
+    many.reserve(seen.size() + listed_before.size());
+    for (auto& [device, r] : seen) many.insert(r.session_id);
+    for (auto& id : listed_before) many.insert(id);
+  }
+  auto is_listed = [&](const std::string& id) {
+    if (!many.empty()) return many.count(id) > 0;
+    for (auto& [device, r] : seen)
+      if (r.session_id == id) return true;
+    return std::find(listed_before.begin(), listed_before.end(), id) != listed_before.end();
+  };
   for (auto& [device, s] : sessions_) {
     if (s.streamer_id != streamer_id || s.status == session_status::ended) continue;
     bool changed = false;
     for (auto& f : s.flussonic) {
-      if (f.open && !listed.count(f.id) && f.updated_at < listed_at) {
+      if (f.open && f.updated_at < listed_at && !is_listed(f.id)) {
         f.open = false;  // gone from the streamer (for a killed one: the kill took effect)
         changed = true;
       }

@@ -20,6 +20,7 @@ namespace maxsess::storage {
 using detail::apply_ops;
 using detail::call_quietly;
 using detail::connection;
+using detail::write_session_options;
 
 namespace {
 const std::string& account_of(const write_op& op) {
@@ -222,8 +223,9 @@ batch_writer::batch_writer(std::string dsn, int batch_max_rows,
   for (int i = 0; i < std::max(1, connections); ++i) {
     auto l = std::make_unique<lane>();
     l->dsn = dsn;
+    l->options = write_session_options;
     if (idle_in_transaction_timeout.count() > 0)
-      l->options = "-c idle_in_transaction_session_timeout=" + std::to_string(idle_in_transaction_timeout.count());
+      l->options += " -c idle_in_transaction_session_timeout=" + std::to_string(idle_in_transaction_timeout.count());
     l->max_rows = static_cast<std::size_t>(std::max(1, batch_max_rows));
     l->max_delay = std::max(std::chrono::milliseconds(0), batch_max_delay);
     l->thread = std::thread([raw = l.get()] { raw->run(); });

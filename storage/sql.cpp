@@ -139,26 +139,67 @@ const char* const sql_clear_sessions =
     " AND updated_at < now() - $2::bigint * interval '1 millisecond')"
     " RETURNING account_id, device_id";
 
-// Fenced upsert of many rows at once: one array per column, unnested (one
-// statement, one plan, one executor start for a whole group commit instead
-// of one per row); a stored row with a newer shard epoch is left alone. The
-// arrays come in the binary format (writes.cpp), typed as the columns are.
-// Keys must be distinct within one call (ON CONFLICT cannot touch a row
-// twice); RETURNING names the rows the epoch check let through, the others
-// were fenced.
+// Fenced upsert of many rows at once: one array per column (one statement,
+// one plan, one executor start for a whole group commit instead of one per
+// row); a stored row with a newer shard epoch is left alone. The arrays come
+// in the binary format (writes.cpp), typed as the columns are. Keys must be
+// distinct within one call (ON CONFLICT cannot touch a row twice);
+// RETURNING names the rows the epoch check let through, the others were
+// fenced.
+//
+// Most rows written exist already (a zap, progress, a sync's refresh), so
+// the rows are first UPDATEd in place, and only those the UPDATE did not
+// touch go through INSERT ... ON CONFLICT: new rows, and rows with a newer
+// epoch, which the conflict's WHERE fences again. An ON CONFLICT update
+// checks the index for a conflict and locks the row first, and that lock is
+// a WAL record of its own: the plain UPDATE writes one record per row
+// instead of two (issue 7, tenth round). The arrays are unnested in the
+// select list (one row at a time, lockstep), not in FROM, whose function
+// scan first copies every row into a tuplestore; the INSERT reads by
+// subscript only the rows left over. The UPDATE joins the rows in array
+// order (byte order of the key, writes.cpp) through the primary key, so it
+// locks them in the progress fold's order.
 const char* const sql_upsert_sessions =
-    "INSERT INTO playback_sessions (account_id, device_id, shard, shard_epoch, status,"
+    "WITH upd AS ("
+    " UPDATE playback_sessions p SET"
+    " shard = s.c3, shard_epoch = s.c4, status = s.c5, content_type = s.c6, stream = s.c7,"
+    " content_start = s.c8, content_duration = s.c9, streamer_id = s.c10, client_ip = s.c11,"
+    " flussonic = s.c12, token = s.c13, started_at = s.c14, ended_at = s.c16,"
+    // The same session's counters and "last seen" only grow: a fold of the
+    // progress journal (migration 011) may have put later ones into the row
+    // than its owner holds (it reloaded the account, or a stale node took
+    // the event).
+    " updated_at = CASE WHEN p.started_at = s.c14 THEN greatest(p.updated_at, s.c15) ELSE s.c15 END,"
+    " duration_s = CASE WHEN p.started_at = s.c14 THEN greatest(p.duration_s, s.c17) ELSE s.c17 END,"
+    " bytes = CASE WHEN p.started_at = s.c14 THEN greatest(p.bytes, s.c18) ELSE s.c18 END,"
+    " end_reason = s.c19, exempt = s.c20, over_limit = s.c21, lookup_token = s.c22"
+    " FROM (SELECT generate_subscripts($1::text[], 1) AS n,"
+    " unnest($1::text[]) AS c1, unnest($2::text[]) AS c2, unnest($3::int[]) AS c3, "
+    " unnest($4::bigint[]) AS c4, unnest($5::text[]) AS c5, unnest($6::text[]) AS c6, "
+    " unnest($7::text[]) AS c7, unnest($8::bigint[]) AS c8, "
+    " unnest($9::bigint[]) AS c9, unnest($10::bigint[]) AS c10, "
+    " unnest($11::text[]) AS c11, unnest($12::jsonb[]) AS c12, "
+    " unnest($13::text[]) AS c13, unnest($14::timestamptz[]) AS c14, "
+    " unnest($15::timestamptz[]) AS c15, unnest($16::timestamptz[]) AS c16, "
+    " unnest($17::bigint[]) AS c17, unnest($18::bigint[]) AS c18, "
+    " unnest($19::text[]) AS c19, unnest($20::boolean[]) AS c20, "
+    " unnest($21::boolean[]) AS c21, unnest($22::text[]) AS c22"
+    " ) s"
+    " WHERE p.account_id = s.c1 AND p.device_id = s.c2 AND p.shard_epoch <= s.c4"
+    " RETURNING s.n, p.account_id, p.device_id),"
+    " ins AS ("
+    " INSERT INTO playback_sessions (account_id, device_id, shard, shard_epoch, status,"
     " content_type, stream, content_start, content_duration, streamer_id, client_ip,"
     " flussonic, token, started_at, updated_at, ended_at, duration_s, bytes, end_reason,"
     " exempt, over_limit, lookup_token)"
-    " SELECT c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16,"
-    " c17, c18, c19, c20, c21, c22"
-    " FROM unnest($1::text[], $2::text[], $3::int[], $4::bigint[], $5::text[], $6::text[],"
-    " $7::text[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], $12::jsonb[],"
-    " $13::text[], $14::timestamptz[], $15::timestamptz[], $16::timestamptz[], $17::bigint[], $18::bigint[],"
-    " $19::text[], $20::boolean[], $21::boolean[], $22::text[])"
-    " AS u(c1, c2, c3, c4, c5, c6, c7, c8, c9, c10, c11, c12, c13, c14, c15, c16, c17, c18,"
-    " c19, c20, c21, c22)"
+    " SELECT"
+    " ($1::text[])[i], ($2::text[])[i], ($3::int[])[i], ($4::bigint[])[i], "
+    " ($5::text[])[i], ($6::text[])[i], ($7::text[])[i], ($8::bigint[])[i], "
+    " ($9::bigint[])[i], ($10::bigint[])[i], ($11::text[])[i], ($12::jsonb[])[i], "
+    " ($13::text[])[i], ($14::timestamptz[])[i], ($15::timestamptz[])[i], "
+    " ($16::timestamptz[])[i], ($17::bigint[])[i], ($18::bigint[])[i], "
+    " ($19::text[])[i], ($20::boolean[])[i], ($21::boolean[])[i], ($22::text[])[i]"
+    " FROM generate_subscripts($1::text[], 1) i WHERE i NOT IN (SELECT n FROM upd)"
     " ON CONFLICT (account_id, device_id) DO UPDATE SET"
     " shard = EXCLUDED.shard, shard_epoch = EXCLUDED.shard_epoch, status = EXCLUDED.status,"
     " content_type = EXCLUDED.content_type, stream = EXCLUDED.stream,"
@@ -166,10 +207,6 @@ const char* const sql_upsert_sessions =
     " streamer_id = EXCLUDED.streamer_id, client_ip = EXCLUDED.client_ip,"
     " flussonic = EXCLUDED.flussonic, token = EXCLUDED.token,"
     " started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at,"
-    // The same session's counters and "last seen" only grow: a fold of the
-    // progress journal (migration 011) may have put later ones into the row
-    // than its owner holds (it reloaded the account, or a stale node took
-    // the event).
     " updated_at = CASE WHEN playback_sessions.started_at = EXCLUDED.started_at"
     "   THEN greatest(playback_sessions.updated_at, EXCLUDED.updated_at) ELSE EXCLUDED.updated_at END,"
     " duration_s = CASE WHEN playback_sessions.started_at = EXCLUDED.started_at"
@@ -179,7 +216,8 @@ const char* const sql_upsert_sessions =
     " end_reason = EXCLUDED.end_reason, exempt = EXCLUDED.exempt,"
     " over_limit = EXCLUDED.over_limit, lookup_token = EXCLUDED.lookup_token"
     " WHERE playback_sessions.shard_epoch <= EXCLUDED.shard_epoch"
-    " RETURNING account_id, device_id";
+    " RETURNING account_id, device_id)"
+    " SELECT account_id, device_id FROM upd UNION ALL SELECT account_id, device_id FROM ins";
 
 // Fenced delete. Answers (rows deleted, row present before): 0 deleted while
 // present = fenced; absent = nothing to delete (ok).

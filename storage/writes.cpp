@@ -29,6 +29,8 @@ const char* to_string(write_status s) {
 
 namespace detail {
 
+const char* const write_session_options = "-c enable_hashjoin=off -c enable_mergejoin=off";
+
 namespace {
 
 // Statements per pipeline round trip in apply_ops(): bounds what is in

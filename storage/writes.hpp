@@ -14,4 +14,13 @@ namespace maxsess::storage::detail {
 // then idle (rolled back) or reset.
 std::vector<write_status> apply_ops(connection& c, const std::vector<const write_op*>& ops);
 
+// Server settings of a connection that writes (libpq "options"): the
+// session upsert's UPDATE must find each row through the primary key, one
+// row after the other in array order. A hash or merge join would read the
+// whole table once per statement (the planner picks one when it thinks a
+// batch large against the table: a sync of 100 k rows then took 13 s
+// instead of 3) and lock rows in another order than the progress fold.
+// No write statement wants either join.
+extern const char* const write_session_options;
+
 }  // namespace maxsess::storage::detail
