@@ -209,6 +209,23 @@ result_ptr connection::exec(const char* sql, const param_list& params) {
   return r;
 }
 
+result_ptr connection::exec_prepared(const char* name, const char* sql, const param_list& params) {
+  auto ptrs = params.pointers();
+  auto lengths = params.lengths();
+  for (int attempt = 0;; ++attempt) {
+    prepare(name, sql);
+    result_ptr r(PQexecPrepared(conn_, name, params.size(), ptrs.data(), lengths.empty() ? nullptr : lengths.data(),
+                                params.formats(), 0));
+    const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
+    if (attempt == 0 && state && std::string(state) == sqlstate_feature_not_supported) {
+      forget_prepared();  // "cached plan must not change result type"
+      continue;
+    }
+    check(r.get(), "query failed");
+    return r;
+  }
+}
+
 void connection::exec_script(const char* sql) {
   result_ptr r(PQexec(conn_, sql));
   check(r.get(), "statement failed");

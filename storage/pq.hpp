@@ -176,6 +176,12 @@ class connection {
   // One statement with text parameters; throws storage_error on any error.
   result_ptr exec(const char* sql, const param_list& params = {});
 
+  // The same through a statement prepared once per server session under
+  // `name`: no parse and, once PostgreSQL settles on its generic plan, no
+  // planning per call (for the statements of the hot paths). One that a
+  // migration left with other result types is prepared again, once.
+  result_ptr exec_prepared(const char* name, const char* sql, const param_list& params = {});
+
   // Several statements (a migration file), no parameters.
   void exec_script(const char* sql);
 
