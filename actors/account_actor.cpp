@@ -246,9 +246,12 @@ void publish(account_self self) {
     s.on_board = false;
     return;
   }
-  auto passes = s.logic->auth_passes(s.ctx->deps.clock.now());
+  // One list per worker thread, assigned over: no allocation per step once
+  // its strings have room (the board copies it into its page the same way).
+  thread_local std::vector<auth_pass> passes;
+  s.logic->auth_passes(s.ctx->deps.clock.now(), passes);
   if (passes.empty() && !s.on_board) return;  // links and idle accounts: nothing to do
-  auto r = board->publish(s.shard, s.account_id, s.board_id, std::move(passes), s.logic->progress_pending(),
+  auto r = board->publish(s.shard, s.account_id, s.board_id, passes, s.logic->progress_pending(),
                           s.board_notify);
   s.on_board = r.page;
   if (r.take_now) self->send(self, progress_atom_v);  // progress came meanwhile

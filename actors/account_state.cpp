@@ -404,24 +404,32 @@ bool account_state::refresh(playback_session& s, const play_report& r, sys_time 
   return changed;
 }
 
-std::vector<auth_pass> account_state::auth_passes(sys_time now) const {
-  std::vector<auth_pass> out;
-  if (cfg_.progress_write_delay.count() <= 0) return out;
-  for (auto& [device, s] : sessions_) {
-    if (s.status != session_status::active) continue;
-    const sys_time stale_at = s.updated_at + cfg_.stale_after;
-    if (now >= stale_at) continue;  // expire() ends it at the next look
-    for (std::size_t i = 0; i < s.flussonic.size(); ++i) {
-      const auto& f = s.flussonic[i];
-      if (!f.open) continue;
-      // authorize() looks at the first entry with the id: a later open one
-      // behind a closed one of the same id is refused (replaced) there.
-      bool first = true;
-      for (std::size_t k = 0; k < i && first; ++k) first = s.flussonic[k].id != f.id;
-      if (first) out.push_back({device, f.id, stale_at});
+void account_state::auth_passes(sys_time now, std::vector<auth_pass>& out) const {
+  std::size_t n = 0;
+  auto add = [&](const std::string& device, const std::string& id, sys_time stale_at) {
+    if (n == out.size()) out.emplace_back();
+    auto& p = out[n++];
+    p.device_id.assign(device);
+    p.session_id.assign(id);
+    p.stale_at = stale_at;
+  };
+  if (cfg_.progress_write_delay.count() > 0) {
+    for (auto& [device, s] : sessions_) {
+      if (s.status != session_status::active) continue;
+      const sys_time stale_at = s.updated_at + cfg_.stale_after;
+      if (now >= stale_at) continue;  // expire() ends it at the next look
+      for (std::size_t i = 0; i < s.flussonic.size(); ++i) {
+        const auto& f = s.flussonic[i];
+        if (!f.open) continue;
+        // authorize() looks at the first entry with the id: a later open one
+        // behind a closed one of the same id is refused (replaced) there.
+        bool first = true;
+        for (std::size_t k = 0; k < i && first; ++k) first = s.flussonic[k].id != f.id;
+        if (first) add(device, f.id, stale_at);
+      }
     }
   }
-  return out;
+  out.resize(n);
 }
 
 bool account_state::absorb_progress(const progress_note& n, sys_time now) {

@@ -49,7 +49,7 @@ bool auth_board::try_allow(int shard, const auth_request& req, sys_time now, std
 }
 
 auth_board::published auth_board::publish(int shard, const std::string& account_id, uint64_t owner,
-                                          std::vector<auth_pass> passes, bool will_write,
+                                          const std::vector<auth_pass>& passes, bool will_write,
                                           const std::function<void()>& notify) {
   auto& b = at(shard);
   std::lock_guard lock(b.mutex);
@@ -66,7 +66,7 @@ auth_board::published auth_board::publish(int shard, const std::string& account_
     it->second.notify = notify;
   }
   auto& p = it->second;
-  p.passes = std::move(passes);
+  p.passes = passes;
   p.will_write = will_write;
   if (p.passes.empty() && p.pending.empty()) {
     b.pages.erase(it);

@@ -75,7 +75,8 @@ class auth_board {
     bool take_now = false;  // progress waits and no timer of the actor's will take it: take it
                             // (it counts as told)
   };
-  published publish(int shard, const std::string& account_id, uint64_t owner, std::vector<auth_pass> passes,
+  // The page's list is assigned over, its strings' room reused.
+  published publish(int shard, const std::string& account_id, uint64_t owner, const std::vector<auth_pass>& passes,
                     bool will_write, const std::function<void()>& notify);
   // The progress recorded since the last take.
   std::vector<progress_note> take(int shard, const std::string& account_id, uint64_t owner);

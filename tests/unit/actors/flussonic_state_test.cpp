@@ -2,7 +2,10 @@
 // calls, webhook events, sync listings, kills (PRODUCT.md §2–§3).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "actors/account_state.hpp"
+#include "actors/auth_board.hpp"
 
 using namespace maxsess;
 using namespace maxsess::actors;
@@ -537,6 +540,36 @@ TEST_F(FlussonicState, ReusedLinkSeenByWebhooksIsClosed) {
   ASSERT_EQ(fx.kills.size(), 1u);
   EXPECT_EQ(fx.kills[0].session_id, "f2");
   EXPECT_EQ(fx.over_limit_attempts, 1);
+}
+
+}  // namespace
+
+namespace {
+
+// auth_passes writes over the list it is given (the actor keeps one per
+// worker thread): what was there before, longer or shorter, never shows.
+TEST_F(FlussonicState, AuthPassesWriteOverTheGivenList) {
+  three_playing();
+  std::vector<auth_pass> out(5, auth_pass{"an-earlier-account's-device-id", "an-earlier-flussonic-session-id",
+                                          clock.now() - seconds(999)});
+  st->auth_passes(clock.now(), out);
+  auto listed = [&] {
+    std::vector<std::string> v;
+    for (auto& p : out) v.push_back(p.device_id + "/" + p.session_id);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(listed(), (std::vector<std::string>{"d1/fd1", "d2/fd2", "d3/fd3"}));
+  for (auto& p : out) EXPECT_EQ(p.stale_at, st->find(p.device_id)->updated_at + cfg.stale_after) << p.device_id;
+
+  st->on_play("d2", event(play_report::kind::closed, "fd2"), clock.now(), fx);
+  st->auth_passes(clock.now(), out);
+  EXPECT_EQ(listed(), (std::vector<std::string>{"d1/fd1", "d3/fd3"}));
+
+  // Past stale_after nothing is published.
+  clock.advance(cfg.stale_after);
+  st->auth_passes(clock.now(), out);
+  EXPECT_TRUE(out.empty());
 }
 
 }  // namespace
