@@ -246,12 +246,14 @@ void publish(account_self self) {
     s.on_board = false;
     return;
   }
-  // One list per worker thread, assigned over: no allocation per step once
-  // its strings have room (the board copies it into its page the same way).
+  // One list per worker thread, written over (never shrunk): once its
+  // strings have room, building it allocates nothing; the board copies the
+  // first n into the account's page, whose strings keep their room too.
+  // board->publish calls nothing back, so the list is not in use twice.
   thread_local std::vector<auth_pass> passes;
-  s.logic->auth_passes(s.ctx->deps.clock.now(), passes);
-  if (passes.empty() && !s.on_board) return;  // links and idle accounts: nothing to do
-  auto r = board->publish(s.shard, s.account_id, s.board_id, passes, s.logic->progress_pending(),
+  const std::size_t n = s.logic->auth_passes(s.ctx->deps.clock.now(), passes);
+  if (n == 0 && !s.on_board) return;  // links and idle accounts: nothing to do
+  auto r = board->publish(s.shard, s.account_id, s.board_id, passes.data(), n, s.logic->progress_pending(),
                           s.board_notify);
   s.on_board = r.page;
   if (r.take_now) self->send(self, progress_atom_v);  // progress came meanwhile

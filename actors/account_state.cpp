@@ -404,7 +404,7 @@ bool account_state::refresh(playback_session& s, const play_report& r, sys_time 
   return changed;
 }
 
-void account_state::auth_passes(sys_time now, std::vector<auth_pass>& out) const {
+std::size_t account_state::auth_passes(sys_time now, std::vector<auth_pass>& out) const {
   std::size_t n = 0;
   auto add = [&](const std::string& device, const std::string& id, sys_time stale_at) {
     if (n == out.size()) out.emplace_back();
@@ -429,7 +429,7 @@ void account_state::auth_passes(sys_time now, std::vector<auth_pass>& out) const
       }
     }
   }
-  out.resize(n);
+  return n;
 }
 
 bool account_state::absorb_progress(const progress_note& n, sys_time now) {

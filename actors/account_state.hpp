@@ -225,10 +225,12 @@ class account_state {
   // authorize() would take its progress-only branch now: every open one of
   // an active session (the first with its id, as authorize finds it) not
   // past stale_after; none when progress_write_delay is 0. Written over
-  // `out`, whose strings keep their room: the actor publishes after every
-  // step (each account told during a sync), and building the list afresh
-  // was a tenth of the daemon's CPU in a sync (issue 7).
-  void auth_passes(sys_time now, std::vector<auth_pass>& out) const;
+  // the first n elements of `out` (n returned; it grows when needed, and
+  // what lies past n is left alone, so its strings keep their room for the
+  // next account): the actor publishes after every step (each account told
+  // during a sync), and building the list afresh was a tenth of the
+  // daemon's CPU in a sync (issue 7).
+  std::size_t auth_passes(sys_time now, std::vector<auth_pass>& out) const;
   // The progress of a check allowed from the board, as authorize's
   // progress-only branch records it; false (dropped) when the session no
   // longer plays that Flussonic session (ended, killed, replaced since).

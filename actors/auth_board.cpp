@@ -49,13 +49,13 @@ bool auth_board::try_allow(int shard, const auth_request& req, sys_time now, std
 }
 
 auth_board::published auth_board::publish(int shard, const std::string& account_id, uint64_t owner,
-                                          const std::vector<auth_pass>& passes, bool will_write,
+                                          const auth_pass* passes, std::size_t n, bool will_write,
                                           const std::function<void()>& notify) {
   auto& b = at(shard);
   std::lock_guard lock(b.mutex);
   auto it = b.pages.find(account_id);
   if (it == b.pages.end()) {
-    if (passes.empty()) return {};  // the usual case for an account without playing devices
+    if (n == 0) return {};  // the usual case for an account without playing devices
     it = b.pages.emplace(account_id, page{}).first;
     it->second.owner = owner;
     it->second.notify = notify;
@@ -66,7 +66,7 @@ auth_board::published auth_board::publish(int shard, const std::string& account_
     it->second.notify = notify;
   }
   auto& p = it->second;
-  p.passes = passes;
+  p.passes.assign(passes, passes + n);
   p.will_write = will_write;
   if (p.passes.empty() && p.pending.empty()) {
     b.pages.erase(it);

@@ -75,9 +75,14 @@ class auth_board {
     bool take_now = false;  // progress waits and no timer of the actor's will take it: take it
                             // (it counts as told)
   };
-  // The page's list is assigned over, its strings' room reused.
+  // The n passes at `passes` are assigned over the page's list (its
+  // strings' room reused).
+  published publish(int shard, const std::string& account_id, uint64_t owner, const auth_pass* passes,
+                    std::size_t n, bool will_write, const std::function<void()>& notify);
   published publish(int shard, const std::string& account_id, uint64_t owner, const std::vector<auth_pass>& passes,
-                    bool will_write, const std::function<void()>& notify);
+                    bool will_write, const std::function<void()>& notify) {
+    return publish(shard, account_id, owner, passes.data(), passes.size(), will_write, notify);
+  }
   // The progress recorded since the last take.
   std::vector<progress_note> take(int shard, const std::string& account_id, uint64_t owner);
   // Nothing is published any more (unloaded, draining, gone); progress not

@@ -217,8 +217,12 @@ result_ptr connection::exec_prepared(const char* name, const char* sql, const pa
     result_ptr r(PQexecPrepared(conn_, name, params.size(), ptrs.data(), lengths.empty() ? nullptr : lengths.data(),
                                 params.formats(), 0));
     const char* state = r ? PQresultErrorField(r.get(), PG_DIAG_SQLSTATE) : nullptr;
-    if (attempt == 0 && state && std::string(state) == sqlstate_feature_not_supported) {
-      forget_prepared();  // "cached plan must not change result type"
+    // "cached plan must not change result type": prepare again and retry,
+    // outside a transaction only (inside one the error aborted it: the
+    // caller's retry, as the writer's, starts over).
+    if (attempt == 0 && state && std::string(state) == sqlstate_feature_not_supported &&
+        PQtransactionStatus(conn_) == PQTRANS_IDLE) {
+      forget_prepared();
       continue;
     }
     check(r.get(), "query failed");

@@ -177,9 +177,12 @@ class connection {
   result_ptr exec(const char* sql, const param_list& params = {});
 
   // The same through a statement prepared once per server session under
-  // `name`: no parse and, once PostgreSQL settles on its generic plan, no
+  // `name` (a name always goes with the same SQL: prepare() skips names it
+  // knows): no parse and, once PostgreSQL settles on its generic plan, no
   // planning per call (for the statements of the hot paths). One that a
-  // migration left with other result types is prepared again, once.
+  // migration left with other result types is prepared again, once, when
+  // no transaction is open (forget_prepared: every statement of the
+  // session is prepared again on its next use).
   result_ptr exec_prepared(const char* name, const char* sql, const param_list& params = {});
 
   // Several statements (a migration file), no parameters.

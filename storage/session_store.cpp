@@ -65,14 +65,16 @@ std::map<std::string, account_snapshot> session_store::load_accounts(const std::
   std::map<std::string, account_snapshot> out;
   for (auto& id : ids) out[id];  // unknown accounts: an empty snapshot (defaults)
   auto list = text_array(ids);
-  auto rows = impl_->read([&](connection& c) { return c.exec_prepared(stmt_sessions_of_accounts, sql_sessions_of_accounts, param_list().text(list));
+  auto rows = impl_->read([&](connection& c) {
+    return c.exec_prepared(stmt_sessions_of_accounts, sql_sessions_of_accounts, param_list().text(list));
   });
   for (int i = 0, n = PQntuples(rows.get()); i < n; ++i) {
     auto s = session_from_row(rows.get(), i);
     auto account = s.account_id;
     out[account].sessions.push_back(std::move(s));
   }
-  auto settings = impl_->read([&](connection& c) { return c.exec_prepared(stmt_get_accounts, sql_get_accounts, param_list().text(list));
+  auto settings = impl_->read([&](connection& c) {
+    return c.exec_prepared(stmt_get_accounts, sql_get_accounts, param_list().text(list));
   });
   for (int i = 0, n = PQntuples(settings.get()); i < n; ++i) {
     account_settings a;

@@ -546,30 +546,34 @@ TEST_F(FlussonicState, ReusedLinkSeenByWebhooksIsClosed) {
 
 namespace {
 
-// auth_passes writes over the list it is given (the actor keeps one per
-// worker thread): what was there before, longer or shorter, never shows.
+// auth_passes writes over the first n elements of the list it is given
+// (the actor keeps one per worker thread) and leaves the rest alone: what
+// was there before never shows among the n, and the list never shrinks.
 TEST_F(FlussonicState, AuthPassesWriteOverTheGivenList) {
   three_playing();
-  std::vector<auth_pass> out(5, auth_pass{"an-earlier-account's-device-id", "an-earlier-flussonic-session-id",
+  std::vector<auth_pass> out(2, auth_pass{"an-earlier-account's-device-id", "an-earlier-flussonic-session-id",
                                           clock.now() - seconds(999)});
-  st->auth_passes(clock.now(), out);
+  std::size_t n = st->auth_passes(clock.now(), out);  // grows the list
   auto listed = [&] {
     std::vector<std::string> v;
-    for (auto& p : out) v.push_back(p.device_id + "/" + p.session_id);
+    for (std::size_t i = 0; i < n; ++i) v.push_back(out[i].device_id + "/" + out[i].session_id);
     std::sort(v.begin(), v.end());
     return v;
   };
+  ASSERT_EQ(n, 3u);
+  EXPECT_EQ(out.size(), 3u);
   EXPECT_EQ(listed(), (std::vector<std::string>{"d1/fd1", "d2/fd2", "d3/fd3"}));
-  for (auto& p : out) EXPECT_EQ(p.stale_at, st->find(p.device_id)->updated_at + cfg.stale_after) << p.device_id;
+  for (std::size_t i = 0; i < n; ++i)
+    EXPECT_EQ(out[i].stale_at, st->find(out[i].device_id)->updated_at + cfg.stale_after) << out[i].device_id;
 
   st->on_play("d2", event(play_report::kind::closed, "fd2"), clock.now(), fx);
-  st->auth_passes(clock.now(), out);
+  n = st->auth_passes(clock.now(), out);
   EXPECT_EQ(listed(), (std::vector<std::string>{"d1/fd1", "d3/fd3"}));
+  EXPECT_EQ(out.size(), 3u);  // kept, room and all
 
   // Past stale_after nothing is published.
   clock.advance(cfg.stale_after);
-  st->auth_passes(clock.now(), out);
-  EXPECT_TRUE(out.empty());
+  EXPECT_EQ(st->auth_passes(clock.now(), out), 0u);
 }
 
 }  // namespace
