@@ -542,10 +542,6 @@ TEST_F(FlussonicState, ReusedLinkSeenByWebhooksIsClosed) {
   EXPECT_EQ(fx.over_limit_attempts, 1);
 }
 
-}  // namespace
-
-namespace {
-
 // auth_passes writes over the first n elements of the list it is given
 // (the actor keeps one per worker thread) and leaves the rest alone: what
 // was there before never shows among the n, and the list never shrinks.
