@@ -32,14 +32,15 @@ struct account_actor_state {
   // state, so memory and database still agree when one fails (no reload).
   std::set<uint64_t> events_only;
   sys_time last_activity{};
-  // The times of the wake timers in flight, earliest first. CAF 0.17 cannot
-  // cancel a delayed_send: a timer armed for a later deadline stays in the
-  // actor clock until it fires, so a new one is armed only when none in
-  // flight comes at or before the next deadline. Forgetting them (one
-  // optional, reset at each wake) left one stale_after timer behind per
+  // The times of the wakes in flight (asked of the shard owner, see
+  // schedule_wake), earliest first. One cannot be taken back: a wake asked
+  // for a later deadline comes anyway, so a new one is asked for only when
+  // none in flight comes at or before the next deadline. Forgetting them
+  // (one optional, reset at each wake) left one stale_after timer behind per
   // progress flush: ~50 bytes per auth update_session held for stale_after
   // (the soak's RSS growth, docs/faults.md).
   std::vector<sys_time> wakes;
+  std::shared_ptr<shared_wake_schedule> schedule;  // the shard owner's
   bool passivating = false;
   bool draining = false;  // the shard is leaving this node
   // The auth board (auth_board.hpp): this actor instance's id there, what
@@ -64,8 +65,7 @@ using account_actor_impl = account_actor::extend<
     caf::reacts_to<progress_atom>,
     caf::reacts_to<loaded_atom, storage::account_snapshot>,
     caf::reacts_to<loadfail_atom, std::string>,
-    caf::reacts_to<written_atom, uint64_t, write_status>,
-    caf::reacts_to<wake_atom, sys_time::rep>>;
+    caf::reacts_to<written_atom, uint64_t, write_status>>;
 using account_self = account_actor_impl::stateful_pointer<account_actor_state>;
 
 void start_load(account_self self, const std::string& account_id) {
@@ -197,14 +197,16 @@ bool idle(account_self self) {
          !s.logic->has_live_sessions();
 }
 
-// A wake at `at` (not before `now` + 1 ms), remembered until it fires.
-void schedule_wake(account_self self, sys_time at, sys_time now) {
-  auto& w = self->state.wakes;
-  w.insert(std::lower_bound(w.begin(), w.end(), at), at);
-  auto delay = std::max(std::chrono::duration_cast<std::chrono::milliseconds>(at - now) +
-                            std::chrono::milliseconds(1),
-                        std::chrono::milliseconds(1));
-  self->delayed_send(self, delay, wake_atom_v, at.time_since_epoch().count());
+// A wake at `at`, remembered until it comes: an entry in the shard owner's
+// schedule (wake_schedule.hpp), whose timer is armed here only when `at`
+// comes before every one in flight. A CAF timer per account woke CAF's
+// clock thread at every push (issue 7).
+void schedule_wake(account_self self, sys_time at) {
+  auto& s = self->state;
+  s.wakes.insert(std::lower_bound(s.wakes.begin(), s.wakes.end(), at), at);
+  if (auto t = s.schedule->add(s.account_id, at))
+    self->delayed_send(s.parent, timer_delay(*t, s.ctx->deps.clock.now()), tick_atom_v,
+                       t->time_since_epoch().count());
 }
 
 // Arms a timer for the earliest thing to do (an expiry, a progress write, or
@@ -218,7 +220,7 @@ void arm_wake(account_self self) {
     if (!next || idle_at < *next) next = idle_at;
   }
   if (!next || (!s.wakes.empty() && s.wakes.front() <= *next)) return;
-  schedule_wake(self, *next, s.ctx->deps.clock.now());
+  schedule_wake(self, *next);
 }
 
 // The auth board: takes the progress of the checks allowed there since the
@@ -274,8 +276,7 @@ void ask_to_passivate(account_self self) {
         // asks again shortly, or it would stay in memory for good: arm_wake
         // does nothing while unloaded.
         if (!s.loaded && !s.loading && !s.draining && s.writes_in_flight.empty())
-          schedule_wake(self, s.ctx->deps.clock.now() + std::chrono::milliseconds(10),
-                        s.ctx->deps.clock.now());
+          schedule_wake(self, s.ctx->deps.clock.now() + std::chrono::milliseconds(10));
         else
           arm_wake(self);
       });
@@ -382,6 +383,7 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
   auto& s = self->state;
   s.ctx = ctx;
   s.parent = std::move(args.parent);
+  s.schedule = std::move(args.wakes);
   s.last_activity = ctx->deps.clock.now();
   s.account_id = args.account_id;
   s.shard = args.shard;

@@ -3,7 +3,10 @@
 // shard. It owns the account's state (account_state, which decides), loads
 // it from storage on start, answers a change only once its rows are durable,
 // ends what expires on a timer and passivates when idle (PRODUCT.md §6).
+#include <memory>
+
 #include "actors/context.hpp"
+#include "actors/wake_schedule.hpp"
 
 namespace maxsess::actors {
 
@@ -12,6 +15,8 @@ struct account_actor_args {
   int shard = 0;
   int64_t epoch = 1;   // the shard owner's lease epoch: every write is fenced by it
   shard_parent parent;  // asked before passivating
+  // The parent's schedule of its accounts' deadlines (wake_schedule.hpp).
+  std::shared_ptr<shared_wake_schedule> wakes;
   // Loaded by the shard owner at takeover: no load of its own.
   std::optional<storage::account_snapshot> preloaded;
 };

@@ -142,6 +142,9 @@ using account_actor = caf::typed_actor<
     // the shard is leaving this node: finish what is in flight (writes land
     // or are fenced), answer anything new `unavailable`, then quit
     caf::reacts_to<drain_atom>,
+    // a deadline it asked its shard owner to wake it at (shard_parent) has
+    // come: the time it asked for
+    caf::reacts_to<wake_atom, sys_time::rep>,
     // The hot requests from this node's HTTP side, answered through the
     // callback instead of a response (see local_shard_actor).
     caf::reacts_to<link_atom, link_request, account_service::link_cb>,
@@ -197,12 +200,16 @@ using job_actor = caf::typed_actor<caf::replies_to<job_atom, job_request>::with<
 
 // What an account actor asks of the shard owner that spawned it: may I go?
 // (granted only when the owner forwarded nothing the actor has not seen).
-using shard_parent = caf::typed_actor<caf::replies_to<passivate_atom, uint64_t /*handled*/>::with<bool>>;
+// And its timer for the deadlines of its accounts (wake_schedule.hpp),
+// which an account actor arms when its deadline is the earliest.
+using shard_parent = caf::typed_actor<caf::replies_to<passivate_atom, uint64_t /*handled*/>::with<bool>,
+                                      caf::reacts_to<tick_atom, sys_time::rep /*armed for*/>>;
 
 // A shard owner as the node that runs it sees it: the requests, its account
 // actors' questions, and control.
 using local_shard_actor = shard_actor::extend<
     caf::replies_to<passivate_atom, uint64_t>::with<bool>,
+    caf::reacts_to<tick_atom, sys_time::rep>,  // its timer for its accounts' deadlines
     caf::replies_to<count_atom>::with<uint64_t>,  // account actors alive
     // hand the shard off: refuse new requests, let every account actor
     // finish, answer true once none is left (the lease may then go), quit

@@ -5,11 +5,13 @@
 
 #include <vector>
 #include <memory>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
 #include "actors/account_actor.hpp"
 #include "actors/recent_events.hpp"
+#include "actors/wake_schedule.hpp"
 
 namespace maxsess::actors {
 
@@ -32,6 +34,8 @@ struct shard_owner_state {
   bool waiting = false;  // for the predecessor's drain
   std::set<std::string> touched;
   recent_events applied;  // webhook events made durable here (redeliveries are skipped)
+  // The account actors' deadlines; a timer for the earliest only.
+  std::shared_ptr<shared_wake_schedule> wakes = std::make_shared<shared_wake_schedule>();
   std::vector<caf::typed_response_promise<bool>> drained;
   static inline const char* name = "maxsess.shard";
 };
@@ -52,11 +56,24 @@ account_actor owner(shard_self self, const std::string& account_id) {
     if (s.preloading) s.touched.insert(account_id);
     e.actor = spawn_account_actor(
         self->system(), s.ctx,
-        {account_id, s.args.shard, s.args.epoch, caf::actor_cast<shard_parent>(self), std::nullopt});
+        {account_id, s.args.shard, s.args.epoch, caf::actor_cast<shard_parent>(self), s.wakes, std::nullopt});
     self->monitor(e.actor);
   }
   ++e.forwarded;
   return e.actor;
+}
+
+// The timer armed for `fired` went off: the accounts whose deadlines came
+// are woken (those still here: one that passivated has nothing left to do),
+// and a timer is armed for the next deadline unless one in flight covers it.
+void wake_due(shard_self self, sys_time fired) {
+  auto& s = self->state;
+  const auto now = s.ctx->deps.clock.now();
+  std::optional<sys_time> next;
+  for (auto& e : s.wakes->take_due(fired, now, next))
+    if (auto i = s.accounts.find(e.account_id); i != s.accounts.end())
+      self->send(i->second.actor, wake_atom_v, e.at.time_since_epoch().count());
+  if (next) self->delayed_send(self, timer_delay(*next, now), tick_atom_v, next->time_since_epoch().count());
 }
 
 // The batch's events to their accounts' actors, one message per account
@@ -247,6 +264,7 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
         }
         return true;  // unknown: already forgotten
       },
+      [=](tick_atom, sys_time::rep fired) { wake_due(self, sys_time(sys_time::duration(fired))); },
       [=](count_atom) -> uint64_t { return self->state.accounts.size(); },
       [=](drain_atom) -> caf::result<bool> {
         auto& s = self->state;
@@ -268,7 +286,8 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
             auto& e = s.accounts[account];
             e.actor = spawn_account_actor(
                 self->system(), s.ctx,
-                {account, s.args.shard, s.args.epoch, caf::actor_cast<shard_parent>(self), std::move(snap)});
+                {account, s.args.shard, s.args.epoch, caf::actor_cast<shard_parent>(self), s.wakes,
+                 std::move(snap)});
             self->monitor(e.actor);
           }
         s.touched.clear();

@@ -1,0 +1,76 @@
+// The shard owner's schedule of its account actors' deadlines
+// (actors/wake_schedule.hpp): a timer only for what comes before every timer
+// in flight, the due entries earliest first, a re-arm for what is left.
+#include "actors/wake_schedule.hpp"
+
+#include <gtest/gtest.h>
+
+namespace maxsess::actors {
+namespace {
+
+using namespace std::chrono_literals;
+
+const sys_time t0{std::chrono::seconds(1'700'000'000)};
+
+TEST(WakeSchedule, ArmsATimerOnlyForADeadlineBeforeEveryTimerInFlight) {
+  wake_schedule w;
+  EXPECT_EQ(w.add("a1", t0 + 10s), t0 + 10s) << "nothing in flight";
+  EXPECT_EQ(w.add("a2", t0 + 20s), std::nullopt) << "the 10 s timer comes first";
+  EXPECT_EQ(w.add("a3", t0 + 10s), std::nullopt) << "the 10 s timer covers it";
+  EXPECT_EQ(w.add("a4", t0 + 5s), t0 + 5s) << "before every timer in flight";
+  EXPECT_EQ(w.size(), 4u);
+  EXPECT_EQ(w.timers_in_flight(), 2u);
+}
+
+TEST(WakeSchedule, TakesTheDueEntriesEarliestFirstAndLeavesTheRest) {
+  wake_schedule w;
+  w.add("a1", t0 + 5s);
+  w.add("a2", t0 + 7s);
+  w.add("a3", t0 + 9s);
+  w.add("a2", t0 + 5s);  // a second deadline of the same account
+  auto due = w.take_due(t0 + 5s, t0 + 7s);
+  ASSERT_EQ(due.size(), 3u);
+  EXPECT_EQ(due[0].at, t0 + 5s);
+  EXPECT_EQ(due[1].at, t0 + 5s);
+  EXPECT_EQ(due[2].account_id, "a2");
+  EXPECT_EQ(due[2].at, t0 + 7s);
+  EXPECT_EQ(w.size(), 1u);
+  // The 7 s timer was never armed (5 s covered it); the 5 s one fired: none
+  // is in flight, so what is left needs one.
+  EXPECT_EQ(w.timers_in_flight(), 0u);
+  EXPECT_EQ(w.rearm(), t0 + 9s);
+  EXPECT_EQ(w.rearm(), std::nullopt) << "now one is in flight for it";
+}
+
+// CAF 0.17 cannot cancel a timer: one armed for a deadline that came later
+// still fires; it finds nothing due and, with an earlier timer still in
+// flight, arms nothing.
+TEST(WakeSchedule, ATimerThatFindsNothingDueArmsNothingWhileAnEarlierOneIsInFlight) {
+  wake_schedule w;
+  ASSERT_EQ(w.add("a1", t0 + 10s), t0 + 10s);
+  ASSERT_EQ(w.add("a2", t0 + 3s), t0 + 3s);
+  auto due = w.take_due(t0 + 3s, t0 + 3s);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].account_id, "a2");
+  EXPECT_EQ(w.rearm(), std::nullopt) << "the 10 s timer is still in flight";
+  due = w.take_due(t0 + 10s, t0 + 10s);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].account_id, "a1");
+  EXPECT_EQ(w.rearm(), std::nullopt) << "nothing left";
+  EXPECT_EQ(w.timers_in_flight(), 0u);
+}
+
+// A clock that reads a little early when the timer fires: the entry is not
+// yet due, and a timer is armed for it again (not lost).
+TEST(WakeSchedule, AnEntryNotYetDueWhenItsTimerFiresGetsATimerAgain) {
+  wake_schedule w;
+  ASSERT_EQ(w.add("a1", t0 + 10s), t0 + 10s);
+  EXPECT_TRUE(w.take_due(t0 + 10s, t0 + 9s).empty());
+  EXPECT_EQ(w.rearm(), t0 + 10s);
+  auto due = w.take_due(t0 + 10s, t0 + 10s);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(w.size(), 0u);
+}
+
+}  // namespace
+}  // namespace maxsess::actors
