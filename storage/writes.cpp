@@ -6,7 +6,7 @@
 #include <optional>
 #include <string>
 #include <tuple>
-#include <unordered_map>
+#include <string_view>
 #include <utility>
 
 #include "domain/token.hpp"
@@ -54,17 +54,13 @@ constexpr const char* stmt_insert_events = "maxsess_insert_events";
 constexpr const char* stmt_insert_progress = "maxsess_insert_progress";
 
 // Every session upsert of a transaction as one multi-row statement (see
-// sql_upsert_sessions): one binary array per column. Rows go in byte order
-// of their key, the order in which the progress journal's fold locks rows
-// (migration 011): lanes never share a row, but a fold and a lane may, and
-// one lock order means they cannot deadlock.
-statement sessions_statement(std::vector<const write_op*> upserts) {
+// sql_upsert_sessions): one binary array per column. The caller passes the
+// rows in byte order of their key (plan_for sorts them), the order in which
+// the progress journal's fold locks rows (migration 011): lanes never share
+// a row, but a fold and a lane may, and one lock order means they cannot
+// deadlock.
+statement sessions_statement(const std::vector<const write_op*>& upserts) {
   static const std::string no_token;
-  std::sort(upserts.begin(), upserts.end(), [](const write_op* a, const write_op* b) {
-    const auto& x = a->upsert.session;
-    const auto& y = b->upsert.session;
-    return std::tie(x.account_id, x.device_id) < std::tie(y.account_id, y.device_id);
-  });
   // In the binary format (binary_array): the element types follow the
   // casts of sql_upsert_sessions column by column.
   binary_array c[22] = {
@@ -368,109 +364,122 @@ class pipeline {
   bool broken_ = false;
 };
 
+// The row an op writes, as views into the op: ops on one row compare
+// equal. Sessions and account settings are different tables (`table`), so
+// a put and a delete of one account coalesce, never with a session.
+struct row_ref {
+  int table = 0;
+  std::string_view account;
+  std::string_view device;
+  bool operator<(const row_ref& o) const {
+    return std::tie(table, account, device) < std::tie(o.table, o.account, o.device);
+  }
+  bool operator==(const row_ref& o) const {
+    return table == o.table && account == o.account && device == o.device;
+  }
+};
+
+row_ref row_of(const write_op& op) {
+  switch (op.what) {
+    case write_op::kind::upsert_session:
+      return {0, op.upsert.session.account_id, op.upsert.session.device_id};
+    case write_op::kind::delete_session:
+      return {0, op.del.account_id, op.del.device_id};
+    case write_op::kind::upsert_account:
+    case write_op::kind::delete_account:
+      return {1, op.account.settings.account_id, {}};
+    case write_op::kind::insert_event:
+    case write_op::kind::journal_progress:
+      break;  // never coalesced (see coalesced())
+  }
+  return {2, {}, {}};
+}
+
+// Inserted rows (audit events) and journal lines are never coalesced.
+bool coalesced(const write_op& op) {
+  return op.what != write_op::kind::insert_event && op.what != write_op::kind::journal_progress;
+}
+
 // What one transaction sends for its ops. Ops on the same row are
 // coalesced: each op carries the whole row (or its deletion), so only the
 // last op per row is sent and its status answers the earlier ones too. All
 // session upserts then go as ONE multi-row statement; deletes and account
 // settings (rare) one statement each. The order between different rows
-// does not matter inside one transaction.
+// does not matter inside one transaction; rows go in byte order of their
+// key (see sessions_statement).
+//
+// Built by sorting op indices on views of their keys: the plan costs no
+// string and no hash node per op (issue 7: its maps of copied keys were a
+// tenth of a sync's CPU in the daemon).
 struct write_plan {
   std::vector<statement> statements;
-  // Per statement: the ops whose status its result decides (the last op of
-  // a row first, then the ones it superseded); for the multi-row upsert,
-  // every upsert op.
-  std::vector<std::vector<std::size_t>> covers;
+  // Per statement: the range of `covered` that holds the ops whose status
+  // its result decides (the row's last op first, then the ones it
+  // superseded). Unused for the multi-row upsert (see upsert_rows).
+  std::vector<std::pair<std::size_t, std::size_t>> covers;
+  std::vector<std::size_t> covered;
   std::size_t upserts_at = SIZE_MAX;  // index of the multi-row upsert, if any
-  // For the multi-row upsert: row key -> ops of that row (last one first).
-  std::unordered_map<std::string, std::vector<std::size_t>> upsert_rows;
+  // For the multi-row upsert, one entry per row in key order (the
+  // statement's order): the row and the range of `covered` it decides.
+  struct row_ops {
+    row_ref row;
+    std::size_t begin;
+    std::size_t end;
+  };
+  std::vector<row_ops> upsert_rows;
 };
 
-std::string row_key(const std::string& account, const std::string& device) {
-  std::string k;
-  k.reserve(account.size() + device.size() + 1);
-  k += account;
-  k += '\0';
-  k += device;
-  return k;
-}
-
-std::string row_key(const write_op& op) {
-  switch (op.what) {
-    case write_op::kind::upsert_session:
-      return row_key(op.upsert.session.account_id, op.upsert.session.device_id);
-    case write_op::kind::delete_session:
-      return row_key(op.del.account_id, op.del.device_id);
-    case write_op::kind::upsert_account:
-    case write_op::kind::delete_account:
-      // Another table: never equal to a session key. One key for both kinds,
-      // so the last of a put and a delete in one transaction wins.
-      return "\1" + op.account.settings.account_id;
-    case write_op::kind::insert_event:
-    case write_op::kind::journal_progress:
-      break;  // never coalesced (see coalesced())
-  }
-  return {};
-}
-
-// Inserted rows (audit events) and journal lines are never coalesced: they
-// get no row key, so building the plan costs them no string or hash entry.
-bool coalesced(const write_op& op) {
-  return op.what != write_op::kind::insert_event && op.what != write_op::kind::journal_progress;
-}
-
 write_plan plan_for(const std::vector<const write_op*>& ops, const std::vector<write_status>& out) {
-  std::vector<std::string> keys(ops.size());
-  std::unordered_map<std::string, std::size_t> last;  // row -> its last op
+  write_plan plan;
+  std::vector<row_ref> rows(ops.size());
+  std::vector<std::size_t> order;
+  order.reserve(ops.size());
   for (std::size_t i = 0; i < ops.size(); ++i) {
     if (out[i] == write_status::fenced || !coalesced(*ops[i])) continue;
-    keys[i] = row_key(*ops[i]);
-    last[keys[i]] = i;
+    rows[i] = row_of(*ops[i]);
+    order.push_back(i);
   }
-  auto is_last = [&](std::size_t i) { return !coalesced(*ops[i]) || last[keys[i]] == i; };
-  std::unordered_map<std::size_t, std::vector<std::size_t>> superseded;  // last op -> earlier ops
-  for (std::size_t i = 0; i < ops.size(); ++i)
-    if (out[i] != write_status::fenced && !is_last(i)) superseded[last[keys[i]]].push_back(i);
-
-  write_plan plan;
+  // Stable: within a row's run the ops keep their order, its last op last.
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return rows[a] < rows[b]; });
+  plan.covered.reserve(ops.size());
   std::vector<const write_op*> upserts;
-  std::vector<std::size_t> upsert_ops;
-  std::vector<const write_op*> events;
-  std::vector<std::size_t> event_ops;
-  std::vector<const write_op*> progress;
-  std::vector<std::size_t> progress_ops;
-  for (std::size_t i = 0; i < ops.size(); ++i) {
-    if (out[i] == write_status::fenced || !is_last(i)) continue;
-    std::vector<std::size_t> covers{i};
-    auto sup = superseded.find(i);
-    if (sup != superseded.end()) covers.insert(covers.end(), sup->second.begin(), sup->second.end());
-    if (ops[i]->what == write_op::kind::insert_event) {
-      events.push_back(ops[i]);
-      event_ops.push_back(i);
-    } else if (ops[i]->what == write_op::kind::journal_progress) {
-      progress.push_back(ops[i]);
-      progress_ops.push_back(i);
-    } else if (ops[i]->what == write_op::kind::upsert_session) {
-      upserts.push_back(ops[i]);
-      upsert_ops.insert(upsert_ops.end(), covers.begin(), covers.end());
-      plan.upsert_rows.emplace(std::move(keys[i]), std::move(covers));
+  for (std::size_t run = 0; run < order.size();) {
+    std::size_t run_end = run + 1;
+    while (run_end < order.size() && rows[order[run_end]] == rows[order[run]]) ++run_end;
+    const std::size_t last = order[run_end - 1];
+    const std::size_t begin = plan.covered.size();
+    plan.covered.push_back(last);
+    plan.covered.insert(plan.covered.end(), order.begin() + run, order.begin() + run_end - 1);
+    if (ops[last]->what == write_op::kind::upsert_session) {
+      upserts.push_back(ops[last]);
+      plan.upsert_rows.push_back({rows[last], begin, plan.covered.size()});
     } else {
-      plan.statements.push_back(statement_for(*ops[i]));
-      plan.covers.push_back(std::move(covers));
+      plan.statements.push_back(statement_for(*ops[last]));
+      plan.covers.emplace_back(begin, plan.covered.size());
     }
+    run = run_end;
   }
   if (!upserts.empty()) {
     plan.upserts_at = plan.statements.size();
     plan.statements.push_back(sessions_statement(upserts));
-    plan.covers.push_back(std::move(upsert_ops));
+    plan.covers.emplace_back(0, 0);
   }
-  if (!events.empty()) {
-    plan.statements.push_back(events_statement(events));
-    plan.covers.push_back(std::move(event_ops));
-  }
-  if (!progress.empty()) {
-    plan.statements.push_back(progress_statement(progress));
-    plan.covers.push_back(std::move(progress_ops));
-  }
+  // Events and journal lines, each kind as one statement, in op order.
+  auto add_all = [&](write_op::kind kind, statement (*make)(const std::vector<const write_op*>&)) {
+    std::vector<const write_op*> group;
+    const std::size_t begin = plan.covered.size();
+    for (std::size_t i = 0; i < ops.size(); ++i)
+      if (out[i] != write_status::fenced && ops[i]->what == kind) {
+        group.push_back(ops[i]);
+        plan.covered.push_back(i);
+      }
+    if (group.empty()) return;
+    plan.statements.push_back(make(group));
+    plan.covers.emplace_back(begin, plan.covered.size());
+  };
+  add_all(write_op::kind::insert_event, events_statement);
+  add_all(write_op::kind::journal_progress, progress_statement);
   return plan;
 }
 
@@ -543,16 +552,20 @@ std::vector<write_status> apply_ops(connection& c, const std::vector<const write
       const std::size_t k = i - first;
       if (k == plan.upserts_at) {
         // Rows not returned were fenced by the epoch check.
-        for (auto& [key, row_ops] : plan.upsert_rows)
-          for (auto op : row_ops) out[op] = write_status::fenced;
-        for (int row = 0, n = PQntuples(r); row < n; ++row) {
-          auto it = plan.upsert_rows.find(row_key(get_text(r, row, 0), get_text(r, row, 1)));
-          if (it != plan.upsert_rows.end())
-            for (auto op : it->second) out[op] = write_status::ok;
+        for (auto& row : plan.upsert_rows)
+          for (std::size_t j = row.begin; j < row.end; ++j) out[plan.covered[j]] = write_status::fenced;
+        for (int n = PQntuples(r), row = 0; row < n; ++row) {
+          const row_ref got{0, {PQgetvalue(r, row, 0), static_cast<std::size_t>(PQgetlength(r, row, 0))},
+                            {PQgetvalue(r, row, 1), static_cast<std::size_t>(PQgetlength(r, row, 1))}};
+          auto it = std::lower_bound(plan.upsert_rows.begin(), plan.upsert_rows.end(), got,
+                                     [](const write_plan::row_ops& a, const row_ref& b) { return a.row < b; });
+          if (it != plan.upsert_rows.end() && it->row == got)
+            for (std::size_t j = it->begin; j < it->end; ++j) out[plan.covered[j]] = write_status::ok;
         }
       } else {
-        const auto st = status_of(*ops[plan.covers[k].front()], r);
-        for (auto op : plan.covers[k]) out[op] = st;
+        const auto [begin, end] = plan.covers[k];
+        const auto st = status_of(*ops[plan.covered[begin]], r);
+        for (std::size_t j = begin; j < end; ++j) out[plan.covered[j]] = st;
       }
     }
   });
