@@ -845,10 +845,15 @@ account_view account_state::view() const {
   return v;
 }
 
-std::map<std::string, session_status> account_state::statuses() const {
-  std::map<std::string, session_status> out;
-  for (auto& [device, s] : sessions_) out.emplace(device, s.status);
-  return out;
+std::size_t account_state::statuses(status_list& out) const {
+  std::size_t n = 0;
+  for (auto& [device, s] : sessions_) {
+    if (n == out.size()) out.emplace_back();
+    out[n].first.assign(device);
+    out[n].second = s.status;
+    ++n;
+  }
+  return n;
 }
 
 void account_state::put_settings(const account_settings& s,

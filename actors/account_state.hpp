@@ -267,9 +267,12 @@ class account_state {
   std::vector<std::string> clear(sys_time now, std::chrono::milliseconds timeout);
 
   account_view view() const;
-  // Every device's status (cheap: no session copies), e.g. to count what a
-  // sync changed.
-  std::map<std::string, session_status> statuses() const;
+  // Every device's status in device order, e.g. to count what a sync
+  // changed: written over `out`'s first entries (a reused list's strings
+  // keep their room, so a sync step allocates nothing here); returns how
+  // many.
+  using status_list = std::vector<std::pair<std::string, session_status>>;
+  std::size_t statuses(status_list& out) const;
   void put_settings(const account_settings& s, std::vector<storage::write_op>& writes);
   // DELETE /api/v1/accounts/{id}: the subscriber is gone. Every pending or
   // active session is killed as a portal eviction is (killed_by_operator,

@@ -1,6 +1,7 @@
 #include "actors/auth_board.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 namespace maxsess::actors {
 
@@ -53,10 +54,13 @@ auth_board::published auth_board::publish(int shard, const std::string& account_
                                           const std::function<void()>& notify) {
   auto& b = at(shard);
   std::lock_guard lock(b.mutex);
-  auto it = b.pages.find(account_id);
-  if (it == b.pages.end()) {
-    if (n == 0) return {};  // the usual case for an account without playing devices
-    it = b.pages.emplace(account_id, page{}).first;
+  // One lookup whether the page exists or not: the usual case for an
+  // account without playing devices finds nothing and has nothing to put.
+  auto it = n == 0 ? b.pages.find(account_id) : b.pages.end();
+  if (n == 0 && it == b.pages.end()) return {};
+  bool added = false;
+  if (n != 0) std::tie(it, added) = b.pages.try_emplace(account_id);
+  if (added) {
     it->second.owner = owner;
     it->second.notify = notify;
   } else if (it->second.owner != owner) {
