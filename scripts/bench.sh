@@ -7,7 +7,8 @@
 # 1. installs what it needs (scripts/deps.sh, then nginx-light, redis-server,
 #    wrk: apt-get as root or through `sudo -n`, like deps.sh);
 # 2. builds maxsessd, maxsess_bench, maxsess_loadgen, maxsess_beast_anchor;
-# 3. starts a private DURABLE PostgreSQL (scripts/pg.sh without --fast);
+# 3. starts a private DURABLE PostgreSQL (scripts/pg.sh without --fast),
+#    reached through its Unix socket;
 # 4. maxsess: the link figures (maxsess_bench --scenario links: 1 M accounts
 #    seeded by SQL, zipf closed-loop peak, open loop at half of it, zap,
 #    deny, cold), the flow figures when the binary has them (auth-new,
