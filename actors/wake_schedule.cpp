@@ -11,7 +11,12 @@ std::optional<sys_time> wake_schedule::arm(sys_time at) {
 }
 
 std::optional<sys_time> wake_schedule::add(std::string account_id, sys_time at) {
-  entries_.emplace(at, std::move(account_id));
+  // Deadlines mostly come after every entry held (now + a fixed ttl), so
+  // the end is the hint: no descent of a tree of one entry per approval
+  // still pending, whose cache misses were ≈ 3 % of the daemon's CPU on
+  // cold accounts (issue 7). An earlier one still finds its place, after
+  // the entries of its own time as without the hint.
+  entries_.emplace_hint(entries_.end(), at, std::move(account_id));
   return arm(at);
 }
 

@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace maxsess::actors {
 namespace {
 
@@ -40,6 +43,26 @@ TEST(WakeSchedule, TakesTheDueEntriesEarliestFirstAndLeavesTheRest) {
   EXPECT_EQ(w.timers_in_flight(), 0u);
   EXPECT_EQ(w.rearm(), t0 + 9s);
   EXPECT_EQ(w.rearm(), std::nullopt) << "now one is in flight for it";
+}
+
+// add() hints the end (deadlines mostly come after every entry held): one
+// that comes earlier, or at the same time as others, still takes its place
+// in time order, after the entries of its own time.
+TEST(WakeSchedule, DeadlinesAddedOutOfOrderComeOutInTimeOrderSameTimesAsAdded) {
+  wake_schedule w;
+  w.add("late", t0 + 9s);
+  w.add("early", t0 + 2s);
+  w.add("same1", t0 + 5s);
+  w.add("last", t0 + 12s);
+  w.add("same2", t0 + 5s);
+  w.add("middle", t0 + 7s);
+  w.add("same3", t0 + 5s);
+  auto due = w.take_due(t0 + 2s, t0 + 12s);
+  std::vector<std::string> order;
+  for (auto& d : due) order.push_back(d.account_id);
+  EXPECT_EQ(order, (std::vector<std::string>{"early", "same1", "same2", "same3", "middle", "late", "last"}));
+  for (std::size_t i = 1; i < due.size(); ++i) EXPECT_LE(due[i - 1].at, due[i].at);
+  EXPECT_EQ(w.size(), 0u);
 }
 
 // CAF 0.17 cannot cancel a timer: one armed for a deadline that came later
