@@ -1,6 +1,7 @@
 #include "actors/wake_schedule.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace maxsess::actors {
 
@@ -11,27 +12,43 @@ std::optional<sys_time> wake_schedule::arm(sys_time at) {
 }
 
 std::optional<sys_time> wake_schedule::add(std::string account_id, sys_time at) {
-  // Deadlines mostly come after every entry held (now + a fixed ttl), so
-  // the end is the hint: no descent of a tree of one entry per approval
-  // still pending, whose cache misses were ≈ 3 % of the daemon's CPU on
-  // cold accounts (issue 7). An earlier one still finds its place, after
-  // the entries of its own time as without the hint.
-  entries_.emplace_hint(entries_.end(), at, std::move(account_id));
+  buckets_[bucket_of(at)].push_back({std::move(account_id), at});
+  ++size_;
   return arm(at);
 }
 
 std::vector<wake_schedule::due_entry> wake_schedule::take_due(sys_time fired, sys_time now) {
   if (auto i = std::find(armed_.begin(), armed_.end(), fired); i != armed_.end()) armed_.erase(i);
   std::vector<due_entry> due;
-  auto end = entries_.upper_bound(now);
-  for (auto i = entries_.begin(); i != end; ++i) due.push_back({std::move(i->second), i->first});
-  entries_.erase(entries_.begin(), end);
+  const auto last = bucket_of(now);
+  for (auto b = buckets_.begin(); b != buckets_.end() && b->first <= last;) {
+    auto& entries = b->second;
+    if (b->first < last) {
+      // Every entry of a bucket before now's is due.
+      for (auto& e : entries) due.push_back(std::move(e));
+      entries.clear();
+    } else {
+      // now's own bucket: what is due goes, the rest keeps its order.
+      auto keep = std::stable_partition(entries.begin(), entries.end(),
+                                        [&](const due_entry& e) { return e.at > now; });
+      for (auto i = keep; i != entries.end(); ++i) due.push_back(std::move(*i));
+      entries.erase(keep, entries.end());
+    }
+    b = entries.empty() ? buckets_.erase(b) : std::next(b);
+  }
+  size_ -= due.size();
+  // Buckets come in time order; within one, entries in the order added:
+  // a stable sort gives earliest first, equal times as added.
+  std::stable_sort(due.begin(), due.end(), [](const due_entry& x, const due_entry& y) { return x.at < y.at; });
   return due;
 }
 
 std::optional<sys_time> wake_schedule::rearm() {
-  if (entries_.empty()) return std::nullopt;
-  return arm(entries_.begin()->first);
+  if (buckets_.empty()) return std::nullopt;
+  const auto& first = buckets_.begin()->second;  // never empty: emptied ones are erased
+  auto earliest = std::min_element(first.begin(), first.end(),
+                                   [](const due_entry& x, const due_entry& y) { return x.at < y.at; });
+  return arm(earliest->at);
 }
 
 }  // namespace maxsess::actors

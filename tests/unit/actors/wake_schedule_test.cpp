@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -45,9 +46,8 @@ TEST(WakeSchedule, TakesTheDueEntriesEarliestFirstAndLeavesTheRest) {
   EXPECT_EQ(w.rearm(), std::nullopt) << "now one is in flight for it";
 }
 
-// add() hints the end (deadlines mostly come after every entry held): one
-// that comes earlier, or at the same time as others, still takes its place
-// in time order, after the entries of its own time.
+// Deadlines come in any order (a cold account's from its sessions' past
+// updates): they come out in time order, equal times in the order added.
 TEST(WakeSchedule, DeadlinesAddedOutOfOrderComeOutInTimeOrderSameTimesAsAdded) {
   wake_schedule w;
   w.add("late", t0 + 9s);
@@ -62,6 +62,52 @@ TEST(WakeSchedule, DeadlinesAddedOutOfOrderComeOutInTimeOrderSameTimesAsAdded) {
   for (auto& d : due) order.push_back(d.account_id);
   EXPECT_EQ(order, (std::vector<std::string>{"early", "same1", "same2", "same3", "middle", "late", "last"}));
   for (std::size_t i = 1; i < due.size(); ++i) EXPECT_LE(due[i - 1].at, due[i].at);
+  EXPECT_EQ(w.size(), 0u);
+}
+
+// The entries are bucketed by ~8 ms of their time: within now's own bucket
+// only those at or before now are due; the rest stay, and the earliest of
+// them is what a timer is armed for next.
+TEST(WakeSchedule, WithinOneBucketOnlyWhatIsDueAtNowIsTaken) {
+  wake_schedule w;
+  w.add("c", t0 + 5s + 2ms);
+  w.add("b", t0 + 5s + 3ms);
+  w.add("a", t0 + 5s + 1ms);
+  auto due = w.take_due(t0 + 5s + 1ms, t0 + 5s + 2ms);
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].account_id, "a");
+  EXPECT_EQ(due[1].account_id, "c");
+  EXPECT_EQ(w.size(), 1u);
+  // The 2 ms timer is still in flight (armed for c) and covers b; when it
+  // fires it finds nothing due, and b then gets a timer of its own.
+  EXPECT_EQ(w.rearm(), std::nullopt);
+  EXPECT_TRUE(w.take_due(t0 + 5s + 2ms, t0 + 5s + 2ms).empty());
+  EXPECT_EQ(w.rearm(), t0 + 5s + 3ms);
+  due = w.take_due(t0 + 5s + 3ms, t0 + 5s + 3ms);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].account_id, "b");
+  EXPECT_EQ(w.size(), 0u);
+  EXPECT_EQ(w.rearm(), std::nullopt);
+}
+
+// Many deadlines spread over minutes, added in a scrambled order, come out
+// in time order over successive timers, none lost and none twice.
+TEST(WakeSchedule, ManyScrambledDeadlinesComeOutInTimeOrderOverSuccessiveTimers) {
+  wake_schedule w;
+  std::vector<sys_time> times;
+  for (int i = 0; i < 5000; ++i)
+    times.push_back(t0 + std::chrono::milliseconds((static_cast<int64_t>(i) * 7919) % 120000));
+  for (std::size_t i = 0; i < times.size(); ++i) w.add("a" + std::to_string(i), times[i]);
+  EXPECT_EQ(w.size(), times.size());
+  std::vector<sys_time> seen;
+  for (auto now = t0; now <= t0 + 121s; now += 777ms) {
+    for (auto& d : w.take_due(now, now)) {
+      EXPECT_LE(d.at, now);
+      seen.push_back(d.at);
+    }
+  }
+  std::sort(times.begin(), times.end());
+  EXPECT_EQ(seen, times);
   EXPECT_EQ(w.size(), 0u);
 }
 
