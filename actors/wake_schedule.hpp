@@ -35,6 +35,7 @@
 // Plain code (no CAF), unit-tested in tests/unit/actors/wake_schedule_test.cpp.
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -69,9 +70,11 @@ class wake_schedule {
   std::size_t timers_in_flight() const { return armed_.size(); }
 
  private:
-  using bucket_key = sys_time::rep;  // the entry's time >> bucket_shift
+  using bucket_key = int64_t;  // the entry's time in ns >> bucket_shift (a floor: time order kept)
   static constexpr int bucket_shift = 23;  // 2^23 ns ≈ 8.4 ms
-  static bucket_key bucket_of(sys_time at) { return at.time_since_epoch().count() >> bucket_shift; }
+  static bucket_key bucket_of(sys_time at) {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(at.time_since_epoch()).count() >> bucket_shift;
+  }
 
   std::map<bucket_key, std::vector<due_entry>> buckets_;  // each in the order added
   std::size_t size_ = 0;

@@ -111,6 +111,57 @@ TEST(WakeSchedule, ManyScrambledDeadlinesComeOutInTimeOrderOverSuccessiveTimers)
   EXPECT_EQ(w.size(), 0u);
 }
 
+// What is left is armed for its earliest entry, not for the first one added
+// to the earliest bucket.
+TEST(WakeSchedule, RearmIsForTheEarliestEntryLeftNotTheFirstAdded) {
+  wake_schedule w;
+  w.add("b", t0 + 5s + 3ms);
+  w.add("a", t0 + 5s + 1ms);
+  EXPECT_TRUE(w.take_due(t0 + 5s + 1ms, t0 + 5s).empty()) << "the 1 ms timer fired early";
+  EXPECT_EQ(w.timers_in_flight(), 1u) << "the 3 ms one is still in flight";
+  EXPECT_EQ(w.rearm(), t0 + 5s + 1ms) << "a comes before the 3 ms timer";
+}
+
+// Many entries of equal times in one bucket that is only partly due: the
+// due ones come out earliest first and, within a time, as added; the rest
+// stay in the order added.
+TEST(WakeSchedule, APartlyDueBucketKeepsTheOrderAddedWithinEachTime) {
+  wake_schedule w;
+  // t0 + 5 s + 1..3 ms lie in one bucket (4.1-6.1 ms into it).
+  for (int i = 0; i < 30; ++i) {
+    w.add("late" + std::to_string(i), t0 + 5s + 3ms);
+    w.add("early" + std::to_string(i), t0 + 5s + 1ms);
+    w.add("mid" + std::to_string(i), t0 + 5s + 2ms);
+  }
+  auto due = w.take_due(t0 + 5s + 1ms, t0 + 5s + 2ms);
+  ASSERT_EQ(due.size(), 60u);
+  for (int i = 0; i < 30; ++i) {
+    EXPECT_EQ(due[static_cast<std::size_t>(i)].account_id, "early" + std::to_string(i));
+    EXPECT_EQ(due[static_cast<std::size_t>(30 + i)].account_id, "mid" + std::to_string(i));
+  }
+  due = w.take_due(t0 + 5s + 3ms, t0 + 5s + 3ms);
+  ASSERT_EQ(due.size(), 30u);
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(due[static_cast<std::size_t>(i)].account_id, "late" + std::to_string(i));
+  EXPECT_EQ(w.size(), 0u);
+}
+
+// Deadlines on either side of a bucket's edge, and before the epoch, keep
+// their time order.
+TEST(WakeSchedule, BucketEdgesAndTimesBeforeTheEpochKeepTimeOrder) {
+  wake_schedule w;
+  const sys_time edge{std::chrono::nanoseconds(int64_t{1} << 33)};  // a multiple of 2^23 ns
+  w.add("after", edge);
+  w.add("before", edge - std::chrono::nanoseconds(1));
+  w.add("negative", sys_time{} - 1s);
+  auto due = w.take_due(edge, edge - std::chrono::nanoseconds(1));
+  ASSERT_EQ(due.size(), 2u);
+  EXPECT_EQ(due[0].account_id, "negative");
+  EXPECT_EQ(due[1].account_id, "before");
+  due = w.take_due(edge, edge);
+  ASSERT_EQ(due.size(), 1u);
+  EXPECT_EQ(due[0].account_id, "after");
+}
+
 // CAF 0.17 cannot cancel a timer: one armed for a deadline that came later
 // still fires; it finds nothing due and, with an earlier timer still in
 // flight, arms nothing.
