@@ -5,6 +5,10 @@
 
 namespace maxsess::actors {
 
+namespace {
+bool earlier(const wake_schedule::due_entry& x, const wake_schedule::due_entry& y) { return x.at < y.at; }
+}  // namespace
+
 std::optional<sys_time> wake_schedule::arm(sys_time at) {
   if (!armed_.empty() && armed_.front() <= at) return std::nullopt;
   armed_.insert(armed_.begin(), at);  // earlier than every one in flight
@@ -39,16 +43,14 @@ std::vector<wake_schedule::due_entry> wake_schedule::take_due(sys_time fired, sy
   size_ -= due.size();
   // Buckets come in time order; within one, entries in the order added:
   // a stable sort gives earliest first, equal times as added.
-  std::stable_sort(due.begin(), due.end(), [](const due_entry& x, const due_entry& y) { return x.at < y.at; });
+  std::stable_sort(due.begin(), due.end(), earlier);
   return due;
 }
 
 std::optional<sys_time> wake_schedule::rearm() {
   if (buckets_.empty()) return std::nullopt;
   const auto& first = buckets_.begin()->second;  // never empty: emptied ones are erased
-  auto earliest = std::min_element(first.begin(), first.end(),
-                                   [](const due_entry& x, const due_entry& y) { return x.at < y.at; });
-  return arm(earliest->at);
+  return arm(std::min_element(first.begin(), first.end(), earlier)->at);
 }
 
 }  // namespace maxsess::actors

@@ -198,8 +198,8 @@ MAXSESS_PG_FAST=0 scripts/pg.sh start "$PG_DIR" >>"$LOG" 2>&1 || die "scripts/pg
 # as a PostgreSQL on the same host is usually reached: per hot approval the
 # daemon spent ≈ 4 µs less than over loopback TCP (zap and denials +10 %,
 # zipf, sync and webhooks within the noise; docs/performance.md, "Fourteenth
-# round"). pg.sh puts the socket beside the data directory.
-DSN="host=$(dirname "$(cat "$PG_DIR/datadir")") port=$(cat "$PG_DIR/port") dbname=maxsess user=maxsess"
+# round").
+DSN=$(cat "$PG_DIR/socket_dsn")
 # maxsess_bench would ignore these (they would override every daemon's config).
 unset MAXSESS_PG_DSN MAXSESS_TEST_DSN || true
 

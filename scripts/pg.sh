@@ -9,6 +9,8 @@
 # DIR is a state folder owned by the caller; after `start` it holds:
 #   DIR/dsn      libpq DSN of the maintenance database, e.g.
 #                "host=127.0.0.1 port=55432 dbname=maxsess user=maxsess"
+#   DIR/socket_dsn  the same through the server's Unix socket (host= its
+#                folder), the cheaper link for a client on this machine
 #   DIR/port     the TCP port
 #   DIR/datadir  the real data directory (a mktemp folder under /tmp, see below)
 #   DIR/logfile  the server log
@@ -161,7 +163,7 @@ cmd_start() {
       return 0
     fi
   fi
-  rm -f "$dir/dsn" "$dir/port" "$dir/datadir" "$dir/logfile"
+  rm -f "$dir/dsn" "$dir/socket_dsn" "$dir/port" "$dir/datadir" "$dir/logfile"
 
   if [[ -z "$port" ]]; then
     port=$(free_port)
@@ -216,6 +218,7 @@ EOF
 
   echo "$port" >"$dir/port"
   echo "host=127.0.0.1 port=$port dbname=maxsess user=maxsess" >"$dir/dsn"
+  echo "host=$tmp port=$port dbname=maxsess user=maxsess" >"$dir/socket_dsn"
   note "running: $(cat "$dir/dsn")$([[ "$fast" == 1 ]] && echo ' (fast, not durable)')"
 }
 
@@ -227,7 +230,7 @@ cmd_stop() {
   exec 8>"$dir/.lock"
   flock -w 120 8 || die "another pg.sh holds $dir/.lock for over 120 s"
   if [[ ! -f "$dir/datadir" ]]; then
-    rm -f "$dir/dsn" "$dir/port" "$dir/logfile"
+    rm -f "$dir/dsn" "$dir/socket_dsn" "$dir/port" "$dir/logfile"
     note "nothing to stop in $dir"
     return 0
   fi
@@ -246,7 +249,7 @@ cmd_stop() {
     /tmp/maxsess-pg.*) rm -rf "$tmp" ;;
     *) note "not deleting unexpected data path $tmp" ;;
   esac
-  rm -f "$dir/dsn" "$dir/port" "$dir/datadir" "$dir/logfile"
+  rm -f "$dir/dsn" "$dir/socket_dsn" "$dir/port" "$dir/datadir" "$dir/logfile"
   note "stopped"
 }
 
