@@ -74,6 +74,10 @@ struct runtime_deps {
   // streamer actors and jobs report an error.
   storage::reader_pool* db = nullptr;
   flussonic_api* flussonic = nullptr;
+  // A critical actor died of an exception (critical.hpp), on its thread:
+  // the daemon exits for its supervisor to restart it. Empty (unit tests):
+  // the death is only logged.
+  std::function<void(const std::string& reason)> on_fatal = nullptr;
 };
 
 class actor_runtime {

@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "actors/account_actor.hpp"
+#include "actors/critical.hpp"
 #include "actors/recent_events.hpp"
 #include "actors/wake_schedule.hpp"
 
@@ -143,6 +144,7 @@ void ask_nobody(shard_self self, const shard_actor& nobody, std::function<void(T
 
 local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* ctx,
                                                 shard_owner_args args) {
+  guard_critical(self, *ctx, "shard " + std::to_string(args.shard) + " owner");
   self->state.ctx = ctx;
   self->state.args = args;
   self->set_down_handler([self](caf::down_msg& dm) {

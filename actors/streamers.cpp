@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "actors/context.hpp"
+#include "actors/critical.hpp"
 #include "actors/streamer_backoff.hpp"
 #include "actors/sync_fanout.hpp"
 #include "actors/sync_listing.hpp"
@@ -256,6 +257,7 @@ void route(webhook_actor* self, owner_batches by_owner, std::shared_ptr<webhook_
 }
 
 caf::behavior webhook_fn(webhook_actor* self, const context* ctx) {
+  guard_critical(self, *ctx, "webhook actor");
   self->state.ctx = ctx;
   return {
       [=](hook_atom, std::string& host, std::string& body, streamer_side::webhook_cb& cb) {
@@ -922,6 +924,7 @@ void fold_journal(supervisor_actor* self) {
 }
 
 caf::behavior supervisor_fn(supervisor_actor* self, const context* ctx) {
+  guard_critical(self, *ctx, "streamer supervisor");
   self->state.ctx = ctx;
   refresh(self);
   if (ctx->opts.timers) {

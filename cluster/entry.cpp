@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 
+#include "actors/critical.hpp"
+
 namespace maxsess::cluster {
 
 namespace {
@@ -84,6 +86,9 @@ caf::result<int32_t> play_local(entry_self self, std::vector<wire::play_event>& 
 wire::link_outcome no_link() { return wire::to_wire(unavailable_link("owner not reachable; retry")); }
 
 node_entry::behavior_type entry_fn(entry_self self, actors::runtime_hooks* hooks, entry_args args) {
+  // The other nodes' way in: without it their requests for this node's
+  // shards would fail until a restart.
+  actors::guard_critical(self, hooks->ctx, "cluster entry");
   self->state.hooks = hooks;
   self->state.args = std::move(args);
   const auto no_answer = wire::to_wire(account_answer{});

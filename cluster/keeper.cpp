@@ -1,5 +1,6 @@
 #include "cluster/keeper.hpp"
 
+#include "actors/critical.hpp"
 #include "cluster/keeper_state.hpp"
 
 namespace maxsess::cluster {
@@ -10,6 +11,9 @@ namespace {
 // The handlers only dispatch: what each does is in the file of its
 // responsibility (keeper_state.hpp lists them).
 keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
+  // Its death would stop the lease rounds: the node's shards would expire
+  // under it and be served by no one here.
+  actors::guard_critical(self, args.hooks->ctx, "lease keeper");
   auto& s = self->state;
   s.args = std::move(args);
   s.leases = std::make_unique<lease_clock>(s.args.opts.timing);

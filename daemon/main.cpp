@@ -510,8 +510,19 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
       if (cluster_node) cluster_node->fenced(shard, epoch);
     };
   }
+  // A critical actor died of an exception (actors/critical.hpp; logged
+  // already): exit as kill -9 would, for systemd to restart the daemon
+  // (Restart=on-failure) and the shards to be taken over from PostgreSQL.
+  // Not a graceful stop: it would have to drain the dead actor's work (a
+  // dead owner's accounts still run, owned by no one) with code whose state
+  // is unknown, while the crash's recovery is the one the fault tests prove.
+  auto exit_on_fatal = [](const std::string& reason) {
+    sd_notify("STATUS=exiting: " + reason);
+    std::cerr.flush();
+    _exit(cli::failed);
+  };
   actors::actor_runtime runtime(
-      rt_opts, {clock, *signer, streamers, store, log, metrics, &reader, &flussonic});
+      rt_opts, {clock, *signer, streamers, store, log, metrics, &reader, &flussonic, exit_on_fatal});
   // Changes land from several reader threads: one at a time, so the last
   // access list stored is built from the newest directory (two unserialized
   // calls could store an older list last: a streamer just PUT refused).

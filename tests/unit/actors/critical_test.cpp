@@ -1,0 +1,163 @@
+// Critical actors (actors/critical.hpp): a shard owner that dies of an
+// exception calls runtime_deps::on_fatal (the daemon exits on it), whether
+// it throws while it starts or later in a handler; owners that drain and
+// stop, and account actors that die, do not.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include "actors/runtime.hpp"
+#include "actors/runtime_hooks.hpp"
+
+using namespace maxsess;
+using namespace maxsess::actors;
+using namespace std::chrono_literals;
+
+namespace {
+
+// The memory store, made to throw where the test says: in the takeover
+// load of one shard (run by its owner) or in one account's load (run by
+// the account's actor).
+class throwing_store final : public account_store {
+ public:
+  void load(const std::string& account_id, load_fn done) override {
+    if (account_id == throw_on_account) throw std::runtime_error("load of " + account_id + " broke (test)");
+    inner.load(account_id, std::move(done));
+  }
+  void load_live(int shard, live_fn done) override {
+    if (shard == throw_on_shard.load()) throw std::runtime_error("takeover load broke (test)");
+    inner.load_live(shard, std::move(done));
+  }
+  void write(std::vector<storage::write_op> ops, write_fn done) override {
+    inner.write(std::move(ops), std::move(done));
+  }
+  std::atomic<int> throw_on_shard{-1};
+  std::string throw_on_account;  // set before the account's first request
+  memory_account_store inner;
+};
+
+class CriticalActors : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    streamer s;
+    s.id = 1;
+    s.host = "s1";
+    s.url = "http://s1";
+    streamers.put(s);
+    runtime_options opts;
+    opts.cluster = true;  // shards owned only when the test says so
+    opts.node_id = "n1";
+    opts.shards = 1;      // every account in shard 0
+    runtime_deps deps{clock, signer, streamers, store, log, metrics};
+    deps.on_fatal = [this](const std::string& reason) {
+      std::lock_guard lock(mutex);
+      fatal.push_back(reason);
+      changed.notify_all();
+    };
+    rt = std::make_unique<actor_runtime>(opts, deps);
+  }
+
+  std::vector<std::string> fatal_reasons() {
+    std::lock_guard lock(mutex);
+    return fatal;
+  }
+  // The first on_fatal call, or "" after 10 s without one.
+  std::string wait_fatal() {
+    std::unique_lock lock(mutex);
+    changed.wait_for(lock, 10s, [this] { return !fatal.empty(); });
+    return fatal.empty() ? "" : fatal.front();
+  }
+
+  link_outcome link(const std::string& account, const std::string& device) {
+    std::promise<link_outcome> p;
+    link_request r;
+    r.account_id = account;
+    r.device_id = device;
+    r.content.stream = "news";
+    rt->accounts().request_link(r, [&p](link_outcome o) { p.set_value(std::move(o)); });
+    auto f = p.get_future();
+    if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("no answer in 10 s");
+    return f.get();
+  }
+
+  // Until the shard's owner has taken over (it answers unavailable while
+  // it waits for its predecessor and loads).
+  link_result link_when_served(const std::string& account, const std::string& device) {
+    link_result r = link_result::unavailable;
+    for (int i = 0; i < 400 && (r = link(account, device).result) == link_result::unavailable; ++i)
+      std::this_thread::sleep_for(5ms);
+    return r;
+  }
+
+  void hand_off() {
+    auto old = rt->hooks().disown(0);
+    ASSERT_TRUE(old);
+    caf::scoped_actor self{rt->hooks().system};
+    bool drained = false;
+    self->request(old, 10s, drain_atom_v).receive([&](bool ok) { drained = ok; }, [](caf::error&) {});
+    ASSERT_TRUE(drained);
+  }
+
+  manual_clock clock;
+  link_signer signer = *link_signer::from_spec("k1:critical-test");
+  streamer_directory streamers;
+  throwing_store store;
+  std::ostringstream log_out;
+  logger log{log_out, log_level::debug, false, clock};
+  metric_registry metrics;
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::string> fatal;
+  std::unique_ptr<actor_runtime> rt;
+};
+
+TEST_F(CriticalActors, AnOwnerThatThrowsAsItStartsStopsTheNode) {
+  store.throw_on_shard = 0;
+  rt->hooks().own(0, 1);  // memory store: the takeover load runs in the owner's start
+  auto reason = wait_fatal();
+  EXPECT_NE(reason.find("shard 0 owner"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("takeover load broke (test)"), std::string::npos) << reason;
+  rt.reset();  // the log is read once no actor writes to it
+  EXPECT_NE(log_out.str().find("a critical actor died of an exception"), std::string::npos) << log_out.str();
+  EXPECT_EQ(fatal_reasons().size(), 1u);
+}
+
+TEST_F(CriticalActors, AnOwnerThatThrowsInAHandlerStopsTheNode) {
+  rt->hooks().own(0, 1);
+  ASSERT_EQ(link_when_served("a1", "d1"), link_result::approved);
+  hand_off();
+  EXPECT_TRUE(fatal_reasons().empty()) << "an owner that drains and stops is not a death";
+  // The next owner starts only when its predecessor's drain is answered:
+  // its takeover load then runs in that response's handler, and throws.
+  store.throw_on_shard = 0;
+  rt->hooks().own(0, 2);
+  auto reason = wait_fatal();
+  EXPECT_NE(reason.find("shard 0 owner"), std::string::npos) << reason;
+  EXPECT_NE(reason.find("takeover load broke (test)"), std::string::npos) << reason;
+}
+
+TEST_F(CriticalActors, AnAccountActorThatThrowsIsNotFatal) {
+  rt->hooks().own(0, 1);
+  ASSERT_EQ(link_when_served("a1", "d1"), link_result::approved);
+  store.throw_on_account = "a2";
+  // Its actor dies while it loads: the request is answered (retry), its
+  // owner logs the death and serves the account afresh next time.
+  EXPECT_EQ(link("a2", "d1").result, link_result::unavailable);
+  store.throw_on_account.clear();
+  // (Until the owner has taken the death in, a request still goes to the
+  // dead actor and is answered unavailable too.)
+  EXPECT_EQ(link_when_served("a2", "d1"), link_result::approved);
+  EXPECT_EQ(link("a1", "d2").result, link_result::approved) << "the shard is still served";
+  rt.reset();  // every owner drains and stops; then the log is read
+  EXPECT_TRUE(fatal_reasons().empty()) << fatal_reasons().front();
+  EXPECT_NE(log_out.str().find("account actor died"), std::string::npos) << log_out.str();
+  EXPECT_EQ(log_out.str().find("critical actor"), std::string::npos) << log_out.str();
+}
+
+}  // namespace
