@@ -6,14 +6,12 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <future>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
 
-#include "actors/runtime.hpp"
-#include "actors/runtime_hooks.hpp"
+#include "tests/unit/actors/runtime_calls.hpp"
 
 using namespace maxsess;
 using namespace maxsess::actors;
@@ -45,11 +43,7 @@ class throwing_store final : public account_store {
 class CriticalActors : public ::testing::Test {
  protected:
   void SetUp() override {
-    streamer s;
-    s.id = 1;
-    s.host = "s1";
-    s.url = "http://s1";
-    streamers.put(s);
+    streamers.put(test::one_streamer());
     runtime_options opts;
     opts.cluster = true;  // shards owned only when the test says so
     opts.node_id = "n1";
@@ -75,15 +69,7 @@ class CriticalActors : public ::testing::Test {
   }
 
   link_outcome link(const std::string& account, const std::string& device) {
-    std::promise<link_outcome> p;
-    link_request r;
-    r.account_id = account;
-    r.device_id = device;
-    r.content.stream = "news";
-    rt->accounts().request_link(r, [&p](link_outcome o) { p.set_value(std::move(o)); });
-    auto f = p.get_future();
-    if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("no answer in 10 s");
-    return f.get();
+    return test::link_and_wait(*rt, account, device);
   }
 
   // Until the shard's owner has taken over (it answers unavailable while
@@ -95,14 +81,7 @@ class CriticalActors : public ::testing::Test {
     return r;
   }
 
-  void hand_off() {
-    auto old = rt->hooks().disown(0);
-    ASSERT_TRUE(old);
-    caf::scoped_actor self{rt->hooks().system};
-    bool drained = false;
-    self->request(old, 10s, drain_atom_v).receive([&](bool ok) { drained = ok; }, [](caf::error&) {});
-    ASSERT_TRUE(drained);
-  }
+  void hand_off() { test::hand_off(*rt, 0); }
 
   manual_clock clock;
   link_signer signer = *link_signer::from_spec("k1:critical-test");

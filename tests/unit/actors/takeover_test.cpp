@@ -4,12 +4,10 @@
 // ended_at it was due.
 #include <gtest/gtest.h>
 
-#include <future>
 #include <sstream>
 #include <thread>
 
-#include "actors/runtime.hpp"
-#include "actors/runtime_hooks.hpp"
+#include "tests/unit/actors/runtime_calls.hpp"
 
 using namespace maxsess;
 using namespace maxsess::actors;
@@ -20,11 +18,7 @@ namespace {
 class Takeover : public ::testing::Test {
  protected:
   void SetUp() override {
-    streamer s;
-    s.id = 1;
-    s.host = "s1";
-    s.url = "http://s1";
-    streamers.put(s);
+    streamers.put(test::one_streamer());
     runtime_options opts;
     opts.cluster = true;
     opts.node_id = "n1";
@@ -34,27 +28,9 @@ class Takeover : public ::testing::Test {
   }
 
   link_outcome link(const std::string& account, const std::string& device) {
-    std::promise<link_outcome> p;
-    link_request r;
-    r.account_id = account;
-    r.device_id = device;
-    r.content.stream = "news";
-    rt->accounts().request_link(r, [&p](link_outcome o) { p.set_value(std::move(o)); });
-    auto f = p.get_future();
-    if (f.wait_for(10s) != std::future_status::ready) throw std::runtime_error("no answer in 10 s");
-    return f.get();
+    return test::link_and_wait(*rt, account, device);
   }
-
-  // Hands the shard off the way the lease keeper does: nobody serves it,
-  // the old owner drains.
-  void hand_off() {
-    auto old = rt->hooks().disown(0);
-    ASSERT_TRUE(old);
-    caf::scoped_actor self{rt->hooks().system};
-    bool drained = false;
-    self->request(old, 10s, drain_atom_v).receive([&](bool ok) { drained = ok; }, [](caf::error&) {});
-    ASSERT_TRUE(drained);
-  }
+  void hand_off() { test::hand_off(*rt, 0); }
 
   manual_clock clock;
   link_signer signer = *link_signer::from_spec("k1:takeover-test");
