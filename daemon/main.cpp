@@ -3,6 +3,7 @@
 // wiring backwards.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
@@ -516,7 +517,8 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   // Not a graceful stop: it would have to drain the dead actor's work (a
   // dead owner's accounts still run, owned by no one) with code whose state
   // is unknown, while the crash's recovery is the one the fault tests prove.
-  auto exit_on_fatal = [](const std::string& reason) {
+  auto exit_on_fatal = [](std::string reason) {
+    std::replace(reason.begin(), reason.end(), '\n', ' ');  // one line of sd_notify's state
     sd_notify("STATUS=exiting: " + reason);
     std::cerr.flush();
     _exit(cli::failed);
