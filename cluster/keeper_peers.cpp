@@ -3,6 +3,7 @@
 // shard count (hello), keeps one peer actor per node, and looks again when
 // an unreachable node's leases run out.
 #include <algorithm>
+#include <charconv>
 
 #include "cluster/keeper_state.hpp"
 #include "cluster/peer.hpp"
@@ -15,7 +16,18 @@ void connect(keeper_self self, const std::string& key, const std::string& addres
   if (colon == std::string::npos || s.connecting.count(key)) return;
   auto host = address.substr(0, colon);
   if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
-  auto port = static_cast<uint16_t>(std::stoi(address.substr(colon + 1)));
+  // The address comes from the nodes table, which any node (or an
+  // operator) writes: a bad one is that node's problem, never a reason for
+  // this keeper to throw (that stops the daemon: actors/critical.hpp).
+  uint16_t port = 0;
+  const char* first = address.data() + colon + 1;
+  const char* last = address.data() + address.size();
+  auto [end, ec] = std::from_chars(first, last, port);
+  if (ec != std::errc{} || end != last || port == 0) {
+    s.args.log->error_repeated("cluster", "ignoring a node whose cluster address has no valid port",
+                               {{"node", key}, {"address", address}});
+    return;
+  }
   s.connecting.insert(key);
   auto mm = self->system().middleman().actor_handle();
   auto timeout = s.args.opts.timing.renew_every * 2;

@@ -1,6 +1,7 @@
 // What a cluster refuses at start-up, with the message an operator needs:
 // another shard count, a single-node daemon on a cluster's database, a node
-// id already in use elsewhere, and cluster mode without cluster.listen.
+// id already in use elsewhere, and cluster mode without cluster.listen; a
+// node row it cannot use (another protocol, an address without a port).
 #include <gtest/gtest.h>
 
 #include "tests/support/cluster.hpp"
@@ -68,6 +69,18 @@ TEST_F(ClusterRefusals, MisconfiguredNodesRefuseToStartWithAClearMessage) {
   EXPECT_TRUE(cluster::eventually([&] { return c->log(0).find("another protocol version") != std::string::npos; }, 10s))
       << "the running node did not say it ignores a node of another protocol version";
   query_scalar(c->dsn(), "delete from cluster_nodes where node_id = 'old-build' returning 1");
+
+  // A node row of our protocol whose cluster address has no valid port (a
+  // hand-edited row): the running node says so and goes on (parsing it used
+  // to throw in the lease keeper, which now stops the daemon).
+  query_scalar(c->dsn(),
+               "insert into cluster_nodes (node_id, http_address, cluster_address, protocol_version)"
+               " select 'bad-port', '127.0.0.1:1', '127.0.0.1:http', protocol_version"
+               " from cluster_nodes where node_id = '" + c->node_id(0) + "' returning 1");
+  EXPECT_TRUE(cluster::eventually([&] { return c->log(0).find("has no valid port") != std::string::npos; }, 10s))
+      << "the running node did not say it ignores a node whose address has no valid port";
+  EXPECT_TRUE(c->running(0));
+  query_scalar(c->dsn(), "delete from cluster_nodes where node_id = 'bad-port' returning 1");
 
   // Cluster mode without a listen address is a configuration error.
   env = c->env_of(other);
