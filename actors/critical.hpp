@@ -1,7 +1,8 @@
 #pragma once
 // Actors a node cannot serve without: a shard's owner (every request and
 // deadline of its accounts goes through it), the webhook actor, the
-// streamer supervisor, the cluster's lease keeper. CAF ends an actor whose
+// streamer supervisor and each streamer's actor, the cluster's lease keeper
+// and its entry (the other nodes' way in). CAF ends an actor whose
 // handler throws; without this, such an actor's work would stop while the
 // node went on answering /health as if nothing had happened (a shard
 // answering errors until someone restarted the daemon, its accounts' pending

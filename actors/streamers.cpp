@@ -742,6 +742,8 @@ void push_kills(streamer_actor* self) {
 }
 
 caf::behavior streamer_fn(streamer_actor* self, const context* ctx, streamer s, worker* io) {
+  // Nothing watches it: dead, its streamer would silently get no sync or kill.
+  guard_critical(self, *ctx, "streamer " + std::to_string(s.id) + " actor");
   auto& st = self->state;
   st.ctx = ctx;
   st.s = std::move(s);

@@ -518,7 +518,8 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   // dead owner's accounts still run, owned by no one) with code whose state
   // is unknown, while the crash's recovery is the one the fault tests prove.
   auto exit_on_fatal = [](std::string reason) {
-    std::replace(reason.begin(), reason.end(), '\n', ' ');  // one line of sd_notify's state
+    for (auto& c : reason)
+      if (c == '\n' || c == '\r') c = ' ';  // one line of sd_notify's state
     sd_notify("STATUS=exiting: " + reason);
     std::cerr.flush();
     _exit(cli::failed);

@@ -25,7 +25,7 @@ namespace {
 class throwing_store final : public account_store {
  public:
   void load(const std::string& account_id, load_fn done) override {
-    if (account_id == throw_on_account) throw std::runtime_error("load of " + account_id + " broke (test)");
+    if (account_id == throwing_account()) throw std::runtime_error("load of " + account_id + " broke (test)");
     inner.load(account_id, std::move(done));
   }
   void load_live(int shard, live_fn done) override {
@@ -35,9 +35,20 @@ class throwing_store final : public account_store {
   void write(std::vector<storage::write_op> ops, write_fn done) override {
     inner.write(std::move(ops), std::move(done));
   }
+  void throw_on_account(std::string account) {
+    std::lock_guard lock(mutex_);
+    throw_on_account_ = std::move(account);
+  }
   std::atomic<int> throw_on_shard{-1};
-  std::string throw_on_account;  // set before the account's first request
   memory_account_store inner;
+
+ private:
+  std::string throwing_account() {
+    std::lock_guard lock(mutex_);
+    return throw_on_account_;
+  }
+  std::mutex mutex_;
+  std::string throw_on_account_;
 };
 
 class CriticalActors : public ::testing::Test {
@@ -110,25 +121,28 @@ TEST_F(CriticalActors, AnOwnerThatThrowsAsItStartsStopsTheNode) {
 TEST_F(CriticalActors, AnOwnerThatThrowsInAHandlerStopsTheNode) {
   rt->hooks().own(0, 1);
   ASSERT_EQ(link_when_served("a1", "d1"), link_result::approved);
-  hand_off();
+  ASSERT_NO_FATAL_FAILURE(hand_off());
   EXPECT_TRUE(fatal_reasons().empty()) << "an owner that drains and stops is not a death";
-  // The next owner starts only when its predecessor's drain is answered:
-  // its takeover load then runs in that response's handler, and throws.
+  // The next owner first asks its predecessor to drain and starts when
+  // that request is answered (or fails: the predecessor is gone): its
+  // takeover load then runs in a response handler, and throws.
   store.throw_on_shard = 0;
   rt->hooks().own(0, 2);
   auto reason = wait_fatal();
   EXPECT_NE(reason.find("shard 0 owner"), std::string::npos) << reason;
   EXPECT_NE(reason.find("takeover load broke (test)"), std::string::npos) << reason;
+  rt.reset();  // the first owner has surely quit now: it was not a death
+  EXPECT_EQ(fatal_reasons().size(), 1u);
 }
 
 TEST_F(CriticalActors, AnAccountActorThatThrowsIsNotFatal) {
   rt->hooks().own(0, 1);
   ASSERT_EQ(link_when_served("a1", "d1"), link_result::approved);
-  store.throw_on_account = "a2";
+  store.throw_on_account("a2");
   // Its actor dies while it loads: the request is answered (retry), its
   // owner logs the death and serves the account afresh next time.
   EXPECT_EQ(link("a2", "d1").result, link_result::unavailable);
-  store.throw_on_account.clear();
+  store.throw_on_account("");
   // (Until the owner has taken the death in, a request still goes to the
   // dead actor and is answered unavailable too.)
   EXPECT_EQ(link_when_served("a2", "d1"), link_result::approved);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <future>
+#include <memory>
 #include <stdexcept>
 
 #include "actors/runtime.hpp"
@@ -26,20 +27,22 @@ inline streamer one_streamer() {
 // (10 s at most: a test that hangs names the request).
 inline link_outcome link_and_wait(actor_runtime& rt, const std::string& account, const std::string& device,
                                   const std::string& stream = "news") {
-  std::promise<link_outcome> p;
+  // Shared: an answer after the timeout must not reach a promise gone with this frame.
+  auto p = std::make_shared<std::promise<link_outcome>>();
   link_request r;
   r.account_id = account;
   r.device_id = device;
   r.content.stream = stream;
-  rt.accounts().request_link(r, [&p](link_outcome o) { p.set_value(std::move(o)); });
-  auto f = p.get_future();
+  rt.accounts().request_link(r, [p](link_outcome o) { p->set_value(std::move(o)); });
+  auto f = p->get_future();
   if (f.wait_for(std::chrono::seconds(10)) != std::future_status::ready)
     throw std::runtime_error("no answer in 10 s to the link of " + account + "/" + device);
   return f.get();
 }
 
 // Hands `shard` off the way the lease keeper does: nobody serves it, the
-// old owner drains. Fails the test when there is no owner or it does not drain.
+// old owner drains. Fails the test when there is no owner or it does not
+// drain (call it in ASSERT_NO_FATAL_FAILURE: the assertions return from here only).
 inline void hand_off(actor_runtime& rt, int shard) {
   auto old = rt.hooks().disown(shard);
   ASSERT_TRUE(old);

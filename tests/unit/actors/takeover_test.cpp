@@ -52,7 +52,7 @@ TEST_F(Takeover, NothingIsServedBeforeTheShardIsTaken) {
 TEST_F(Takeover, AHandedOffShardAnswersUnavailableAndItsWritesCarryTheNewEpoch) {
   rt->hooks().own(0, 1);
   ASSERT_EQ(link("a1", "d1").result, link_result::approved);
-  hand_off();
+  ASSERT_NO_FATAL_FAILURE(hand_off());
   EXPECT_EQ(link("a1", "d2").result, link_result::unavailable);
   rt->hooks().own(0, 2);
   // The new owner serves once it has heard its predecessor is done (one
@@ -70,7 +70,7 @@ TEST_F(Takeover, WhatExpiredWhileNobodyOwnedTheShardEndsAtTakeoverWithItsDueTime
   auto o = link("a1", "d1");
   ASSERT_EQ(o.result, link_result::approved);
   auto started = store.session("a1", "d1")->started_at;
-  hand_off();
+  ASSERT_NO_FATAL_FAILURE(hand_off());
   clock.advance(10min);  // nobody owns the shard meanwhile: no timer can end it
   EXPECT_EQ(store.session("a1", "d1")->status, session_status::pending);
   rt->hooks().own(0, 2);
