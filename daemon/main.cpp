@@ -3,7 +3,6 @@
 // wiring backwards.
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdlib>
