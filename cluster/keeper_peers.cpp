@@ -3,28 +3,23 @@
 // shard count (hello), keeps one peer actor per node, and looks again when
 // an unreachable node's leases run out.
 #include <algorithm>
-#include <charconv>
 
 #include "cluster/keeper_state.hpp"
 #include "cluster/peer.hpp"
+#include "config/config.hpp"
 
 namespace maxsess::cluster::keeping {
 
 void connect(keeper_self self, const std::string& key, const std::string& address) {
   auto& s = self->state;
-  auto colon = address.rfind(':');
-  if (colon == std::string::npos || s.connecting.count(key)) return;
-  auto host = address.substr(0, colon);
-  if (host.size() > 1 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  if (s.connecting.count(key)) return;
   // The address comes from the nodes table, which any node (or an
   // operator) writes: a bad one is that node's problem, never a reason for
   // this keeper to throw (that stops the daemon: actors/critical.hpp).
+  std::string host;
   uint16_t port = 0;
-  const char* first = address.data() + colon + 1;
-  const char* last = address.data() + address.size();
-  auto [end, ec] = std::from_chars(first, last, port);
-  if (ec != std::errc{} || end != last || port == 0) {
-    s.args.log->error_repeated("cluster", "ignoring a node whose cluster address has no valid port",
+  if (!config::split_host_port(address, host, port)) {
+    s.args.log->error_repeated("cluster", "ignoring a node whose cluster address has no valid port or host",
                                {{"node", key}, {"address", address}});
     return;
   }
