@@ -397,6 +397,17 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
                                             ctx->opts.decisions, ctx->deps.signer,
                                             ctx->deps.streamers,
                                             ctx->opts.cluster ? ctx->opts.node_id : std::string{});
+  if (args.after_death) {
+    // Counted as a write of ours in flight, so start_load waits for it like
+    // for our own (whatever the barrier's status: what it waited for was
+    // answered), and the last write's answer starts the load.
+    const auto id = s.next_write++;
+    s.writes_in_flight.emplace(id, [](write_status) {});
+    ctx->deps.store.after_writes(args.account_id,
+                                 [handle = caf::actor_cast<account_actor_impl>(self), id](write_status) {
+                                   caf::anon_send(handle, written_atom_v, id, write_status::ok);
+                                 });
+  }
   if (args.preloaded) {
     s.loading = true;  // requests wait for this message, first in the mailbox
     self->send(self, loaded_atom_v, std::move(*args.preloaded));

@@ -19,6 +19,10 @@ struct account_actor_args {
   std::shared_ptr<shared_wake_schedule> wakes;
   // Loaded by the shard owner at takeover: no load of its own.
   std::optional<storage::account_snapshot> preloaded;
+  // The account's previous actor died (an exception) and may have left
+  // writes in flight: the first load waits until they were answered
+  // (account_store::after_writes), so it cannot miss a row they add.
+  bool after_death = false;
 };
 
 account_actor spawn_account_actor(caf::actor_system& sys, const context* ctx, account_actor_args args);

@@ -49,6 +49,10 @@ void pg_account_store::write(std::vector<storage::write_op> ops, write_fn done) 
   writer_.submit(std::move(ops), std::move(done));
 }
 
+void pg_account_store::after_writes(const std::string& account_id, write_fn done) {
+  writer_.after(account_id, std::move(done));
+}
+
 void memory_account_store::load(const std::string& account_id, load_fn done) {
   std::optional<storage::account_snapshot> snap;
   {
@@ -93,6 +97,17 @@ void memory_account_store::write(std::vector<storage::write_op> ops, write_fn do
   apply(std::move(ops), std::move(done));
 }
 
+void memory_account_store::after_writes(const std::string&, write_fn done) {
+  {
+    std::lock_guard lock(mutex_);
+    if (hold_) {
+      held_.emplace_back(std::vector<storage::write_op>{}, std::move(done));
+      return;
+    }
+  }
+  done(storage::write_status::ok);
+}
+
 void memory_account_store::hold_writes(bool on) {
   std::lock_guard lock(mutex_);
   hold_ = on;
@@ -116,7 +131,9 @@ void memory_account_store::release_one(bool ok) {
     w = std::move(held_.front());
     held_.erase(held_.begin());
   }
-  if (ok)
+  if (w.first.empty())
+    w.second(storage::write_status::ok);  // after_writes: nothing to apply or count
+  else if (ok)
     apply(std::move(w.first), std::move(w.second));
   else
     w.second(storage::write_status::failed);

@@ -27,6 +27,10 @@ class account_store {
   virtual void load_live(int shard, live_fn done) = 0;
   // done runs only after the ops are durable (or failed as a whole).
   virtual void write(std::vector<storage::write_op> ops, write_fn done) = 0;
+  // done runs once every write() made before for `account_id` was answered
+  // (batch_writer::after): what an account actor that died left in flight
+  // lands before its successor reads the account.
+  virtual void after_writes(const std::string& account_id, write_fn done) = 0;
 };
 
 // PostgreSQL: loads on the reader pool, writes through the group-commit writer.
@@ -41,6 +45,7 @@ class pg_account_store final : public account_store {
   void load(const std::string& account_id, load_fn done) override;
   void load_live(int shard, live_fn done) override;
   void write(std::vector<storage::write_op> ops, write_fn done) override;
+  void after_writes(const std::string& account_id, write_fn done) override;
 
  private:
   void drain();  // on a pool thread: read what is queued, then go on if more came
@@ -58,6 +63,8 @@ class memory_account_store final : public account_store {
   void load(const std::string& account_id, load_fn done) override;
   void load_live(int shard, live_fn done) override;
   void write(std::vector<storage::write_op> ops, write_fn done) override;
+  // At once, or (hold_writes) held behind every held write, as a write of no ops.
+  void after_writes(const std::string& account_id, write_fn done) override;
 
   void fail_writes(bool on);
   void fail_loads(bool on);

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "actors/account_actor.hpp"
 #include "actors/critical.hpp"
@@ -34,6 +35,9 @@ struct shard_owner_state {
   bool preloading = false;
   bool waiting = false;  // for the predecessor's drain
   std::set<std::string> touched;
+  // Accounts whose actor died (an exception) and has no successor yet: the
+  // successor's first load waits for the writes it may have left in flight.
+  std::unordered_set<std::string> died;
   recent_events applied;  // webhook events made durable here (redeliveries are skipped)
   // The account actors' deadlines; a timer for the earliest only.
   std::shared_ptr<shared_wake_schedule> wakes = std::make_shared<shared_wake_schedule>();
@@ -55,9 +59,10 @@ account_actor owner(shard_self self, const std::string& account_id) {
   if (!e.actor) {
     auto& s = self->state;
     if (s.preloading) s.touched.insert(account_id);
-    e.actor = spawn_account_actor(
-        self->system(), s.ctx,
-        {account_id, s.args.shard, s.args.epoch, caf::actor_cast<shard_parent>(self), s.wakes, std::nullopt});
+    const bool after_death = !s.died.empty() && s.died.erase(account_id) > 0;
+    e.actor = spawn_account_actor(self->system(), s.ctx,
+                                  {account_id, s.args.shard, s.args.epoch, caf::actor_cast<shard_parent>(self),
+                                   s.wakes, std::nullopt, after_death});
     self->monitor(e.actor);
   }
   ++e.forwarded;
@@ -151,10 +156,12 @@ local_shard_actor::behavior_type shard_owner_fn(shard_self self, const context* 
     auto& accounts = self->state.accounts;
     for (auto i = accounts.begin(); i != accounts.end(); ++i) {
       if (i->second.actor.address() == dm.source) {
-        if (dm.reason)
+        if (dm.reason) {
           self->state.ctx->deps.log.error("shard", "account actor died",
                                           {{"account", i->first},
                                            {"reason", caf::to_string(dm.reason)}});
+          self->state.died.insert(i->first);
+        }
         accounts.erase(i);
         break;
       }

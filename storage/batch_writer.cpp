@@ -100,7 +100,7 @@ struct lane {
         conn = std::make_unique<connection>(dsn, options);
       auto result = apply_ops(*conn, ops);
       std::lock_guard<std::mutex> lock(mutex);
-      counters.commits++;
+      if (!ops.empty()) counters.commits++;  // a barrier alone (after()) commits nothing
       counters.ops += ops.size();
       return result;
     } catch (const std::exception& e) {
@@ -214,6 +214,7 @@ struct lane {
 
 struct batch_writer::impl {
   std::vector<std::unique_ptr<lane>> lanes;
+  std::size_t lane_of(const std::string& account_id) const;
 };
 
 batch_writer::batch_writer(std::string dsn, int batch_max_rows,
@@ -243,11 +244,19 @@ batch_writer::~batch_writer() {
 // One account's writes always take the same lane, so they commit in the
 // order they were submitted (a lane is FIFO); different accounts' writes
 // never depend on each other's order.
+std::size_t batch_writer::impl::lane_of(const std::string& account_id) const {
+  return lanes.size() > 1 ? fnv1a64(account_id) % lanes.size() : 0;
+}
+
 void batch_writer::submit(std::vector<write_op> ops, done_fn done) {
-  std::size_t i = 0;
-  if (impl_->lanes.size() > 1 && !ops.empty())
-    i = fnv1a64(account_of(ops.front())) % impl_->lanes.size();
+  const std::size_t i = ops.empty() ? 0 : impl_->lane_of(account_of(ops.front()));
   impl_->lanes[i]->submit(std::move(ops), std::move(done));
+}
+
+// An empty submit commits nothing (apply_ops only checks the connection)
+// and is answered in its lane's order, after what was queued before it.
+void batch_writer::after(const std::string& account_id, done_fn done) {
+  impl_->lanes[impl_->lane_of(account_id)]->submit({}, std::move(done));
 }
 
 void batch_writer::flush_and_stop() {

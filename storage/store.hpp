@@ -326,6 +326,11 @@ class batch_writer {
                int connections = 1);
   ~batch_writer();  // flush_and_stop()
   void submit(std::vector<write_op> ops, done_fn done);
+  // done() once every submit made before this call for `account_id` was
+  // answered (its lane is FIFO): a barrier, submitted as an empty submit on
+  // the account's lane. ok, or failed when the database was unreachable
+  // (the writes before it were answered either way).
+  void after(const std::string& account_id, done_fn done);
   // Commits everything submitted so far, then stops the thread. Idempotent.
   void flush_and_stop();
 

@@ -1,6 +1,7 @@
 // storage::batch_writer: group commit, per-submit outcomes, failures,
 // flush on stop.
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "tests/integration/storage/storage_test_util.hpp"
@@ -265,6 +266,50 @@ TEST_F(StorageBatchWriter, AnEmptySubmitIsOk) {
   writer.submit({}, [&](write_status st) { done.add(st); });
   ASSERT_TRUE(done.wait(1));
   EXPECT_EQ(done.values()[0], write_status::ok);
+}
+
+// after(): the barrier a dead account actor's successor waits on before it
+// reads the account (actors/account_actor.cpp, after_death).
+TEST_F(StorageBatchWriter, AfterAnswersOnceTheAccountsEarlierSubmitsAreCommitted) {
+  storage::batch_writer writer(dsn, 8, 2ms, 0ms, 3);
+  std::mutex m;
+  std::vector<std::string> order;
+  collector<write_status> done;
+  constexpr int rows = 40;
+  for (int i = 0; i < rows; ++i)
+    writer.submit({upsert(bare_session("acc7", "d" + std::to_string(i)), 1)}, [&, i](write_status st) {
+      std::lock_guard lock(m);
+      order.push_back("d" + std::to_string(i));
+      done.add(st);
+    });
+  std::string seen;
+  writer.after("acc7", [&](write_status st) {
+    // Another connection already sees every row submitted before.
+    seen = test::query_scalar(dsn, "SELECT count(*) FROM playback_sessions WHERE account_id = 'acc7'");
+    std::lock_guard lock(m);
+    order.push_back("after");
+    done.add(st);
+  });
+  ASSERT_TRUE(done.wait(rows + 1));
+  for (auto st : done.values()) EXPECT_EQ(st, write_status::ok);
+  EXPECT_EQ(seen, std::to_string(rows));
+  std::lock_guard lock(m);
+  EXPECT_EQ(order.back(), "after") << "answered before a write submitted ahead of it";
+}
+
+TEST_F(StorageBatchWriter, AfterOnAnIdleWriterCommitsNothingAndFailsWithoutADatabase) {
+  storage::batch_writer writer(dsn, 64, 0ms);
+  collector<write_status> done;
+  writer.after("nobody", [&](write_status st) { done.add(st); });
+  ASSERT_TRUE(done.wait(1));
+  EXPECT_EQ(done.values()[0], write_status::ok);
+  EXPECT_EQ(writer.get_stats().commits, 0u) << "a barrier alone is not a commit";
+
+  storage::batch_writer unreachable(unreachable_dsn(), 64, 0ms);
+  collector<write_status> refused;
+  unreachable.after("nobody", [&](write_status st) { refused.add(st); });
+  ASSERT_TRUE(refused.wait(1));
+  EXPECT_EQ(refused.values()[0], write_status::failed);
 }
 
 }  // namespace

@@ -103,6 +103,19 @@ class scripted_store final : public account_store {
     finish(std::move(ops), std::move(done), scripted.value_or(write_status::ok));
   }
 
+  // A barrier (account_store::after_writes): held behind the held writes
+  // like one of no ops, not logged.
+  void after_writes(const std::string& account_id, write_fn done) override {
+    {
+      std::lock_guard lock(mutex_);
+      if (hold_) {
+        held_.emplace_back(std::vector<write_op>{}, std::move(done));
+        return;
+      }
+    }
+    inner_.after_writes(account_id, std::move(done));
+  }
+
   // The next write (not held) is answered `st` (fenced, failed) at once.
   void answer_next(write_status st) {
     std::lock_guard lock(mutex_);
@@ -160,7 +173,9 @@ class scripted_store final : public account_store {
 
  private:
   void finish(std::vector<write_op> ops, write_fn done, write_status st) {
-    if (st == write_status::ok)
+    if (ops.empty())
+      done(write_status::ok);  // a barrier: what was held before it is answered
+    else if (st == write_status::ok)
       inner_.write(std::move(ops), std::move(done));
     else
       done(st);
