@@ -111,7 +111,7 @@ void push_kills(const context* ctx, std::vector<kill_order> kills) {
 std::vector<audit_event> audit_events_of(const std::vector<write_op>& writes) {
   std::vector<audit_event> out;
   for (auto& w : writes)
-    if (w.what == write_op::kind::insert_event) out.push_back(w.event.event);
+    if (w.what == write_op::kind::insert_event) out.push_back(w.event().event);
   return out;
 }
 

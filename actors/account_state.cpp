@@ -153,7 +153,7 @@ void account_state::record_auth_denial(const playback_session& s, const auth_req
                                        std::string reason, sys_time now,
                                        std::vector<storage::write_op>& writes) {
   record_event(audit_kind::denied, s.device_id, std::move(reason), &s, now, writes);
-  auto& ev = writes.back().event.event;
+  auto& ev = writes.back().event().event;
   ev.stream = req.stream;  // what Flussonic was asked to play, from where
   ev.client_ip = req.ip;
 }
@@ -162,7 +162,7 @@ void account_state::record_play_kill(const std::string& device_id, const play_re
                                      std::string reason, sys_time now,
                                      std::vector<storage::write_op>& writes) {
   record_event(audit_kind::killed, device_id, std::move(reason), nullptr, now, writes);
-  auto& ev = writes.back().event.event;
+  auto& ev = writes.back().event().event;
   ev.stream = r.stream;
   ev.streamer_id = r.streamer_id;
   ev.client_ip = r.ip;
@@ -216,7 +216,7 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
         out.max_sessions = limit;
         for (auto* h : holders) out.holders.push_back(*h);
         record_event(audit_kind::denied, req.device_id, "max_sessions_reached", nullptr, now, writes);
-        auto& ev = writes.back().event.event;
+        auto& ev = writes.back().event().event;
         ev.stream = req.content.stream;
         ev.streamer_id = req.streamer_id;
         ev.client_ip = req.client_ip;
@@ -292,7 +292,7 @@ audit_event& account_state::record_shadow(shadow_note::kind k, const std::string
   fx.shadow.push_back(note(k, device_id, reason));
   record_event(k == shadow_note::kind::would_kill ? audit_kind::would_kill : audit_kind::would_deny, device_id,
                reason, subject, now, fx.writes);
-  return fx.writes.back().event.event;
+  return fx.writes.back().event().event;
 }
 
 link_outcome account_state::request_link(const link_request& req, sys_time now, side_effects& fx) {
@@ -489,7 +489,7 @@ void account_state::kill_over_limit(sys_time now, side_effects& fx) {
       kill_session(s, end_reason::killed_over_limit, now, fx);
       record_event(audit_kind::killed, s.device_id, to_string(end_reason::killed_over_limit), &s, now,
                    fx.writes);
-      fx.writes.back().event.event.holders = kept;
+      fx.writes.back().event().event.holders = kept;
       continue;
     }
     // Shadow: it plays on, over the limit and no longer counted, as if

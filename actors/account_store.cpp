@@ -150,20 +150,20 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
     for (auto& op : ops) {
       switch (op.what) {
         case storage::write_op::kind::upsert_session: {
-          shard_of_[op.upsert.session.account_id] = op.upsert.shard;
-          auto& rows = accounts_[op.upsert.session.account_id].sessions;
+          shard_of_[op.upsert().session.account_id] = op.upsert().shard;
+          auto& rows = accounts_[op.upsert().session.account_id].sessions;
           auto i = std::find_if(rows.begin(), rows.end(), [&](auto& r) {
-            return r.device_id == op.upsert.session.device_id;
+            return r.device_id == op.upsert().session.device_id;
           });
           if (i == rows.end()) {
-            rows.push_back(op.upsert.session);
+            rows.push_back(op.upsert().session);
           } else {
             // As the SQL upsert: the same session's counters and "last
             // seen" only grow.
-            const bool same = i->started_at == op.upsert.session.started_at;
+            const bool same = i->started_at == op.upsert().session.started_at;
             const auto bytes = i->bytes, duration = i->duration_s;
             const auto seen = i->updated_at;
-            *i = op.upsert.session;
+            *i = op.upsert().session;
             if (same) {
               i->bytes = std::max(i->bytes, bytes);
               i->duration_s = std::max(i->duration_s, duration);
@@ -176,7 +176,7 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
           // The journal folded at once (maxsess_fold_progress): what a new
           // owner's load would see.
           ++journaled_;
-          const auto& e = op.progress;
+          const auto& e = op.progress();
           for (auto& r : accounts_[e.account_id].sessions)
             if (r.device_id == e.device_id && (!r.ended_at || e.at <= *r.ended_at) &&
                 std::any_of(r.flussonic.begin(), r.flussonic.end(),
@@ -188,21 +188,21 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
           break;
         }
         case storage::write_op::kind::delete_session: {
-          auto& rows = accounts_[op.del.account_id].sessions;
+          auto& rows = accounts_[op.del().account_id].sessions;
           rows.erase(std::remove_if(rows.begin(), rows.end(),
-                                    [&](auto& r) { return r.device_id == op.del.device_id; }),
+                                    [&](auto& r) { return r.device_id == op.del().device_id; }),
                      rows.end());
           break;
         }
         case storage::write_op::kind::upsert_account:
-          accounts_[op.account.settings.account_id].settings = op.account.settings;
+          accounts_[op.account().settings.account_id].settings = op.account().settings;
           break;
         case storage::write_op::kind::insert_event:
-          events_.push_back(op.event.event);
+          events_.push_back(op.event().event);
           events_.back().id = static_cast<int64_t>(events_.size());
           break;
         case storage::write_op::kind::delete_account:
-          accounts_[op.account.settings.account_id].settings.reset();
+          accounts_[op.account().settings.account_id].settings.reset();
           break;
       }
     }

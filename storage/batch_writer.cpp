@@ -25,14 +25,14 @@ using detail::write_session_options;
 namespace {
 const std::string& account_of(const write_op& op) {
   switch (op.what) {
-    case write_op::kind::upsert_session: return op.upsert.session.account_id;
-    case write_op::kind::delete_session: return op.del.account_id;
+    case write_op::kind::upsert_session: return op.upsert().session.account_id;
+    case write_op::kind::delete_session: return op.del().account_id;
     case write_op::kind::upsert_account:
-    case write_op::kind::delete_account: return op.account.settings.account_id;
-    case write_op::kind::insert_event: return op.event.event.account_id;
-    case write_op::kind::journal_progress: return op.progress.account_id;
+    case write_op::kind::delete_account: return op.account().settings.account_id;
+    case write_op::kind::insert_event: return op.event().event.account_id;
+    case write_op::kind::journal_progress: return op.progress().account_id;
   }
-  return op.upsert.session.account_id;
+  return op.upsert().session.account_id;
 }
 }  // namespace
 

@@ -76,11 +76,11 @@ statement sessions_statement(const std::vector<const write_op*>& upserts) {
     return v ? a.int8(static_cast<int64_t>(*v)) : a.null();
   };
   for (const auto* op : upserts) {
-    const auto& s = op->upsert.session;
+    const auto& s = op->upsert().session;
     c[0].text(s.account_id);
     c[1].text(s.device_id);
-    c[2].int4(op->upsert.shard);
-    c[3].int8(op->upsert.epoch);
+    c[2].int4(op->upsert().shard);
+    c[3].int8(op->upsert().epoch);
     c[4].text(to_string(s.status));
     c[5].text(to_string(s.content.type));
     c[6].text(s.content.stream);
@@ -118,7 +118,7 @@ statement sessions_statement(const std::vector<const write_op*>& upserts) {
 statement events_statement(const std::vector<const write_op*>& inserts) {
   array_literal c[11];
   for (const auto* op : inserts) {
-    const auto& e = op->event.event;
+    const auto& e = op->event().event;
     c[0].text(e.account_id);
     c[1].text(e.device_id);
     c[2].integer(to_unix_ms(e.at));
@@ -147,7 +147,7 @@ statement progress_statement(const std::vector<const write_op*>& entries) {
     lines.append(num, r.ptr);
   };
   for (const auto* op : entries) {
-    const auto& e = op->progress;
+    const auto& e = op->progress();
     lines += e.account_id;
     lines += '\t';
     lines += e.device_id;
@@ -172,18 +172,18 @@ statement statement_for(const write_op& op) {
       return sessions_statement({&op});
     case write_op::kind::delete_session: {
       param_list p;
-      p.text(op.del.account_id).text(op.del.device_id).integer(op.del.epoch);
+      p.text(op.del().account_id).text(op.del().device_id).integer(op.del().epoch);
       return {stmt_delete_session, sql_delete_session, std::move(p)};
     }
     case write_op::kind::upsert_account: {
-      const auto& a = op.account.settings;
+      const auto& a = op.account().settings;
       param_list p;
       p.text(a.account_id).integer(a.max_sessions).boolean(a.exempt);
       return {stmt_upsert_account, sql_upsert_account, std::move(p)};
     }
     case write_op::kind::delete_account: {
       param_list p;
-      p.text(op.account.settings.account_id);
+      p.text(op.account().settings.account_id);
       return {stmt_delete_account, sql_delete_account, std::move(p)};
     }
     case write_op::kind::insert_event:
@@ -221,22 +221,22 @@ struct lease_claim {
 std::optional<lease_claim> claim_of(const write_op& op) {
   switch (op.what) {
     case write_op::kind::upsert_session:
-      if (op.upsert.owner.empty())
+      if (op.upsert().owner.empty())
         return std::nullopt;
-      return lease_claim{op.upsert.shard, &op.upsert.owner, op.upsert.epoch};
+      return lease_claim{op.upsert().shard, &op.upsert().owner, op.upsert().epoch};
     case write_op::kind::delete_session:
-      if (op.del.owner.empty())
+      if (op.del().owner.empty())
         return std::nullopt;
-      return lease_claim{op.del.shard, &op.del.owner, op.del.epoch};
+      return lease_claim{op.del().shard, &op.del().owner, op.del().epoch};
     case write_op::kind::upsert_account:
     case write_op::kind::delete_account:
-      if (op.account.owner.empty())
+      if (op.account().owner.empty())
         return std::nullopt;
-      return lease_claim{op.account.shard, &op.account.owner, op.account.epoch};
+      return lease_claim{op.account().shard, &op.account().owner, op.account().epoch};
     case write_op::kind::insert_event:
-      if (op.event.owner.empty())
+      if (op.event().owner.empty())
         return std::nullopt;
-      return lease_claim{op.event.shard, &op.event.owner, op.event.epoch};
+      return lease_claim{op.event().shard, &op.event().owner, op.event().epoch};
     case write_op::kind::journal_progress:
       return std::nullopt;  // a record of a report, not an owner's write
   }
@@ -382,12 +382,12 @@ struct row_ref {
 row_ref row_of(const write_op& op) {
   switch (op.what) {
     case write_op::kind::upsert_session:
-      return {0, op.upsert.session.account_id, op.upsert.session.device_id};
+      return {0, op.upsert().session.account_id, op.upsert().session.device_id};
     case write_op::kind::delete_session:
-      return {0, op.del.account_id, op.del.device_id};
+      return {0, op.del().account_id, op.del().device_id};
     case write_op::kind::upsert_account:
     case write_op::kind::delete_account:
-      return {1, op.account.settings.account_id, {}};
+      return {1, op.account().settings.account_id, {}};
     case write_op::kind::insert_event:
     case write_op::kind::journal_progress:
       break;  // never coalesced (see coalesced())

@@ -41,6 +41,7 @@ struct measured {
   double settle_s = 0;
   double db_busy_s = 0;  // the takeover loads' statements ran until then (since start)
   int exit_code = 0;
+  double stop_s = 0;  // SIGTERM to exit
 };
 
 measured measure_daemon(const options& o, const std::string& dsn, int quiet_ms, const char* status) {
@@ -72,7 +73,9 @@ measured measure_daemon(const options& o, const std::string& dsn, int quiet_ms, 
                                std::to_string(memory_devices) + " " + status +
                                " sessions: " + r.body.substr(0, 300));
   }
-  m.exit_code = d.stop();
+  const auto t_stop = clk::now();
+  m.exit_code = d.stop();  // SIGTERM: every shard owner drains its accounts
+  m.stop_s = std::chrono::duration<double>(clk::now() - t_stop).count();
   untrack_pid(d.pid());
   return m;
 }
@@ -124,7 +127,8 @@ void print_held(const held& h, const std::string& status) {
             << " s (SQL, generate_series)\n"
             << "held         VmRSS " << fmt(h.m.rss_kb / 1024.0) << " MiB (VmHWM " << fmt(h.m.hwm_mib)
             << "), loaded at start by the shard owners: their statements ran until " << fmt(h.m.db_busy_s, 1)
-            << " s, RSS settled " << fmt(h.m.settle_s, 1) << " s after start\n"
+            << " s, RSS settled " << fmt(h.m.settle_s, 1) << " s after start; stopped (SIGTERM) in "
+            << fmt(h.m.stop_s, 1) << " s\n"
             << "per session  " << fmt(h.per_session, 0) << " bytes = " << fmt(h.per_session / 1024, 2) << " KiB";
 }
 

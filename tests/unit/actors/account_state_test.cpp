@@ -56,9 +56,9 @@ TEST_F(AccountState, FreeSlotApprovesAndRecordsPending) {
   EXPECT_EQ(out.expires_at, clock.now() + std::chrono::minutes(10));
   ASSERT_EQ(ops.size(), 1u);
   EXPECT_EQ(ops[0].what, storage::write_op::kind::upsert_session);
-  EXPECT_EQ(ops[0].upsert.shard, 7);
-  EXPECT_EQ(ops[0].upsert.epoch, 3);
-  EXPECT_EQ(ops[0].upsert.session.device_id, "d1");
+  EXPECT_EQ(ops[0].upsert().shard, 7);
+  EXPECT_EQ(ops[0].upsert().epoch, 3);
+  EXPECT_EQ(ops[0].upsert().session.device_id, "d1");
   // The token verifies and is bound to account, device, stream.
   auto claims = signer.verify(out.token, clock.now(), true);
   ASSERT_TRUE(std::holds_alternative<token_claims>(claims));
@@ -86,7 +86,7 @@ TEST_F(AccountState, AtLimitDeniesAndListsHolders) {
   // A denial changes no session: it only writes its audit event.
   ASSERT_EQ(ops.size(), 1u);
   EXPECT_EQ(ops[0].what, storage::write_op::kind::insert_event);
-  EXPECT_EQ(ops[0].event.event.kind, audit_kind::denied);
+  EXPECT_EQ(ops[0].event().event.kind, audit_kind::denied);
   EXPECT_EQ(st->find("d4"), nullptr);
 }
 

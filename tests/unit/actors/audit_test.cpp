@@ -60,7 +60,7 @@ class Audit : public ::testing::Test {
   std::vector<const storage::event_insert*> events() const {
     std::vector<const storage::event_insert*> out;
     for (auto& w : fx.writes)
-      if (w.what == storage::write_op::kind::insert_event) out.push_back(&w.event);
+      if (w.what == storage::write_op::kind::insert_event) out.push_back(&w.event());
     return out;
   }
   std::vector<std::string> holder_devices(const audit_event& e) const {

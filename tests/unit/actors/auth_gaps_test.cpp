@@ -135,7 +135,7 @@ TEST_F(AuthGaps, DeviceWithoutAnySessionIsDeniedAndNoRowIsCreated) {
   EXPECT_EQ(st->find("ghost"), nullptr);
   for (auto& w : fx.writes) {
     if (w.what == storage::write_op::kind::upsert_session) {
-      EXPECT_NE(w.upsert.session.streamer_id, 0) << w.upsert.session.device_id;
+      EXPECT_NE(w.upsert().session.streamer_id, 0) << w.upsert().session.device_id;
     }
   }
   EXPECT_STREQ(to_string(auth_result::deny_unknown_session), "unknown_session");

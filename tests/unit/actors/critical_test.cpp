@@ -34,7 +34,7 @@ class throwing_store final : public account_store {
   }
   void write(std::vector<storage::write_op> ops, write_fn done) override {
     const std::string account = !ops.empty() && ops.front().what == storage::write_op::kind::upsert_session
-                                    ? ops.front().upsert.session.account_id
+                                    ? ops.front().upsert().session.account_id
                                     : std::string();
     const bool throws = !account.empty() && account == throwing_writer();
     inner.write(std::move(ops), std::move(done));

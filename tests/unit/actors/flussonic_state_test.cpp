@@ -117,7 +117,7 @@ TEST_F(FlussonicState, UpdateSessionProgressIsWrittenWithinTheDelayNotPerCheck) 
   clock.advance(std::chrono::milliseconds(500));
   st->expire(clock.now(), ops);
   ASSERT_EQ(ops.size(), 1u);  // one row with everything since
-  EXPECT_EQ(ops[0].upsert.session.updated_at, last_seen);
+  EXPECT_EQ(ops[0].upsert().session.updated_at, last_seen);
   EXPECT_FALSE(st->progress_pending());
 }
 
@@ -139,7 +139,7 @@ TEST_F(FlussonicState, AnyOtherWriteOfTheSessionCarriesItsProgress) {
   std::vector<storage::write_op> ops;
   st->flush_progress(ops);
   EXPECT_EQ(ops.size(), 1u);
-  EXPECT_EQ(ops[0].upsert.session.updated_at, clock.now());
+  EXPECT_EQ(ops[0].upsert().session.updated_at, clock.now());
 }
 
 TEST_F(FlussonicState, ZeroProgressDelayWritesEveryCheck) {
@@ -201,12 +201,12 @@ TEST_F(FlussonicState, RemovedAccountKillsItsLiveSessionsAndForgetsItsSettings) 
     session_rows += w.what == storage::write_op::kind::upsert_session;
     if (w.what == storage::write_op::kind::delete_account) {
       ++account_deletes;
-      EXPECT_EQ(w.account.settings.account_id, "acc");
+      EXPECT_EQ(w.account().settings.account_id, "acc");
     }
     if (w.what == storage::write_op::kind::insert_event) {
-      EXPECT_EQ(w.event.event.kind, audit_kind::ended_by_admin);
-      EXPECT_EQ(w.event.event.reason, "account_deleted");
-      ended_by_admin.push_back(w.event.event.device_id);
+      EXPECT_EQ(w.event().event.kind, audit_kind::ended_by_admin);
+      EXPECT_EQ(w.event().event.reason, "account_deleted");
+      ended_by_admin.push_back(w.event().event.device_id);
     }
   }
   EXPECT_EQ(session_rows, 2);
@@ -329,7 +329,7 @@ TEST_F(FlussonicState, ReportedProgressOfAnActiveSessionWaitsInMemoryButDecision
   std::vector<storage::write_op> ops;
   st->expire(clock.now(), ops);
   ASSERT_EQ(ops.size(), 1u);
-  EXPECT_EQ(ops[0].upsert.session.bytes, 2000);
+  EXPECT_EQ(ops[0].upsert().session.bytes, 2000);
 
   // A second Flussonic session of the device binds: a decision, written now.
   auto second = event(play_report::kind::updated, "f2");

@@ -19,8 +19,8 @@ std::vector<int64_t> session_epochs(const std::vector<std::vector<write_op>>& lo
   std::vector<int64_t> out;
   for (auto& ops : log)
     for (auto& op : ops) {
-      if (op.what == write_op::kind::upsert_session) out.push_back(op.upsert.epoch);
-      if (op.what == write_op::kind::delete_session) out.push_back(op.del.epoch);
+      if (op.what == write_op::kind::upsert_session) out.push_back(op.upsert().epoch);
+      if (op.what == write_op::kind::delete_session) out.push_back(op.del().epoch);
     }
   return out;
 }
@@ -231,8 +231,8 @@ TEST_F(Handoff, OwnerMovesAwayAndBackReloadsAndWritesUnderTheNewEpoch) {
   for (size_t i = 0; i < log.size(); ++i)
     for (auto& op : log[i]) {
       if (op.what != write_op::kind::upsert_session) continue;
-      EXPECT_EQ(op.upsert.epoch, i < writes_at_epoch_1 ? 1 : 2) << "write " << i;
-      EXPECT_EQ(op.upsert.shard, s);
+      EXPECT_EQ(op.upsert().epoch, i < writes_at_epoch_1 ? 1 : 2) << "write " << i;
+      EXPECT_EQ(op.upsert().shard, s);
     }
 }
 

@@ -65,7 +65,7 @@ class ShadowState : public ::testing::Test {
   std::vector<audit_event> events() const {
     std::vector<audit_event> out;
     for (auto& op : fx.writes)
-      if (op.what == storage::write_op::kind::insert_event) out.push_back(op.event.event);
+      if (op.what == storage::write_op::kind::insert_event) out.push_back(op.event().event);
     return out;
   }
 
@@ -98,7 +98,7 @@ TEST_F(ShadowState, LinkEnforceWouldDenyIsApprovedFlaggedAndNotCounted) {
   // event beside it.
   ASSERT_EQ(fx.writes.size(), 2u);
   EXPECT_EQ(fx.writes[0].what, storage::write_op::kind::upsert_session);
-  EXPECT_TRUE(fx.writes[0].upsert.session.over_limit);
+  EXPECT_TRUE(fx.writes[0].upsert().session.over_limit);
   auto ev = events();
   ASSERT_EQ(ev.size(), 1u);
   EXPECT_EQ(ev[0].kind, audit_kind::would_deny);
@@ -282,7 +282,8 @@ TEST_F(ShadowState, SyncOverTheLimitKillsNothingAndFlagsTheNewestOnce) {
   EXPECT_EQ(events()[0].device_id, "d3");
   bool flagged_written = false;
   for (auto& op : fx.writes)
-    if (op.upsert.session.device_id == "d3") flagged_written = op.upsert.session.over_limit;
+    if (op.what == storage::write_op::kind::upsert_session && op.upsert().session.device_id == "d3")
+      flagged_written = op.upsert().session.over_limit;
   EXPECT_TRUE(flagged_written);
   // The next sync finds the account within its limit: nothing more.
   fx = {};
