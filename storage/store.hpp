@@ -116,7 +116,7 @@ struct progress_entry {
 };
 
 // One row change of a transaction. The payload is a variant: the five
-// kinds side by side made an op 992 bytes (360 now), constructed, moved and
+// kinds side by side made an op 992 bytes (368 now), constructed, moved and
 // destroyed whole at every step, and a sync queues 100 000 of them (issue
 // 7). `what` also tells upsert_account from delete_account, which share
 // account_upsert. Asking for another kind's payload than `what` names is a
