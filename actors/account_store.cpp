@@ -131,8 +131,10 @@ void memory_account_store::release_one(bool ok) {
     w = std::move(held_.front());
     held_.erase(held_.begin());
   }
+  // No ops: a barrier of after_writes (nothing to apply or count; no caller
+  // writes an empty list), answered ok whatever `ok` says.
   if (w.first.empty())
-    w.second(storage::write_status::ok);  // after_writes: nothing to apply or count
+    w.second(storage::write_status::ok);
   else if (ok)
     apply(std::move(w.first), std::move(w.second));
   else

@@ -105,7 +105,7 @@ struct lane {
       return result;
     } catch (const std::exception& e) {
       std::lock_guard<std::mutex> lock(mutex);
-      counters.failures++;
+      if (!ops.empty()) counters.failures++;  // a barrier alone wrote nothing
       counters.last_error = e.what();
       return std::nullopt;
     }
@@ -132,24 +132,26 @@ struct lane {
           s = write_status::fenced;
       outcome.push_back(s);
     }
-    count(outcome);
+    count(batch, from, outcome);
     for (std::size_t i = from; i < to; ++i)
       call_quietly(batch[i].done, outcome[i - from]);
   }
 
-  void count(const std::vector<write_status>& outcome) {
+  // The statistics count submits of writes; a barrier (after()) is none.
+  void count(const std::vector<pending>& batch, std::size_t from, const std::vector<write_status>& outcome) {
     std::lock_guard<std::mutex> lock(mutex);
-    for (auto s : outcome) {
+    for (std::size_t i = 0; i < outcome.size(); ++i) {
+      if (batch[from + i].ops.empty()) continue;
       counters.submits++;
-      if (s == write_status::fenced)
+      if (outcome[i] == write_status::fenced)
         counters.fenced_submits++;
-      if (s == write_status::failed)
+      if (outcome[i] == write_status::failed)
         counters.failed_submits++;
     }
   }
 
   void answer_failed(const std::vector<pending>& batch, std::size_t from, std::size_t to) {
-    count(std::vector<write_status>(to - from, write_status::failed));
+    count(batch, from, std::vector<write_status>(to - from, write_status::failed));
     for (std::size_t i = from; i < to; ++i)
       call_quietly(batch[i].done, write_status::failed);
   }

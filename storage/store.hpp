@@ -344,6 +344,7 @@ class batch_writer {
   // answered (its lane is FIFO): a barrier, submitted as an empty submit on
   // the account's lane. ok, or failed when the database was unreachable
   // (the writes before it were answered either way).
+  // Not counted in stats (neither a submit nor a commit).
   void after(const std::string& account_id, done_fn done);
   // Commits everything submitted so far, then stops the thread. Idempotent.
   void flush_and_stop();

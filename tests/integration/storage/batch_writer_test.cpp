@@ -271,30 +271,49 @@ TEST_F(StorageBatchWriter, AnEmptySubmitIsOk) {
 // after(): the barrier a dead account actor's successor waits on before it
 // reads the account (actors/account_actor.cpp, after_death).
 TEST_F(StorageBatchWriter, AfterAnswersOnceTheAccountsEarlierSubmitsAreCommitted) {
-  storage::batch_writer writer(dsn, 8, 2ms, 0ms, 3);
+  constexpr int lanes = 3;
+  storage::batch_writer writer(dsn, 8, 2ms, 0ms, lanes);
+  // An account whose lane is not the one an empty submit() takes (lane 0):
+  // after() must find the account's own lane.
+  std::string acc;
+  for (int i = 0; acc.empty(); ++i)
+    if (fnv1a64("acc" + std::to_string(i)) % lanes != 0) acc = "acc" + std::to_string(i);
+  // The table locked by another transaction: the account's upserts wait in
+  // their lane, and so must the barrier behind them (a barrier on an idle
+  // lane commits nothing and is answered at once).
+  raw_connection holder(dsn);
+  holder.exec("BEGIN");
+  holder.exec("LOCK TABLE playback_sessions IN EXCLUSIVE MODE");
   std::mutex m;
   std::vector<std::string> order;
   collector<write_status> done;
   constexpr int rows = 40;
   for (int i = 0; i < rows; ++i)
-    writer.submit({upsert(bare_session("acc7", "d" + std::to_string(i)), 1)}, [&, i](write_status st) {
+    writer.submit({upsert(bare_session(acc, "d" + std::to_string(i)), 1)}, [&, i](write_status st) {
       std::lock_guard lock(m);
       order.push_back("d" + std::to_string(i));
       done.add(st);
     });
   std::string seen;
-  writer.after("acc7", [&](write_status st) {
+  writer.after(acc, [&](write_status st) {
     // Another connection already sees every row submitted before.
-    seen = test::query_scalar(dsn, "SELECT count(*) FROM playback_sessions WHERE account_id = 'acc7'");
+    seen = test::query_scalar(dsn, "SELECT count(*) FROM playback_sessions WHERE account_id = '" + acc + "'");
     std::lock_guard lock(m);
     order.push_back("after");
     done.add(st);
   });
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(done.values().size(), 0u) << "answered while the writes before it were blocked";
+  holder.exec("COMMIT");
   ASSERT_TRUE(done.wait(rows + 1));
   for (auto st : done.values()) EXPECT_EQ(st, write_status::ok);
   EXPECT_EQ(seen, std::to_string(rows));
-  std::lock_guard lock(m);
-  EXPECT_EQ(order.back(), "after") << "answered before a write submitted ahead of it";
+  {
+    std::lock_guard lock(m);
+    EXPECT_EQ(order.back(), "after") << "answered before a write submitted ahead of it";
+  }
+  writer.flush_and_stop();
+  EXPECT_EQ(writer.get_stats().submits, static_cast<uint64_t>(rows)) << "a barrier is not a submit";
 }
 
 TEST_F(StorageBatchWriter, AfterOnAnIdleWriterCommitsNothingAndFailsWithoutADatabase) {

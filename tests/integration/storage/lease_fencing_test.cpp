@@ -20,30 +20,6 @@ using namespace storage_test;
 using namespace std::chrono_literals;
 using storage::write_status;
 
-// A plain connection for holding locks in an open transaction.
-class raw_connection {
- public:
-  explicit raw_connection(const std::string& dsn) : conn_(PQconnectdb(dsn.c_str())) {
-    if (PQstatus(conn_) != CONNECTION_OK)
-      throw std::runtime_error(PQerrorMessage(conn_));
-  }
-  ~raw_connection() { PQfinish(conn_); }
-  raw_connection(const raw_connection&) = delete;
-  raw_connection& operator=(const raw_connection&) = delete;
-
-  void exec(const std::string& sql) {
-    PGresult* r = PQexec(conn_, sql.c_str());
-    auto st = PQresultStatus(r);
-    std::string error = PQresultErrorMessage(r);
-    PQclear(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
-      throw std::runtime_error(sql + ": " + error);
-  }
-
- private:
-  PGconn* conn_;
-};
-
 class StorageLeaseFencing : public migrated_db {
  protected:
   void expire_leases() {

@@ -2,11 +2,13 @@
 // Shared helpers of the storage integration tests (not a test source itself:
 // tests/CMakeLists.txt globs *.cpp only).
 #include <gtest/gtest.h>
+#include <libpq-fe.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <ostream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -143,6 +145,30 @@ inline storage::write_op account(const std::string& id, int64_t max_sessions, bo
 }
 
 // Collects asynchronous outcomes; wait() blocks until n arrived or timeout.
+// A plain connection for holding locks in an open transaction.
+class raw_connection {
+ public:
+  explicit raw_connection(const std::string& dsn) : conn_(PQconnectdb(dsn.c_str())) {
+    if (PQstatus(conn_) != CONNECTION_OK)
+      throw std::runtime_error(PQerrorMessage(conn_));
+  }
+  ~raw_connection() { PQfinish(conn_); }
+  raw_connection(const raw_connection&) = delete;
+  raw_connection& operator=(const raw_connection&) = delete;
+
+  void exec(const std::string& sql) {
+    PGresult* r = PQexec(conn_, sql.c_str());
+    auto st = PQresultStatus(r);
+    std::string error = PQresultErrorMessage(r);
+    PQclear(r);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK)
+      throw std::runtime_error(sql + ": " + error);
+  }
+
+ private:
+  PGconn* conn_;
+};
+
 template <class T>
 class collector {
  public:

@@ -55,7 +55,7 @@ TEST_F(AccountState, FreeSlotApprovesAndRecordsPending) {
   EXPECT_EQ(out.url, "http://s1.example.com:8080/news/index.m3u8?token=" + out.token);
   EXPECT_EQ(out.expires_at, clock.now() + std::chrono::minutes(10));
   ASSERT_EQ(ops.size(), 1u);
-  EXPECT_EQ(ops[0].what, storage::write_op::kind::upsert_session);
+  ASSERT_EQ(ops[0].what, storage::write_op::kind::upsert_session);
   EXPECT_EQ(ops[0].upsert().shard, 7);
   EXPECT_EQ(ops[0].upsert().epoch, 3);
   EXPECT_EQ(ops[0].upsert().session.device_id, "d1");

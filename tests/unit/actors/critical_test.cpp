@@ -193,14 +193,16 @@ TEST_F(CriticalActors, ADeadAccountActorsWriteLandsBeforeItsSuccessorLoads) {
   EXPECT_EQ(f2.get().result, link_result::unavailable);
   store.throw_after_write_of("");
   ASSERT_EQ(store.inner.held(), 1u);
+  const auto loads = store.inner.loads();
   // Once the owner took the death in, a request for the account gets a
   // fresh actor (before, it goes to the dead one: unavailable, sent again).
-  // Its barrier queues behind d2's write and its load waits; before the
-  // fix it read the store at once (d1 only) and d3's write was held next.
+  // Its barrier queues behind d2's write and its load waits; without the
+  // barrier it read the store at once (d1 only) and d3's write was held
+  // next (the view below tells the two apart).
   link_request r3 = r2;
   r3.device_id = "d3";
   std::future<link_outcome> f3;
-  for (int i = 0; i < 400 && store.inner.held() < 2; ++i) {
+  for (int i = 0; i < 1000 && store.inner.held() < 2; ++i) {
     if (!f3.valid() || f3.wait_for(0s) == std::future_status::ready) {
       auto p = std::make_shared<std::promise<link_outcome>>();
       f3 = p->get_future();
@@ -209,13 +211,12 @@ TEST_F(CriticalActors, ADeadAccountActorsWriteLandsBeforeItsSuccessorLoads) {
     std::this_thread::sleep_for(5ms);
   }
   ASSERT_EQ(store.inner.held(), 2u) << "d2's write and the successor's barrier";
-  const auto loads = store.inner.loads();
   std::this_thread::sleep_for(50ms);
   EXPECT_EQ(store.inner.loads(), loads) << "the successor read the account with a write of its predecessor in flight";
   store.inner.release_one(true);  // d2's row lands
   store.inner.release_one(true);  // the barrier: the successor loads
   // d3's approval is a write of its own (held in turn).
-  for (int i = 0; i < 400 && store.inner.held() < 1; ++i) std::this_thread::sleep_for(5ms);
+  for (int i = 0; i < 1000 && store.inner.held() < 1; ++i) std::this_thread::sleep_for(5ms);
   store.inner.hold_writes(false);
   store.inner.release_one(true);
   ASSERT_EQ(f3.wait_for(10s), std::future_status::ready);

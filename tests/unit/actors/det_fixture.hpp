@@ -174,7 +174,7 @@ class scripted_store final : public account_store {
  private:
   void finish(std::vector<write_op> ops, write_fn done, write_status st) {
     if (ops.empty())
-      done(write_status::ok);  // a barrier: what was held before it is answered
+      done(write_status::ok);  // a barrier (no caller writes an empty list): whatever `st` says
     else if (st == write_status::ok)
       inner_.write(std::move(ops), std::move(done));
     else

@@ -117,6 +117,7 @@ TEST_F(FlussonicState, UpdateSessionProgressIsWrittenWithinTheDelayNotPerCheck) 
   clock.advance(std::chrono::milliseconds(500));
   st->expire(clock.now(), ops);
   ASSERT_EQ(ops.size(), 1u);  // one row with everything since
+  ASSERT_EQ(ops[0].what, storage::write_op::kind::upsert_session);
   EXPECT_EQ(ops[0].upsert().session.updated_at, last_seen);
   EXPECT_FALSE(st->progress_pending());
 }
@@ -138,7 +139,8 @@ TEST_F(FlussonicState, AnyOtherWriteOfTheSessionCarriesItsProgress) {
   ASSERT_EQ(auth("d1", "f2", "1.1.1.1", false).result, auth_result::allow);
   std::vector<storage::write_op> ops;
   st->flush_progress(ops);
-  EXPECT_EQ(ops.size(), 1u);
+  ASSERT_EQ(ops.size(), 1u);
+  ASSERT_EQ(ops[0].what, storage::write_op::kind::upsert_session);
   EXPECT_EQ(ops[0].upsert().session.updated_at, clock.now());
 }
 
@@ -329,6 +331,7 @@ TEST_F(FlussonicState, ReportedProgressOfAnActiveSessionWaitsInMemoryButDecision
   std::vector<storage::write_op> ops;
   st->expire(clock.now(), ops);
   ASSERT_EQ(ops.size(), 1u);
+  ASSERT_EQ(ops[0].what, storage::write_op::kind::upsert_session);
   EXPECT_EQ(ops[0].upsert().session.bytes, 2000);
 
   // A second Flussonic session of the device binds: a decision, written now.

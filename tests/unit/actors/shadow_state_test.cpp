@@ -97,7 +97,7 @@ TEST_F(ShadowState, LinkEnforceWouldDenyIsApprovedFlaggedAndNotCounted) {
   // Recorded and written like any approval, with the flag, and its audit
   // event beside it.
   ASSERT_EQ(fx.writes.size(), 2u);
-  EXPECT_EQ(fx.writes[0].what, storage::write_op::kind::upsert_session);
+  ASSERT_EQ(fx.writes[0].what, storage::write_op::kind::upsert_session);
   EXPECT_TRUE(fx.writes[0].upsert().session.over_limit);
   auto ev = events();
   ASSERT_EQ(ev.size(), 1u);
