@@ -26,7 +26,14 @@
 # Environment: BUILD_DIR (build), BENCH_BUDGET (570), BENCH_WINDOW (seconds
 # per measured window, 6), BENCH_ACCOUNTS (1000000), BENCH_CONNS (64),
 # BENCH_CLIENT_THREADS (2),
-# BENCH_SKIP (space-separated: links flows cluster nginx beast redis).
+# BENCH_SKIP (space-separated: links flows cluster nginx beast redis),
+# BENCH_FLOWS (auth-new,auth-update,webhook,sync,memory),
+# BENCH_HTTP_THREADS (the daemons' node.http_threads; default theirs).
+# On another machine without packages or a compiler (the 16-core device,
+# tests/bench/device.sh): BENCH_PREBUILT=DIR takes maxsess_bench,
+# maxsess_loadgen and maxsess_beast_anchor from DIR and the daemon from
+# $MAXSESS_BIN, and installs and builds nothing; BENCH_DSN=DSN uses that
+# (durable) PostgreSQL server instead of starting a private one.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -154,19 +161,35 @@ rss_of() {
   echo "$total"
 }
 
+PREBUILT=${BENCH_PREBUILT:-}
+if [[ -z $PREBUILT ]]; then
 # ------------------------------------------------------------ 1. packages
-scripts/deps.sh
-scripts/deps.sh nginx-light redis-server redis-tools wrk
+  scripts/deps.sh
+  scripts/deps.sh nginx-light redis-server redis-tools wrk
 
 # ------------------------------------------------------------ 2. build
-if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
-  cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  if [[ ! -f $BUILD_DIR/CMakeCache.txt ]]; then
+    cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  fi
+  cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target maxsessd maxsess_bench maxsess_loadgen maxsess_beast_anchor
+  BENCH=$BUILD_DIR/tests/bench/maxsess_bench
+  LOADGEN=$BUILD_DIR/tests/bench/maxsess_loadgen
+  BEAST=$BUILD_DIR/tests/bench/maxsess_beast_anchor
+  say "built in $((SECONDS - START)) s"
+else
+  BENCH=$PREBUILT/maxsess_bench
+  LOADGEN=$PREBUILT/maxsess_loadgen
+  BEAST=$PREBUILT/maxsess_beast_anchor
+  for t in "$BENCH" "$LOADGEN" "$BEAST" "${MAXSESS_BIN:-}"; do
+    [[ -x $t ]] || die "BENCH_PREBUILT: '$t' is not an executable (MAXSESS_BIN names the daemon)"
+  done
+  for t in nginx wrk redis-server redis-cli redis-benchmark python3; do
+    command -v "$t" >/dev/null || die "BENCH_PREBUILT: $t is not on the PATH"
+  done
 fi
-cmake --build "$BUILD_DIR" -j"${JOBS:-2}" --target maxsessd maxsess_bench maxsess_loadgen maxsess_beast_anchor
-BENCH=$BUILD_DIR/tests/bench/maxsess_bench
-LOADGEN=$BUILD_DIR/tests/bench/maxsess_loadgen
-BEAST=$BUILD_DIR/tests/bench/maxsess_beast_anchor
-say "built in $((SECONDS - START)) s"
+FLOWS=${BENCH_FLOWS:-auth-new,auth-update,webhook,sync,memory}
+EXTRA=()
+[[ -n ${BENCH_HTTP_THREADS:-} ]] && EXTRA+=(--http-threads "$BENCH_HTTP_THREADS")
 # The budget counts from here: a first build (minutes on 2 cores) must not
 # eat the measurement's time.
 START=$SECONDS
@@ -192,14 +215,19 @@ say "full output: $LOG"
 cat "$OUT_DIR/machine.txt" >&2
 
 # ------------------------------------------------------------ 3. PostgreSQL
-PG_DIR=$WORK/pg
-MAXSESS_PG_FAST=0 scripts/pg.sh start "$PG_DIR" >>"$LOG" 2>&1 || die "scripts/pg.sh start failed (see $LOG)"
-# The daemons and the bench reach this local server through its Unix socket,
-# as a PostgreSQL on the same host is usually reached: per hot approval the
-# daemon spent ≈ 4 µs less than over loopback TCP (zap and denials +10 %,
-# zipf, sync and webhooks within the noise; docs/performance.md, "Fourteenth
-# round").
-DSN=$(cat "$PG_DIR/socket_dsn")
+if [[ -n ${BENCH_DSN:-} ]]; then
+  DSN=$BENCH_DSN
+  echo "PostgreSQL: $DSN (BENCH_DSN)" >>"$OUT_DIR/machine.txt"
+else
+  PG_DIR=$WORK/pg
+  MAXSESS_PG_FAST=0 scripts/pg.sh start "$PG_DIR" >>"$LOG" 2>&1 || die "scripts/pg.sh start failed (see $LOG)"
+  # The daemons and the bench reach this local server through its Unix socket,
+  # as a PostgreSQL on the same host is usually reached: per hot approval the
+  # daemon spent ≈ 4 µs less than over loopback TCP (zap and denials +10 %,
+  # zipf, sync and webhooks within the noise; docs/performance.md, "Fourteenth
+  # round").
+  DSN=$(cat "$PG_DIR/socket_dsn")
+fi
 # maxsess_bench would ignore these (they would override every daemon's config).
 unset MAXSESS_PG_DSN MAXSESS_TEST_DSN || true
 
@@ -210,7 +238,7 @@ if ! skipped links; then
   say "links: ${ACCOUNTS} accounts x 4 devices, ${CONNS} connections, ${WINDOW} s windows"
   bounded 240 120 "$BENCH" --dsn "$DSN" --scenario links --accounts "$ACCOUNTS" --devices 4 \
     --connections "$CONNS" --seconds "$WINDOW" --loadgen-threads "$CLIENT_THREADS" --json "$JSON" \
-    --answer-sample "$ANSWER" >>"$LOG" 2>&1 ||
+    --answer-sample "$ANSWER" "${EXTRA[@]}" >>"$LOG" 2>&1 ||
     step_failed+=("links (exit $?)")
 fi
 
@@ -218,13 +246,13 @@ fi
 # specific enough; "sync" alone would match "fsync").
 flows=()
 if "$BENCH" --help 2>&1 | grep -q -- 'auth-update'; then
-  flows=(auth-new auth-update webhook sync memory)
+  IFS=, read -r -a flows <<<"$FLOWS"
 fi
 if (( ${#flows[@]} )) && ! skipped flows; then
   list=$(IFS=,; echo "${flows[*]}")
   say "flows: $list"
   bounded 240 100 "$BENCH" --dsn "$DSN" --scenario "$list" --connections "$CONNS" \
-    --seconds "$WINDOW" --loadgen-threads "$CLIENT_THREADS" --json "$JSON" >>"$LOG" 2>&1 || step_failed+=("flows (exit $?)")
+    --seconds "$WINDOW" --loadgen-threads "$CLIENT_THREADS" --json "$JSON" "${EXTRA[@]}" >>"$LOG" 2>&1 || step_failed+=("flows (exit $?)")
 elif (( ${#flows[@]} == 0 )); then
   say "flows: not in this maxsess_bench (auth, webhook, sync, memory skipped)"
 fi
@@ -232,9 +260,9 @@ fi
 if ! skipped cluster; then
   say "cluster: 1 node vs 3 nodes (new, ${CONNS} connections, 4 s windows)"
   bounded 150 70 "$BENCH" --dsn "$DSN" --cluster-compare --scenario new --connections "$CONNS" \
-    --seconds 4 --loadgen-threads "$CLIENT_THREADS" --json "$JSON" >>"$LOG" 2>&1 || step_failed+=("cluster (exit $?)")
+    --seconds 4 --loadgen-threads "$CLIENT_THREADS" --json "$JSON" "${EXTRA[@]}" >>"$LOG" 2>&1 || step_failed+=("cluster (exit $?)")
 fi
-scripts/pg.sh stop "$PG_DIR" >>"$LOG" 2>&1 || true
+if [[ -n $PG_DIR ]]; then scripts/pg.sh stop "$PG_DIR" >>"$LOG" 2>&1 || true; fi
 PG_DIR=""
 
 # ------------------------------------------------------------ 5. anchors

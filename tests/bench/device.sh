@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Issue 7's measurements on a bare 16-core machine (the device), in one call:
+#   1. make bench's table there (scripts/bench.sh with BENCH_PREBUILT and
+#      BENCH_DSN: nothing installed or built; the memory scenario left out,
+#      it does not depend on cores; the cluster step is part 3),
+#   2. a core sweep: one daemon pinned to 2, 4, 8 and 12 CPUs (zap and deny,
+#      64 connections), the load threads and PostgreSQL on CPUs 12-15 — does
+#      a node scale with its cores?
+#   3. the pinned cluster comparison (tests/bench/cluster_device.sh: 1 node
+#      on 4 cores vs 3 nodes on 4 cores each).
+#
+#   tests/bench/device.sh pack     here: build/devkit (cluster_device.sh pack
+#                                  on build/, plus the load generator, the
+#                                  Beast anchor and redis-cli); carry it
+#   tests/bench/device.sh [run]    there, as root, from the repository root;
+#                                  the logs and tables go to $OUT (else
+#                                  /tmp/device-out)
+# Every part is bounded (PART1_LIMIT, PART2_LIMIT, PART3_LIMIT seconds);
+# one failing does not stop the others. Settings: CLIENT_THREADS (4),
+# SWEEP ("0-1 0-3 0-7 0-11"), LOAD_PIN (12-15: the sweep's load threads and
+# PostgreSQL), SKIP_PARTS (e.g. "2 3"), KIT (build/devkit); part 3 takes
+# cluster_device.sh's NODE_PIN, CLIENT_PIN, PG_PIN.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+root=$(pwd)
+mode=${1:-run}
+KIT=${KIT:-build/devkit}
+
+if [[ $mode == pack ]]; then
+  set -e
+  tests/bench/cluster_device.sh pack build
+  mkdir -p "$KIT/bin"
+  cp build/tests/bench/maxsess_loadgen build/tests/bench/maxsess_beast_anchor /usr/bin/redis-cli "$KIT/bin/"
+  strip "$KIT/bin/maxsess_loadgen" "$KIT/bin/maxsess_beast_anchor"
+  ln -sf ../maxsess_bench "$KIT/bin/maxsess_bench"
+  tar -tJf "$KIT/devb.tar.xz" | sed -n 's|^devb/lib/||p' | sort >/tmp/device.libs.$$
+  missing=$(for f in "$KIT"/bin/maxsess_loadgen "$KIT"/bin/maxsess_beast_anchor "$KIT"/bin/redis-cli; do
+              ldd "$f" | awk '/=>/{print $1}'; done |
+            grep -vE '^(libc|libm|libpthread|libdl|librt|libresolv|libstdc\+\+|libgcc_s)\.so' |
+            sort -u | grep -vxFf /tmp/device.libs.$$ || true)
+  rm -f /tmp/device.libs.$$
+  [[ -z $missing ]] || { echo "device.sh: not in the bundle: $missing" >&2; exit 1; }
+  du -sh "$KIT"
+  echo "carry $KIT; run there: tests/bench/device.sh"
+  exit 0
+fi
+[[ $mode == run ]] || { echo "usage: $0 [run] | pack" >&2; exit 2; }
+
+OUT=${OUT:-/tmp/device-out}
+export OUT  # cluster_device.sh copies its log there
+mkdir -p "$OUT"
+LOAD_PIN=${LOAD_PIN:-12-15}
+CLIENT_THREADS=${CLIENT_THREADS:-4}
+SWEEP=${SWEEP:-0-1 0-3 0-7 0-11}
+SKIP_PARTS=" ${SKIP_PARTS:-} "
+started=$(date +%s)
+log=$OUT/device.log
+say() { echo "== $(( $(date +%s) - started )) s: $*" | tee -a "$log"; }
+
+{
+  echo "machine: $(nproc --all) CPUs ($(nproc) usable), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+  echo "memory: $(awk '/MemTotal/{printf "%.1f GiB", $2/1048576}' /proc/meminfo); kernel $(uname -r); $(sed -n 's/^PRETTY_NAME=//p' /etc/os-release | tr -d '"')"
+  echo "disk /tmp: $(df -h /tmp | awk 'NR==2 {print $2 " total, " $4 " free, " $1}')"
+  echo "python3: $(command -v python3) $(python3 --version 2>&1); taskset: $(command -v taskset); runuser: $(command -v runuser)"
+} | tee -a "$log"
+
+# shellcheck disable=SC1091
+source "$KIT/up.sh" >>"$log" 2>&1 || { say "up.sh failed"; cat /tmp/devpg/initdb.log /tmp/devpg/log >>"$log" 2>&1; exit 1; }
+export PATH=$root/$KIT/bin:$PATH
+mkdir -p /var/log/nginx /var/lib/nginx  # nginx's built-in paths, on a bare machine
+MAXSESS_BIN=$(command -v maxsessd)
+export MAXSESS_BIN
+unset MAXSESS_PG_DSN  # maxsessd would take it over each daemon's config
+DSN="host=/tmp/devpg port=15432 user=postgres dbname=postgres"
+psql "$DSN" -XAtc 'select version()' >>"$log" 2>&1 || { say "PostgreSQL does not answer"; exit 1; }
+"$MAXSESS_BIN" --version >>"$log" 2>&1 || say "maxsessd --version failed"
+stop_pg() { runuser -u nobody -- env LD_LIBRARY_PATH=/tmp/devb/lib pg_ctl -D /tmp/devpg/data -m fast stop >/dev/null 2>&1 || true; }
+trap stop_pg EXIT
+
+# ---- 1. make bench's table
+if [[ $SKIP_PARTS != *" 1 "* ]]; then
+  say "part 1: scripts/bench.sh (client threads $CLIENT_THREADS)"
+  BUILD_DIR=/tmp/devbench BENCH_PREBUILT=$root/$KIT/bin BENCH_DSN=$DSN BENCH_SKIP=cluster \
+    BENCH_FLOWS=auth-new,auth-update,webhook,sync BENCH_CLIENT_THREADS=$CLIENT_THREADS \
+    BENCH_BUDGET=$(( ${PART1_LIMIT:-270} - 20 )) \
+    timeout -s INT -k 15 "${PART1_LIMIT:-270}" scripts/bench.sh >>"$log" 2>&1
+  say "part 1 exit $?"
+  for f in results.json results.jsonl bench.log; do cp /tmp/devbench/bench/$f "$OUT/" 2>/dev/null; done
+fi
+
+# ---- 2. the core sweep
+if [[ $SKIP_PARTS != *" 2 "* ]]; then
+  say "part 2: one daemon on $SWEEP; load and PostgreSQL on $LOAD_PIN"
+  : >"$OUT/sweep.jsonl"
+  end=$(( $(date +%s) + ${PART2_LIMIT:-100} ))
+  runs=()
+  for l in $SWEEP; do runs+=("$l:"); done
+  runs+=("${SWEEP##* }:4")  # the widest with 4 HTTP I/O threads instead of the default 2
+  for r in "${runs[@]}"; do
+    cpus=${r%%:*} http=${r#*:}
+    left=$(( end - $(date +%s) ))
+    (( left > 10 )) || { say "part 2: no time left for $r"; break; }
+    args=(--dsn "$DSN" --scenario zap,deny --connections 64 --seconds 4 --loadgen-threads "$CLIENT_THREADS"
+          --client-pin "$LOAD_PIN" --pg-pin "$LOAD_PIN" --json /tmp/sweep.jsonl)
+    [[ -n $http ]] && args+=(--http-threads "$http")
+    rm -f /tmp/sweep.jsonl
+    echo "-- daemon CPUs $cpus, http threads ${http:-default}" >>"$OUT/sweep.log"
+    timeout -s INT -k 10 "$left" taskset -c "$cpus" "$KIT/maxsess_bench" "${args[@]}" >>"$OUT/sweep.log" 2>&1
+    say "part 2: $cpus http ${http:-default}: exit $?"
+    python3 - "$cpus" "${http:-2}" <<'EOF' >>"$OUT/sweep.jsonl"
+import json, sys
+for line in open("/tmp/sweep.jsonl"):
+    d = json.loads(line); d["daemon_cpus"] = sys.argv[1]; d["http_threads"] = int(sys.argv[2]); print(json.dumps(d))
+EOF
+  done
+  python3 - "$OUT/sweep.jsonl" <<'EOF' | tee -a "$log"
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    print("%-6s http %d %-8s %9.0f %s  p50 %s p99 %s cpu/op %s" % (d["daemon_cpus"], d["http_threads"], d.get("scenario"),
+          d.get("value") or 0, d.get("metric"), d.get("p50_ms"), d.get("p99_ms"), d.get("cpu_us_per_op")))
+EOF
+fi
+
+# ---- 3. the pinned cluster comparison
+if [[ $SKIP_PARTS != *" 3 "* ]]; then
+  say "part 3: cluster_device.sh"
+  SKIP_UP=1 MAXSESS_PG_DSN=$DSN BENCH=$KIT/maxsess_bench SCENARIOS=${CLUSTER_SCENARIOS:-new} WINDOW=5 \
+    RUN_LIMIT=${PART3_LIMIT:-120} tests/bench/cluster_device.sh >>"$log" 2>&1
+  say "part 3 exit $?"
+fi
+say "done"
