@@ -214,8 +214,8 @@ class actor_streamer_side final : public streamer_side {
 caf::actor_system_config make_config(const runtime_options& opts) {
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", static_cast<size_t>(std::max(1, opts.scheduler_threads)));
-  // Measured on 2 cores: work sharing roughly halves latency (CAF-0.17.md).
-  cfg.set("scheduler.policy", caf::atom("sharing"));
+  cfg.set("scheduler.policy",
+          opts.scheduler_policy == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
   if (opts.configure) opts.configure(cfg);  // cluster: the middleman; tests: the scheduler
   return cfg;
 }

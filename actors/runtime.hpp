@@ -33,6 +33,7 @@ struct runtime_options {
   int shards = 256;
   int64_t epoch = 1;  // single node: the local owner's epoch for every shard
   int scheduler_threads = 2;
+  std::string scheduler_policy = "stealing";  // CAF's: "stealing" or "sharing"
 
   // The streamer side (PRODUCT.md §3).
   bool webhooks = false;  // true: no periodic sync

@@ -73,6 +73,7 @@ std::vector<section> layout(daemon_config& c) {
        {{"id", &n.id},
         {"http_listen", &n.http_listen},
         {"http_threads", &n.http_threads},
+        {"scheduler_policy", &n.scheduler_policy},
         {"http_body_limit", &n.http_body_limit},
         {"http_read_timeout", &n.http_read_timeout},
         {"request_timeout", &n.request_timeout}}},
@@ -681,7 +682,11 @@ class loader {
         }))
       invalid("node.id", "write 1-64 of A-Z a-z 0-9 . _ - (unique per node), e.g. node-1");
     check_listen("node.http_listen", c.node.http_listen);
-    check_range("node.http_threads", c.node.http_threads, 1, 64, "");
+    check_range("node.http_threads", c.node.http_threads, 0, 64, " (0 = one per two cores)");
+    if (c.node.scheduler_policy != "stealing" && c.node.scheduler_policy != "sharing")
+      invalid("node.scheduler_policy",
+              shown(c.node.scheduler_policy) +
+                  " is not a policy; write stealing (a queue per worker) or sharing (one queue)");
     check_range<std::size_t>("node.http_body_limit", c.node.http_body_limit, 1,
                              std::numeric_limits<std::size_t>::max(), " (bytes)");
     check_positive("node.http_read_timeout", c.node.http_read_timeout);
@@ -1080,6 +1085,10 @@ std::string to_yaml(const daemon_config& config, bool redact_secrets) {
     }
   }
   return out;
+}
+
+int http_threads_for(const node_section& node, int cores) {
+  return node.http_threads > 0 ? node.http_threads : std::max(2, cores / 2);
 }
 
 }  // namespace maxsess::config

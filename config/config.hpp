@@ -17,7 +17,14 @@ using duration = std::chrono::milliseconds;
 struct node_section {
   std::string id = "node-1";
   std::string http_listen = "127.0.0.1:8080";  // host:port
-  int http_threads = 2;                        // Beast I/O threads
+  // Beast I/O threads; 0 = one per two usable cores, at least 2 (an auth
+  // check playing on is answered on its I/O thread: they bound its rate).
+  int http_threads = 0;
+  // CAF's scheduler: "stealing" (a queue per worker, idle ones steal) or
+  // "sharing" (one queue behind one lock). Sharing held a 16-core node to
+  // the rate of 2 cores, and was no faster on 2 (docs/performance.md,
+  // "Seventeenth round").
+  std::string scheduler_policy = "stealing";
   std::size_t http_body_limit = 64 * 1024;     // bytes per request body
   duration http_read_timeout = std::chrono::seconds(30);
   duration request_timeout = std::chrono::seconds(5);  // HTTP -> actor answer
@@ -143,6 +150,10 @@ load_result load_from_string(const std::string& yaml_text, const environment& en
                              const std::string& ini_override = {});
 load_result load_from_file(const std::string& path, const environment& env,
                            const std::string& ini_override = {});
+
+// What node.http_threads comes to for a process that may use `cores` cores
+// (taskset, cpusets): 0 = one I/O thread per two cores, at least 2.
+int http_threads_for(const node_section& node, int cores);
 
 // Every bearer token the security section names, in order, duplicates
 // dropped: admin_token split on commas, then the lines of admin_token_file;

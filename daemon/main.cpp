@@ -487,6 +487,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   rt_opts.request_timeout = cfg.node.request_timeout;
   rt_opts.shards = cfg.cluster.shards;
   rt_opts.scheduler_threads = std::max(2, usable_cores());
+  rt_opts.scheduler_policy = cfg.node.scheduler_policy;
   rt_opts.webhooks = ps.webhooks;
   rt_opts.sync_interval = ps.sync_interval;
   rt_opts.batch_size = ps.batch_size;
@@ -634,7 +635,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   uint16_t port = 0;
   config::split_host_port(cfg.node.http_listen, http_opts.host, port);
   http_opts.port = port;
-  http_opts.threads = cfg.node.http_threads;
+  http_opts.threads = config::http_threads_for(cfg.node, usable_cores());
   http_opts.body_limit = cfg.node.http_body_limit;
   http_opts.read_timeout = cfg.node.http_read_timeout;
   // The server's own timeout per request. Link and auth requests to a local
@@ -664,6 +665,8 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
            {{"node", cfg.node.id},
             {"cluster", cfg.cluster.enabled ? cfg.cluster.listen : "off"},
             {"http", http_opts.host + ":" + std::to_string(server.bound_port())},
+            {"http_threads", http_opts.threads},
+            {"scheduler", rt_opts.scheduler_policy + " x" + std::to_string(rt_opts.scheduler_threads)},
             {"streamers", streamers.list().size()},
             {"playback_session.enabled", ps.enabled ? "true" : "false"},
             {"playback_session.mode", actors::to_string(mode->get())},

@@ -17,7 +17,7 @@
 #                                  /tmp/device-out)
 # Every part is bounded (PART1_LIMIT, PART2_LIMIT, PART3_LIMIT seconds);
 # one failing does not stop the others. Settings: CLIENT_THREADS (4),
-# SWEEP ("0-1 0-3 0-7 0-11"), LOAD_PIN (12-15: the sweep's load threads and
+# SWEEP ("0-1 0-3 0-7 0-11") or SWEEP_RUNS (see part 2), LOAD_PIN (12-15: the sweep's load threads and
 # PostgreSQL), SKIP_PARTS (e.g. "2 3"), KIT (build/devkit); part 3 takes
 # cluster_device.sh's NODE_PIN, CLIENT_PIN, PG_PIN.
 set -uo pipefail
@@ -89,36 +89,56 @@ if [[ $SKIP_PARTS != *" 1 "* ]]; then
 fi
 
 # ---- 2. the core sweep
+# Each run: CPUS/HTTP/POLICY/SCENARIOS. CPUS: the daemon's taskset list, the
+# load threads and PostgreSQL then on LOAD_PIN; "all": nothing pinned (the
+# flows pin no load thread: run them unpinned). HTTP: node.http_threads
+# ("-": the default). POLICY: node.scheduler_policy ("-": the default).
+# "links" needs its own run (1 M accounts seeded).
 if [[ $SKIP_PARTS != *" 2 "* ]]; then
-  say "part 2: one daemon on $SWEEP; load and PostgreSQL on $LOAD_PIN"
+  if [[ -z ${SWEEP_RUNS:-} ]]; then
+    SWEEP_RUNS=""
+    for l in $SWEEP; do SWEEP_RUNS+="$l/-/-/zap,deny "; done
+    SWEEP_RUNS+="${SWEEP##* }/4/-/zap,deny"  # the widest with 4 HTTP I/O threads
+  fi
+  say "part 2: $SWEEP_RUNS; load and PostgreSQL on $LOAD_PIN"
   : >"$OUT/sweep.jsonl"
   end=$(( $(date +%s) + ${PART2_LIMIT:-100} ))
-  runs=()
-  for l in $SWEEP; do runs+=("$l:"); done
-  runs+=("${SWEEP##* }:4")  # the widest with 4 HTTP I/O threads instead of the default 2
-  for r in "${runs[@]}"; do
-    cpus=${r%%:*} http=${r#*:}
+  for r in $SWEEP_RUNS; do
+    IFS=/ read -r cpus http policy scen <<<"$r"
     left=$(( end - $(date +%s) ))
     (( left > 10 )) || { say "part 2: no time left for $r"; break; }
-    args=(--dsn "$DSN" --scenario zap,deny --connections 64 --seconds 4 --loadgen-threads "$CLIENT_THREADS"
-          --client-pin "$LOAD_PIN" --pg-pin "$LOAD_PIN" --json /tmp/sweep.jsonl)
-    [[ -n $http ]] && args+=(--http-threads "$http")
+    args=(--dsn "$DSN" --scenario "$scen" --connections 64 --seconds 4 --loadgen-threads "$CLIENT_THREADS"
+          --json /tmp/sweep.jsonl)
+    [[ $http != - ]] && args+=(--http-threads "$http")
+    [[ $policy != - ]] && args+=(--daemon-env "MAXSESS__NODE__SCHEDULER_POLICY=$policy")
+    [[ $scen == links ]] && args+=(--accounts 1000000 --devices 4 --seconds 5)
+    pin=()
+    if [[ $cpus != all ]]; then
+      args+=(--client-pin "$LOAD_PIN" --pg-pin "$LOAD_PIN")
+      pin=(taskset -c "$cpus")
+    fi
     rm -f /tmp/sweep.jsonl
-    echo "-- daemon CPUs $cpus, http threads ${http:-default}" >>"$OUT/sweep.log"
-    timeout -s INT -k 10 "$left" taskset -c "$cpus" "$KIT/maxsess_bench" "${args[@]}" >>"$OUT/sweep.log" 2>&1
-    say "part 2: $cpus http ${http:-default}: exit $?"
-    python3 - "$cpus" "${http:-2}" <<'EOF' >>"$OUT/sweep.jsonl"
+    echo "-- run $r" >>"$OUT/sweep.log"
+    timeout -s INT -k 10 "$left" "${pin[@]}" "$KIT/maxsess_bench" "${args[@]}" >>"$OUT/sweep.log" 2>&1
+    say "part 2: $r: exit $?"
+    python3 - "$cpus" "$http" "$policy" <<'EOF' >>"$OUT/sweep.jsonl"
 import json, sys
-for line in open("/tmp/sweep.jsonl"):
-    d = json.loads(line); d["daemon_cpus"] = sys.argv[1]; d["http_threads"] = int(sys.argv[2]); print(json.dumps(d))
+try:
+    for line in open("/tmp/sweep.jsonl"):
+        d = json.loads(line)
+        d["daemon_cpus"], d["http_threads"], d["policy"] = sys.argv[1:4]
+        print(json.dumps(d))
+except FileNotFoundError:
+    pass
 EOF
   done
   python3 - "$OUT/sweep.jsonl" <<'EOF' | tee -a "$log"
 import json, sys
 for line in open(sys.argv[1]):
     d = json.loads(line)
-    print("%-6s http %d %-8s %9.0f %s  p50 %s p99 %s cpu/op %s" % (d["daemon_cpus"], d["http_threads"], d.get("scenario"),
-          d.get("value") or 0, d.get("metric"), d.get("p50_ms"), d.get("p99_ms"), d.get("cpu_us_per_op")))
+    print("%-6s http %-2s %-9s %-22s %9.0f %-10s p50 %s p99 %s cpu/op %s" % (
+          d["daemon_cpus"], d["http_threads"], d["policy"], d.get("scenario"), d.get("value") or 0,
+          d.get("metric"), d.get("p50_ms"), d.get("p99_ms"), d.get("cpu_us_per_op")))
 EOF
 fi
 

@@ -313,7 +313,7 @@ TEST(config_errors, ranges) {
   const auto r = load("storage:\n  dsn: x\n  batch_max_rows: 0\n  read_connections: 0\n"
                       "  write_connections: 65\n"
                       "security:\n  admin_token: a\n  token_secret: s\n"
-                      "node:\n  http_threads: 0\n  http_body_limit: -1\n"
+                      "node:\n  http_threads: -1\n  http_body_limit: -1\n"
                       "playback_session:\n  default_max_sessions: -1\n  batch_size: 0\n"
                       "cluster:\n  shards: 65537\n"
                       "log:\n  level: verbose\n  format: xml\n");
@@ -328,7 +328,29 @@ TEST(config_errors, ranges) {
   EXPECT_TRUE(load(required_yaml + "node:\n  http_threads: 64\ncluster:\n  shards: 65536\n").ok());
   EXPECT_TRUE(mentions(find_problem(load(required_yaml + "node:\n  http_threads: 65\n"),
                                     "node.http_threads"),
-                       "from 1 to 64"));
+                       "from 0 to 64"));
+}
+
+TEST(config_errors, scheduler_policy_is_stealing_or_sharing) {
+  for (const char* ok : {"sharing", "stealing"})
+    EXPECT_TRUE(load(required_yaml + "node:\n  scheduler_policy: " + ok + "\n").ok()) << ok;
+  const auto r = load(required_yaml + "node:\n  scheduler_policy: fifo\n");
+  EXPECT_TRUE(mentions(find_problem(r, "node.scheduler_policy"), "'fifo'")) << dump(r);
+  EXPECT_TRUE(mentions(find_problem(r, "node.scheduler_policy"), "stealing")) << dump(r);
+  EXPECT_EQ(r.problems.size(), 1u) << dump(r);
+}
+
+// The I/O threads the daemon starts with, by the cores it may use.
+TEST(config_node, http_threads_zero_follows_the_cores) {
+  mc::node_section n;  // the default: 0
+  EXPECT_EQ(mc::http_threads_for(n, 1), 2);
+  EXPECT_EQ(mc::http_threads_for(n, 2), 2);
+  EXPECT_EQ(mc::http_threads_for(n, 5), 2);
+  EXPECT_EQ(mc::http_threads_for(n, 6), 3);
+  EXPECT_EQ(mc::http_threads_for(n, 16), 8);
+  n.http_threads = 3;
+  EXPECT_EQ(mc::http_threads_for(n, 16), 3);
+  EXPECT_EQ(mc::http_threads_for(n, 1), 3);
 }
 
 TEST(config_errors, token_secret_format) {
