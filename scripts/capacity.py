@@ -89,8 +89,9 @@ def main():
     out("")
     out("**Measured on:** " + "; ".join(machine))
     out("")
-    out("These per-node rates come from ONE node on the bench machine above (2 shared cores,"
-        " PostgreSQL and the load generator on the same cores). A production node with its own"
+    cores = next((m.group(1) for m in (re.search(r"nproc (\d+)", l) for l in machine) if m), "?")
+    out(f"These per-node rates come from ONE node on the bench machine above ({cores} cores,"
+        " shared with PostgreSQL and the load generator). A production node with its own"
         " cores and a PostgreSQL elsewhere does better; the node counts below are therefore an"
         " upper bound, and they scale down linearly with a faster per-node figure.")
     out("")
@@ -109,22 +110,29 @@ def main():
     out("")
     out("| load | rate needed | measured per node | nodes (at the headroom) |")
     out("|---|---|---|---|")
-    nodes_max = 0
+    nodes_max, decides = 0, None
     for what, (rate, per_node) in need.items():
         if per_node:
             k = math.ceil(rate / (per_node * args.headroom))
-            nodes_max = max(nodes_max, k)
+            if k > nodes_max:
+                nodes_max, decides = k, what
             out(f"| {what} | {fmt(rate, '/s')} | {fmt(per_node, '/s')} | {k} |")
         else:
             out(f"| {what} | {fmt(rate, '/s')} | not measured | – |")
     if kib:
         mem_gib = n * kib / (1024 * 1024)
         k = math.ceil(mem_gib / args.node_ram_gib)
-        nodes_max = max(nodes_max, k)
+        if k > nodes_max:
+            nodes_max, decides = k, "memory"
         out(f"| memory ({kib:.2f} KiB per {held} session) | {mem_gib:.1f} GiB | {args.node_ram_gib:.0f} GiB | {k} |")
     out("")
-    out(f"The largest line decides: **{nodes_max} nodes** of the bench machine's kind. Auth checks"
-        " dominate: every playing device is checked every auth_duration, whatever it does.")
+    why = {"auth update_session checks": "every playing device is checked every auth_duration,"
+                                         " whatever it does",
+           "webhook play_updated events": "every playing session reports every event interval",
+           "link requests": "every playing device asks for a link every link interval",
+           "memory": "every held session stays in its owner's memory"}
+    out(f"The largest line decides: **{nodes_max} nodes** of the bench machine's kind"
+        + (f"; {decides} dominate: {why[decides]}." if decides else "."))
     out("")
     out("## PostgreSQL write rate")
     out("")
