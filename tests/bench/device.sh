@@ -89,11 +89,12 @@ if [[ $SKIP_PARTS != *" 1 "* ]]; then
 fi
 
 # ---- 2. the core sweep
-# Each run: CPUS/HTTP/POLICY/SCENARIOS. CPUS: the daemon's taskset list, the
+# Each run: CPUS/HTTP/POLICY/SCENARIOS[/ENV]. CPUS: the daemon's taskset list, the
 # load threads and PostgreSQL then on LOAD_PIN; "all": nothing pinned (the
 # flows pin no load thread: run them unpinned). HTTP: node.http_threads
 # ("-": the default). POLICY: node.scheduler_policy ("-": the default).
-# "links" needs its own run (1 M accounts seeded).
+# "links" needs its own run (1 M accounts seeded). ENV: more daemon
+# settings, NAME=VALUE joined by "+" (e.g. MAXSESS__STORAGE__WRITE_CONNECTIONS=8).
 if [[ $SKIP_PARTS != *" 2 "* ]]; then
   if [[ -z ${SWEEP_RUNS:-} ]]; then
     SWEEP_RUNS=""
@@ -104,7 +105,7 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
   : >"$OUT/sweep.jsonl"
   end=$(( $(date +%s) + ${PART2_LIMIT:-100} ))
   for r in $SWEEP_RUNS; do
-    IFS=/ read -r cpus http policy scen <<<"$r"
+    IFS=/ read -r cpus http policy scen extra <<<"$r"
     left=$(( end - $(date +%s) ))
     (( left > 10 )) || { say "part 2: no time left for $r"; break; }
     args=(--dsn "$DSN" --scenario "$scen" --connections 64 --seconds 4 --loadgen-threads "$CLIENT_THREADS"
@@ -112,6 +113,7 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
     [[ $http != - ]] && args+=(--http-threads "$http")
     [[ $policy != - ]] && args+=(--daemon-env "MAXSESS__NODE__SCHEDULER_POLICY=$policy")
     [[ $scen == links ]] && args+=(--accounts 1000000 --devices 4 --seconds 5)
+    for e in ${extra//+/ }; do args+=(--daemon-env "$e"); done
     pin=()
     if [[ $cpus != all ]]; then
       args+=(--client-pin "$LOAD_PIN" --pg-pin "$LOAD_PIN")
@@ -121,12 +123,12 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
     echo "-- run $r" >>"$OUT/sweep.log"
     timeout -s INT -k 10 "$left" "${pin[@]}" "$KIT/maxsess_bench" "${args[@]}" >>"$OUT/sweep.log" 2>&1
     say "part 2: $r: exit $?"
-    python3 - "$cpus" "$http" "$policy" <<'EOF' >>"$OUT/sweep.jsonl"
+    python3 - "$cpus" "$http" "$policy" "${extra:-}" <<'EOF' >>"$OUT/sweep.jsonl"
 import json, sys
 try:
     for line in open("/tmp/sweep.jsonl"):
         d = json.loads(line)
-        d["daemon_cpus"], d["http_threads"], d["policy"] = sys.argv[1:4]
+        d["daemon_cpus"], d["http_threads"], d["policy"], d["env"] = sys.argv[1:5]
         print(json.dumps(d))
 except FileNotFoundError:
     pass
@@ -136,9 +138,9 @@ EOF
 import json, sys
 for line in open(sys.argv[1]):
     d = json.loads(line)
-    print("%-6s http %-2s %-9s %-22s %9.0f %-10s p50 %s p99 %s cpu/op %s" % (
+    print("%-6s http %-2s %-9s %-22s %9.0f %-10s p50 %s p99 %s cpu/op %s %s" % (
           d["daemon_cpus"], d["http_threads"], d["policy"], d.get("scenario"), d.get("value") or 0,
-          d.get("metric"), d.get("p50_ms"), d.get("p99_ms"), d.get("cpu_us_per_op")))
+          d.get("metric"), d.get("p50_ms"), d.get("p99_ms"), d.get("cpu_us_per_op"), d.get("env", "")))
 EOF
 fi
 
