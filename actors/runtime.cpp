@@ -215,7 +215,7 @@ caf::actor_system_config make_config(const runtime_options& opts) {
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", static_cast<size_t>(std::max(1, opts.scheduler_threads)));
   cfg.set("scheduler.policy",
-          opts.scheduler_policy == "stealing" ? caf::atom("stealing") : caf::atom("sharing"));
+          opts.scheduler_policy == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));
   if (opts.configure) opts.configure(cfg);  // cluster: the middleman; tests: the scheduler
   return cfg;
 }

@@ -21,8 +21,8 @@ struct node_section {
   // check playing on is answered on its I/O thread: they bound its rate).
   int http_threads = 0;
   // CAF's scheduler: "stealing" (a queue per worker, idle ones steal) or
-  // "sharing" (one queue behind one lock). Sharing held a 16-core node to
-  // the rate of 2 cores, and was no faster on 2 (docs/performance.md,
+  // "sharing" (one queue behind one lock, no idle polling). Stealing was
+  // 15-17 % faster on 16 cores and no slower on 2 (docs/performance.md,
   // "Seventeenth round").
   std::string scheduler_policy = "stealing";
   std::size_t http_body_limit = 64 * 1024;     // bytes per request body

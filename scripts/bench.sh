@@ -180,6 +180,7 @@ else
   BENCH=$PREBUILT/maxsess_bench
   LOADGEN=$PREBUILT/maxsess_loadgen
   BEAST=$PREBUILT/maxsess_beast_anchor
+  export MAXSESS_BIN  # maxsess_bench reads it (a shell variable alone would not reach it)
   for t in "$BENCH" "$LOADGEN" "$BEAST" "${MAXSESS_BIN:-}"; do
     [[ -x $t ]] || die "BENCH_PREBUILT: '$t' is not an executable (MAXSESS_BIN names the daemon)"
   done

@@ -89,8 +89,9 @@ def main():
     out("")
     out("**Measured on:** " + "; ".join(machine))
     out("")
-    cores = next((m.group(1) for m in (re.search(r"nproc (\d+)", l) for l in machine) if m), "?")
-    out(f"These per-node rates come from ONE node on the bench machine above ({cores} cores,"
+    cores = next((m.group(1) + " cores" for m in (re.search(r"nproc (\d+)", l) for l in machine) if m),
+                 "its cores")
+    out(f"These per-node rates come from ONE node on the bench machine above ({cores},"
         " shared with PostgreSQL and the load generator). A production node with its own"
         " cores and a PostgreSQL elsewhere does better; the node counts below are therefore an"
         " upper bound, and they scale down linearly with a faster per-node figure.")
@@ -130,9 +131,9 @@ def main():
                                          " whatever it does",
            "webhook play_updated events": "every playing session reports every event interval",
            "link requests": "every playing device asks for a link every link interval",
-           "memory": "every held session stays in its owner's memory"}
+           "memory": f"every {held} session stays in its owner's memory"}
     out(f"The largest line decides: **{nodes_max} nodes** of the bench machine's kind"
-        + (f"; {decides} dominate: {why[decides]}." if decides else "."))
+        + (f"; it is the {decides} line: {why[decides]}." if decides else "."))
     out("")
     out("## PostgreSQL write rate")
     out("")

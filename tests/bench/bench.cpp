@@ -155,7 +155,7 @@ options parse(int argc, char** argv) {
     } else if (a == "--fast") {
       o.fast = true;
     } else if (a == "--http-threads") {
-      o.http_threads = to_int(a, value(), 1, 64);
+      o.http_threads = to_int(a, value(), 0, 64);
     } else if (a == "--debug-log") {
       o.debug_log = true;
     } else if (a == "--daemon-env") {

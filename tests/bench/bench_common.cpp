@@ -496,7 +496,7 @@ std::map<std::string, std::string> daemon_env(const options& o) {
   // expiring (pending_ttl 60 s) before or during the window.
   env["MAXSESS__PLAYBACK_SESSION__PENDING_TTL"] = "1h";
   for (const auto& [k, v] : o.daemon_env) env[k] = v;
-  if (o.http_threads > 0) env["MAXSESS__NODE__HTTP_THREADS"] = std::to_string(o.http_threads);
+  if (o.http_threads >= 0) env["MAXSESS__NODE__HTTP_THREADS"] = std::to_string(o.http_threads);
   return env;
 }
 

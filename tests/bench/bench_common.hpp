@@ -31,7 +31,7 @@ struct options {
   int devices = 2;
   std::string dsn;
   bool fast = false;
-  int http_threads = 0;
+  int http_threads = -1;  // -1: the daemon's own setting
   bool debug_log = false;
   std::map<std::string, std::string> daemon_env;
   // cluster modes (cluster.cpp)

@@ -29,6 +29,7 @@ KIT=${KIT:-build/devkit}
 if [[ $mode == pack ]]; then
   set -e
   tests/bench/cluster_device.sh pack build
+  cmake --build build -j2 --target maxsess_loadgen maxsess_beast_anchor
   mkdir -p "$KIT/bin"
   cp build/tests/bench/maxsess_loadgen build/tests/bench/maxsess_beast_anchor /usr/bin/redis-cli "$KIT/bin/"
   strip "$KIT/bin/maxsess_loadgen" "$KIT/bin/maxsess_beast_anchor"
@@ -102,6 +103,12 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
     SWEEP_RUNS+="${SWEEP##* }/4/-/zap,deny"  # the widest with 4 HTTP I/O threads
   fi
   say "part 2: $SWEEP_RUNS; load and PostgreSQL on $LOAD_PIN"
+  # taskset and the pins fail on CPUs the machine lacks: say so once.
+  for l in ${LOAD_PIN//,/ } $(for r in $SWEEP_RUNS; do echo "${r%%/*}"; done); do
+    [[ $l == all ]] && continue
+    hi=${l##*-}
+    (( hi < $(nproc --all) )) || say "part 2: CPU $hi named ($l) but this machine has $(nproc --all): those runs fail"
+  done
   : >"$OUT/sweep.jsonl"
   end=$(( $(date +%s) + ${PART2_LIMIT:-100} ))
   for r in $SWEEP_RUNS; do
