@@ -152,20 +152,20 @@ void memory_account_store::apply(std::vector<storage::write_op> ops, write_fn do
     for (auto& op : ops) {
       switch (op.what) {
         case storage::write_op::kind::upsert_session: {
-          shard_of_[op.upsert().session.account_id] = op.upsert().shard;
-          auto& rows = accounts_[op.upsert().session.account_id].sessions;
-          auto i = std::find_if(rows.begin(), rows.end(), [&](auto& r) {
-            return r.device_id == op.upsert().session.device_id;
-          });
+          const auto& u = op.upsert();
+          shard_of_[u.session.account_id] = u.shard;
+          auto& rows = accounts_[u.session.account_id].sessions;
+          auto i = std::find_if(rows.begin(), rows.end(),
+                                [&](auto& r) { return r.device_id == u.session.device_id; });
           if (i == rows.end()) {
-            rows.push_back(op.upsert().session);
+            rows.push_back(u.session);
           } else {
             // As the SQL upsert: the same session's counters and "last
             // seen" only grow.
-            const bool same = i->started_at == op.upsert().session.started_at;
+            const bool same = i->started_at == u.session.started_at;
             const auto bytes = i->bytes, duration = i->duration_s;
             const auto seen = i->updated_at;
-            *i = op.upsert().session;
+            *i = u.session;
             if (same) {
               i->bytes = std::max(i->bytes, bytes);
               i->duration_s = std::max(i->duration_s, duration);

@@ -7,7 +7,9 @@
 #include <string>
 #include <tuple>
 #include <string_view>
+#include <type_traits>
 #include <utility>
+#include <variant>
 
 #include "domain/token.hpp"
 #include "storage/rows.hpp"
@@ -171,8 +173,9 @@ statement statement_for(const write_op& op) {
     case write_op::kind::upsert_session:
       return sessions_statement({&op});
     case write_op::kind::delete_session: {
+      const auto& d = op.del();
       param_list p;
-      p.text(op.del().account_id).text(op.del().device_id).integer(op.del().epoch);
+      p.text(d.account_id).text(d.device_id).integer(d.epoch);
       return {stmt_delete_session, sql_delete_session, std::move(p)};
     }
     case write_op::kind::upsert_account: {
@@ -218,29 +221,18 @@ struct lease_claim {
   const std::string* owner;
   int64_t epoch;
 };
+// Every payload but a progress entry carries the same three fields.
 std::optional<lease_claim> claim_of(const write_op& op) {
-  switch (op.what) {
-    case write_op::kind::upsert_session:
-      if (op.upsert().owner.empty())
-        return std::nullopt;
-      return lease_claim{op.upsert().shard, &op.upsert().owner, op.upsert().epoch};
-    case write_op::kind::delete_session:
-      if (op.del().owner.empty())
-        return std::nullopt;
-      return lease_claim{op.del().shard, &op.del().owner, op.del().epoch};
-    case write_op::kind::upsert_account:
-    case write_op::kind::delete_account:
-      if (op.account().owner.empty())
-        return std::nullopt;
-      return lease_claim{op.account().shard, &op.account().owner, op.account().epoch};
-    case write_op::kind::insert_event:
-      if (op.event().owner.empty())
-        return std::nullopt;
-      return lease_claim{op.event().shard, &op.event().owner, op.event().epoch};
-    case write_op::kind::journal_progress:
-      return std::nullopt;  // a record of a report, not an owner's write
-  }
-  return std::nullopt;
+  return std::visit(
+      [](const auto& p) -> std::optional<lease_claim> {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, progress_entry>) {
+          return std::nullopt;  // a record of a report, not an owner's write
+        } else {
+          if (p.owner.empty()) return std::nullopt;
+          return lease_claim{p.shard, &p.owner, p.epoch};
+        }
+      },
+      op.payload);
 }
 
 // Marks fenced every op whose claim the lease rows (shard, owner, epoch)
