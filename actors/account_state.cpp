@@ -757,6 +757,9 @@ void account_state::on_sync(int64_t streamer_id,
                             const std::vector<std::pair<std::string, play_report>>& seen,
                             const std::vector<std::string>& listed_before, sys_time listed_at,
                             sys_time now, side_effects& fx) {
+  // Each listed session is usually one row to write: room for them at once
+  // rather than a write op (a whole session each) moved on every growth.
+  fx.writes.reserve(fx.writes.size() + seen.size());
   for (auto& [device, r] : seen) on_play(device, r, now, fx);
   // A part of a listing still running decides nothing more: a session gone
   // from the streamer still counts until the end says so, and a limit

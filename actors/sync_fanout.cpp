@@ -19,14 +19,25 @@ void sync_fanout::stop(listing_end why, const std::string& error) {
 void sync_fanout::page(std::vector<std::pair<std::string, seen_list>> groups, clock::time_point now) {
   if (stopped_ || finished_) return;
   for (auto& [account, seen] : groups) {
-    // A session listed again (an API repeating its pages up to the cap)
-    // is told once: it would only be the same refresh again.
+    auto [at, fresh] = listed_.try_emplace(account);
+    auto& ids = at->second;
+    // A session listed again (an API repeating its pages up to the cap),
+    // for this account or another, is told once: it would only be the same
+    // refresh again.
     seen.erase(std::remove_if(seen.begin(), seen.end(),
-                              [&](const auto& e) { return !ids_seen_.insert(e.second.session_id).second; }),
+                              [&](const auto& e) {
+                                const auto& id = e.second.session_id;
+                                auto [i, first] = id_index_.try_emplace(std::hash<std::string>{}(id),
+                                                                        id_at{&ids, ids.size()});
+                                if (!first && (*i->second.list)[i->second.index] == id) return true;
+                                ids.push_back(id);
+                                return false;
+                              }),
                seen.end());
-    if (seen.empty()) continue;
-    auto& ids = listed_[account];
-    for (auto& [device, r] : seen) ids.push_back(r.session_id);
+    if (seen.empty()) {
+      if (fresh) listed_.erase(at);  // nothing of its own listed: as if never named
+      continue;
+    }
     last_part_[account] = parts_sent_ + parts_.size();
     parts_.push_back(part{std::move(account), std::move(seen), false, {}});
   }
@@ -67,7 +78,7 @@ void sync_fanout::listed(const listing_outcome& listing, int untracked, const st
     accounts_ = listed_.size();
     listed_.clear();
     last_part_.clear();
-    ids_seen_.clear();
+    id_index_.clear();
     ending_ = true;
   } else {
     // The deadline passed while the pages were told: nothing is ended.
@@ -166,7 +177,7 @@ void sync_fanout::pump(clock::time_point now) {
   if (!abandoned_ && (in_flight_ > 0 || !listing_done_ || !parts_.empty() || !ends_.empty())) return;
   finished_ = true;
   listed_.clear();
-  ids_seen_.clear();
+  id_index_.clear();
   if (hooks_.finished) hooks_.finished(*this);
 }
 

@@ -50,6 +50,7 @@ struct options {
   // make bench (scripts/bench.sh)
   double zipf_s = 1.0;                  // --zipf-s: links suite's account popularity
   std::string answer_sample;            // --answer-sample: write one link answer's body there
+  bool sync_curl = true;                // --no-curl: the sync without its curl loop anchor
   bool scenarios_given = false;
 };
 

@@ -182,7 +182,7 @@ int run_sync(const options& o, const std::string& server) {
   // listing), then the anchors over the same pages.
   const auto warm = fetch_pages(emu.port());
   const auto fetched = fetch_pages(emu.port());
-  const auto curled = curl_pages(emu.port());
+  const auto curled = o.sync_curl ? curl_pages(emu.port()) : fetch_result{};
   if (fetched.listed != sync_sessions || warm.listed != sync_sessions)
     throw std::runtime_error("the emulator listed " + std::to_string(fetched.listed) + " sessions");
 
@@ -270,9 +270,12 @@ int run_sync(const options& o, const std::string& server) {
             << ", emulator " << fmt(emu_cpu, 2) << " s; row updates/HOT " << hot << "\n"
             << "anchors      fetch (fresh connection per page, this process) " << fmt(fetched.seconds, 2)
             << " s for " << fetched.pages << " pages (first, cold listing: " << fmt(warm.seconds, 2)
-            << " s); curl loop " << fmt(curled.seconds, 2) << " s for " << curled.pages << " pages ("
-            << fmt(curled.seconds / std::max(1, curled.pages) * 1000, 1) << " ms/page)\n"
-            << "ratio        sync / curl loop " << fmt(sync_s / curled.seconds, 2) << ", sync / fetch "
+            << (o.sync_curl ? " s); curl loop " + fmt(curled.seconds, 2) + " s for " + std::to_string(curled.pages) +
+                                  " pages (" + fmt(curled.seconds / std::max(1, curled.pages) * 1000, 1) +
+                                  " ms/page)\n"
+                            : std::string(" s); curl loop left out (--no-curl)\n"))
+            << "ratio        sync / curl loop "
+            << (o.sync_curl ? fmt(sync_s / curled.seconds, 2) : std::string("-")) << ", sync / fetch "
             << fmt(sync_s / fetched.seconds, 2) << " (target <= 1.5 and <= 2 s)\n"
             << "result       " << (ok ? "ok" : "FAILED: " + answer.substr(0, 400)) << "\n";
   if (!job_error.empty()) job_error = "; job error: " + job_error;
@@ -303,7 +306,8 @@ int run_sync(const options& o, const std::string& server) {
     a["ratio"] = std::round(sync_s / f.seconds * 100) / 100;  // sync / anchor
     emit(a);
   };
-  anchor("anchor:curl-pages", curled, "bash loop, one curl per page following next (process start included)");
+  if (o.sync_curl)
+    anchor("anchor:curl-pages", curled, "bash loop, one curl per page following next (process start included)");
   anchor("anchor:fetch-pages", fetched, "the same pages, a fresh connection per page, no process start");
   drop_database(server, dsn);
   return ok ? 0 : 1;

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <optional>
 
 namespace maxsess::actors {
@@ -158,6 +159,30 @@ TEST(SyncFanout, ASessionListedAgainIsToldOnce) {
   EXPECT_EQ(h.sent[0].listed, (std::vector<std::string>{"s1", "s2"}));
   h.answer();
   EXPECT_EQ(h.finishes, 1);
+}
+
+TEST(SyncFanout, AnIdRepeatedInItsOwnPageOrAThousandPagesLaterIsToldOnce) {
+  harness h(100000);
+  h.fan.page({group("a", {"s1", "s1", "s2"})}, t0);
+  ASSERT_EQ(h.sent.size(), 1u);
+  EXPECT_EQ(ids_of(h.sent[0].seen), (std::vector<std::string>{"s1", "s2"}));
+  // Many accounts, then every page again (an API repeating itself up to the
+  // cap): the repeats send nothing, and each end lists its own ids once.
+  for (int round = 0; round < 2; ++round)
+    for (int k = 0; k < 1000; ++k)
+      h.fan.page({group("acc" + std::to_string(k), {"x" + std::to_string(k), "y" + std::to_string(k)})}, t0);
+  ASSERT_EQ(h.sent.size(), 1001u);
+  h.fan.listed(complete(4003, 2001), 0, {}, t0);
+  std::map<std::string, std::vector<std::string>> ends;
+  while (!h.sent.empty()) {
+    auto m = h.answer();
+    if (m.listed_at != sys_time{}) ends[m.account] = m.listed;
+  }
+  ASSERT_EQ(ends.size(), 1001u);
+  EXPECT_EQ(ends["a"], (std::vector<std::string>{"s1", "s2"}));
+  EXPECT_EQ(ends["acc7"], (std::vector<std::string>{"x7", "y7"}));
+  EXPECT_EQ(h.finishes, 1);
+  EXPECT_TRUE(h.fan.run().ok);
 }
 
 TEST(SyncFanout, AnIncompleteListingEndsNothingAndFinishesOnceThePartsAnswered) {
