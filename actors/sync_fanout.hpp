@@ -121,7 +121,7 @@ class sync_fanout : public std::enable_shared_from_this<sync_fanout> {
   // Every session id listed so far, by account (the end's `listed`).
   std::unordered_map<std::string, string_list> listed_;
   // Where each id sits in listed_, by the id's hash: a repeated id is found
-  // without a second copy of every id (a set of 100 000 copied UUIDs was 7.6 %
+  // without a second copy of every id (a set of 100 000 copied UUIDs was 9 %
   // of the daemon's CPU in a sync, issue 7). The list lives in a node of
   // listed_, whose address never moves. Two ids with one hash: the second is
   // told even if repeated — a refresh told twice, never one lost.
