@@ -75,10 +75,16 @@ def main():
             break
 
     n = args.sessions
+    # Each load: the rate it needs, the node's measured rate, and why it
+    # grows with the sessions (said when that line decides).
     need = {
-        "link requests": (n / args.link_every, links),
-        "auth update_session checks": (n / args.auth_duration, auth),
-        "webhook play_updated events": (n / args.event_every, hooks),
+        "link requests": (n / args.link_every, links,
+                          "every playing device asks for a link every link interval"),
+        "auth update_session checks": (n / args.auth_duration, auth,
+                                       "every playing device is checked every auth_duration,"
+                                       " whatever it does"),
+        "webhook play_updated events": (n / args.event_every, hooks,
+                                        "every playing session reports every event interval"),
     }
     lines = []
     out = lines.append
@@ -112,11 +118,11 @@ def main():
     out("| load | rate needed | measured per node | nodes (at the headroom) |")
     out("|---|---|---|---|")
     nodes_max, decides = 0, None
-    for what, (rate, per_node) in need.items():
+    for what, (rate, per_node, why) in need.items():
         if per_node:
             k = math.ceil(rate / (per_node * args.headroom))
             if k > nodes_max:
-                nodes_max, decides = k, what
+                nodes_max, decides = k, (what, why)
             out(f"| {what} | {fmt(rate, '/s')} | {fmt(per_node, '/s')} | {k} |")
         else:
             out(f"| {what} | {fmt(rate, '/s')} | not measured | – |")
@@ -124,16 +130,11 @@ def main():
         mem_gib = n * kib / (1024 * 1024)
         k = math.ceil(mem_gib / args.node_ram_gib)
         if k > nodes_max:
-            nodes_max, decides = k, "memory"
+            nodes_max, decides = k, ("memory", f"every {held} session stays in its owner's memory")
         out(f"| memory ({kib:.2f} KiB per {held} session) | {mem_gib:.1f} GiB | {args.node_ram_gib:.0f} GiB | {k} |")
     out("")
-    why = {"auth update_session checks": "every playing device is checked every auth_duration,"
-                                         " whatever it does",
-           "webhook play_updated events": "every playing session reports every event interval",
-           "link requests": "every playing device asks for a link every link interval",
-           "memory": f"every {held} session stays in its owner's memory"}
     out(f"The largest line decides: **{nodes_max} nodes** of the bench machine's kind"
-        + (f"; it is the {decides} line: {why[decides]}." if decides else "."))
+        + (f"; it is the {decides[0]} line: {decides[1]}." if decides else "."))
     out("")
     out("## PostgreSQL write rate")
     out("")
