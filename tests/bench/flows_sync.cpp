@@ -252,6 +252,11 @@ int run_sync(const options& o, const std::string& server) {
   }
   const bool ok = job_ok && listed == sync_sessions && untracked == 0 && ended == 0 && killed == 0 &&
                   active == std::to_string(sync_sessions) && exit_code == 0;
+  const std::string curl_seen =
+      o.sync_curl ? fmt(curled.seconds, 2) + " s for " + std::to_string(curled.pages) + " pages (" +
+                        fmt(curled.seconds / std::max(1, curled.pages) * 1000, 1) + " ms/page)"
+                  : std::string("left out (--no-curl)");
+  const std::string curl_ratio = o.sync_curl ? fmt(sync_s / curled.seconds, 2) : std::string("-");
   std::cout << "\n== scenario sync, " << sync_sessions << " sessions listed by the emulator ("
             << sync_accounts << " accounts x " << sync_devices << " devices), pages of " << sync_page << "\n"
             << "set-up       " << fmt(setup_s, 1) << " s (SQL rows, signed tokens, emulator listing)\n"
@@ -270,12 +275,8 @@ int run_sync(const options& o, const std::string& server) {
             << ", emulator " << fmt(emu_cpu, 2) << " s; row updates/HOT " << hot << "\n"
             << "anchors      fetch (fresh connection per page, this process) " << fmt(fetched.seconds, 2)
             << " s for " << fetched.pages << " pages (first, cold listing: " << fmt(warm.seconds, 2)
-            << (o.sync_curl ? " s); curl loop " + fmt(curled.seconds, 2) + " s for " + std::to_string(curled.pages) +
-                                  " pages (" + fmt(curled.seconds / std::max(1, curled.pages) * 1000, 1) +
-                                  " ms/page)\n"
-                            : std::string(" s); curl loop left out (--no-curl)\n"))
-            << "ratio        sync / curl loop "
-            << (o.sync_curl ? fmt(sync_s / curled.seconds, 2) : std::string("-")) << ", sync / fetch "
+            << " s); curl loop " << curl_seen << "\n"
+            << "ratio        sync / curl loop " << curl_ratio << ", sync / fetch "
             << fmt(sync_s / fetched.seconds, 2) << " (target <= 1.5 and <= 2 s)\n"
             << "result       " << (ok ? "ok" : "FAILED: " + answer.substr(0, 400)) << "\n";
   if (!job_error.empty()) job_error = "; job error: " + job_error;
