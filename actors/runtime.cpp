@@ -15,6 +15,7 @@
 #include "actors/runtime_hooks.hpp"
 #include "actors/shard_owner.hpp"
 #include "actors/shard_table.hpp"
+#include "domain/thread_name.hpp"
 
 namespace maxsess::actors {
 
@@ -77,7 +78,10 @@ std::function<void(T)> answered_once(std::function<void(T)> cb, T on_drop,
 class deadline_line {
  public:
   explicit deadline_line(std::chrono::milliseconds after) : after_(after) {
-    thread_ = std::thread([this] { run(); });
+    thread_ = std::thread([this] {
+      name_this_thread("auth-deadlines");
+      run();
+    });
   }
   ~deadline_line() {
     {
@@ -211,8 +215,22 @@ class actor_streamer_side final : public streamer_side {
   caf::actor supervisor_;
 };
 
+// CAF's own threads (scheduler workers, its clock, printer and, in a
+// cluster, the middleman's multiplexer) as caf-0, caf-1...: CAF 0.17 tells a
+// hook each thread it starts but not which kind it is.
+class name_caf_threads final : public caf::thread_hook {
+ public:
+  void init(caf::actor_system&) override {}
+  void thread_started() override { name_this_thread("caf-" + std::to_string(next_++)); }
+  void thread_terminates() override {}
+
+ private:
+  std::atomic<int> next_{0};
+};
+
 caf::actor_system_config make_config(const runtime_options& opts) {
   caf::actor_system_config cfg;
+  cfg.add_thread_hook<name_caf_threads>();
   cfg.set("scheduler.max-threads", static_cast<size_t>(std::max(1, opts.scheduler_threads)));
   cfg.set("scheduler.policy",
           opts.scheduler_policy == "sharing" ? caf::atom("sharing") : caf::atom("stealing"));

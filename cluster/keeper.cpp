@@ -20,7 +20,7 @@ keeper_impl::behavior_type keeper_fn(keeper_self self, keeper_args args) {
   s.db = std::make_shared<lease_db>();
   s.db->dsn = s.args.opts.dsn;
   s.db->lock_timeout = s.args.opts.timing.renew_every / 2;
-  s.io = std::make_unique<worker>();
+  s.io = std::make_unique<worker>("lease-keeper");
   s.routed.assign(static_cast<size_t>(s.args.opts.shards), "");
   for (const char* why : {lost_late, lost_taken, lost_expired, lost_fenced})
     s.args.metrics->zero("maxsess_lease_losses_total", {{"why", why}});

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "daemon/version.hpp"
+#include "domain/thread_name.hpp"
 
 namespace maxsess {
 
@@ -29,6 +30,7 @@ status_service::status_service(status_options opts, storage::reader_pool& reader
   // sample_every late); render() samples too, so the page is never behind.
   if (opts_.sample_every.count() > 0)
     sampler_ = std::thread([this] {
+      name_this_thread("status-sampler");
       std::unique_lock<std::mutex> lock(mutex_);
       while (!stopping_) {
         lock.unlock();

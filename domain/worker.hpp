@@ -6,13 +6,17 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
+
+#include "domain/thread_name.hpp"
 
 namespace maxsess {
 
 class worker {
  public:
-  worker() : thread_([this] { loop(); }) {}
+  // `name`: the thread's name (domain/thread_name.hpp).
+  explicit worker(std::string name = "worker") : name_(std::move(name)), thread_([this] { loop(); }) {}
   ~worker() { stop(); }
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
@@ -49,6 +53,7 @@ class worker {
 
  private:
   void loop() {
+    name_this_thread(name_);
     for (;;) {
       std::function<void()> job;
       {
@@ -65,6 +70,7 @@ class worker {
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
   bool stopping_ = false;
+  std::string name_;
   std::thread thread_;  // last: starts after the members above exist
 };
 

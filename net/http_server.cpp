@@ -40,6 +40,7 @@
 #include <vector>
 
 #include "domain/log.hpp"
+#include "domain/thread_name.hpp"
 #include "domain/json_writer.hpp"
 
 namespace maxsess::net {
@@ -590,7 +591,8 @@ void http_server::start() {
   asio::post(s.acceptor.get_executor(), [core = &s] { core->do_accept(); });
   s.threads.reserve(s.iocs.size());
   for (auto& ioc : s.iocs) {
-    s.threads.emplace_back([core = &s, ioc = ioc.get()] {
+    s.threads.emplace_back([core = &s, ioc = ioc.get(), i = s.threads.size()] {
+      name_this_thread("http-io-" + std::to_string(i));
       for (;;) {
         try {
           ioc->run();

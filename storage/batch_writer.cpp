@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "domain/model.hpp"
+#include "domain/thread_name.hpp"
 #include "storage/call_quietly.hpp"
 #include "storage/pq.hpp"
 #include "storage/writes.hpp"
@@ -231,7 +232,10 @@ batch_writer::batch_writer(std::string dsn, int batch_max_rows,
       l->options += " -c idle_in_transaction_session_timeout=" + std::to_string(idle_in_transaction_timeout.count());
     l->max_rows = static_cast<std::size_t>(std::max(1, batch_max_rows));
     l->max_delay = std::max(std::chrono::milliseconds(0), batch_max_delay);
-    l->thread = std::thread([raw = l.get()] { raw->run(); });
+    l->thread = std::thread([raw = l.get(), i] {
+      name_this_thread("write-lane-" + std::to_string(i));
+      raw->run();
+    });
     impl_->lanes.push_back(std::move(l));
   }
 }

@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "domain/thread_name.hpp"
 #include "storage/pq.hpp"
 
 namespace maxsess::storage {
@@ -45,7 +46,10 @@ db_health::db_health(std::string dsn, std::chrono::milliseconds every, std::chro
       every_(every),
       answer_within_(answer_within),
       on_change_(std::move(on_change)),
-      thread_([this] { loop(); }) {}
+      thread_([this] {
+        name_this_thread("db-health");
+        loop();
+      }) {}
 
 db_health::~db_health() {
   {

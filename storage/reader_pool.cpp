@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "domain/thread_name.hpp"
 #include "storage/call_quietly.hpp"
 
 namespace maxsess::storage {
@@ -59,7 +60,10 @@ reader_pool::reader_pool(std::string dsn, int connections) : impl_(std::make_uni
   impl_->dsn = std::move(dsn);
   int n = std::max(1, connections);
   for (int i = 0; i < n; ++i)
-    impl_->threads.emplace_back([this] { impl_->run(); });
+    impl_->threads.emplace_back([this, i] {
+      name_this_thread("reader-" + std::to_string(i));
+      impl_->run();
+    });
 }
 
 reader_pool::~reader_pool() { stop(); }

@@ -90,12 +90,16 @@ if [[ $SKIP_PARTS != *" 1 "* ]]; then
 fi
 
 # ---- 2. the core sweep
-# Each run: CPUS/HTTP/POLICY/SCENARIOS[/ENV]. CPUS: the daemon's taskset list, the
+# Each run: CPUS/HTTP/POLICY/SCENARIOS[/ENV[/CONNS]]. CPUS: the daemon's taskset list, the
 # load threads and PostgreSQL then on LOAD_PIN; "all": nothing pinned (the
 # flows pin no load thread: run them unpinned). HTTP: node.http_threads
 # ("-": the default). POLICY: node.scheduler_policy ("-": the default).
 # "links" needs its own run (1 M accounts seeded). ENV: more daemon
-# settings, NAME=VALUE joined by "+" (e.g. MAXSESS__STORAGE__WRITE_CONNECTIONS=8).
+# settings, NAME=VALUE joined by "+" (e.g. MAXSESS__STORAGE__WRITE_CONNECTIONS=8;
+# "-": none). CONNS: client connections, comma-separated (default 64; links
+# takes the first). Every thread of the daemon and every PostgreSQL process
+# is sampled meanwhile (threads_cpu.py): $OUT/threads.txt has each run's
+# busiest threads per measured window — the serial stage, if one thread is it.
 if [[ $SKIP_PARTS != *" 2 "* ]]; then
   if [[ -z ${SWEEP_RUNS:-} ]]; then
     SWEEP_RUNS=""
@@ -110,12 +114,16 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
     (( hi < $(nproc --all) )) || say "part 2: CPU $hi named ($l) but this machine has $(nproc --all): those runs fail"
   done
   : >"$OUT/sweep.jsonl"
+  : >"$OUT/threads.txt"
+  python3 tests/bench/threads_cpu.py sample "$OUT/threads.jsonl" 0.5 &
+  sampler=$!
   end=$(( $(date +%s) + ${PART2_LIMIT:-100} ))
   for r in $SWEEP_RUNS; do
-    IFS=/ read -r cpus http policy scen extra <<<"$r"
+    IFS=/ read -r cpus http policy scen extra conns <<<"$r"
+    [[ $extra == - ]] && extra=""
     left=$(( end - $(date +%s) ))
     (( left > 10 )) || { say "part 2: no time left for $r"; break; }
-    args=(--dsn "$DSN" --scenario "$scen" --connections 64 --seconds 4 --loadgen-threads "$CLIENT_THREADS"
+    args=(--dsn "$DSN" --scenario "$scen" --connections "${conns:-64}" --seconds 4 --loadgen-threads "$CLIENT_THREADS"
           --json /tmp/sweep.jsonl)
     [[ $http != - ]] && args+=(--http-threads "$http")
     [[ $policy != - ]] && args+=(--daemon-env "MAXSESS__NODE__SCHEDULER_POLICY=$policy")
@@ -128,8 +136,11 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
     fi
     rm -f /tmp/sweep.jsonl
     echo "-- run $r" >>"$OUT/sweep.log"
+    t0=$(date +%s.%N)
     timeout -s INT -k 10 "$left" "${pin[@]}" "$KIT/maxsess_bench" "${args[@]}" >>"$OUT/sweep.log" 2>&1
     say "part 2: $r: exit $?"
+    { echo "-- run $r"; python3 tests/bench/threads_cpu.py summary "$OUT/threads.jsonl" "$t0" "$(date +%s.%N)"; } \
+      >>"$OUT/threads.txt" 2>&1
     python3 - "$cpus" "$http" "$policy" "${extra:-}" <<'EOF' >>"$OUT/sweep.jsonl"
 import json, sys
 try:
@@ -141,6 +152,7 @@ except FileNotFoundError:
     pass
 EOF
   done
+  kill "$sampler" 2>/dev/null
   python3 - "$OUT/sweep.jsonl" <<'EOF' | tee -a "$log"
 import json, sys
 for line in open(sys.argv[1]):

@@ -4,6 +4,9 @@
 #include <nlohmann/json.hpp>
 
 #include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <set>
 #include <thread>
 
 #include "storage/store.hpp"
@@ -286,6 +289,27 @@ TEST(DaemonStartup, RefusesAnUnknownSchemaAndBadConfig) {
   EXPECT_EQ(b.run_command("check-config", out), 1) << out;
   EXPECT_NE(out.find("playback_session.pending_ttl"), std::string::npos) << out;
   EXPECT_NE(out.find("playback_session.bogus_key"), std::string::npos) << out;
+}
+
+// `top -H -p $(pidof maxsessd)` and perf name each kind of thread
+// (docs/operations.md), instead of "maxsessd" for all of them.
+TEST_F(Daemon, ItsThreadsAreNamedByWhatTheyDo) {
+  ASSERT_EQ(link("acc", "d1").status, 200);  // every kind of thread has run
+  std::multiset<std::string> names;
+  for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(d->pid()) + "/task")) {
+    std::ifstream in(t.path() / "comm");
+    std::string name;
+    std::getline(in, name);
+    auto dash = name.find_last_of('-');  // "write-lane-0" -> "write-lane"
+    if (dash != std::string::npos && name.find_first_not_of("0123456789", dash + 1) == std::string::npos)
+      name.resize(dash);
+    names.insert(name);
+  }
+  std::string all;
+  for (const auto& n : names) all += n + " ";
+  for (const char* kind : {"http-io", "write-lane", "reader", "caf", "db-health", "auth-deadlines", "status-sampler"})
+    EXPECT_GE(names.count(kind), 1u) << kind << " not among " << all;
+  EXPECT_EQ(names.count("maxsessd"), 1u) << "only the main thread keeps the program's name: " << all;
 }
 
 TEST(DaemonStartup, FeatureSwitchOffApprovesEverything) {
