@@ -699,7 +699,7 @@ class loader {
     check_range("storage.batch_max_rows", c.storage.batch_max_rows, 1,
                 std::numeric_limits<int>::max(), "");
     check_range("storage.read_connections", c.storage.read_connections, 1, 256, "");
-    check_range("storage.write_connections", c.storage.write_connections, 1, 64, "");
+    check_range("storage.write_connections", c.storage.write_connections, 0, 64, " (0 = one per two cores, 2 to 8)");
 
     // security
     if (c.security.admin_token_file.empty())
@@ -1089,6 +1089,10 @@ std::string to_yaml(const daemon_config& config, bool redact_secrets) {
 
 int http_threads_for(const node_section& node, int cores) {
   return node.http_threads > 0 ? node.http_threads : std::max(2, cores / 2);
+}
+
+int write_lanes_for(const storage_section& storage, int cores) {
+  return storage.write_connections > 0 ? storage.write_connections : std::clamp(cores / 2, 2, 8);
 }
 
 }  // namespace maxsess::config

@@ -39,7 +39,8 @@ struct storage_section {
   int read_connections = 2;        // connections for loads (account state, admin)
   // Writer lanes, each a connection + thread committing on its own: one
   // lane's fsync wait overlaps another's work (an account always uses one).
-  int write_connections = 2;
+  // 0: write_lanes_for() picks from the cores.
+  int write_connections = 0;
   // `serve` retries an unreachable database this long at start-up (with
   // back-off, one log line per try) before it exits 1: PostgreSQL starting
   // after maxsessd at boot is normal, not fatal. 0 = fail at once.
@@ -154,6 +155,12 @@ load_result load_from_file(const std::string& path, const environment& env,
 // What node.http_threads comes to for a process that may use `cores` cores
 // (taskset, cpusets): 0 = one I/O thread per two cores, at least 2.
 int http_threads_for(const node_section& node, int cores);
+
+// What storage.write_connections comes to for a process that may use `cores`
+// cores: 0 = one writer lane per two cores, 2 to 8 (on 16 cores 8 lanes took
+// durable link decisions from 14 k to 22 k a second, 16 did no better:
+// docs/performance.md, "Nineteenth round").
+int write_lanes_for(const storage_section& storage, int cores);
 
 // Every bearer token the security section names, in order, duplicates
 // dropped: admin_token split on commas, then the lines of admin_token_file;

@@ -462,10 +462,11 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
   storage::reader_pool reader(cfg.storage.dsn, cfg.storage.read_connections);
   // Cluster mode: a writer stalled inside a transaction (frozen node) must
   // not hold its lease-row locks past the point its lease can expire.
+  const int write_lanes = config::write_lanes_for(cfg.storage, usable_cores());
   storage::batch_writer writer(cfg.storage.dsn, cfg.storage.batch_max_rows,
                                cfg.storage.batch_max_delay,
                                cfg.cluster.enabled ? cfg.cluster.lease_ttl / 2 : std::chrono::milliseconds(0),
-                               cfg.storage.write_connections);
+                               write_lanes);
   actors::pg_account_store store(reader, writer);
   net::flussonic_client flussonic(std::chrono::seconds(5));
 
@@ -666,6 +667,7 @@ int run_serve(const options& opts, const config::daemon_config& cfg) {
             {"cluster", cfg.cluster.enabled ? cfg.cluster.listen : "off"},
             {"http", http_opts.host + ":" + std::to_string(server.bound_port())},
             {"http_threads", http_opts.threads},
+            {"write_lanes", write_lanes},
             {"scheduler", rt_opts.scheduler_policy + " x" + std::to_string(rt_opts.scheduler_threads)},
             {"streamers", streamers.list().size()},
             {"playback_session.enabled", ps.enabled ? "true" : "false"},

@@ -13,4 +13,11 @@ inline void name_this_thread(const std::string& name) {
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
 }
 
+// The calling thread's name; a thread nobody named has the program's.
+inline std::string this_thread_name() {
+  char name[16] = {};
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  return name;
+}
+
 }  // namespace maxsess

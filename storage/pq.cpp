@@ -1,5 +1,8 @@
 #include "storage/pq.hpp"
 
+#include <fstream>
+
+#include "domain/thread_name.hpp"
 #include "storage/sql.hpp"
 
 namespace maxsess::storage::detail {
@@ -146,12 +149,27 @@ namespace {
 
 void ignore_notice(void*, const char*) {}
 
+// "maxsessd write-lane-0": pg_stat_activity then tells a node's backends
+// apart by the thread that opened them (domain/thread_name.hpp); a thread
+// nobody named (the main thread, a test's) leaves plain "maxsessd".
+std::string application_name() {
+  static const std::string program = [] {
+    std::ifstream in("/proc/self/comm");
+    std::string name;
+    std::getline(in, name);
+    return name;
+  }();
+  const std::string thread = this_thread_name();
+  return thread.empty() || thread == program ? "maxsessd" : "maxsessd " + thread;
+}
+
 }  // namespace
 
 connection::connection(const std::string& dsn, const std::string& options) {
   // Defaults first: keywords in the DSN (expanded from dbname) override them.
+  const std::string app = application_name();
   const char* keys[] = {"connect_timeout", "application_name", "options", "dbname", nullptr};
-  const char* values[] = {"10", "maxsessd", options.c_str(), dsn.c_str(), nullptr};
+  const char* values[] = {"10", app.c_str(), options.c_str(), dsn.c_str(), nullptr};
   conn_ = PQconnectdbParams(keys, values, 1);
   if (!conn_)
     throw storage_error("cannot connect to PostgreSQL: out of memory");

@@ -96,7 +96,9 @@ fi
 # ("-": the default). POLICY: node.scheduler_policy ("-": the default).
 # "links" needs its own run (1 M accounts seeded). ENV: more daemon
 # settings, NAME=VALUE joined by "+" (e.g. MAXSESS__STORAGE__WRITE_CONNECTIONS=8;
-# "-": none). CONNS: client connections, comma-separated (default 64; links
+# "-": none; PG:NAME=VALUE is a PostgreSQL setting for that run alone, set
+# with ALTER SYSTEM and a reload, e.g. PG:synchronous_commit=off to see what
+# the daemon does when a commit waits for no flush). CONNS: client connections, comma-separated (default 64; links
 # takes the first). Every thread of the daemon and every PostgreSQL process
 # is sampled meanwhile (threads_cpu.py): $OUT/threads.txt has each run's
 # busiest threads per measured window — the serial stage, if one thread is it.
@@ -115,6 +117,11 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
   done
   : >"$OUT/sweep.jsonl"
   : >"$OUT/threads.txt"
+  # The WAL flushes' time (pg_stat_wal.wal_sync_time), read around each run:
+  # what a durable answer cannot be quicker than.
+  pg_set() { psql "$DSN" -XAtq -c "ALTER SYSTEM $1" -c "select pg_reload_conf()" >/dev/null; }
+  wal_syncs() { psql "$DSN" -XAtc "select wal_sync || ' ' || wal_sync_time from pg_stat_wal"; }
+  pg_set "SET track_wal_io_timing = on"
   python3 tests/bench/threads_cpu.py sample "$OUT/threads.jsonl" 0.5 &
   sampler=$!
   end=$(( $(date +%s) + ${PART2_LIMIT:-100} ))
@@ -128,7 +135,11 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
     [[ $http != - ]] && args+=(--http-threads "$http")
     [[ $policy != - ]] && args+=(--daemon-env "MAXSESS__NODE__SCHEDULER_POLICY=$policy")
     [[ $scen == links ]] && args+=(--accounts 1000000 --devices 4 --seconds 5)
-    for e in ${extra//+/ }; do args+=(--daemon-env "$e"); done
+    pg_settings=()
+    for e in ${extra//+/ }; do
+      if [[ $e == PG:* ]]; then pg_settings+=("${e#PG:}"); else args+=(--daemon-env "$e"); fi
+    done
+    for e in "${pg_settings[@]}"; do pg_set "SET ${e%%=*} = '${e#*=}'"; done
     pin=()
     if [[ $cpus != all ]]; then
       args+=(--client-pin "$LOAD_PIN" --pg-pin "$LOAD_PIN")
@@ -137,9 +148,16 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
     rm -f /tmp/sweep.jsonl
     echo "-- run $r" >>"$OUT/sweep.log"
     t0=$(date +%s.%N)
+    read -r syncs0 sync_ms0 <<<"$(wal_syncs)"
     timeout -s INT -k 10 "$left" "${pin[@]}" "$KIT/maxsess_bench" "${args[@]}" >>"$OUT/sweep.log" 2>&1
     say "part 2: $r: exit $?"
-    { echo "-- run $r"; python3 tests/bench/threads_cpu.py summary "$OUT/threads.jsonl" "$t0" "$(date +%s.%N)"; } \
+    read -r syncs1 sync_ms1 <<<"$(wal_syncs)"
+    for e in "${pg_settings[@]}"; do pg_set "RESET ${e%%=*}"; done
+    { echo "-- run $r"
+      python3 -c 'import sys; n = int(sys.argv[2]) - int(sys.argv[1]); ms = float(sys.argv[4]) - float(sys.argv[3])
+print("WAL flushes in the run (set-up included): %d, mean %.3f ms" % (n, ms / n if n else 0))' \
+        "${syncs0:-0}" "${syncs1:-0}" "${sync_ms0:-0}" "${sync_ms1:-0}"
+      python3 tests/bench/threads_cpu.py summary "$OUT/threads.jsonl" "$t0" "$(date +%s.%N)"; } \
       >>"$OUT/threads.txt" 2>&1
     python3 - "$cpus" "$http" "$policy" "${extra:-}" <<'EOF' >>"$OUT/sweep.jsonl"
 import json, sys

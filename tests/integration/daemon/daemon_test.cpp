@@ -310,6 +310,11 @@ TEST_F(Daemon, ItsThreadsAreNamedByWhatTheyDo) {
   for (const char* kind : {"http-io", "write-lane", "reader", "caf", "db-health", "auth-deadlines", "status-sampler"})
     EXPECT_GE(names.count(kind), 1u) << kind << " not among " << all;
   EXPECT_EQ(names.count("maxsessd"), 1u) << "only the main thread keeps the program's name: " << all;
+  // Its PostgreSQL backends carry the name of the thread that opened them.
+  const auto apps = query_scalar(dsn, "SELECT string_agg(DISTINCT application_name, ',') FROM pg_stat_activity"
+                                      " WHERE datname = current_database()");
+  EXPECT_NE(apps.find("maxsessd write-lane-"), std::string::npos) << apps;
+  EXPECT_NE(apps.find("maxsessd reader-"), std::string::npos) << apps;
 }
 
 TEST(DaemonStartup, FeatureSwitchOffApprovesEverything) {

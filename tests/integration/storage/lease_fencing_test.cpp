@@ -34,12 +34,12 @@ class StorageLeaseFencing : public migrated_db {
     return test::query_scalar(dsn, "SELECT status FROM playback_sessions WHERE device_id = '" +
                                        device + "'");
   }
-  // Backends of our storage classes (application_name maxsessd) waiting for
+  // Backends of our storage classes (application_name maxsessd...) waiting for
   // a lock on this database.
   int lock_waiters() {
     return std::stoi(test::query_scalar(
         dsn, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-             " AND application_name = 'maxsessd' AND wait_event_type = 'Lock'"));
+             " AND application_name LIKE 'maxsessd%' AND wait_event_type = 'Lock'"));
   }
   bool wait_for_lock_waiters(int n) {
     auto until = std::chrono::steady_clock::now() + 30s;

@@ -353,6 +353,22 @@ TEST(config_node, http_threads_zero_follows_the_cores) {
   EXPECT_EQ(mc::http_threads_for(n, 1), 3);
 }
 
+// The writer lanes, by the cores: 2 on the 2-core class as before, 8 on 16
+// cores (measured there), never more than 8 unless configured.
+TEST(config_storage, write_connections_zero_follows_the_cores) {
+  mc::storage_section s;  // the default: 0
+  EXPECT_EQ(s.write_connections, 0);
+  EXPECT_EQ(mc::write_lanes_for(s, 1), 2);
+  EXPECT_EQ(mc::write_lanes_for(s, 2), 2);
+  EXPECT_EQ(mc::write_lanes_for(s, 5), 2);
+  EXPECT_EQ(mc::write_lanes_for(s, 6), 3);
+  EXPECT_EQ(mc::write_lanes_for(s, 16), 8);
+  EXPECT_EQ(mc::write_lanes_for(s, 64), 8);
+  s.write_connections = 12;
+  EXPECT_EQ(mc::write_lanes_for(s, 2), 12);
+  EXPECT_EQ(mc::write_lanes_for(s, 64), 12);
+}
+
 TEST(config_errors, token_secret_format) {
   const std::string base = required_yaml.substr(0, required_yaml.find("  token_secret"));
   for (const std::string bad : {"k1:", "k1:a,k1:b", "bad kid:x", "k1:a,,k2:b", "k1:a,b"}) {
