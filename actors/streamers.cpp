@@ -820,7 +820,7 @@ void refresh(supervisor_actor* self) {
     present.insert(s.id);
     auto i = mine.find(s.id);
     if (i == mine.end()) {
-      auto& w = self->state.workers[s.id] = std::make_unique<worker>("st-" + s.id);
+      auto& w = self->state.workers[s.id] = std::make_unique<worker>("st-" + std::to_string(s.id));
       mine[s.id] = self->spawn(streamer_fn, ctx, s, w.get());
     } else
       self->send(i->second, refresh_atom_v, s);

@@ -40,8 +40,8 @@
 #include <vector>
 
 #include "domain/log.hpp"
-#include "domain/thread_name.hpp"
 #include "domain/json_writer.hpp"
+#include "domain/thread_name.hpp"
 
 namespace maxsess::net {
 

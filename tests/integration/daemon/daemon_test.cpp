@@ -294,7 +294,7 @@ TEST(DaemonStartup, RefusesAnUnknownSchemaAndBadConfig) {
 // `top -H -p $(pidof maxsessd)` and perf name each kind of thread
 // (docs/operations.md), instead of "maxsessd" for all of them.
 TEST_F(Daemon, ItsThreadsAreNamedByWhatTheyDo) {
-  ASSERT_EQ(link("acc", "d1").status, 200);  // every kind of thread has run
+  ASSERT_EQ(link("acc", "d1").status, 200);  // every kind of thread has run (streamer 1: "st-1")
   std::multiset<std::string> names;
   for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(d->pid()) + "/task")) {
     std::ifstream in(t.path() / "comm");
@@ -307,7 +307,7 @@ TEST_F(Daemon, ItsThreadsAreNamedByWhatTheyDo) {
   }
   std::string all;
   for (const auto& n : names) all += n + " ";
-  for (const char* kind : {"http-io", "write-lane", "reader", "caf", "db-health", "auth-deadlines", "status-sampler"})
+  for (const char* kind : {"http-io", "write-lane", "reader", "caf", "st", "db-health", "auth-deadlines", "status-sampler"})
     EXPECT_GE(names.count(kind), 1u) << kind << " not among " << all;
   EXPECT_EQ(names.count("maxsessd"), 1u) << "only the main thread keeps the program's name: " << all;
   // Its PostgreSQL backends carry the name of the thread that opened them.
