@@ -215,13 +215,16 @@ class actor_streamer_side final : public streamer_side {
   caf::actor supervisor_;
 };
 
-// CAF's own threads (scheduler workers, its clock, printer and, in a
-// cluster, the middleman's multiplexer) as caf-0, caf-1...: CAF 0.17 tells a
-// hook each thread it starts but not which kind it is.
+// CAF's own threads as caf-0, caf-1... and caf-clock. CAF 0.17.6 names them
+// itself just before calling the hook, but gives its scheduler workers and
+// the middleman's network loop the same name ("caf.multiplexer"), so only its
+// clock's name says what the thread is.
 class name_caf_threads final : public caf::thread_hook {
  public:
   void init(caf::actor_system&) override {}
-  void thread_started() override { name_this_thread("caf-" + std::to_string(next_++)); }
+  void thread_started() override {
+    name_this_thread(this_thread_name() == "caf.clock" ? "caf-clock" : "caf-" + std::to_string(next_++));
+  }
   void thread_terminates() override {}
 
  private:

@@ -119,11 +119,15 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
   : >"$OUT/threads.txt"
   # The WAL flushes' time (pg_stat_wal.wal_sync_time), read around each run:
   # what a durable answer cannot be quicker than.
-  pg_set() { psql "$DSN" -XAtq -c "ALTER SYSTEM $1" -c "select pg_reload_conf()" >/dev/null; }
+  pg_set() {
+    psql "$DSN" -XAtq -v ON_ERROR_STOP=1 -c "ALTER SYSTEM $1" -c "select pg_reload_conf()" >/dev/null 2>>"$log" ||
+      say "part 2: ALTER SYSTEM $1 failed"
+  }
   wal_syncs() { psql "$DSN" -XAtc "select wal_sync || ' ' || wal_sync_time from pg_stat_wal"; }
   pg_set "SET track_wal_io_timing = on"
-  python3 tests/bench/threads_cpu.py sample "$OUT/threads.jsonl" 0.5 &
+  python3 tests/bench/threads_cpu.py sample "$OUT/threads.jsonl" 0.5 >/dev/null 2>>"$OUT/threads.err" &
   sampler=$!
+  trap 'kill "$sampler" 2>/dev/null; stop_pg' EXIT
   end=$(( $(date +%s) + ${PART2_LIMIT:-100} ))
   for r in $SWEEP_RUNS; do
     IFS=/ read -r cpus http policy scen extra conns <<<"$r"
@@ -139,7 +143,12 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
     for e in ${extra//+/ }; do
       if [[ $e == PG:* ]]; then pg_settings+=("${e#PG:}"); else args+=(--daemon-env "$e"); fi
     done
-    for e in "${pg_settings[@]}"; do pg_set "SET ${e%%=*} = '${e#*=}'"; done
+    for e in "${pg_settings[@]}"; do
+      pg_set "SET ${e%%=*} = '${e#*=}'"
+      # A setting that needs a restart would be written and not in force.
+      [[ $(psql "$DSN" -XAtc "select pending_restart from pg_settings where name = '${e%%=*}'") == f ]] ||
+        say "part 2: ${e%%=*} is not in force after a reload"
+    done
     pin=()
     if [[ $cpus != all ]]; then
       args+=(--client-pin "$LOAD_PIN" --pg-pin "$LOAD_PIN")
@@ -151,6 +160,7 @@ if [[ $SKIP_PARTS != *" 2 "* ]]; then
     read -r syncs0 sync_ms0 <<<"$(wal_syncs)"
     timeout -s INT -k 10 "$left" "${pin[@]}" "$KIT/maxsess_bench" "${args[@]}" >>"$OUT/sweep.log" 2>&1
     say "part 2: $r: exit $?"
+    sleep 1  # backends report their WAL statistics at most once a second
     read -r syncs1 sync_ms1 <<<"$(wal_syncs)"
     for e in "${pg_settings[@]}"; do pg_set "RESET ${e%%=*}"; done
     { echo "-- run $r"
@@ -159,24 +169,27 @@ print("WAL flushes in the run (set-up included): %d, mean %.3f ms" % (n, ms / n 
         "${syncs0:-0}" "${syncs1:-0}" "${sync_ms0:-0}" "${sync_ms1:-0}"
       python3 tests/bench/threads_cpu.py summary "$OUT/threads.jsonl" "$t0" "$(date +%s.%N)"; } \
       >>"$OUT/threads.txt" 2>&1
-    python3 - "$cpus" "$http" "$policy" "${extra:-}" <<'EOF' >>"$OUT/sweep.jsonl"
+    python3 - "$cpus" "$http" "$policy" "${extra:-}" "${conns:-64}" <<'EOF' >>"$OUT/sweep.jsonl"
 import json, sys
 try:
     for line in open("/tmp/sweep.jsonl"):
         d = json.loads(line)
-        d["daemon_cpus"], d["http_threads"], d["policy"], d["env"] = sys.argv[1:5]
+        d["daemon_cpus"], d["http_threads"], d["policy"], d["env"], d["connections"] = sys.argv[1:6]
         print(json.dumps(d))
 except FileNotFoundError:
     pass
 EOF
   done
   kill "$sampler" 2>/dev/null
+  trap stop_pg EXIT
+  pg_set "RESET track_wal_io_timing"  # part 3 measures as before
   python3 - "$OUT/sweep.jsonl" <<'EOF' | tee -a "$log"
 import json, sys
 for line in open(sys.argv[1]):
     d = json.loads(line)
-    print("%-6s http %-2s %-9s %-22s %9.0f %-10s p50 %s p99 %s cpu/op %s %s" % (
-          d["daemon_cpus"], d["http_threads"], d["policy"], d.get("scenario"), d.get("value") or 0,
+    print("%-6s http %-2s %-9s conns %-7s %-22s %9.0f %-10s p50 %s p99 %s cpu/op %s %s" % (
+          d["daemon_cpus"], d["http_threads"], d["policy"], d.get("connections", ""), d.get("scenario"),
+          d.get("value") or 0,
           d.get("metric"), d.get("p50_ms"), d.get("p99_ms"), d.get("cpu_us_per_op"), d.get("env", "")))
 EOF
 fi

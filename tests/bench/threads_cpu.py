@@ -25,6 +25,7 @@ import time
 
 TICK = os.sysconf("SC_CLK_TCK")
 WATCH = ("maxsessd", "postgres")
+WATCH_BYTES = tuple(w.encode() for w in WATCH)
 
 
 def read(path):
@@ -47,7 +48,8 @@ def snapshot():
         if not pid.isdigit():
             continue
         comm = read(f"/proc/{pid}/comm")
-        if comm is None or comm.strip().decode() not in WATCH:
+        # Bytes first: any process's name may be any bytes.
+        if comm is None or comm.strip() not in WATCH_BYTES:
             continue
         proc = comm.strip().decode()
         if proc == "postgres":
@@ -55,7 +57,9 @@ def snapshot():
             title = (read(f"/proc/{pid}/cmdline") or b"").replace(b"\0", b" ").strip().decode(errors="replace")
             stat = read(f"/proc/{pid}/stat")
             if stat:
-                out[(proc, int(pid), int(pid))] = (title.removeprefix("postgres: "), ticks_of(stat))
+                prefix = "postgres: "
+                title = title[len(prefix):] if title.startswith(prefix) else title
+                out[(proc, int(pid), int(pid))] = (title, ticks_of(stat))
             continue
         try:
             tids = os.listdir(f"/proc/{pid}/task")
@@ -65,7 +69,7 @@ def snapshot():
             stat = read(f"/proc/{pid}/task/{tid}/stat")
             name = read(f"/proc/{pid}/task/{tid}/comm")
             if stat and name:
-                out[(proc, int(pid), int(tid))] = (name.strip().decode(), ticks_of(stat))
+                out[(proc, int(pid), int(tid))] = (name.strip().decode(errors="replace"), ticks_of(stat))
     return out
 
 
@@ -102,8 +106,18 @@ def segments(samples, floor):
         yield run
 
 
+def parsed(path):
+    """The sampler's lines; its last one may be half written (it still runs)."""
+    for line in open(path):
+        if line.endswith("\n"):
+            try:
+                yield json.loads(line)
+            except ValueError:
+                pass
+
+
 def summary(path, lo, hi, floor=0.5, min_s=2.5):
-    samples = [json.loads(l) for l in open(path) if l.strip()]
+    samples = list(parsed(path))
     samples = [s for s in samples if lo <= s["t"] <= hi]
     for seg in segments(samples, floor):
         seconds = seg[-1]["t"] - seg[0]["t"]
