@@ -16,7 +16,11 @@ namespace maxsess {
 class worker {
  public:
   // `name`: the thread's name (domain/thread_name.hpp).
-  explicit worker(std::string name = "worker") : name_(std::move(name)), thread_([this] { loop(); }) {}
+  explicit worker(std::string name = "worker")
+      : thread_([this, name = std::move(name)] {
+          name_this_thread(name);
+          loop();
+        }) {}
   ~worker() { stop(); }
   worker(const worker&) = delete;
   worker& operator=(const worker&) = delete;
@@ -53,7 +57,6 @@ class worker {
 
  private:
   void loop() {
-    name_this_thread(name_);
     for (;;) {
       std::function<void()> job;
       {
@@ -70,7 +73,6 @@ class worker {
   std::condition_variable cv_;
   std::deque<std::function<void()>> jobs_;
   bool stopping_ = false;
-  std::string name_;
   std::thread thread_;  // last: starts after the members above exist
 };
 

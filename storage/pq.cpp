@@ -1,6 +1,6 @@
 #include "storage/pq.hpp"
 
-#include <fstream>
+#include <errno.h>  // program_invocation_short_name (glibc)
 
 #include "domain/thread_name.hpp"
 #include "storage/sql.hpp"
@@ -153,12 +153,8 @@ void ignore_notice(void*, const char*) {}
 // apart by the thread that opened them (domain/thread_name.hpp); a thread
 // nobody named (the main thread, a test's) leaves plain "maxsessd".
 std::string application_name() {
-  static const std::string program = [] {
-    std::ifstream in("/proc/self/comm");
-    std::string name;
-    std::getline(in, name);
-    return name;
-  }();
+  // An unnamed thread has the program's name, as the kernel cuts it.
+  const std::string program = std::string(program_invocation_short_name).substr(0, 15);
   const std::string thread = this_thread_name();
   return thread.empty() || thread == program ? "maxsessd" : "maxsessd " + thread;
 }
