@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <atomic>
 #include <map>
-#include <set>
 
 namespace maxsess::actors {
 
@@ -17,20 +16,32 @@ using storage::write_status;
 namespace {
 
 struct account_actor_state {
+  // A write of ours on its way to the database: what runs once it is
+  // answered, and whether it carries audit events only (they change no
+  // state, so memory and database still agree when one fails: no reload).
+  struct write_in_flight {
+    std::function<void(write_status)> done;
+    bool events_only = false;
+  };
+  // A quarter-million of these fill a node (one per account in memory), so
+  // the state keeps nothing that another member or the context already
+  // holds (the account id and shard are logic's, the board's callback is
+  // made when a page is published): CAF's actor with this state fits
+  // mimalloc's 1 280-byte size class instead of 1 536 (issue 7's memory bar).
   const context* ctx = nullptr;
   shard_parent parent;
   std::unique_ptr<account_state> logic;
   bool loaded = false;
   bool loading = false;
+  bool passivating = false;
+  bool draining = false;  // the shard is leaving this node
+  bool on_board = false;  // the account has a page on the auth board now
   // Requests that arrived while the state was loading; run (true) or
   // refused as unavailable (false) once the load finished.
   std::vector<std::function<void(bool)>> waiting;
   uint64_t handled = 0;  // requests received from the shard owner (see passivation)
   uint64_t next_write = 1;
-  std::map<uint64_t, std::function<void(write_status)>> writes_in_flight;
-  // The writes in flight that carry audit events only: they change no
-  // state, so memory and database still agree when one fails (no reload).
-  std::set<uint64_t> events_only;
+  std::map<uint64_t, write_in_flight> writes_in_flight;
   sys_time last_activity{};
   // The times of the wakes in flight (asked of the shard owner, see
   // schedule_wake), earliest first. One cannot be taken back: a wake asked
@@ -41,18 +52,12 @@ struct account_actor_state {
   // (the soak's RSS growth, docs/faults.md).
   std::vector<sys_time> wakes;
   std::shared_ptr<shared_wake_schedule> schedule;  // the shard owner's
-  bool passivating = false;
-  bool draining = false;  // the shard is leaving this node
-  // The auth board (auth_board.hpp): this actor instance's id there, what
-  // tells it to take progress, whether it has a page there now.
+  // This actor instance's id on the auth board (auth_board.hpp).
   uint64_t board_id = 0;
-  std::function<void()> board_notify;
-  bool on_board = false;
-  std::string account_id;
-  int shard = 0;
   // Nothing stays published for an actor that is gone, however it ended.
   ~account_actor_state() {
-    if (on_board && ctx != nullptr && ctx->board != nullptr) ctx->board->withdraw(shard, account_id, board_id);
+    if (on_board && ctx != nullptr && ctx->board != nullptr && logic)
+      ctx->board->withdraw(logic->shard(), logic->account_id(), board_id);
   }
   static inline const char* name = "maxsess.account";
 };
@@ -88,8 +93,7 @@ void start_load(account_self self, const std::string& account_id) {
 void submit(account_self self, std::vector<write_op> ops, std::function<void(write_status)> done,
             bool events_only = false) {
   auto id = self->state.next_write++;
-  self->state.writes_in_flight.emplace(id, std::move(done));
-  if (events_only) self->state.events_only.insert(id);
+  self->state.writes_in_flight.emplace(id, account_actor_state::write_in_flight{std::move(done), events_only});
   auto handle = caf::actor_cast<account_actor_impl>(self);
   self->state.ctx->deps.store.write(std::move(ops), [handle, id](write_status st) {
     caf::anon_send(handle, written_atom_v, id, st);
@@ -208,7 +212,7 @@ bool idle(account_self self) {
 void schedule_wake(account_self self, sys_time at) {
   auto& s = self->state;
   s.wakes.insert(std::lower_bound(s.wakes.begin(), s.wakes.end(), at), at);
-  if (auto t = s.schedule->add(s.account_id, at))
+  if (auto t = s.schedule->add(s.logic->account_id(), at))
     self->delayed_send(s.parent, timer_delay(*t, s.ctx->deps.clock.now()), tick_atom_v,
                        t->time_since_epoch().count());
 }
@@ -233,7 +237,7 @@ void arm_wake(account_self self) {
 void take_progress(account_self self) {
   auto& s = self->state;
   if (!s.on_board || !s.loaded) return;
-  auto notes = s.ctx->board->take(s.shard, s.account_id, s.board_id);
+  auto notes = s.ctx->board->take(s.logic->shard(), s.logic->account_id(), s.board_id);
   if (notes.empty()) return;
   const auto now = s.ctx->deps.clock.now();
   for (auto& n : notes) s.logic->absorb_progress(n, now);
@@ -248,7 +252,7 @@ void publish(account_self self) {
   auto* board = s.ctx->board;
   if (board == nullptr) return;
   if (!s.loaded || s.draining) {
-    if (s.on_board) board->withdraw(s.shard, s.account_id, s.board_id);
+    if (s.on_board) board->withdraw(s.logic->shard(), s.logic->account_id(), s.board_id);
     s.on_board = false;
     return;
   }
@@ -259,8 +263,13 @@ void publish(account_self self) {
   thread_local std::vector<auth_pass> passes;
   const std::size_t n = s.logic->auth_passes(s.ctx->deps.clock.now(), passes);
   if (n == 0 && !s.on_board) return;  // links and idle accounts: nothing to do
-  auto r = board->publish(s.shard, s.account_id, s.board_id, passes.data(), n, s.logic->progress_pending(),
-                          s.board_notify);
+  // What tells this actor to take progress; the board keeps it with a new
+  // page (a handle in std::function's own room: nothing allocated).
+  const std::function<void()> notify = [handle = caf::actor_cast<caf::actor>(self)] {
+    caf::anon_send(handle, progress_atom_v);
+  };
+  auto r = board->publish(s.logic->shard(), s.logic->account_id(), s.board_id, passes.data(), n,
+                          s.logic->progress_pending(), notify);
   s.on_board = r.page;
   if (r.take_now) self->send(self, progress_atom_v);  // progress came meanwhile
 }
@@ -389,20 +398,14 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
   s.parent = std::move(args.parent);
   s.schedule = std::move(args.wakes);
   s.last_activity = ctx->deps.clock.now();
-  s.account_id = args.account_id;
-  s.shard = args.shard;
   s.board_id = next_board_id.fetch_add(1, std::memory_order_relaxed);
-  s.board_notify = [handle = caf::actor_cast<caf::actor>(self)] { caf::anon_send(handle, progress_atom_v); };
-  s.logic = std::make_unique<account_state>(args.account_id, args.shard, args.epoch,
-                                            ctx->opts.decisions, ctx->deps.signer,
-                                            ctx->deps.streamers,
-                                            ctx->opts.cluster ? ctx->opts.node_id : std::string{});
+  s.logic = std::make_unique<account_state>(args.account_id, args.shard, args.epoch, ctx->accounts);
   if (args.after_death) {
     // Counted as a write of ours in flight, so start_load waits for it like
     // for our own (whatever the barrier's status: what it waited for was
     // answered), and the last write's answer starts the load.
     const auto id = s.next_write++;
-    s.writes_in_flight.emplace(id, [](write_status) {});
+    s.writes_in_flight.emplace(id, account_actor_state::write_in_flight{[](write_status) {}});
     ctx->deps.store.after_writes(args.account_id,
                                  [handle = caf::actor_cast<account_actor_impl>(self), id](write_status) {
                                    caf::anon_send(handle, written_atom_v, id, write_status::ok);
@@ -540,9 +543,9 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
         auto& s = self->state;
         auto i = s.writes_in_flight.find(id);
         if (i == s.writes_in_flight.end()) return;
-        auto done = std::move(i->second);
+        auto done = std::move(i->second.done);
+        const bool events_only = i->second.events_only;
         s.writes_in_flight.erase(i);
-        const bool events_only = s.events_only.erase(id) > 0;
         done(st);
         if (st == write_status::fenced) {
           // Another node holds the shard's lease now: this node must stop
@@ -607,6 +610,14 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
 }
 
 }  // namespace
+
+// One of these per account in memory: its size class is most of what an
+// account costs beside its sessions (docs/performance.md, "Twentieth
+// round"). 1 280 is mimalloc's size class it fits now (1 208 bytes with
+// CAF 0.17.6 on Debian 12); the next is 1 536, 64 bytes more per held
+// session at four devices per account.
+static_assert(sizeof(caf::actor_storage<std::remove_pointer_t<account_self>>) <= 1280,
+              "an account actor outgrew its allocation size class: see docs/performance.md, Twentieth round");
 
 account_actor spawn_account_actor(caf::actor_system& sys, const context* ctx, account_actor_args args) {
   return sys.spawn(account_actor_fn, ctx, std::move(args));

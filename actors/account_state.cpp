@@ -59,40 +59,45 @@ std::string build_link_url(const streamer& s, const content_ref& c, const std::s
   return url;
 }
 
+// One per account in memory (a quarter-million on a node holding a million
+// sessions): 256 bytes is mimalloc's size class it fits; the next is 320
+// (docs/performance.md, "Twentieth round").
+static_assert(sizeof(account_state) <= 256, "account_state outgrew its allocation size class");
+
 account_state::account_state(std::string account_id, int shard, int64_t epoch,
                              decision_settings settings, const link_signer& signer,
                              streamer_directory& streamers, std::string fence_owner)
-    : account_id_(std::move(account_id)),
-      shard_(shard),
-      epoch_(epoch),
-      owner_(std::move(fence_owner)),
-      cfg_(settings),
-      signer_(signer),
-      streamers_(streamers) {}
+    : account_state(std::move(account_id), shard, epoch,
+                    std::make_shared<const account_common>(
+                        account_common{std::move(settings), signer, streamers, std::move(fence_owner)})) {}
+
+account_state::account_state(std::string account_id, int shard, int64_t epoch,
+                             std::shared_ptr<const account_common> common)
+    : account_id_(std::move(account_id)), shard_(shard), epoch_(epoch), common_(std::move(common)) {}
 
 account_state::~account_state() {
-  for (auto& [device, s] : sessions_) streamers_.add_load(live_streamer(&s), -1);
+  for (auto& [device, s] : sessions_) common_->streamers.add_load(live_streamer(&s), -1);
 }
 
 void account_state::load(const storage::account_snapshot& snap, sys_time now,
                          std::vector<storage::write_op>& writes) {
-  for (auto& [device, s] : sessions_) streamers_.add_load(live_streamer(&s), -1);
+  for (auto& [device, s] : sessions_) common_->streamers.add_load(live_streamer(&s), -1);
   sessions_.clear();
   settings_ = snap.settings;
   for (auto& s : snap.sessions) {
     auto& mine = sessions_[s.device_id] = s;
-    streamers_.add_load(live_streamer(&mine), +1);
+    common_->streamers.add_load(live_streamer(&mine), +1);
   }
   expire(now, writes);
 }
 
 int64_t account_state::max_sessions() const {
-  return settings_ ? settings_->max_sessions : cfg_.default_max_sessions;
+  return settings_ ? settings_->max_sessions : cfg().default_max_sessions;
 }
 
 bool account_state::counts(const playback_session& s) const {
   bool account_exempt = settings_ && settings_->exempt;
-  return cfg_.enabled && !account_exempt && !s.exempt && !s.over_limit && holds_slot(s.status) &&
+  return cfg().enabled && !account_exempt && !s.exempt && !s.over_limit && holds_slot(s.status) &&
          is_counted(s.content.type);
 }
 
@@ -124,7 +129,7 @@ const playback_session* account_state::find(const std::string& device_id) const 
 }
 
 void account_state::persist(const playback_session& s, std::vector<storage::write_op>& writes) {
-  writes.push_back(storage::write_op::of(storage::session_upsert{s, shard_, epoch_, owner_}));
+  writes.push_back(storage::write_op::of(storage::session_upsert{s, shard_, epoch_, common_->fence_owner}));
   // The row carries the latest progress too.
   if (!progress_.empty() && progress_.erase(s.device_id) && progress_.empty()) progress_due_.reset();
 }
@@ -138,7 +143,7 @@ void account_state::record_event(audit_kind kind, const std::string& device_id, 
   ev.at = now;
   ev.kind = kind;
   ev.reason = std::move(reason);
-  ev.node = cfg_.node_id;
+  ev.node = cfg().node_id;
   ev.max_sessions = max_sessions();
   if (subject != nullptr) {
     ev.stream = subject->content.stream;
@@ -146,7 +151,7 @@ void account_state::record_event(audit_kind kind, const std::string& device_id, 
     ev.client_ip = subject->client_ip;
   }
   for (auto* h : slot_holders(device_id)) ev.holders.push_back(holder_of(*h));
-  writes.push_back(storage::write_op::of(storage::event_insert{std::move(ev), shard_, epoch_, owner_}));
+  writes.push_back(storage::write_op::of(storage::event_insert{std::move(ev), shard_, epoch_, common_->fence_owner}));
 }
 
 void account_state::record_auth_denial(const playback_session& s, const auth_request& req,
@@ -177,7 +182,7 @@ void account_state::flush_progress(std::vector<storage::write_op>& writes) {
 }
 
 void account_state::end(playback_session& s, session_status st, end_reason why, sys_time now) {
-  streamers_.add_load(live_streamer(&s), -1);
+  common_->streamers.add_load(live_streamer(&s), -1);
   s.status = st;
   s.reason = why;
   s.ended_at = now;
@@ -199,7 +204,7 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
   // The table of PRODUCT.md §2. A device that already holds a counted slot
   // keeps it (zapping, reconnect). A device whose live session is not counted
   // (radio) asking for counted content needs a free slot like a new one.
-  bool wants_slot = cfg_.enabled && !account_exempt && is_counted(req.content.type);
+  bool wants_slot = cfg().enabled && !account_exempt && is_counted(req.content.type);
   bool holds = existing != nullptr && counts(*existing);
   int64_t limit = max_sessions();
   // Shadow: what enforce denies is approved as an over-limit session, which
@@ -227,7 +232,7 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
     }
   }
 
-  auto pick = streamers_.pick(req.streamer_id);
+  auto pick = common_->streamers.pick(req.streamer_id);
   if (!pick.chosen) {
     if (pick.error == streamer_directory::pick_error::unknown) {
       out.result = link_result::unknown_streamer;
@@ -243,14 +248,14 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
   }
   const streamer& st = *pick.chosen;
 
-  sys_time expires = now + cfg_.link_ttl;
+  sys_time expires = now + cfg().link_ttl;
   std::string token;
   if (st.mode == link_mode::securetoken) {
     auto start = to_unix_seconds(now - securetoken_skew);
     token = make_securetoken(req.content.stream, req.client_ip, start, to_unix_seconds(expires),
                              st.securetoken_secret, random_token_string(8));
   } else {
-    token = signer_.sign(account_id_, req.device_id, req.content.stream, expires);
+    token = common_->signer.sign(account_id_, req.device_id, req.content.stream, expires);
   }
 
   int64_t before = live_streamer(existing);
@@ -270,8 +275,8 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
   s.token = token;
   s.updated_at = now;
   s.over_limit = over_limit;
-  streamers_.add_load(before, -1);
-  streamers_.add_load(live_streamer(&s), +1);
+  common_->streamers.add_load(before, -1);
+  common_->streamers.add_load(live_streamer(&s), +1);
   persist(s, writes);
 
   if (over_limit) {
@@ -388,8 +393,8 @@ playback_session& account_state::start_session(const std::string& device_id,
   s.started_at = now;
   s.updated_at = now;
   s.exempt = settings_ && settings_->exempt;
-  streamers_.add_load(before, -1);
-  streamers_.add_load(live_streamer(&s), +1);
+  common_->streamers.add_load(before, -1);
+  common_->streamers.add_load(live_streamer(&s), +1);
   return s;
 }
 
@@ -413,10 +418,10 @@ std::size_t account_state::auth_passes(sys_time now, std::vector<auth_pass>& out
     p.session_id.assign(id);
     p.stale_at = stale_at;
   };
-  if (cfg_.progress_write_delay.count() > 0) {
+  if (cfg().progress_write_delay.count() > 0) {
     for (auto& [device, s] : sessions_) {
       if (s.status != session_status::active) continue;
-      const sys_time stale_at = s.updated_at + cfg_.stale_after;
+      const sys_time stale_at = s.updated_at + cfg().stale_after;
       if (now >= stale_at) continue;  // expire() ends it at the next look
       for (std::size_t i = 0; i < s.flussonic.size(); ++i) {
         const auto& f = s.flussonic[i];
@@ -436,7 +441,7 @@ bool account_state::absorb_progress(const progress_note& n, sys_time now) {
   auto it = sessions_.find(n.device_id);
   if (it == sessions_.end()) return false;
   auto& s = it->second;
-  if (s.status != session_status::active || cfg_.progress_write_delay.count() <= 0) return false;
+  if (s.status != session_status::active || cfg().progress_write_delay.count() <= 0) return false;
   auto* f = find_flussonic(s, n.session_id);
   if (f == nullptr || !f->open) return false;
   play_report r;
@@ -445,7 +450,7 @@ bool account_state::absorb_progress(const progress_note& n, sys_time now) {
   r.bytes = n.bytes;
   r.at = n.at;
   refresh(s, r, now);
-  if (progress_.insert(s.device_id).second && !progress_due_) progress_due_ = now + cfg_.progress_write_delay;
+  if (progress_.insert(s.device_id).second && !progress_due_) progress_due_ = now + cfg().progress_write_delay;
   return true;
 }
 
@@ -502,7 +507,7 @@ void account_state::kill_over_limit(sys_time now, side_effects& fx) {
 
 auth_outcome account_state::authorize(const auth_request& req, sys_time now, side_effects& fx) {
   expire(now, fx.writes);
-  bool limiting = cfg_.enabled && !(settings_ && settings_->exempt);
+  bool limiting = cfg().enabled && !(settings_ && settings_->exempt);
   auto it = sessions_.find(req.device_id);
   playback_session* s = it == sessions_.end() ? nullptr : &it->second;
   play_report r;
@@ -529,7 +534,7 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
   // cut off (the HTTP layer checks it on new_session only). That holds for a
   // Flussonic session the device already had; an expired link never opens
   // another one, whatever the request_type says.
-  if (!req.new_session && !known_session && now >= req.token_issued_at + cfg_.link_ttl)
+  if (!req.new_session && !known_session && now >= req.token_issued_at + cfg().link_ttl)
     return {auth_result::deny_expired};
 
   if (holds_slot(s->status)) {
@@ -537,14 +542,14 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
       if (!f->open) return {auth_result::deny_replaced};
       const bool progress_only = s->status == session_status::active;
       refresh(*s, r, now);
-      if (progress_only && cfg_.progress_write_delay.count() > 0) {
+      if (progress_only && cfg().progress_write_delay.count() > 0) {
         // Nothing decided changed (the session was active, stays active,
         // same Flussonic session): the bulk of auth traffic. Its row is
         // written within progress_write_delay, with whatever came since,
         // instead of one durable write per check; a crash loses at most
         // that much progress (bytes, duration, last seen), never a decision.
         if (progress_.insert(s->device_id).second && !progress_due_)
-          progress_due_ = now + cfg_.progress_write_delay;
+          progress_due_ = now + cfg().progress_write_delay;
         return {auth_result::allow};
       }
       persist(*s, fx.writes);
@@ -610,7 +615,7 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
 void account_state::on_play(const std::string& device_id, const play_report& r, sys_time now,
                             side_effects& fx) {
   expire(now, fx.writes);
-  bool limiting = cfg_.enabled && !(settings_ && settings_->exempt);
+  bool limiting = cfg().enabled && !(settings_ && settings_->exempt);
   bool closed = r.what == play_report::kind::closed;
   auto it = sessions_.find(device_id);
 
@@ -651,9 +656,9 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
                             : content_type::live;
     auto& s = start_session(device_id, r.stream, type, now);
     if (r.streamer_id != 0 && r.streamer_id != s.streamer_id) {
-      streamers_.add_load(s.streamer_id, -1);
+      common_->streamers.add_load(s.streamer_id, -1);
       s.streamer_id = r.streamer_id;
-      streamers_.add_load(s.streamer_id, +1);
+      common_->streamers.add_load(s.streamer_id, +1);
     }
     s.token = r.token;
     s.client_ip = r.ip;
@@ -739,7 +744,7 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
   // (A closed Flussonic session's late report is written at once: rare.)
   const bool progress_only = s.status == session_status::active && f->open;
   if (!refresh(s, r, now)) return;
-  if (progress_only && cfg_.progress_write_delay.count() > 0) {
+  if (progress_only && cfg().progress_write_delay.count() > 0) {
     // An active session, bound to this Flussonic session already, reports
     // counters and "last seen": nothing decided. Its row is written within
     // progress_write_delay, coalesced like an auth check's progress (issue
@@ -747,7 +752,7 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
     // event was journaled before it came here (migration 011), so its
     // answer stays durable; a sync's listing, like an auth check, may lose
     // that much progress in a crash, never a decision.
-    if (progress_.insert(s.device_id).second && !progress_due_) progress_due_ = now + cfg_.progress_write_delay;
+    if (progress_.insert(s.device_id).second && !progress_due_) progress_due_ = now + cfg().progress_write_delay;
     return;
   }
   persist(s, fx.writes);
@@ -766,7 +771,7 @@ void account_state::on_sync(int64_t streamer_id,
   // judged before that would kill a real one in its place.
   if (listed_at == sys_time{}) return;
   end_unlisted(streamer_id, seen, listed_before, listed_at, now, fx);
-  if (cfg_.enabled && !(settings_ && settings_->exempt)) kill_over_limit(now, fx);
+  if (cfg().enabled && !(settings_ && settings_->exempt)) kill_over_limit(now, fx);
 }
 
 void account_state::end_unlisted(int64_t streamer_id,
@@ -828,7 +833,7 @@ std::vector<std::string> account_state::clear(sys_time now, std::chrono::millise
     // A killed row also outlives its link (link_ttl): until then the row is
     // what refuses the killed token.
     bool killed_gone = s.status == session_status::killed && !any_open(s) &&
-                       s.updated_at + std::max(timeout, cfg_.link_ttl) <= now;
+                       s.updated_at + std::max(timeout, cfg().link_ttl) <= now;
     if ((old && s.status == session_status::ended) || killed_gone) {
       gone.push_back(it->first);
       it = sessions_.erase(it);
@@ -842,7 +847,7 @@ std::vector<std::string> account_state::clear(sys_time now, std::chrono::millise
 account_view account_state::view() const {
   account_view v;
   v.found = settings_.has_value() || !sessions_.empty();
-  v.settings = settings_ ? *settings_ : account_settings{account_id_, cfg_.default_max_sessions, false};
+  v.settings = settings_ ? *settings_ : account_settings{account_id_, cfg().default_max_sessions, false};
   v.settings.account_id = account_id_;
   for (auto& [device, s] : sessions_) v.sessions.push_back(s);
   return v;
@@ -863,7 +868,7 @@ void account_state::put_settings(const account_settings& s,
                                  std::vector<storage::write_op>& writes) {
   settings_ = s;
   settings_->account_id = account_id_;
-  writes.push_back(storage::write_op::of(storage::account_upsert{*settings_, shard_, epoch_, owner_}));
+  writes.push_back(storage::write_op::of(storage::account_upsert{*settings_, shard_, epoch_, common_->fence_owner}));
 }
 
 end_result account_state::remove_account(sys_time now, side_effects& fx) {
@@ -881,7 +886,7 @@ end_result account_state::remove_account(sys_time now, side_effects& fx) {
     }
   if (settings_) {
     fx.writes.push_back(storage::write_op::deleting(
-        storage::account_upsert{account_settings{account_id_, 0, false}, shard_, epoch_, owner_}));
+        storage::account_upsert{account_settings{account_id_, 0, false}, shard_, epoch_, common_->fence_owner}));
     settings_.reset();
   }
   return end_result::ended;
@@ -893,10 +898,10 @@ int account_state::expire(sys_time now, std::vector<storage::write_op>& writes) 
   // A session ends at the moment it was due, also when that was long ago
   // (the daemon was down, or the shard had no owner for a while).
   for (auto& [device, s] : sessions_) {
-    if (s.status == session_status::pending && now >= s.updated_at + cfg_.pending_ttl) {
-      end(s, session_status::ended, end_reason::never_started, s.updated_at + cfg_.pending_ttl);
-    } else if (s.status == session_status::active && now >= s.updated_at + cfg_.stale_after) {
-      end(s, session_status::ended, end_reason::stale, s.updated_at + cfg_.stale_after);
+    if (s.status == session_status::pending && now >= s.updated_at + cfg().pending_ttl) {
+      end(s, session_status::ended, end_reason::never_started, s.updated_at + cfg().pending_ttl);
+    } else if (s.status == session_status::active && now >= s.updated_at + cfg().stale_after) {
+      end(s, session_status::ended, end_reason::stale, s.updated_at + cfg().stale_after);
     } else {
       continue;
     }
@@ -911,9 +916,9 @@ std::optional<sys_time> account_state::next_deadline() const {
   for (auto& [device, s] : sessions_) {
     sys_time d;
     if (s.status == session_status::pending)
-      d = s.updated_at + cfg_.pending_ttl;
+      d = s.updated_at + cfg().pending_ttl;
     else if (s.status == session_status::active)
-      d = s.updated_at + cfg_.stale_after;
+      d = s.updated_at + cfg().stale_after;
     else
       continue;
     if (!next || d < *next) next = d;

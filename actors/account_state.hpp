@@ -189,14 +189,28 @@ struct account_view {
 // "{url}/{stream}/index.m3u8?token={token}".
 std::string build_link_url(const streamer& s, const content_ref& c, const std::string& token);
 
+// What every account of a node decides with: one per node, shared by its
+// accounts' states (a copy in each was 128 bytes per account held in
+// memory; issue 7's memory bar).
+struct account_common {
+  decision_settings cfg;
+  const link_signer& signer;
+  streamer_directory& streamers;
+  std::string fence_owner;
+};
+
 class account_state {
  public:
   // shard, epoch and fence_owner go with every write: in cluster mode
   // (fence_owner = this node's id) storage applies it only while this node
   // holds the shard's lease at that epoch; empty: single node, no lease.
+  // This form holds its own account_common (tests, one account).
   account_state(std::string account_id, int shard, int64_t epoch, decision_settings settings,
                 const link_signer& signer, streamer_directory& streamers,
                 std::string fence_owner = {});
+  // The node's: every account actor's state shares the runtime's.
+  account_state(std::string account_id, int shard, int64_t epoch,
+                std::shared_ptr<const account_common> common);
   ~account_state();  // gives back this account's streamer load
   account_state(const account_state&) = delete;
   account_state& operator=(const account_state&) = delete;
@@ -307,7 +321,8 @@ class account_state {
 
  private:
   bool counts(const playback_session& s) const;
-  bool shadow() const { return cfg_.mode->get() == playback_mode::shadow; }
+  bool shadow() const { return cfg().mode->get() == playback_mode::shadow; }
+  const decision_settings& cfg() const { return common_->cfg; }
   shadow_note note(shadow_note::kind k, const std::string& device_id, const char* reason) const;
   // Shadow mode: the note in fx.shadow and its audit event (would_deny /
   // would_kill) in fx.writes, beside the rows of the decision; returns the
@@ -341,10 +356,7 @@ class account_state {
   std::string account_id_;
   int shard_;
   int64_t epoch_;
-  std::string owner_;
-  decision_settings cfg_;
-  const link_signer& signer_;
-  streamer_directory& streamers_;
+  std::shared_ptr<const account_common> common_;
   std::optional<account_settings> settings_;
   std::map<std::string, playback_session> sessions_;  // by device id
   // Devices whose progress (update_session) is newer in memory than in the

@@ -19,6 +19,9 @@ struct context {
   // What account actors publish for the auth hot path (auth_board.hpp);
   // set once at start, before any request.
   auth_board* board = nullptr;
+  // What every account actor's state shares (account_state.hpp); set once
+  // at start, before any account actor is spawned.
+  std::shared_ptr<const account_common> accounts;
 
   // The actor that answers for `account_id` now (never a null handle).
   shard_actor owner_of(const std::string& account_id) const {

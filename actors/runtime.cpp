@@ -245,7 +245,7 @@ caf::actor_system_config make_config(const runtime_options& opts) {
 
 struct actor_runtime::impl {
   impl(runtime_options opts, runtime_deps deps)
-      : ctx{std::move(opts), deps, nullptr, {}, {}, nullptr},
+      : ctx{std::move(opts), deps, nullptr, {}, {}, nullptr, nullptr, {}},
         board(ctx.opts.shards, ctx.opts.decisions.stale_after),
         placement(!ctx.opts.cluster),
         cfg(make_config(ctx.opts)),
@@ -256,6 +256,9 @@ struct actor_runtime::impl {
               [this](int shard) { return local_owner(shard); }, placement} {
     ctx.shards = &table;
     ctx.board = &board;
+    ctx.accounts = std::make_shared<const account_common>(
+        account_common{ctx.opts.decisions, ctx.deps.signer, ctx.deps.streamers,
+                       ctx.opts.cluster ? ctx.opts.node_id : std::string{}});
     ctx.placement = &placement;
     ctx.nobody = table.nobody();
     // Single node: every shard is owned here for good.
