@@ -66,8 +66,14 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 curl -fsS -o /dev/null "$H/readyz" || fail "maxsessd not ready after 30 s"
-grep -q "listening on" "$work/emu.log" || sleep 1
-grep -q "listening on" "$work/emu.log" || fail "the emulator did not start"
+# The emulator is a Python process: beside a parallel test its start can
+# take longer than the daemon's (one second was not always enough).
+for _ in $(seq 1 300); do
+  grep -q "listening on" "$work/emu.log" && break
+  kill -0 "$emu_pid" 2>/dev/null || fail "the emulator exited before it listened"
+  sleep 0.1
+done
+grep -q "listening on" "$work/emu.log" || fail "the emulator did not start within 30 s"
 
 A="Authorization: Bearer $admin"
 J="Content-Type: application/json"
