@@ -24,9 +24,8 @@ struct account_actor_state {
     bool events_only = false;
   };
   // A quarter-million of these fill a node (one per account in memory), so
-  // the state keeps nothing that another member or the context already
-  // holds (the account id and shard are logic's, the board's callback is
-  // made when a page is published): CAF's actor with this state fits
+  // the state keeps nothing that another member already holds (the
+  // account id and shard are logic's): CAF's actor with this state fits
   // mimalloc's 1 280-byte size class instead of 1 536 (issue 7's memory bar).
   const context* ctx = nullptr;
   shard_parent parent;
@@ -52,8 +51,11 @@ struct account_actor_state {
   // (the soak's RSS growth, docs/faults.md).
   std::vector<sys_time> wakes;
   std::shared_ptr<shared_wake_schedule> schedule;  // the shard owner's
-  // This actor instance's id on the auth board (auth_board.hpp).
+  // This actor instance's id on the auth board (auth_board.hpp), and what
+  // tells the actor to take progress from there (made by the first publish
+  // that reaches the board, see publish).
   uint64_t board_id = 0;
+  std::function<void()> board_notify;
   // Nothing stays published for an actor that is gone, however it ended.
   ~account_actor_state() {
     if (on_board && ctx != nullptr && ctx->board != nullptr && logic)
@@ -263,13 +265,14 @@ void publish(account_self self) {
   thread_local std::vector<auth_pass> passes;
   const std::size_t n = s.logic->auth_passes(s.ctx->deps.clock.now(), passes);
   if (n == 0 && !s.on_board) return;  // links and idle accounts: nothing to do
-  // What tells this actor to take progress; the board keeps it with a new
-  // page (a handle in std::function's own room: nothing allocated).
-  const std::function<void()> notify = [handle = caf::actor_cast<caf::actor>(self)] {
-    caf::anon_send(handle, progress_atom_v);
-  };
+  // What tells this actor to take progress (the board keeps it with a new
+  // page): made once, by the first publish that reaches the board, so an
+  // account that never plays has none (a std::function holding an actor
+  // handle allocates: the handle is not trivially copyable).
+  if (!s.board_notify)
+    s.board_notify = [handle = caf::actor_cast<caf::actor>(self)] { caf::anon_send(handle, progress_atom_v); };
   auto r = board->publish(s.logic->shard(), s.logic->account_id(), s.board_id, passes.data(), n,
-                          s.logic->progress_pending(), notify);
+                          s.logic->progress_pending(), s.board_notify);
   s.on_board = r.page;
   if (r.take_now) self->send(self, progress_atom_v);  // progress came meanwhile
 }
@@ -613,7 +616,7 @@ account_actor_impl::behavior_type account_actor_fn(account_self self, const cont
 
 // One of these per account in memory: its size class is most of what an
 // account costs beside its sessions (docs/performance.md, "Twentieth
-// round"). 1 280 is mimalloc's size class it fits now (1 208 bytes with
+// round"). 1 280 is mimalloc's size class it fits now (1 240 bytes with
 // CAF 0.17.6 on Debian 12); the next is 1 536, 64 bytes more per held
 // session at four devices per account.
 static_assert(sizeof(caf::actor_storage<std::remove_pointer_t<account_self>>) <= 1280,
