@@ -60,9 +60,9 @@ std::string build_link_url(const streamer& s, const content_ref& c, const std::s
 }
 
 // One per account in memory (a quarter-million on a node holding a million
-// sessions): 256 bytes is mimalloc's size class it fits; the next is 320
+// sessions): 192 bytes is mimalloc's size class it fits; the next is 224
 // (docs/performance.md, "Twentieth round").
-static_assert(sizeof(account_state) <= 256, "account_state outgrew its allocation size class");
+static_assert(sizeof(account_state) <= 192, "account_state outgrew its allocation size class");
 
 account_state::account_state(std::string account_id, int shard, int64_t epoch,
                              decision_settings settings, const link_signer& signer,
@@ -76,12 +76,12 @@ account_state::account_state(std::string account_id, int shard, int64_t epoch,
     : account_id_(std::move(account_id)), shard_(shard), epoch_(epoch), common_(std::move(common)) {}
 
 account_state::~account_state() {
-  for (auto& [device, s] : sessions_) common_->streamers.add_load(live_streamer(&s), -1);
+  for (auto& s : sessions_) common_->streamers.add_load(live_streamer(&s), -1);
 }
 
 void account_state::load(const storage::account_snapshot& snap, sys_time now,
                          std::vector<storage::write_op>& writes) {
-  for (auto& [device, s] : sessions_) common_->streamers.add_load(live_streamer(&s), -1);
+  for (auto& s : sessions_) common_->streamers.add_load(live_streamer(&s), -1);
   sessions_.clear();
   settings_ = snap.settings;
   for (auto& s : snap.sessions) {
@@ -114,8 +114,8 @@ shadow_note account_state::note(shadow_note::kind k, const std::string& device_i
 std::vector<const playback_session*> account_state::slot_holders(
     const std::string& except_device) const {
   std::vector<const playback_session*> out;
-  for (auto& [device, s] : sessions_)
-    if (device != except_device && counts(s)) out.push_back(&s);
+  for (auto& s : sessions_)
+    if (s.device_id != except_device && counts(s)) out.push_back(&s);
   std::sort(out.begin(), out.end(), [](auto* a, auto* b) {
     return a->started_at != b->started_at ? a->started_at < b->started_at
                                           : a->device_id < b->device_id;
@@ -125,13 +125,26 @@ std::vector<const playback_session*> account_state::slot_holders(
 
 const playback_session* account_state::find(const std::string& device_id) const {
   auto i = sessions_.find(device_id);
-  return i == sessions_.end() ? nullptr : &i->second;
+  return i == sessions_.end() ? nullptr : &*i;
 }
 
 void account_state::persist(const playback_session& s, std::vector<storage::write_op>& writes) {
   writes.push_back(storage::write_op::of(storage::session_upsert{s, shard_, epoch_, common_->fence_owner}));
   // The row carries the latest progress too.
-  if (!progress_.empty() && progress_.erase(s.device_id) && progress_.empty()) progress_due_.reset();
+  if (!progress_.empty() && unmark_progress(s.device_id) && progress_.empty()) progress_due_.reset();
+}
+
+bool account_state::mark_progress(const std::string& device_id) {
+  if (std::find(progress_.begin(), progress_.end(), device_id) != progress_.end()) return false;
+  progress_.push_back(device_id);
+  return true;
+}
+
+bool account_state::unmark_progress(const std::string& device_id) {
+  auto i = std::find(progress_.begin(), progress_.end(), device_id);
+  if (i == progress_.end()) return false;
+  progress_.erase(i);
+  return true;
 }
 
 void account_state::record_event(audit_kind kind, const std::string& device_id, std::string reason,
@@ -177,8 +190,9 @@ void account_state::flush_progress(std::vector<storage::write_op>& writes) {
   auto devices = std::move(progress_);
   progress_.clear();
   progress_due_.reset();
+  std::sort(devices.begin(), devices.end());  // in device order, as the set gave them
   for (const auto& device : devices)
-    if (auto it = sessions_.find(device); it != sessions_.end()) persist(it->second, writes);
+    if (auto it = sessions_.find(device); it != sessions_.end()) persist(*it, writes);
 }
 
 void account_state::end(playback_session& s, session_status st, end_reason why, sys_time now) {
@@ -198,7 +212,7 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
   expire(now, writes);
   link_outcome out;
   auto it = sessions_.find(req.device_id);
-  playback_session* existing = it == sessions_.end() ? nullptr : &it->second;
+  playback_session* existing = it == sessions_.end() ? nullptr : &*it;
   bool account_exempt = settings_ && settings_->exempt;
 
   // The table of PRODUCT.md §2. A device that already holds a counted slot
@@ -312,7 +326,7 @@ end_result account_state::end_session(const std::string& device_id, bool kill, s
   expire(now, fx.writes);
   auto it = sessions_.find(device_id);
   if (it == sessions_.end()) return end_result::not_found;
-  auto& s = it->second;
+  auto& s = *it;
   if (!holds_slot(s.status)) return end_result::ended;  // already over: nothing to change
   if (kill) {
     kill_session(s, end_reason::killed_by_operator, now, fx);
@@ -419,7 +433,7 @@ std::size_t account_state::auth_passes(sys_time now, std::vector<auth_pass>& out
     p.stale_at = stale_at;
   };
   if (cfg().progress_write_delay.count() > 0) {
-    for (auto& [device, s] : sessions_) {
+    for (auto& s : sessions_) {
       if (s.status != session_status::active) continue;
       const sys_time stale_at = s.updated_at + cfg().stale_after;
       if (now >= stale_at) continue;  // expire() ends it at the next look
@@ -430,7 +444,7 @@ std::size_t account_state::auth_passes(sys_time now, std::vector<auth_pass>& out
         // behind a closed one of the same id is refused (replaced) there.
         bool first = true;
         for (std::size_t k = 0; k < i && first; ++k) first = s.flussonic[k].id != f.id;
-        if (first) add(device, f.id, stale_at);
+        if (first) add(s.device_id, f.id, stale_at);
       }
     }
   }
@@ -440,7 +454,7 @@ std::size_t account_state::auth_passes(sys_time now, std::vector<auth_pass>& out
 bool account_state::absorb_progress(const progress_note& n, sys_time now) {
   auto it = sessions_.find(n.device_id);
   if (it == sessions_.end()) return false;
-  auto& s = it->second;
+  auto& s = *it;
   if (s.status != session_status::active || cfg().progress_write_delay.count() <= 0) return false;
   auto* f = find_flussonic(s, n.session_id);
   if (f == nullptr || !f->open) return false;
@@ -450,7 +464,7 @@ bool account_state::absorb_progress(const progress_note& n, sys_time now) {
   r.bytes = n.bytes;
   r.at = n.at;
   refresh(s, r, now);
-  if (progress_.insert(s.device_id).second && !progress_due_) progress_due_ = now + cfg().progress_write_delay;
+  if (mark_progress(s.device_id) && !progress_due_) progress_due_ = now + cfg().progress_write_delay;
   return true;
 }
 
@@ -509,7 +523,7 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
   expire(now, fx.writes);
   bool limiting = cfg().enabled && !(settings_ && settings_->exempt);
   auto it = sessions_.find(req.device_id);
-  playback_session* s = it == sessions_.end() ? nullptr : &it->second;
+  playback_session* s = it == sessions_.end() ? nullptr : &*it;
   play_report r;
   r.session_id = req.session_id;
   r.duration = req.duration;
@@ -548,7 +562,7 @@ auth_outcome account_state::authorize(const auth_request& req, sys_time now, sid
         // written within progress_write_delay, with whatever came since,
         // instead of one durable write per check; a crash loses at most
         // that much progress (bytes, duration, last seen), never a decision.
-        if (progress_.insert(s->device_id).second && !progress_due_)
+        if (mark_progress(s->device_id) && !progress_due_)
           progress_due_ = now + cfg().progress_write_delay;
         return {auth_result::allow};
       }
@@ -619,12 +633,12 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
   bool closed = r.what == play_report::kind::closed;
   auto it = sessions_.find(device_id);
 
-  if (it == sessions_.end() || it->second.status == session_status::ended) {
+  if (it == sessions_.end() || it->status == session_status::ended) {
     if (closed) {
       if (it != sessions_.end())
-        if (auto* f = find_flussonic(it->second, r.session_id); f && f->open) {
+        if (auto* f = find_flussonic(*it, r.session_id); f && f->open) {
           f->open = false;
-          persist(it->second, fx.writes);
+          persist(*it, fx.writes);
         }
       return;
     }
@@ -635,7 +649,7 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
     // Shadow: one at the limit is adopted as an over-limit session instead
     // (a link older than the device's last session is not a limit matter:
     // closed in either mode).
-    bool stale = it != sessions_.end() && from_an_earlier_link(it->second, r);
+    bool stale = it != sessions_.end() && from_an_earlier_link(*it, r);
     bool full = !stale && limiting && at_limit_without(device_id);
     if (stale || (full && !shadow())) {
       ++fx.over_limit_attempts;
@@ -651,8 +665,8 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
       ev.streamer_id = r.streamer_id;
       ev.client_ip = r.ip;
     }
-    content_type type = it != sessions_.end() && it->second.content.stream == r.stream
-                            ? it->second.content.type
+    content_type type = it != sessions_.end() && it->content.stream == r.stream
+                            ? it->content.type
                             : content_type::live;
     auto& s = start_session(device_id, r.stream, type, now);
     if (r.streamer_id != 0 && r.streamer_id != s.streamer_id) {
@@ -669,7 +683,7 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
     return;
   }
 
-  auto& s = it->second;
+  auto& s = *it;
   auto* f = find_flussonic(s, r.session_id);
   if (s.status == session_status::killed) {
     if (closed) {
@@ -752,7 +766,7 @@ void account_state::on_play(const std::string& device_id, const play_report& r, 
     // event was journaled before it came here (migration 011), so its
     // answer stays durable; a sync's listing, like an auth check, may lose
     // that much progress in a crash, never a decision.
-    if (progress_.insert(s.device_id).second && !progress_due_) progress_due_ = now + cfg().progress_write_delay;
+    if (mark_progress(s.device_id) && !progress_due_) progress_due_ = now + cfg().progress_write_delay;
     return;
   }
   persist(s, fx.writes);
@@ -794,7 +808,7 @@ void account_state::end_unlisted(int64_t streamer_id,
       if (r.session_id == id) return true;
     return std::find(listed_before.begin(), listed_before.end(), id) != listed_before.end();
   };
-  for (auto& [device, s] : sessions_) {
+  for (auto& s : sessions_) {
     if (s.streamer_id != streamer_id || s.status == session_status::ended) continue;
     bool changed = false;
     for (auto& f : s.flussonic) {
@@ -817,25 +831,25 @@ void account_state::on_closed_by_streamer(const std::string& device_id,
   if (it == sessions_.end()) return;
   bool changed = false;
   for (auto& id : session_ids)
-    if (auto* f = find_flussonic(it->second, id); f && f->open) {
+    if (auto* f = find_flussonic(*it, id); f && f->open) {
       f->open = false;
       f->updated_at = now;
       changed = true;
     }
-  if (changed) persist(it->second, fx.writes);
+  if (changed) persist(*it, fx.writes);
 }
 
 std::vector<std::string> account_state::clear(sys_time now, std::chrono::milliseconds timeout) {
   std::vector<std::string> gone;
   for (auto it = sessions_.begin(); it != sessions_.end();) {
-    auto& s = it->second;
+    auto& s = *it;
     bool old = s.updated_at + timeout <= now;
     // A killed row also outlives its link (link_ttl): until then the row is
     // what refuses the killed token.
     bool killed_gone = s.status == session_status::killed && !any_open(s) &&
                        s.updated_at + std::max(timeout, cfg().link_ttl) <= now;
     if ((old && s.status == session_status::ended) || killed_gone) {
-      gone.push_back(it->first);
+      gone.push_back(it->device_id);
       it = sessions_.erase(it);
     } else {
       ++it;
@@ -849,15 +863,15 @@ account_view account_state::view() const {
   v.found = settings_.has_value() || !sessions_.empty();
   v.settings = settings_ ? *settings_ : account_settings{account_id_, cfg().default_max_sessions, false};
   v.settings.account_id = account_id_;
-  for (auto& [device, s] : sessions_) v.sessions.push_back(s);
+  for (auto& s : sessions_) v.sessions.push_back(s);
   return v;
 }
 
 std::size_t account_state::statuses(status_list& out) const {
   std::size_t n = 0;
-  for (auto& [device, s] : sessions_) {
+  for (auto& s : sessions_) {
     if (n == out.size()) out.emplace_back();
-    out[n].first.assign(device);
+    out[n].first.assign(s.device_id);
     out[n].second = s.status;
     ++n;
   }
@@ -877,11 +891,11 @@ end_result account_state::remove_account(sys_time now, side_effects& fx) {
   // The same kill as ?kill=true, so whatever records a portal eviction
   // records these too. Exempt and radio sessions go as well: the
   // subscriber is gone, not over a limit.
-  for (auto& [device, s] : sessions_)
+  for (auto& s : sessions_)
     if (holds_slot(s.status)) {
       // Recorded before the kill, so the event's holders still show what
       // the account held when it was deleted.
-      record_event(audit_kind::ended_by_admin, device, "account_deleted", &s, now, fx.writes);
+      record_event(audit_kind::ended_by_admin, s.device_id, "account_deleted", &s, now, fx.writes);
       kill_session(s, end_reason::killed_by_operator, now, fx);
     }
   if (settings_) {
@@ -897,7 +911,7 @@ int account_state::expire(sys_time now, std::vector<storage::write_op>& writes) 
   if (progress_due_ && now >= *progress_due_) flush_progress(writes);
   // A session ends at the moment it was due, also when that was long ago
   // (the daemon was down, or the shard had no owner for a while).
-  for (auto& [device, s] : sessions_) {
+  for (auto& s : sessions_) {
     if (s.status == session_status::pending && now >= s.updated_at + cfg().pending_ttl) {
       end(s, session_status::ended, end_reason::never_started, s.updated_at + cfg().pending_ttl);
     } else if (s.status == session_status::active && now >= s.updated_at + cfg().stale_after) {
@@ -913,7 +927,7 @@ int account_state::expire(sys_time now, std::vector<storage::write_op>& writes) 
 
 std::optional<sys_time> account_state::next_deadline() const {
   std::optional<sys_time> next = progress_due_;
-  for (auto& [device, s] : sessions_) {
+  for (auto& s : sessions_) {
     sys_time d;
     if (s.status == session_status::pending)
       d = s.updated_at + cfg().pending_ttl;
@@ -927,7 +941,7 @@ std::optional<sys_time> account_state::next_deadline() const {
 }
 
 bool account_state::has_live_sessions() const {
-  for (auto& [device, s] : sessions_)
+  for (auto& s : sessions_)
     if (holds_slot(s.status)) return true;
   return false;
 }

@@ -5,13 +5,12 @@
 // it feeds requests in, persists the writes this produces, and answers.
 #include <atomic>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
-#include <set>
 #include <string>
 #include <vector>
 
+#include "actors/session_table.hpp"
 #include "actors/streamer_directory.hpp"
 #include "domain/audit.hpp"
 #include "domain/clock.hpp"
@@ -331,6 +330,9 @@ class account_state {
                              const playback_session* subject, sys_time now, side_effects& fx);
   void end(playback_session& s, session_status st, end_reason why, sys_time now);
   void persist(const playback_session& s, std::vector<storage::write_op>& writes);
+  // progress_ as a set: true when the device was not in it / was in it.
+  bool mark_progress(const std::string& device_id);
+  bool unmark_progress(const std::string& device_id);
   playback_session& start_session(const std::string& device_id, const std::string& stream,
                                   content_type type, sys_time now);
   void kill_over_limit(sys_time now, side_effects& fx);
@@ -358,10 +360,13 @@ class account_state {
   int64_t epoch_;
   std::shared_ptr<const account_common> common_;
   std::optional<account_settings> settings_;
-  std::map<std::string, playback_session> sessions_;  // by device id
+  session_table sessions_;  // by device id
   // Devices whose progress (update_session) is newer in memory than in the
   // database, and when it must be written at the latest (expire() does).
-  std::set<std::string> progress_;
+  // A vector, not a std::set: an account has a handful of devices, and the
+  // set's header took account_state out of its size class (issue 7's memory
+  // bar; see the static_assert in account_state.cpp).
+  std::vector<std::string> progress_;
   std::optional<sys_time> progress_due_;
 };
 
