@@ -275,10 +275,12 @@ link_outcome account_state::request_link(const link_request& req, sys_time now,
   int64_t before = live_streamer(existing);
   playback_session& s = sessions_[req.device_id];
   if (existing == nullptr || !holds_slot(s.status)) {
-    // A new device session (or a new one after an ended/killed one).
+    // A new device session (or a new one after an ended/killed one). The
+    // device id is the record's key in sessions_ (session_table.hpp): kept.
+    auto device_id = std::move(s.device_id);
     s = playback_session{};
     s.account_id = account_id_;
-    s.device_id = req.device_id;
+    s.device_id = std::move(device_id);
     s.status = session_status::pending;
     s.started_at = now;
     s.exempt = account_exempt;
@@ -397,9 +399,13 @@ playback_session& account_state::start_session(const std::string& device_id,
   auto& s = sessions_[device_id];
   int64_t before = live_streamer(&s);
   int64_t streamer_id = s.streamer_id;
+  // The device id is the record's key in sessions_ (session_table.hpp):
+  // kept, so a caller's device_id that named this record's own would not
+  // be read after the reset.
+  auto key = std::move(s.device_id);
   s = playback_session{};
   s.account_id = account_id_;
-  s.device_id = device_id;
+  s.device_id = std::move(key);
   s.status = session_status::active;
   s.content.type = type;
   s.content.stream = stream;

@@ -11,8 +11,7 @@
 // of devices, so an insert's shift of pointers costs nothing measurable.
 //
 // A record's device_id is its key: it must not change while the record is
-// here (a record reset to a new session is given the same id back before
-// the next lookup).
+// here (account_state's two resets of a record to a new session keep it).
 #include <algorithm>
 #include <cstddef>
 #include <memory>

@@ -5,6 +5,8 @@
 // none. Simulated time.
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "actors/account_state.hpp"
 
 using namespace maxsess;
