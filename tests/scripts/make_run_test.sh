@@ -19,6 +19,8 @@ cleanup() {
 }
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; echo "--- run.log" >&2; cat "$work/run.log" >&2 || true; exit 1; }
+# shellcheck source=tests/scripts/wait_for.sh
+. tests/scripts/wait_for.sh
 
 # A bad CONFIG: rc 2, the problem named, and no PostgreSQL started.
 rc=0; CONFIG=$work/missing.yaml scripts/run.sh >"$work/bad.log" 2>&1 || rc=$?
@@ -28,12 +30,7 @@ grep -q "cannot read the configuration file" "$work/bad.log" || fail "bad CONFIG
 
 scripts/run.sh >"$work/run.log" 2>&1 &
 run_pid=$!
-for _ in $(seq 1 600); do
-  grep -q "scripts/try.sh" "$work/run.log" && break
-  kill -0 "$run_pid" 2>/dev/null || fail "make run exited early"
-  sleep 0.1
-done
-grep -q "scripts/try.sh" "$work/run.log" || fail "no ready banner after 60 s"
+wait_for "$run_pid" 60 "make run's ready banner" grep -q "scripts/try.sh" "$work/run.log"
 # The banner came after the daemon answered, and serve used RUN_PG_PORT.
 curl -fsS "http://$RUN_HTTP/readyz" >/dev/null || fail "banner printed but /readyz does not answer"
 grep -q "port=$RUN_PG_PORT " "$RUN_PG_DIR/dsn" || fail "PostgreSQL not on RUN_PG_PORT"

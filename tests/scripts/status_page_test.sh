@@ -31,6 +31,8 @@ fail() {
   exit 1
 }
 note() { echo "status_page_test: $*"; }
+# shellcheck source=tests/scripts/wait_for.sh
+. tests/scripts/wait_for.sh
 command -v chromium >/dev/null || fail "chromium is not installed (scripts/deps.sh installs it)"
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -60,20 +62,10 @@ python3 tests/flussonic/flussonic_emu.py --port "$emu_port" --auth-url "$H/fluss
 emu_pid=$!
 "$build/maxsessd" serve --config "$work/maxsess.yaml" >"$work/daemon.log" 2>&1 &
 daemon_pid=$!
-for _ in $(seq 1 300); do
-  curl -fsS -o /dev/null "$H/readyz" 2>/dev/null && break
-  kill -0 "$daemon_pid" 2>/dev/null || fail "maxsessd exited before it was ready"
-  sleep 0.1
-done
-curl -fsS -o /dev/null "$H/readyz" || fail "maxsessd not ready after 30 s"
+wait_for "$daemon_pid" 30 "maxsessd ready" curl -fsS -o /dev/null "$H/readyz"
 # The emulator is a Python process: beside a parallel test its start can
 # take longer than the daemon's (one second was not always enough).
-for _ in $(seq 1 300); do
-  grep -q "listening on" "$work/emu.log" && break
-  kill -0 "$emu_pid" 2>/dev/null || fail "the emulator exited before it listened"
-  sleep 0.1
-done
-grep -q "listening on" "$work/emu.log" || fail "the emulator did not start within 30 s"
+wait_for "$emu_pid" 30 "the emulator listening" grep -q "listening on" "$work/emu.log"
 
 A="Authorization: Bearer $admin"
 J="Content-Type: application/json"
